@@ -1,0 +1,1 @@
+"""Verification harness for the MAS Dockerfile build-knobs patch."""
