@@ -1,0 +1,150 @@
+"""The command line: parse, call one function of a lower layer, map errors to exit codes.
+
+Exit codes: 0 all as expected, 1 a check failed, 2 bad input, 3 the machine lacks
+something the harness needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.logging import RichHandler
+
+from harness.compat import check_refs
+from harness.config import Pins, Settings, resolve_settings
+from harness.errors import BadInput, HarnessError
+from harness.patching import ApplyResult, Patch, PatchReport, apply, committed_files, git_blob_id, revert, status
+from harness.report import compat_json, print_compat
+from harness.upstream import DOCKERFILE, UpstreamCache, UpstreamSource
+
+log = logging.getLogger("harness")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pins", type=Path, help="pins file (default: pins.toml of the project, or $MAS_HARNESS_PINS)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every command run")
+
+
+def _upstream_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--upstream", help="git URL, local repository or bundle (default: $MAS_UPSTREAM, then the pins)"
+    )
+    parser.add_argument("--cache-dir", type=Path, help="checkout cache (default: $MAS_HARNESS_CACHE or XDG cache)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mas-harness", description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    for name, summary in (
+        ("status", "report whether the patch applies, is applied, upstreamed or conflicts"),
+        ("apply", "apply the patch once (a second apply is a no-op); atomic"),
+        ("revert", "undo an apply"),
+    ):
+        cmd = sub.add_parser(name, help=summary, description=summary)
+        cmd.add_argument("--checkout", type=Path, default=Path(), help="upstream checkout (default: .)")
+        cmd.add_argument("--patch", type=Path, help="patch file (default: the one the pins name for this Dockerfile)")
+        _common(cmd)
+
+    compat = sub.add_parser("compat", help="check the patch against upstream refs (default: every pin)")
+    _upstream_options(compat)
+    compat.add_argument("--ref", action="append", dest="refs", metavar="REF", help="tag, branch or commit; repeatable")
+    compat.add_argument("--patch", type=Path, help="force this patch for every ref")
+    compat.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    _common(compat)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return resolve_settings(
+        upstream=getattr(args, "upstream", None),
+        cache_dir=getattr(args, "cache_dir", None),
+        pins_file=args.pins,
+        env=os.environ,
+    )
+
+
+def _default_patch_for(tree: Path, pins: Pins) -> Path:
+    """The patch the pins name for this checkout's Dockerfile (working copy or commit)."""
+    blobs = []
+    if (tree / DOCKERFILE).is_file():
+        blobs.append(git_blob_id((tree / DOCKERFILE).read_bytes()))
+    committed = committed_files(tree, [DOCKERFILE]) or {}
+    if committed.get(DOCKERFILE) is not None:
+        blobs.append(git_blob_id(committed[DOCKERFILE] or b""))
+    for blob in blobs:
+        matches = pins.by_dockerfile_blob(blob)
+        if matches:
+            return pins.patch_path(matches[0].patch)
+    return pins.patch_path(pins.default_patch)
+
+
+def _print_report(report: PatchReport, console: Console) -> None:
+    console.print(f"state: [bold]{report.state}[/bold] ({report.reason})", highlight=False)
+    for hunk in report.hunks:
+        console.print(f"  {hunk.describe()}", highlight=False, markup=False, soft_wrap=True)
+
+
+def _run_tree_command(args: argparse.Namespace, console: Console) -> int:
+    tree: Path = args.checkout
+    if not tree.is_dir():
+        raise BadInput(f"checkout {tree} is not a directory")
+    settings = _settings(args)
+    patch = Patch.load(args.patch or _default_patch_for(tree, settings.pins))
+    missing = [name for name in patch.files if not (tree / name).is_file()]
+    if missing:
+        raise BadInput(f"checkout {tree} has no {', '.join(missing)}: is it an upstream MAS checkout?")
+    console.print(f"patch: {patch.path}", highlight=False)
+    if args.command == "status":
+        report = status(tree, patch)
+        _print_report(report, console)
+        return 0 if report.state in ("applies", "applied") else 1
+    result: ApplyResult = apply(tree, patch) if args.command == "apply" else revert(tree, patch)
+    console.print(result.message, highlight=False)
+    return 0
+
+
+def _run_compat(args: argparse.Namespace, console: Console) -> int:
+    settings = _settings(args)
+    cache = UpstreamCache(settings.cache_dir, UpstreamSource.parse(settings.upstream))
+    refs = args.refs or [pin.tag for pin in settings.pins.pins]
+    forced = None
+    if args.patch is not None:
+        forced = args.patch
+        Patch.load(forced)  # bad input is reported before any fetch
+    results = check_refs(cache, refs, pins=settings.pins, forced_patch=forced)
+    if args.json:
+        sys.stdout.write(compat_json(results) + "\n")
+    else:
+        print_compat(results, console)
+    return 0 if all(result.ok for result in results) else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # A pipe or CI log has no width of its own; rich would wrap the table at 80 columns.
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=Console(stderr=True), show_time=False, show_path=False)],
+    )
+    try:
+        if args.command in ("status", "apply", "revert"):
+            return _run_tree_command(args, console)
+        return _run_compat(args, console)
+    except HarnessError as exc:
+        print(f"mas-harness: error: {exc}", file=sys.stderr)
+        return exc.return_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
