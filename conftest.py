@@ -1,0 +1,90 @@
+"""Shared fixtures: the bundled upstream data, a per-session checkout cache, git repos made here."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.config import PROJECT_ROOT, Pins, load_pins
+from harness.patching import Patch
+from harness.upstream import ResolvedRef, UpstreamCache, UpstreamSource
+
+BUNDLE = Path(os.environ.get("MAS_HARNESS_BUNDLE", PROJECT_ROOT.parent / "shared/upstream/mas-dockerfiles.bundle"))
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test that forgets to choose its cache must not touch the user's real one."""
+    monkeypatch.setenv("MAS_HARNESS_CACHE", str(tmp_path / "unchosen-cache"))
+    monkeypatch.delenv("MAS_UPSTREAM", raising=False)
+
+
+@pytest.fixture(scope="session")
+def bundle() -> Path:
+    if not BUNDLE.is_file():
+        pytest.fail(f"upstream test data {BUNDLE} is missing (set MAS_HARNESS_BUNDLE)")
+    return BUNDLE
+
+
+@pytest.fixture(scope="session")
+def pins() -> Pins:
+    return load_pins()
+
+
+@pytest.fixture(scope="session")
+def main_patch(pins: Pins) -> Patch:
+    return Patch.load(pins.patch_path(pins.default_patch))
+
+
+@pytest.fixture(scope="session")
+def bundle_cache(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> UpstreamCache:
+    return UpstreamCache(tmp_path_factory.mktemp("cache"), UpstreamSource.parse(str(bundle)))
+
+
+CheckoutFactory = Callable[[str], Path]
+
+
+@pytest.fixture
+def checkout(bundle_cache: UpstreamCache, tmp_path: Path) -> Iterator[CheckoutFactory]:
+    """Check a tag of the bundle out into this test's own directory (never patch in the cache)."""
+    made: list[Path] = []
+
+    def make(ref: str) -> Path:
+        resolved: ResolvedRef = bundle_cache.resolve(ref)
+        dest = tmp_path / f"checkout-{ref}"
+        bundle_cache.checkout(resolved, dest)
+        made.append(dest)
+        return dest
+
+    yield make
+    for dest in made:
+        bundle_cache.remove_checkout(dest)
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def make_repo(tmp_path: Path) -> Callable[..., Path]:
+    """A git repository made by the test, with the given files committed."""
+
+    def make(files: dict[str, bytes], name: str = "repo") -> Path:
+        repo = tmp_path / name
+        repo.mkdir()
+        git(repo, "init", "--quiet")
+        git(repo, "config", "user.email", "test@localhost")
+        git(repo, "config", "user.name", "test")
+        git(repo, "config", "core.autocrlf", "false")
+        for rel, data in files.items():
+            (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+            (repo / rel).write_bytes(data)
+        git(repo, "add", "-A")
+        git(repo, "commit", "--quiet", "-m", "upstream")
+        return repo
+
+    return make

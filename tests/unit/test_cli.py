@@ -1,0 +1,139 @@
+"""The command line as users run it: exit codes, JSON fields, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import CheckoutFactory
+from harness.cli import main
+from harness.config import PROJECT_ROOT
+
+
+def _compat(bundle: Path, cache: Path, *extra: str) -> list[str]:
+    return ["compat", "--upstream", str(bundle), "--cache-dir", str(cache), *extra]
+
+
+def test_compat_json_gives_the_expected_state_for_all_30_tags(
+    bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(_compat(bundle, tmp_path, "--json")) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert len(results) == 30
+    for result in results:
+        assert {"ref", "upstream_commit", "dockerfile_blob", "patch", "state", "expected", "hunks"} <= result.keys()
+        assert result["state"] == result["expected"], result["ref"]
+        assert all({"header", "status", "offset"} <= hunk.keys() for hunk in result["hunks"])
+    by_ref = {r["ref"]: r for r in results}
+    assert by_ref["v1.7.0"]["upstream_commit"] == "c2814921899503474b09b088d1722ef6c550065a"
+    conflict = by_ref["v1.18.0"]
+    assert [h["status"] for h in conflict["hunks"]] == ["offset", "conflict"]
+    assert conflict["hunks"][1]["mismatch_line"] == 133
+
+
+def test_compat_of_an_unpinned_ref_is_judged_on_its_own(
+    bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pins = tmp_path / "pins.toml"
+    pins.write_text('[upstream]\ndefault_patch = "patches/patch-dockerfile.patch"\n')
+    # An empty pins file beside a copy of the patch: no ref is pinned.
+    (tmp_path / "patches").mkdir()
+    (tmp_path / "patches/patch-dockerfile.patch").write_bytes(
+        (PROJECT_ROOT / "patches/patch-dockerfile.patch").read_bytes()
+    )
+    assert main([*_compat(bundle, tmp_path / "c", "--ref", "v1.7.0", "--json"), "--pins", str(pins)]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["expected"] is None
+    assert main([*_compat(bundle, tmp_path / "c", "--ref", "v1.18.0"), "--pins", str(pins)]) == 1
+
+
+def test_unknown_ref_is_bad_input(bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(_compat(bundle, tmp_path, "--ref", "v9.9.9")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("mas-harness: error: unknown ref 'v9.9.9'")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"nonsense\n", "no hunks"), (b"--- a/../x\n+++ b/../x\n@@ -1 +1 @@\n-a\n+b\n", "escapes the tree")],
+)
+def test_bad_patch_is_bad_input(
+    bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, message: str
+) -> None:
+    patch = tmp_path / "bad.patch"
+    patch.write_bytes(content)
+    assert main(_compat(bundle, tmp_path, "--patch", str(patch))) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_blob_mismatch_is_a_hard_error_naming_both_ids(
+    bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    original = (PROJECT_ROOT / "pins.toml").read_text()
+    moved = original.replace(
+        'dockerfile_blob = "479dee308ae44bb81ab76508e0127b3ee5f681cd"',
+        'dockerfile_blob = "0000000000000000000000000000000000000000"',
+        1,
+    )
+    pins = tmp_path / "pins.toml"
+    pins.write_text(moved)
+    (tmp_path / "patches").symlink_to(PROJECT_ROOT / "patches")
+    assert main([*_compat(bundle, tmp_path / "c", "--ref", "v1.7.0"), "--pins", str(pins)]) == 2
+    err = capsys.readouterr().err
+    assert "v1.7.0" in err
+    assert "479dee308ae44bb81ab76508e0127b3ee5f681cd" in err
+    assert "0000000000000000000000000000000000000000" in err
+
+
+def test_post_image_drift_is_reported_not_passed(
+    bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    original = (PROJECT_ROOT / "pins.toml").read_text()
+    block_start = original.index('tag = "v1.7.0"')
+    block_end = original.index("[[pin]]", block_start)
+    block = original[block_start:block_end]
+    drifted_block = block.replace(block.split('patched_blob = "')[1][:40], "1" * 40)
+    pins = tmp_path / "pins.toml"
+    pins.write_text(original[:block_start] + drifted_block + original[block_end:])
+    (tmp_path / "patches").symlink_to(PROJECT_ROOT / "patches")
+    assert main([*_compat(bundle, tmp_path / "c", "--ref", "v1.7.0"), "--pins", str(pins)]) == 1
+    assert "post-image drift" in capsys.readouterr().out
+
+
+def test_status_apply_revert_on_a_checkout(checkout: CheckoutFactory, capsys: pytest.CaptureFixture[str]) -> None:
+    tree = checkout("v1.11.0")
+    pristine = (tree / "Dockerfile").read_bytes()
+    assert main(["status", "--checkout", str(tree)]) == 0
+    assert "state: applies" in capsys.readouterr().out
+    assert main(["apply", "--checkout", str(tree)]) == 0
+    assert main(["apply", "--checkout", str(tree)]) == 0
+    out = capsys.readouterr().out
+    assert "already applied" in out
+    assert main(["status", "--checkout", str(tree)]) == 0
+    assert "state: applied" in capsys.readouterr().out
+    assert main(["revert", "--checkout", str(tree)]) == 0
+    assert (tree / "Dockerfile").read_bytes() == pristine
+
+
+def test_apply_on_a_conflicting_checkout_exits_1_and_changes_nothing(
+    checkout: CheckoutFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree = checkout("v1.18.0")
+    pristine = (tree / "Dockerfile").read_bytes()
+    assert main(["apply", "--checkout", str(tree)]) == 1
+    assert "hunk #2" in capsys.readouterr().err
+    assert (tree / "Dockerfile").read_bytes() == pristine
+
+
+def test_checkout_without_a_dockerfile_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", "--checkout", str(tmp_path)]) == 2
+    assert "has no Dockerfile" in capsys.readouterr().err
+
+
+def test_module_entry_point_and_usage_error() -> None:
+    proc = subprocess.run([sys.executable, "-m", "harness", "frobnicate"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 2
+    assert "invalid choice" in proc.stderr
