@@ -1,0 +1,76 @@
+"""Sessions: `nox -s verify` is the main job; `nox -s tests` is what CI runs.
+
+Every session installs the project into its own virtualenv and passes
+`session.posargs` through to the command it wraps.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["lint", "tests"]
+
+ROOT = Path(__file__).parent
+REPORTS = ROOT / "reports"
+PYTHON = "3.11"
+
+
+def _install(session: nox.Session, *extras: str) -> None:
+    spec = f".[{','.join(extras)}]" if extras else "."
+    session.install("-e", spec)
+
+
+def _pytest(session: nox.Session, name: str, *args: str) -> None:
+    """Run pytest; exit 5 (no test collected) fails the session like any other non-zero exit."""
+    REPORTS.mkdir(exist_ok=True)
+    session.run(
+        "pytest",
+        f"--junitxml={REPORTS / f'{name}.xml'}",
+        *args,
+        *session.posargs,
+        success_codes=[0],
+    )
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff and mypy (strict) on the project's own code."""
+    _install(session, "test", "lint")
+    session.run("ruff", "check", ".")
+    session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def unit(session: nox.Session) -> None:
+    """The unit tier: no network, no Docker; pins, engine, CLI, cache against the bundled upstream data."""
+    _install(session, "test")
+    _pytest(session, "unit", "tests/unit")
+
+
+@nox.session(python=PYTHON)
+def compat(session: nox.Session) -> None:
+    """`python -m harness compat` on refs of the configured upstream (default: every pin)."""
+    _install(session)
+    refs = [arg for ref in session.posargs for arg in ("--ref", ref)]
+    session.run("python", "-m", "harness", "compat", *refs)
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Everything CI runs: the unit tier and the integration tier."""
+    _install(session, "test")
+    _pytest(session, "tests", "tests")
+
+
+@nox.session(python=PYTHON)
+def verify(session: nox.Session) -> None:
+    """The main job: every tier for the configured pins, then the compatibility table."""
+    _install(session, "test")
+    _pytest(session, "verify", "tests")
+    upstream = os.environ.get("MAS_UPSTREAM")
+    session.run("python", "-m", "harness", "compat", *(["--upstream", upstream] if upstream else []))
