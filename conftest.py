@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from harness.config import PROJECT_ROOT, Pins, load_pins
-from harness.patching import Patch
-from harness.upstream import ResolvedRef, UpstreamCache, UpstreamSource
+from harness.patching import Patch, patched_contents
+from harness.upstream import DOCKERFILE, ResolvedRef, UpstreamCache, UpstreamSource
 
 BUNDLE = Path(os.environ.get("MAS_HARNESS_BUNDLE", PROJECT_ROOT.parent / "shared/upstream/mas-dockerfiles.bundle"))
 
@@ -43,6 +43,24 @@ def main_patch(pins: Pins) -> Patch:
 @pytest.fixture(scope="session")
 def bundle_cache(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> UpstreamCache:
     return UpstreamCache(tmp_path_factory.mktemp("cache"), UpstreamSource.parse(str(bundle)))
+
+
+DockerfileTexts = Callable[[str], tuple[str, str]]
+
+
+@pytest.fixture(scope="session")
+def dockerfile_texts(bundle_cache: UpstreamCache, main_patch: Patch) -> DockerfileTexts:
+    """(pristine, patched) Dockerfile text of a tag, read from the cache and patched by the engine."""
+    made: dict[str, tuple[str, str]] = {}
+
+    def get(tag: str) -> tuple[str, str]:
+        if tag not in made:
+            pristine = bundle_cache.read_blob(bundle_cache.resolve(tag).dockerfile_blob)
+            patched = patched_contents(main_patch, {DOCKERFILE: pristine})[DOCKERFILE]
+            made[tag] = (pristine.decode(), patched.decode())
+        return made[tag]
+
+    return get
 
 
 CheckoutFactory = Callable[[str], Path]

@@ -1,0 +1,417 @@
+"""Read a Dockerfile the way BuildKit does: stages, ARG/ENV, RUN scripts, COPY --from.
+
+The parsing is done by the `dockerfile` package, which wraps BuildKit's own Go
+parser (github.com/moby/buildkit/frontend/dockerfile/parser). We use it rather
+than our own reading because it is the code BuildKit itself runs: it joins
+backslash continuations and drops comment lines inside them exactly as a build
+does, splits `RUN --network=... --mount=...` flags from the shell script, and
+knows every instruction and stage. Nothing here looks at the raw file text; the
+only "parsing" of our own is BuildKit's word expansion of ARG defaults and ENV
+values (`$VAR`, `${VAR}`, `${VAR:-default}` ...), which the parser leaves to
+the builder, and a shell-word tokenizer for RUN scripts (not for the file).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import dockerfile as _bk
+
+from harness.errors import BadInput
+
+
+class DockerfileError(BadInput):
+    """The Dockerfile cannot be parsed or lacks a part the harness needs."""
+
+
+# Instructions BuildKit knows; anything else is a build error there, so here too.
+_KNOWN = frozenset(
+    {
+        *("ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL"),
+        *("MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR"),
+    }
+)
+
+# The Rust triple each Docker TARGETARCH builds, as the patch documents.
+ARCH_TRIPLES: Mapping[str, str] = {
+    "amd64": "x86_64-unknown-linux-gnu",
+    "arm64": "aarch64-unknown-linux-gnu",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Instruction:
+    cmd: str  # upper case, as BuildKit compares them
+    flags: tuple[str, ...]
+    value: tuple[str, ...]
+    original: str
+    start_line: int
+    end_line: int
+    json: bool
+    heredoc: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArgDecl:
+    name: str
+    default: str | None  # unexpanded, None for `ARG NAME`
+    line: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvSet:
+    name: str
+    value: str  # unexpanded, as written
+    line: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunStep:
+    flags: tuple[str, ...]
+    script: str  # the text BuildKit hands to `/bin/sh -c`, continuations joined
+    start_line: int
+    end_line: int
+    exec_form: bool  # RUN ["a", "b"]: no shell, script is the argv joined
+    heredoc: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class CopyFrom:
+    source_stage: str
+    sources: tuple[str, ...]  # unexpanded
+    dest: str
+    line: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Stage:
+    index: int
+    name: str | None
+    base: str  # unexpanded image reference or earlier stage name
+    line: int
+    instructions: tuple[Instruction, ...]
+
+    @property
+    def args(self) -> tuple[ArgDecl, ...]:
+        return tuple(a for i in self.instructions if i.cmd == "ARG" for a in _arg_decls(i))
+
+    @property
+    def envs(self) -> tuple[EnvSet, ...]:
+        return tuple(e for i in self.instructions if i.cmd == "ENV" for e in _env_sets(i))
+
+    @property
+    def runs(self) -> tuple[RunStep, ...]:
+        return tuple(_run_step(i) for i in self.instructions if i.cmd == "RUN")
+
+    @property
+    def copies_from(self) -> tuple[CopyFrom, ...]:
+        found = []
+        for i in self.instructions:
+            if i.cmd not in ("COPY", "ADD"):
+                continue
+            source = next((f.split("=", 1)[1] for f in i.flags if f.startswith("--from=")), None)
+            if source is not None and len(i.value) >= 2:
+                found.append(CopyFrom(source_stage=source, sources=i.value[:-1], dest=i.value[-1], line=i.start_line))
+        return tuple(found)
+
+    def arg(self, name: str) -> ArgDecl | None:
+        """The first declaration of `name` in this stage (the one that brings it into scope)."""
+        return next((a for a in self.args if a.name == name), None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dockerfile:
+    global_args: tuple[ArgDecl, ...]  # ARGs before the first FROM
+    stages: tuple[Stage, ...]
+
+    def stage(self, name: str) -> Stage:
+        for s in self.stages:
+            if s.name is not None and s.name.lower() == name.lower():
+                return s
+        raise DockerfileError(f"the Dockerfile has no stage named `{name}` (FROM ... AS {name})")
+
+    @property
+    def builder(self) -> Stage:
+        return self.stage("builder")
+
+
+def parse(text: str) -> Dockerfile:
+    """Parse Dockerfile text with BuildKit's parser; DockerfileError if BuildKit would refuse it."""
+    try:
+        commands = _bk.parse_string(text)
+    except _bk.GoParseError as e:
+        raise DockerfileError(f"the Dockerfile does not parse: {e}") from e
+    global_args: list[ArgDecl] = []
+    stages: list[Stage] = []
+    current: list[Instruction] = []
+    head: Instruction | None = None
+
+    def close() -> None:
+        if head is None:
+            return
+        words = [w for w in head.value if w]
+        name = words[2] if len(words) == 3 and words[1].lower() == "as" else None
+        if not words or len(words) not in (1, 3) or (len(words) == 3 and name is None):
+            raise DockerfileError(f"line {head.start_line}: FROM is not `FROM image [AS name]`")
+        stages.append(
+            Stage(index=len(stages), name=name, base=words[0], line=head.start_line, instructions=tuple(current))
+        )
+
+    for c in commands:
+        ins = Instruction(
+            cmd=c.cmd.upper(),
+            flags=tuple(c.flags),
+            value=tuple(c.value),
+            original=c.original,
+            start_line=c.start_line,
+            end_line=c.end_line,
+            json=c.json,
+            heredoc=bool(c.heredocs),
+        )
+        if ins.cmd not in _KNOWN:
+            raise DockerfileError(f"line {ins.start_line}: unknown instruction `{c.cmd}`")
+        if ins.cmd == "FROM":
+            close()
+            head, current = ins, []
+        elif head is None:
+            if ins.cmd != "ARG":
+                raise DockerfileError(f"line {ins.start_line}: `{ins.cmd}` before the first FROM")
+            global_args.extend(_arg_decls(ins))
+        else:
+            current.append(ins)
+    close()
+    if not stages:
+        raise DockerfileError("the Dockerfile has no FROM")
+    return Dockerfile(global_args=tuple(global_args), stages=tuple(stages))
+
+
+def _arg_decls(ins: Instruction) -> list[ArgDecl]:
+    decls = []
+    for word in ins.value:
+        name, eq, default = word.partition("=")
+        decls.append(ArgDecl(name=name, default=default if eq else None, line=ins.start_line))
+    return decls
+
+
+def _env_sets(ins: Instruction) -> list[EnvSet]:
+    # The parser hands ENV over as name, value, name, value ... for both the
+    # `ENV a=b c=d` and the legacy `ENV a b` forms.
+    v = ins.value
+    return [EnvSet(name=v[i], value=v[i + 1], line=ins.start_line) for i in range(0, len(v) - 1, 2)]
+
+
+def _run_step(ins: Instruction) -> RunStep:
+    return RunStep(
+        flags=ins.flags,
+        script=" ".join(ins.value),
+        start_line=ins.start_line,
+        end_line=ins.end_line,
+        exec_form=ins.json,
+        heredoc=ins.heredoc,
+    )
+
+
+# --- shell words of a RUN script ---------------------------------------------
+
+_SEPARATORS = frozenset({";", "&&", "||", "|", "&", "(", ")", ";;", "\n"})
+_PREFIX_WORDS = frozenset({"if", "then", "else", "elif", "do", "while", "until", "!", "{", "}", "exec"})
+
+
+def simple_commands(script: str) -> list[list[str]]:
+    """Split a shell script into its simple commands' words (quotes removed).
+
+    Only good enough to *find* commands (`cargo auditable build`, `rustup
+    target add`) and their literal arguments; the behaviour of a script is
+    established by running it, not by this.
+    """
+    lexer = shlex.shlex(script, posix=True, punctuation_chars=";&|()")
+    lexer.whitespace_split = True
+    lexer.commenters = ""  # `#` inside words (`$#`) must not start a comment
+    try:
+        tokens = list(lexer)
+    except ValueError as e:
+        raise DockerfileError(f"a RUN script does not tokenize as shell words: {e}") from e
+    commands: list[list[str]] = []
+    words: list[str] = []
+    for tok in tokens:
+        if tok in _SEPARATORS:
+            if words:
+                commands.append(words)
+            words = []
+        elif not words and (tok in _PREFIX_WORDS or _is_assignment(tok)):
+            continue
+        else:
+            words.append(tok)
+    if words:
+        commands.append(words)
+    return commands
+
+
+def _is_assignment(word: str) -> bool:
+    name, eq, _ = word.partition("=")
+    return bool(eq) and name.isidentifier()
+
+
+def commands_of(run: RunStep, *prefix: str) -> list[list[str]]:
+    """The simple commands of a RUN script whose first words are `prefix`."""
+    n = len(prefix)
+    return [w for w in simple_commands(run.script) if tuple(w[:n]) == prefix]
+
+
+def find_build_run(stage: Stage) -> RunStep:
+    """The one RUN of the stage that runs `cargo auditable build` (it also moves the binaries)."""
+    found = [r for r in stage.runs if not r.exec_form and commands_of(r, "cargo", "auditable", "build")]
+    if len(found) != 1:
+        where = ", ".join(str(r.start_line) for r in found) or "none"
+        raise DockerfileError(
+            f"stage `{stage.name}` must have exactly one RUN with `cargo auditable build` (found: {where})"
+        )
+    if found[0].heredoc:
+        raise DockerfileError(f"line {found[0].start_line}: the cargo build RUN uses a heredoc; not supported")
+    return found[0]
+
+
+# --- BuildKit word expansion and the environment of a RUN --------------------
+
+
+def expand(word: str, env: Mapping[str, str]) -> str:
+    """BuildKit's ProcessWord for one word: quotes, backslashes and $-expansion.
+
+    Supports `$VAR`, `${VAR}`, `${VAR:-w}`, `${VAR-w}`, `${VAR:+w}`, `${VAR+w}`;
+    an unset variable expands to the empty string, as in BuildKit.
+    """
+    out, _ = _expand(word, 0, env, stop="")
+    return out
+
+
+def _expand(word: str, i: int, env: Mapping[str, str], *, stop: str) -> tuple[str, int]:
+    out: list[str] = []
+    in_double = False
+    while i < len(word):
+        ch = word[i]
+        if not in_double and stop and ch == stop:
+            return "".join(out), i
+        if ch == "'" and not in_double:
+            end = word.find("'", i + 1)
+            if end < 0:
+                raise DockerfileError(f"unmatched ' in {word!r}")
+            out.append(word[i + 1 : end])
+            i = end + 1
+        elif ch == '"':
+            in_double = not in_double
+            i += 1
+        elif ch == "\\" and i + 1 < len(word):
+            out.append(word[i + 1])
+            i += 2
+        elif ch == "$":
+            value, i = _dollar(word, i + 1, env)
+            out.append(value)
+        else:
+            out.append(ch)
+            i += 1
+    if in_double:
+        raise DockerfileError(f'unmatched " in {word!r}')
+    if stop:
+        raise DockerfileError(f"missing '{stop}' in {word!r}")
+    return "".join(out), i
+
+
+def _dollar(word: str, i: int, env: Mapping[str, str]) -> tuple[str, int]:
+    if i < len(word) and word[i] == "{":
+        j = i + 1
+        while j < len(word) and (word[j].isalnum() or word[j] == "_"):
+            j += 1
+        name = word[i + 1 : j]
+        if not name:
+            raise DockerfileError(f"bad substitution in {word!r}")
+        if j < len(word) and word[j] == "}":
+            return env.get(name, ""), j + 1
+        op = word[j : j + 2] if word[j : j + 1] == ":" else word[j : j + 1]
+        if op not in (":-", "-", ":+", "+"):
+            raise DockerfileError(f"unsupported substitution `${{{name}{word[j : j + 2]}...` in {word!r}")
+        alt, end = _expand(word, j + len(op), env, stop="}")
+        is_set = name in env and (env[name] != "" or not op.startswith(":"))
+        if op.endswith("-"):
+            return (env[name] if is_set else alt), end + 1
+        return (alt if is_set else ""), end + 1
+    j = i
+    while j < len(word) and (word[j].isalnum() or word[j] == "_"):
+        j += 1
+    if j == i:
+        return "$", i  # a lone `$` stays as it is
+    return env.get(word[i:j], ""), j
+
+
+def platform_args(*, targetarch: str, buildarch: str = "amd64") -> dict[str, str]:
+    """The automatic platform build args BuildKit defines (visible once a stage declares them)."""
+    return {
+        "TARGETPLATFORM": f"linux/{targetarch}",
+        "TARGETOS": "linux",
+        "TARGETARCH": targetarch,
+        "TARGETVARIANT": "",
+        "BUILDPLATFORM": f"linux/{buildarch}",
+        "BUILDOS": "linux",
+        "BUILDARCH": buildarch,
+        "BUILDVARIANT": "",
+    }
+
+
+def global_arg_values(df: Dockerfile, build_args: Mapping[str, str], *, targetarch: str) -> dict[str, str]:
+    """Values of the ARGs declared before the first FROM (BuildKit's meta args)."""
+    given = {**platform_args(targetarch=targetarch), **build_args}
+    values: dict[str, str] = {}
+    for a in df.global_args:
+        if a.name in given:
+            values[a.name] = given[a.name]
+        elif a.default is not None:
+            values[a.name] = expand(a.default, values)
+    return values
+
+
+def environment_at(
+    df: Dockerfile,
+    stage: Stage,
+    line: int,
+    build_args: Mapping[str, str],
+    *,
+    targetarch: str,
+) -> dict[str, str]:
+    """The environment BuildKit gives an instruction of `stage` starting at `line`.
+
+    Follows BuildKit's dispatchArg/dispatchEnv in order: an ARG takes the given
+    build arg, else its default (word-expanded), else the global ARG of that
+    name; an ARG with a value is added to the build environment like an ENV
+    (later instructions win). ENV values are word-expanded against what is set
+    so far. The base image's own ENV (PATH, CARGO_HOME ...) is not known here,
+    except ENV inherited from an earlier stage used as base.
+    """
+    given = {**platform_args(targetarch=targetarch), **build_args}
+    meta = global_arg_values(df, build_args, targetarch=targetarch)
+    env: dict[str, str] = {}
+    parent = next((s for s in df.stages[: stage.index] if s.name and s.name.lower() == stage.base.lower()), None)
+    if parent is not None:
+        for e in parent.envs:
+            env[e.name] = expand(e.value, env)
+    for ins in stage.instructions:
+        if ins.start_line >= line:
+            break
+        if ins.cmd == "ARG":
+            for a in _arg_decls(ins):
+                if a.name in given:
+                    env[a.name] = given[a.name]
+                elif a.default is not None:
+                    env[a.name] = expand(a.default, env)
+                elif a.name in meta:
+                    env[a.name] = meta[a.name]
+        elif ins.cmd == "ENV":
+            for e in _env_sets(ins):
+                env[e.name] = expand(e.value, env)
+    return env
+
+
+def build_script_environment(df: Dockerfile, build_args: Mapping[str, str], *, targetarch: str) -> dict[str, str]:
+    """What BuildKit gives the builder stage's cargo build RUN as environment."""
+    stage = df.builder
+    return environment_at(df, stage, find_build_run(stage).start_line, build_args, targetarch=targetarch)
