@@ -52,19 +52,33 @@ def unit(session: nox.Session) -> None:
     _pytest(session, "unit", "tests/unit")
 
 
+def _upstream_args() -> list[str]:
+    upstream = os.environ.get("MAS_UPSTREAM")
+    return ["--upstream", upstream] if upstream else []
+
+
+@nox.session(python=PYTHON)
+def static(session: nox.Session) -> None:
+    """Semantic and lint checks of the patched Dockerfile of every pin the patch applies to (or the refs given)."""
+    _install(session, "test")
+    refs = [arg for ref in session.posargs for arg in ("--ref", ref)]
+    session.run("python", "-m", "harness", "check", *_upstream_args(), *refs)
+
+
 @nox.session(python=PYTHON)
 def compat(session: nox.Session) -> None:
     """`python -m harness compat` on refs of the configured upstream (default: every pin)."""
     _install(session)
     refs = [arg for ref in session.posargs for arg in ("--ref", ref)]
-    session.run("python", "-m", "harness", "compat", *refs)
+    session.run("python", "-m", "harness", "compat", *_upstream_args(), *refs)
 
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Everything CI runs: the unit tier and the integration tier."""
+    """Everything CI runs: the unit tier, the static checks of every applicable pin, the integration tier."""
     _install(session, "test")
     _pytest(session, "tests", "tests")
+    session.run("python", "-m", "harness", "check", *_upstream_args())
 
 
 @nox.session(python=PYTHON)
@@ -72,5 +86,5 @@ def verify(session: nox.Session) -> None:
     """The main job: every tier for the configured pins, then the compatibility table."""
     _install(session, "test")
     _pytest(session, "verify", "tests")
-    upstream = os.environ.get("MAS_UPSTREAM")
-    session.run("python", "-m", "harness", "compat", *(["--upstream", upstream] if upstream else []))
+    session.run("python", "-m", "harness", "check", *_upstream_args())
+    session.run("python", "-m", "harness", "compat", *_upstream_args())

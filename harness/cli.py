@@ -16,11 +16,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.logging import RichHandler
 
-from harness.compat import check_refs
+from harness.compat import StaticResult, check_refs, static_check_ref
 from harness.config import Pins, Settings, resolve_settings
 from harness.errors import BadInput, HarnessError
 from harness.patching import ApplyResult, Patch, PatchReport, apply, committed_files, git_blob_id, revert, status
-from harness.report import compat_json, print_compat
+from harness.report import compat_json, findings_table, print_compat, static_json
+from harness.static import check_patched
 from harness.upstream import DOCKERFILE, UpstreamCache, UpstreamSource
 
 log = logging.getLogger("harness")
@@ -58,6 +59,22 @@ def build_parser() -> argparse.ArgumentParser:
     compat.add_argument("--patch", type=Path, help="force this patch for every ref")
     compat.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     _common(compat)
+
+    check = sub.add_parser("check", help="semantic and lint checks of a patched Dockerfile")
+    _upstream_options(check)
+    target = check.add_mutually_exclusive_group()
+    target.add_argument("--dockerfile", type=Path, help="an already patched Dockerfile")
+    target.add_argument(
+        "--ref",
+        action="append",
+        dest="refs",
+        metavar="REF",
+        help="patch this ref's Dockerfile and check it; repeatable (default: every pin that applies)",
+    )
+    check.add_argument("--pristine", type=Path, help="with --dockerfile: the upstream original, to lint the change")
+    check.add_argument("--patch", type=Path, help="with --ref: force this patch")
+    check.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _common(check)
     return parser
 
 
@@ -126,6 +143,32 @@ def _run_compat(args: argparse.Namespace, console: Console) -> int:
     return 0 if all(result.ok for result in results) else 1
 
 
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"{what} {path} cannot be read: {exc}") from None
+
+
+def _run_check(args: argparse.Namespace, console: Console) -> int:
+    if args.dockerfile is not None:
+        pristine = _read_text(args.pristine, "pristine Dockerfile") if args.pristine else None
+        findings = check_patched(
+            _read_text(args.dockerfile, "Dockerfile"), pristine=pristine, name=str(args.dockerfile)
+        )
+        results = [StaticResult(ref=str(args.dockerfile), patch="", findings=tuple(findings))]
+    else:
+        settings = _settings(args)
+        cache = UpstreamCache(settings.cache_dir, UpstreamSource.parse(settings.upstream))
+        refs = args.refs or [pin.tag for pin in settings.pins.pins if pin.expected == "applies"]
+        results = [static_check_ref(cache, ref, pins=settings.pins, forced_patch=args.patch) for ref in refs]
+    if args.json:
+        sys.stdout.write(static_json(results) + "\n")
+    else:
+        console.print(findings_table(results))
+    return 0 if all(result.ok for result in results) else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # A pipe or CI log has no width of its own; rich would wrap the table at 80 columns.
@@ -138,6 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command in ("status", "apply", "revert"):
             return _run_tree_command(args, console)
+        if args.command == "check":
+            return _run_check(args, console)
         return _run_compat(args, console)
     except HarnessError as exc:
         print(f"mas-harness: error: {exc}", file=sys.stderr)

@@ -9,6 +9,7 @@ from pathlib import Path
 from harness.config import Pin, Pins
 from harness.errors import PinMismatch
 from harness.patching import HunkReport, Patch, State, evaluate, git_blob_id, patched_contents
+from harness.static import Finding, check_patched
 from harness.upstream import DOCKERFILE, ResolvedRef, UpstreamCache
 
 
@@ -125,6 +126,34 @@ def _display_path(path: Path, pins: Pins) -> str:
         return str(path.resolve().relative_to(pins.source.parent.resolve()))
     except ValueError:
         return str(path)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StaticResult:
+    ref: str
+    patch: str
+    findings: tuple[Finding, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(finding.ok for finding in self.findings)
+
+
+def static_check_ref(cache: UpstreamCache, ref: str, *, pins: Pins, forced_patch: Path | None = None) -> StaticResult:
+    """Patch the ref's Dockerfile (off the tree) and run the semantic and lint checks on the result."""
+    resolved = cache.resolve(ref)
+    pin = pins.get(ref)
+    verify_pin(resolved, pin)
+    patch_path = forced_patch or pins.patch_path(pin.patch if pin else pins.default_patch)
+    patch = Patch.load(patch_path)
+    original = cache.read_blob(resolved.dockerfile_blob)
+    report = evaluate({DOCKERFILE: original}, patch, committed={DOCKERFILE: original})
+    if report.state != State.APPLIES:
+        finding = Finding(check="patch-applies", ok=False, line=None, message=f"{report.state}: {report.reason}")
+        return StaticResult(ref=ref, patch=_display_path(patch_path, pins), findings=(finding,))
+    patched = patched_contents(patch, {DOCKERFILE: original})[DOCKERFILE]
+    findings = check_patched(patched.decode(), pristine=original.decode(), name=f"{ref}:{DOCKERFILE}")
+    return StaticResult(ref=ref, patch=_display_path(patch_path, pins), findings=tuple(findings))
 
 
 def check_refs(

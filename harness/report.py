@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import asdict
 
 from rich.console import Console
 from rich.table import Table
 
-from harness.compat import CompatResult
+from harness.compat import CompatResult, StaticResult
 from harness.patching import HunkReport
 
 
@@ -50,3 +51,26 @@ def print_compat(results: Sequence[CompatResult], console: Console) -> None:
 
 def compat_json(results: Sequence[CompatResult]) -> str:
     return json.dumps([r.as_json() for r in results], indent=2)
+
+
+def findings_table(results: Sequence[StaticResult]) -> Table:
+    table = Table(title="Static checks of the patched Dockerfile")
+    for column in ("ref", "check", "line", "verdict", "message"):
+        table.add_column(column, overflow="fold")
+    for result in results:
+        for finding in result.findings:
+            table.add_row(
+                result.ref,
+                finding.check,
+                str(finding.line or ""),
+                "[green]ok[/green]" if finding.ok else "[red]FAIL[/red]",
+                finding.message,
+            )
+    return table
+
+
+def static_json(results: Sequence[StaticResult]) -> str:
+    return json.dumps(
+        [{"ref": r.ref, "patch": r.patch, "ok": r.ok, "findings": [asdict(f) for f in r.findings]} for r in results],
+        indent=2,
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CheckoutFactory
+from conftest import CheckoutFactory, DockerfileTexts
 from harness.cli import main
 from harness.config import PROJECT_ROOT
 
@@ -137,3 +137,42 @@ def test_module_entry_point_and_usage_error() -> None:
     proc = subprocess.run([sys.executable, "-m", "harness", "frobnicate"], capture_output=True, text=True, check=False)
     assert proc.returncode == 2
     assert "invalid choice" in proc.stderr
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_check_on_a_patched_and_a_broken_dockerfile(
+    dockerfile_texts: DockerfileTexts, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pristine, patched = dockerfile_texts("v1.17.0")
+    good = _write(tmp_path / "good", patched)
+    upstream = _write(tmp_path / "upstream", pristine)
+    assert main(["check", "--dockerfile", str(good), "--pristine", str(upstream), "--json"]) == 0
+    [result] = json.loads(capsys.readouterr().out)
+    assert {f["check"] for f in result["findings"]} >= {
+        "knobs-declared",
+        "cargo-env",
+        "target-flags",
+        "move-step",
+        "rustup-targets",
+        "shellcheck",
+        "hadolint-new-findings",
+    }
+    broken = _write(tmp_path / "broken", patched.replace("ARG CARGO_BUILD_JOBS=2\n", "ARG CARGO_BUILD_JOBS=64\n"))
+    assert main(["check", "--dockerfile", str(broken), "--json"]) == 1
+    [result] = json.loads(capsys.readouterr().out)
+    assert [f["check"] for f in result["findings"] if not f["ok"]] == ["knobs-declared"]
+
+
+def test_check_on_an_unparsable_file_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    garbage = _write(tmp_path / "Dockerfile", "FROMM nothing\n")
+    assert main(["check", "--dockerfile", str(garbage)]) == 2
+    assert capsys.readouterr().err.startswith("mas-harness: error:")
+    assert main(["check", "--dockerfile", str(tmp_path / "missing")]) == 2
+
+
+def test_check_by_ref_on_a_conflicting_pin_fails(bundle: Path, tmp_path: Path) -> None:
+    assert main(["check", "--upstream", str(bundle), "--cache-dir", str(tmp_path), "--ref", "v1.18.0"]) == 1
