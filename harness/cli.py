@@ -9,22 +9,40 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.table import Table
 
-from harness.compat import StaticResult, check_refs, static_check_ref
-from harness.config import Pins, Settings, resolve_settings
-from harness.errors import BadInput, HarnessError
-from harness.patching import ApplyResult, Patch, PatchReport, apply, committed_files, git_blob_id, revert, status
+from harness.build import CI_BUILD_ARGS, build_and_check, check_engine, plan_build, registry_reachable
+from harness.compat import StaticResult, check_refs, static_check_ref, verify_pin
+from harness.config import PROJECT_ROOT, Pins, Settings, resolve_settings
+from harness.errors import BadInput, CheckFailed, HarnessError
+from harness.patching import (
+    ApplyResult,
+    Patch,
+    PatchReport,
+    State,
+    apply,
+    committed_files,
+    evaluate,
+    git_blob_id,
+    patched_contents,
+    revert,
+    status,
+)
 from harness.report import compat_json, findings_table, print_compat, static_json
 from harness.static import check_patched
 from harness.upstream import DOCKERFILE, UpstreamCache, UpstreamSource
 
 log = logging.getLogger("harness")
+
+# A test double shaped like MAS (see its README), the default build context.
+STANDIN_TREE = PROJECT_ROOT / "tests" / "fixtures" / "standin"
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -75,6 +93,36 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--patch", type=Path, help="with --ref: force this patch")
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _common(check)
+
+    build = sub.add_parser("build", help="build the patched builder stage for real and check the image")
+    _upstream_options(build)
+    build.add_argument("--ref", required=True, help="the upstream ref whose patched Dockerfile is built")
+    build.add_argument(
+        "--source",
+        default="standin",
+        help="build context: standin (the test double, default), full (a full checkout of the ref) "
+        "or a path to a source tree",
+    )
+    build.add_argument(
+        "--build-arg",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="override a build arg (default: CARGO_BUILD_JOBS=1, LTO off, x86_64 only)",
+    )
+    build.add_argument("--report-dir", type=Path, help="where report.json, build.log and sampler.json go")
+    gap = build.add_mutually_exclusive_group()
+    gap.add_argument(
+        "--air-gapped",
+        dest="air_gapped",
+        action="store_true",
+        default=None,
+        help="force air-gapped mode (no registry: local base image, no # syntax line)",
+    )
+    gap.add_argument("--online", dest="air_gapped", action="store_false", help="force pulling from registries")
+    build.add_argument("--builder", help="buildx builder to use (e.g. a remote BuildKit)")
+    build.add_argument("--patch", type=Path, help="force this patch")
+    _common(build)
     return parser
 
 
@@ -169,6 +217,65 @@ def _run_check(args: argparse.Namespace, console: Console) -> int:
     return 0 if all(result.ok for result in results) else 1
 
 
+def _parse_build_args(pairs: Sequence[str]) -> dict[str, str]:
+    args = dict(CI_BUILD_ARGS)
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise BadInput(f"--build-arg {pair!r} is not KEY=VALUE")
+        args[key] = value
+    return args
+
+
+def _run_build(args: argparse.Namespace, console: Console) -> int:
+    build_args = _parse_build_args(args.build_arg)
+    settings = _settings(args)
+    engine = check_engine()
+    log.info("engine %s, buildx %s", engine.server_version, engine.buildx_version)
+    cache = UpstreamCache(settings.cache_dir, UpstreamSource.parse(settings.upstream))
+    resolved = cache.resolve(args.ref)
+    pin = settings.pins.get(args.ref)
+    verify_pin(resolved, pin)
+    patch = Patch.load(args.patch or settings.pins.patch_path(pin.patch if pin else settings.pins.default_patch))
+    original = cache.read_blob(resolved.dockerfile_blob)
+    report = evaluate({DOCKERFILE: original}, patch, committed={DOCKERFILE: original})
+    if report.state != State.APPLIES:
+        raise CheckFailed(f"{patch.path.name} does not apply to {args.ref}: {report.state}: {report.reason}")
+    patched = patched_contents(patch, {DOCKERFILE: original})[DOCKERFILE]
+    report_dir: Path = args.report_dir or Path("reports") / f"build-{args.ref}"
+    work = settings.cache_dir / "work"
+    if args.source == "standin":
+        context = STANDIN_TREE
+    elif args.source == "full":
+        context = work / f"full-{resolved.commit[:12]}"
+        if not (context / DOCKERFILE).is_file():
+            cache.checkout(resolved, context)
+    else:
+        context = Path(args.source)
+        if not context.is_dir():
+            raise BadInput(f"--source {args.source}: not standin, full, or a directory")
+    air_gapped = args.air_gapped if args.air_gapped is not None else not registry_reachable()
+    plan = plan_build(
+        ref=args.ref,
+        patched_dockerfile=patched,
+        context=context,
+        source=args.source,
+        build_args=build_args,
+        air_gapped=air_gapped,
+        work_dir=work,
+        builder=args.builder,
+    )
+    result = build_and_check(plan, report_dir=report_dir, standin=args.source == "standin", console=console)
+    table = Table(title=f"build {args.ref} ({args.source})")
+    for column in ("check", "verdict", "detail"):
+        table.add_column(column, overflow="fold")
+    for check in result.checks:
+        table.add_row(check.name, "[green]ok[/green]" if check.ok else "[red]FAIL[/red]", check.detail)
+    console.print(table)
+    console.print(f"report: {report_dir / 'report.json'}", highlight=False)
+    return 0 if result.ok else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # A pipe or CI log has no width of its own; rich would wrap the table at 80 columns.
@@ -181,6 +288,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command in ("status", "apply", "revert"):
             return _run_tree_command(args, console)
+        if args.command == "build":
+            return _run_build(args, console)
         if args.command == "check":
             return _run_check(args, console)
         return _run_compat(args, console)
