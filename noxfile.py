@@ -74,6 +74,13 @@ def compat(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def integration(session: nox.Session) -> None:
+    """The integration tier: real buildx builds of the patched builder stage (v1.7.0 bookworm, v1.17.0 trixie)."""
+    _install(session, "test")
+    _pytest(session, "integration", "tests/integration")
+
+
+@nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Everything CI runs: the unit tier, the static checks of every applicable pin, the integration tier."""
     _install(session, "test")

@@ -15,6 +15,10 @@ python=${PYTHON:-python3}
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   # The patch's RUN scripts are executed under dash, as /bin/sh is in the builder image.
   command -v dash >/dev/null || apt-get install -y -q dash
+  case "$session" in
+    # These sessions build images: a BuildKit-capable engine (and debootstrap) must run.
+    tests|verify|integration) bash scripts/install-docker-engine.sh ;;
+  esac
 fi
 
 exec "$python" -m nox -s "$session" "$@"

@@ -1,0 +1,114 @@
+"""Build the patched upstream Dockerfile for real: one target, CARGO_BUILD_JOBS=1, LTO off; check the image.
+
+The build context is the stand-in source tree (tests/fixtures/standin, a test
+double shaped like MAS); the Dockerfile is upstream's, from the pinned checkout,
+with the patch applied by the engine. Air-gapped mode is detected as users get it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.build import Engine
+from harness.cli import main
+
+# v1.7.0 builds on bookworm (Rust 1.89 upstream), v1.17.0 on trixie (Rust 1.93 upstream).
+PINS = ("v1.7.0", "v1.17.0")
+REQUIRED_KEYS = {
+    "ref",
+    "image",
+    "binaries",
+    "version_output",
+    "build_info",
+    "build_args",
+    "air_gapped",
+    "deviations",
+    "sampler",
+}
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+def _build(
+    bundle: Path, cache_dir: Path, report_dir: Path, ref: str, *build_args: str
+) -> tuple[int, dict[str, object]]:
+    argv = [
+        "build",
+        "--ref",
+        ref,
+        "--upstream",
+        str(bundle),
+        "--cache-dir",
+        str(cache_dir),
+        "--report-dir",
+        str(report_dir),
+    ]
+    for arg in build_args:
+        argv += ["--build-arg", arg]
+    code = main(argv)
+    report = json.loads((report_dir / "report.json").read_text()) if (report_dir / "report.json").exists() else {}
+    return code, report
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("ref", PINS)
+def test_one_target_one_job_lto_off(engine: Engine, bundle: Path, cache_dir: Path, tmp_path: Path, ref: str) -> None:
+    code, report = _build(bundle, cache_dir, tmp_path, ref)
+    assert report.keys() >= REQUIRED_KEYS
+    assert report["binaries"] == ["mas-cli-amd64"], "exactly the one binary asked for, no arm64"
+    assert report["version_output"] == "mas-cli 0.0.0-standin (stand-in)"
+    info = report["build_info"]
+    assert isinstance(info, dict)
+    assert info["num_jobs"] == 1
+    assert info["target"] == "x86_64-unknown-linux-gnu"
+    assert info["profile"] == "release"
+    assert info["env"]["CARGO_PROFILE_RELEASE_LTO"] == "false"
+    assert info["env"]["CARGO_PROFILE_RELEASE_CODEGEN_UNITS"] == "16", "the patch default reaches cargo"
+    sampler = report["sampler"]
+    assert isinstance(sampler, dict)
+    assert 1 <= sampler["max_concurrent_rustc"] <= 1, "CARGO_BUILD_JOBS=1: one rustc of the source tree at a time"
+    assert sampler["peak_rss_bytes"] > 0
+    assert sampler["rustc_flags"]["codegen-units"] == ["16"]
+    assert sampler["wall_seconds"] > 0
+    assert (tmp_path / "sampler.json").is_file()
+    assert (tmp_path / "build.log").stat().st_size > 0
+    deviations = report["deviations"]
+    assert isinstance(deviations, list)
+    if report["air_gapped"]:
+        assert any("# syntax" in d for d in deviations)
+    assert code == 0
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("ref", PINS)
+def test_empty_targets_build_the_targetarch_one(
+    engine: Engine, bundle: Path, cache_dir: Path, tmp_path: Path, ref: str
+) -> None:
+    code, report = _build(
+        bundle, cache_dir, tmp_path, ref, "MAS_BUILD_TARGETS=", "CARGO_PROFILE_RELEASE_CODEGEN_UNITS=4"
+    )
+    assert report["binaries"] == ["mas-cli-amd64"]
+    info = report["build_info"]
+    assert isinstance(info, dict)
+    assert info["target"] == "x86_64-unknown-linux-gnu"
+    assert info["env"]["CARGO_PROFILE_RELEASE_CODEGEN_UNITS"] == "4"
+    assert code == 0
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("ref", PINS)
+def test_invalid_target_fails_the_build_with_the_patch_message(
+    engine: Engine, bundle: Path, cache_dir: Path, tmp_path: Path, ref: str
+) -> None:
+    code, report = _build(bundle, cache_dir, tmp_path, ref, "MAS_BUILD_TARGETS=x86_64-unknown-linux-gnu;id")
+    assert code == 1
+    assert report["image"] is None
+    log = (tmp_path / "build.log").read_text()
+    assert "MAS_BUILD_TARGETS: unsupported target 'x86_64-unknown-linux-gnu;id'" in log
+    assert "Compiling mas-cli" not in log, "refused before cargo ran"
