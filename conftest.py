@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.build import Engine, check_engine
 from harness.config import PROJECT_ROOT, Pins, load_pins
+from harness.errors import EnvironmentProblem
 from harness.patching import Patch, patched_contents
 from harness.upstream import DOCKERFILE, ResolvedRef, UpstreamCache, UpstreamSource
 
@@ -106,3 +108,14 @@ def make_repo(tmp_path: Path) -> Callable[..., Path]:
         return repo
 
     return make
+
+
+@pytest.fixture(scope="session")
+def engine() -> Engine:
+    """The integration tier needs a real Docker engine with BuildKit: under CI a missing one fails the run."""
+    try:
+        return check_engine()
+    except EnvironmentProblem as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true and no usable Docker engine: {exc}")
+        pytest.skip(str(exc))
