@@ -16,6 +16,7 @@ import os
 import re
 import socket
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -136,6 +137,11 @@ def plan_build(
 ) -> BuildPlan:
     args = dict(build_args)
     deviations: list[str] = []
+    if "VERGEN_GIT_DESCRIBE" not in args:
+        # The layer cache would otherwise serve an unchanged build step without running cargo,
+        # leaving nothing to sample; this ARG feeds an ENV just before the build RUN.
+        args["VERGEN_GIT_DESCRIBE"] = f"mas-harness-{uuid.uuid4().hex[:12]}"
+        deviations.append("VERGEN_GIT_DESCRIBE set to a per-run value so the build step runs, not the layer cache")
     contexts: dict[str, str | Path] = {}
     dockerfile = patched_dockerfile
     if air_gapped:
