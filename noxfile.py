@@ -92,6 +92,13 @@ def tests(session: nox.Session) -> None:
 def verify(session: nox.Session) -> None:
     """The main job: every tier for the configured pins, then the compatibility table."""
     _install(session, "test")
-    _pytest(session, "verify", "tests")
-    session.run("python", "-m", "harness", "check", *_upstream_args())
-    session.run("python", "-m", "harness", "compat", *_upstream_args())
+    REPORTS.mkdir(exist_ok=True)
+    # Every part runs even when an earlier one fails, so that the summary covers them all.
+    session.run("pytest", f"--junitxml={REPORTS / 'verify.xml'}", "tests", *session.posargs, success_codes=[0, 1])
+    for name in ("static", "compat"):
+        command = "check" if name == "static" else "compat"
+        output = session.run(
+            "python", "-m", "harness", command, "--json", *_upstream_args(), silent=True, success_codes=[0, 1]
+        )
+        (REPORTS / f"{name}.json").write_text(str(output))
+    session.run("python", "-m", "harness", "summary", "--reports", str(REPORTS))

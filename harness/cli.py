@@ -35,7 +35,7 @@ from harness.patching import (
     revert,
     status,
 )
-from harness.report import compat_json, findings_table, print_compat, static_json
+from harness.report import compat_json, findings_table, print_compat, static_json, verify_summary
 from harness.static import check_patched
 from harness.upstream import DOCKERFILE, UpstreamCache, UpstreamSource
 
@@ -93,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--patch", type=Path, help="with --ref: force this patch")
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _common(check)
+
+    summarize = sub.add_parser("summary", help="one table from the reports a verify run wrote")
+    summarize.add_argument("--reports", type=Path, default=Path("reports"), help="verify.xml, static.json, compat.json")
+    _common(summarize)
 
     build = sub.add_parser("build", help="build the patched builder stage for real and check the image")
     _upstream_options(build)
@@ -288,6 +292,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command in ("status", "apply", "revert"):
             return _run_tree_command(args, console)
+        if args.command == "summary":
+            table, ok = verify_summary(args.reports)
+            console.print(table)
+            return 0 if ok else 1
         if args.command == "build":
             return _run_build(args, console)
         if args.command == "check":

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from xml.etree import ElementTree
 
 from rich.console import Console
 from rich.table import Table
@@ -74,3 +76,57 @@ def static_json(results: Sequence[StaticResult]) -> str:
         [{"ref": r.ref, "patch": r.patch, "ok": r.ok, "findings": [asdict(f) for f in r.findings]} for r in results],
         indent=2,
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class TierSummary:
+    tier: str
+    passed: int
+    failed: int
+    skipped: int
+
+
+def junit_tiers(junit_xml: Path) -> list[TierSummary]:
+    """Per-tier counts (tests/unit, tests/integration, ...) from a pytest JUnit XML file."""
+    counts: dict[str, list[int]] = {}
+    for case in ElementTree.parse(junit_xml).getroot().iter("testcase"):
+        parts = (case.get("classname") or "").split(".")
+        tier = parts[1] if len(parts) > 1 and parts[0] == "tests" else "other"
+        slot = counts.setdefault(tier, [0, 0, 0])
+        if case.find("failure") is not None or case.find("error") is not None:
+            slot[1] += 1
+        elif case.find("skipped") is not None:
+            slot[2] += 1
+        else:
+            slot[0] += 1
+    return [TierSummary(tier=t, passed=p, failed=f, skipped=s) for t, (p, f, s) in sorted(counts.items())]
+
+
+def verify_summary(reports: Path) -> tuple[Table, bool]:
+    """One table for `nox -s verify`: test tiers from JUnit, then the static and compat JSON reports."""
+    table = Table(title="verify summary")
+    for column in ("part", "passed", "failed", "skipped", "verdict"):
+        table.add_column(column)
+    ok = True
+    for tier in junit_tiers(reports / "verify.xml"):
+        good = tier.failed == 0 and tier.passed > 0
+        ok &= good
+        table.add_row(
+            f"{tier.tier} tests",
+            str(tier.passed),
+            str(tier.failed),
+            str(tier.skipped),
+            "[green]ok[/green]" if good else "[red]NOT OK[/red]",
+        )
+    for name in ("static", "compat"):
+        results = json.loads((reports / f"{name}.json").read_text())
+        failed = sum(1 for r in results if not r["ok"])
+        ok &= failed == 0
+        table.add_row(
+            f"{name} (refs)",
+            str(len(results) - failed),
+            str(failed),
+            "0",
+            "[green]ok[/green]" if failed == 0 else "[red]NOT OK[/red]",
+        )
+    return table, ok
