@@ -97,8 +97,8 @@ def verify(session: nox.Session) -> None:
     session.run("pytest", f"--junitxml={REPORTS / 'verify.xml'}", "tests", *session.posargs, success_codes=[0, 1])
     for name in ("static", "compat"):
         command = "check" if name == "static" else "compat"
-        output = session.run(
-            "python", "-m", "harness", command, "--json", *_upstream_args(), silent=True, success_codes=[0, 1]
+        report = REPORTS / f"{name}.json"
+        session.run(
+            "python", "-m", "harness", command, "--output", str(report), *_upstream_args(), success_codes=[0, 1]
         )
-        (REPORTS / f"{name}.json").write_text(str(output))
     session.run("python", "-m", "harness", "summary", "--reports", str(REPORTS))

@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     compat.add_argument("--ref", action="append", dest="refs", metavar="REF", help="tag, branch or commit; repeatable")
     compat.add_argument("--patch", type=Path, help="force this patch for every ref")
     compat.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    compat.add_argument("--output", type=Path, help="also write the JSON list to this file")
     _common(compat)
 
     check = sub.add_parser("check", help="semantic and lint checks of a patched Dockerfile")
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--pristine", type=Path, help="with --dockerfile: the upstream original, to lint the change")
     check.add_argument("--patch", type=Path, help="with --ref: force this patch")
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    check.add_argument("--output", type=Path, help="also write the JSON to this file")
     _common(check)
 
     summarize = sub.add_parser("summary", help="one table from the reports a verify run wrote")
@@ -188,6 +190,8 @@ def _run_compat(args: argparse.Namespace, console: Console) -> int:
         forced = args.patch
         Patch.load(forced)  # bad input is reported before any fetch
     results = check_refs(cache, refs, pins=settings.pins, forced_patch=forced)
+    if args.output:
+        args.output.write_text(compat_json(results) + "\n")
     if args.json:
         sys.stdout.write(compat_json(results) + "\n")
     else:
@@ -214,6 +218,8 @@ def _run_check(args: argparse.Namespace, console: Console) -> int:
         cache = UpstreamCache(settings.cache_dir, UpstreamSource.parse(settings.upstream))
         refs = args.refs or [pin.tag for pin in settings.pins.pins if pin.expected == "applies"]
         results = [static_check_ref(cache, ref, pins=settings.pins, forced_patch=args.patch) for ref in refs]
+    if args.output:
+        args.output.write_text(static_json(results) + "\n")
     if args.json:
         sys.stdout.write(static_json(results) + "\n")
     else:
