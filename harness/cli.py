@@ -19,19 +19,16 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from harness.build import CI_BUILD_ARGS, build_and_check, check_engine, plan_build, registry_reachable
-from harness.compat import StaticResult, check_refs, static_check_ref, verify_pin
+from harness.compat import StaticResult, check_refs, patch_ref, static_check_ref
 from harness.config import PROJECT_ROOT, Pins, Settings, resolve_settings
 from harness.errors import BadInput, CheckFailed, HarnessError
 from harness.patching import (
     ApplyResult,
     Patch,
     PatchReport,
-    State,
     apply,
     committed_files,
-    evaluate,
     git_blob_id,
-    patched_contents,
     revert,
     status,
 )
@@ -243,15 +240,13 @@ def _run_build(args: argparse.Namespace, console: Console) -> int:
     engine = check_engine()
     log.info("engine %s, buildx %s", engine.server_version, engine.buildx_version)
     cache = UpstreamCache(settings.cache_dir, UpstreamSource.parse(settings.upstream))
-    resolved = cache.resolve(args.ref)
-    pin = settings.pins.get(args.ref)
-    verify_pin(resolved, pin)
-    patch = Patch.load(args.patch or settings.pins.patch_path(pin.patch if pin else settings.pins.default_patch))
-    original = cache.read_blob(resolved.dockerfile_blob)
-    report = evaluate({DOCKERFILE: original}, patch, committed={DOCKERFILE: original})
-    if report.state != State.APPLIES:
-        raise CheckFailed(f"{patch.path.name} does not apply to {args.ref}: {report.state}: {report.reason}")
-    patched = patched_contents(patch, {DOCKERFILE: original})[DOCKERFILE]
+    patched_ref = patch_ref(cache, args.ref, pins=settings.pins, forced_patch=args.patch)
+    if patched_ref.patched is None:
+        report = patched_ref.report
+        raise CheckFailed(
+            f"{patched_ref.patch_path.name} does not apply to {args.ref}: {report.state}: {report.reason}"
+        )
+    patched, resolved = patched_ref.patched, patched_ref.resolved
     report_dir: Path = args.report_dir or Path("reports") / f"build-{args.ref}"
     work = settings.cache_dir / "work"
     if args.source == "standin":

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from harness.config import Pin, Pins
 from harness.errors import PinMismatch
-from harness.patching import HunkReport, Patch, State, evaluate, git_blob_id, patched_contents
+from harness.patching import HunkReport, Patch, PatchReport, State, evaluate, git_blob_id, patched_contents
 from harness.static import Finding, check_patched
 from harness.upstream import DOCKERFILE, ResolvedRef, UpstreamCache
 
@@ -68,14 +68,22 @@ def verify_pin(resolved: ResolvedRef, pin: Pin | None) -> None:
         )
 
 
-def check_ref(
-    cache: UpstreamCache,
-    ref: str,
-    *,
-    pins: Pins,
-    forced_patch: Path | None = None,
-    refresh: bool = False,
-) -> CompatResult:
+@dataclass(frozen=True, kw_only=True)
+class PatchedRef:
+    """A ref's Dockerfile, verified against its pin, with the chosen patch evaluated (and applied, off the tree)."""
+
+    resolved: ResolvedRef
+    pin: Pin | None
+    patch_path: Path
+    original: bytes
+    report: PatchReport
+    patched: bytes | None
+    """The Dockerfile after the patch, when it applies."""
+
+
+def patch_ref(
+    cache: UpstreamCache, ref: str, *, pins: Pins, forced_patch: Path | None = None, refresh: bool = False
+) -> PatchedRef:
     resolved = cache.resolve(ref, refresh=refresh)
     pin = pins.get(ref)
     verify_pin(resolved, pin)
@@ -84,8 +92,28 @@ def check_ref(
     original = cache.read_blob(resolved.dockerfile_blob)
     contents: dict[str, bytes | None] = {DOCKERFILE: original}
     report = evaluate(contents, patch, committed=contents)
+    patched = patched_contents(patch, contents)[DOCKERFILE] if report.state == State.APPLIES else None
+    return PatchedRef(
+        resolved=resolved, pin=pin, patch_path=patch_path, original=original, report=report, patched=patched
+    )
 
-    patched_blob = git_blob_id(patched_contents(patch, contents)[DOCKERFILE]) if report.state == State.APPLIES else None
+
+def check_ref(
+    cache: UpstreamCache,
+    ref: str,
+    *,
+    pins: Pins,
+    forced_patch: Path | None = None,
+    refresh: bool = False,
+) -> CompatResult:
+    patched_ref = patch_ref(cache, ref, pins=pins, forced_patch=forced_patch, refresh=refresh)
+    resolved, pin, patch_path, report = (
+        patched_ref.resolved,
+        patched_ref.pin,
+        patched_ref.patch_path,
+        patched_ref.report,
+    )
+    patched_blob = git_blob_id(patched_ref.patched) if patched_ref.patched is not None else None
     expected = pin.expected if pin and forced_patch is None else None
     expected_patched = pin.patched_blob if pin and forced_patch is None else None
 
@@ -141,19 +169,16 @@ class StaticResult:
 
 def static_check_ref(cache: UpstreamCache, ref: str, *, pins: Pins, forced_patch: Path | None = None) -> StaticResult:
     """Patch the ref's Dockerfile (off the tree) and run the semantic and lint checks on the result."""
-    resolved = cache.resolve(ref)
-    pin = pins.get(ref)
-    verify_pin(resolved, pin)
-    patch_path = forced_patch or pins.patch_path(pin.patch if pin else pins.default_patch)
-    patch = Patch.load(patch_path)
-    original = cache.read_blob(resolved.dockerfile_blob)
-    report = evaluate({DOCKERFILE: original}, patch, committed={DOCKERFILE: original})
-    if report.state != State.APPLIES:
+    patched_ref = patch_ref(cache, ref, pins=pins, forced_patch=forced_patch)
+    shown = _display_path(patched_ref.patch_path, pins)
+    if patched_ref.patched is None:
+        report = patched_ref.report
         finding = Finding(check="patch-applies", ok=False, line=None, message=f"{report.state}: {report.reason}")
-        return StaticResult(ref=ref, patch=_display_path(patch_path, pins), findings=(finding,))
-    patched = patched_contents(patch, {DOCKERFILE: original})[DOCKERFILE]
-    findings = check_patched(patched.decode(), pristine=original.decode(), name=f"{ref}:{DOCKERFILE}")
-    return StaticResult(ref=ref, patch=_display_path(patch_path, pins), findings=tuple(findings))
+        return StaticResult(ref=ref, patch=shown, findings=(finding,))
+    findings = check_patched(
+        patched_ref.patched.decode(), pristine=patched_ref.original.decode(), name=f"{ref}:{DOCKERFILE}"
+    )
+    return StaticResult(ref=ref, patch=shown, findings=tuple(findings))
 
 
 def check_refs(
