@@ -6,6 +6,11 @@ process counts when its working directory is the build's source root or one of
 its arguments names a path under it (rustc of a registry dependency runs in the
 registry but writes to `/app/target`), so the stage's own `cargo install
 cargo-auditable`, which runs at its own parallelism in /tmp, is left out.
+
+Process RSS misses what the linker and the build script children hold, so the
+memory cgroups of those processes (BuildKit gives each RUN its own) are read too,
+under cgroup v1 or v2, wherever the host exposes them. A cgroup's usage counts
+page cache as well; its anonymous memory is what cannot be reclaimed.
 """
 
 from __future__ import annotations
@@ -31,6 +36,12 @@ class Sample:
     rss_bytes: int
     rustc: int
     cargo: int
+    cgroup_bytes: int | None = None
+    """Memory usage of the build's cgroups (page cache included), None where not readable."""
+    cgroup_anon_bytes: int | None = None
+    """Their anonymous (RSS-like) memory."""
+    cgroup_peak_bytes: int | None = None
+    """The kernel's own high-water mark of those cgroups, which catches peaks between samples."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +55,12 @@ class SamplerReport:
     peak_rustc_crate_rss_bytes: int
     wall_seconds: float
     interval_seconds: float
+    peak_cgroup_bytes: int | None = None
+    """The highest cgroup usage: the kernel's high-water mark where it keeps one, else the sampled maximum."""
+    peak_cgroup_anon_bytes: int | None = None
+    cgroup_version: int | None = None
+    compile_seconds: float = 0.0
+    """From the first to the last sample with a rustc or cargo of the source tree."""
     samples: list[Sample] = field(default_factory=list)
 
     def as_json(self, *, with_samples: bool = True) -> dict[str, object]:
@@ -79,6 +96,53 @@ def crate_name(cmdline: list[str]) -> str | None:
     return None
 
 
+@dataclass(frozen=True, kw_only=True)
+class CgroupMemory:
+    """Reads memory figures of a process's cgroup; the roots are parameters so tests can point at a tree double."""
+
+    proc_root: Path = Path("/proc")
+    cgroup_root: Path = Path("/sys/fs/cgroup")
+
+    def cgroup_dir(self, pid: int) -> tuple[Path, int] | None:
+        """The memory cgroup directory of a process and the cgroup version it belongs to."""
+        try:
+            lines = (self.proc_root / str(pid) / "cgroup").read_text().splitlines()
+        except OSError:
+            return None
+        unified = None
+        for line in lines:
+            _, controllers, path = line.split(":", 2)
+            if "memory" in controllers.split(","):
+                directory = self.cgroup_root / "memory" / path.lstrip("/")
+                return (directory, 1) if (directory / "memory.usage_in_bytes").exists() else None
+            if controllers == "":
+                unified = path
+        if unified is not None:
+            for root in (self.cgroup_root, self.cgroup_root / "unified"):
+                directory = root / unified.lstrip("/")
+                if (directory / "memory.current").exists():
+                    return directory, 2
+        return None
+
+    @staticmethod
+    def read(directory: Path, version: int) -> tuple[int, int, int | None] | None:
+        """(usage, anonymous, high-water mark) of one cgroup, None once it is gone."""
+        names = (
+            ("memory.usage_in_bytes", "memory.max_usage_in_bytes")
+            if version == 1
+            else ("memory.current", "memory.peak")
+        )
+        try:
+            usage = int((directory / names[0]).read_text())
+            stat = dict(line.split() for line in (directory / "memory.stat").read_text().splitlines() if " " in line)
+            peak_file = directory / names[1]
+            peak = int(peak_file.read_text()) if peak_file.exists() else None
+        except (OSError, ValueError):
+            return None
+        anon = int(stat.get("total_rss" if version == 1 else "anon", 0))
+        return usage, anon, peak
+
+
 def belongs_to_build(cwd: str, cmdline: list[str], source_root: str) -> bool:
     root = source_root.rstrip("/")
     if cwd == root or cwd.endswith(root) or f"{root}/" in cwd + "/":
@@ -89,9 +153,20 @@ def belongs_to_build(cwd: str, cmdline: list[str], source_root: str) -> bool:
 class ProcessSampler:
     """Poll the process table on a thread while a build runs; use as a context manager."""
 
-    def __init__(self, *, source_root: str = "/app", interval: float = 0.25) -> None:
+    def __init__(
+        self,
+        *,
+        source_root: str = "/app",
+        interval: float = 0.25,
+        cgroups: CgroupMemory | None = None,
+        environ_marker: tuple[str, str] | None = None,
+    ) -> None:
         self.source_root = source_root
+        self.environ_marker = environ_marker
+        """A variable and value only this build's processes have: another build of the same tree is left out."""
         self.interval = interval
+        self.cgroups = cgroups or CgroupMemory()
+        self._cgroup_version: int | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="process-sampler", daemon=True)
         self._samples: list[Sample] = []
@@ -119,6 +194,7 @@ class ProcessSampler:
 
     def sample_once(self) -> Sample:
         rss = rustc = cargo = 0
+        cgroup_dirs: set[tuple[Path, int]] = set()
         for proc in psutil.process_iter(["name", "cmdline", "memory_info", "ppid"]):
             name = proc.info["name"] or ""
             if name not in _WATCHED:
@@ -128,11 +204,18 @@ class ProcessSampler:
                 cwd = proc.cwd()
                 if not belongs_to_build(cwd, cmdline, self.source_root):
                     continue
+                if self.environ_marker:
+                    name_, value = self.environ_marker
+                    if proc.environ().get(name_) != value:
+                        continue
                 # A rustup proxy waiting on the real rustc would be counted twice.
                 if name == "rustc" and psutil.Process(proc.info["ppid"]).name() == "rustc":
                     continue
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue
+            found = self.cgroups.cgroup_dir(proc.pid)
+            if found:
+                cgroup_dirs.add(found)
             memory = proc.info["memory_info"]
             process_rss = memory.rss if memory else 0
             rss += process_rss
@@ -145,13 +228,40 @@ class ProcessSampler:
                     self._crate_peaks[crate] = max(self._crate_peaks.get(crate, 0), process_rss)
             else:
                 cargo += 1
-        sample = Sample(t=round(time.monotonic() - self._started, 3), rss_bytes=rss, rustc=rustc, cargo=cargo)
+        cgroup_usage = cgroup_anon = cgroup_peak = None
+        for directory, version in cgroup_dirs:
+            figures = self.cgroups.read(directory, version)
+            if figures is None:
+                continue
+            self._cgroup_version = version
+            usage, anon, peak = figures
+            cgroup_usage = (cgroup_usage or 0) + usage
+            cgroup_anon = (cgroup_anon or 0) + anon
+            if peak is not None:
+                cgroup_peak = (cgroup_peak or 0) + peak
+        sample = Sample(
+            t=round(time.monotonic() - self._started, 3),
+            rss_bytes=rss,
+            rustc=rustc,
+            cargo=cargo,
+            cgroup_bytes=cgroup_usage,
+            cgroup_anon_bytes=cgroup_anon,
+            cgroup_peak_bytes=cgroup_peak,
+        )
         self._samples.append(sample)
         return sample
 
     def report(self) -> SamplerReport:
         peak_crate = max(self._crate_peaks.items(), key=lambda item: item[1], default=None)
+        samples = self._samples
+        cgroup_peaks = [v for s in samples for v in (s.cgroup_bytes, s.cgroup_peak_bytes) if v is not None]
+        anon = [s.cgroup_anon_bytes for s in samples if s.cgroup_anon_bytes is not None]
+        busy = [s.t for s in samples if s.rustc or s.cargo]
         return SamplerReport(
+            peak_cgroup_bytes=max(cgroup_peaks, default=None),
+            peak_cgroup_anon_bytes=max(anon, default=None),
+            cgroup_version=self._cgroup_version,
+            compile_seconds=round(busy[-1] - busy[0], 3) if busy else 0.0,
             peak_rss_bytes=max((s.rss_bytes for s in self._samples), default=0),
             max_concurrent_rustc=max((s.rustc for s in self._samples), default=0),
             rustc_flags={key: sorted(values) for key, values in self._flags.items()},

@@ -49,3 +49,24 @@ def test_samples_a_real_process_tree(tmp_path: Path) -> None:
     assert report.peak_rss_bytes > 40_000_000
     assert report.max_concurrent_rustc == 0
     assert report.wall_seconds >= 1.5
+
+
+def test_only_processes_with_the_builds_marker_count(tmp_path: Path) -> None:
+    # Two stand-in "cargo" processes in the same source root, as two builds of one tree on one engine
+    # would be: only the one whose environment carries this build's marker is sampled.
+    fake_cargo = tmp_path / "cargo"
+    fake_cargo.symlink_to(sys.executable)
+    root = tmp_path / "app"
+    root.mkdir()
+    script = "import time; x = bytearray(30_000_000); time.sleep(3)"
+    ours = subprocess.Popen([str(fake_cargo), "-c", script], cwd=root, env={"VERGEN_GIT_DESCRIBE": "mas-harness-ours"})
+    theirs = subprocess.Popen([str(fake_cargo), "-c", script], cwd=root, env={"VERGEN_GIT_DESCRIBE": "other"})
+    try:
+        marker = ("VERGEN_GIT_DESCRIBE", "mas-harness-ours")
+        with ProcessSampler(source_root=str(root), interval=0.05, environ_marker=marker) as sampler:
+            time.sleep(1.0)
+    finally:
+        for proc in (ours, theirs):
+            proc.kill()
+            proc.wait()
+    assert max(s.cargo for s in sampler.report().samples) == 1
