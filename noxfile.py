@@ -82,10 +82,23 @@ def integration(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Everything CI runs: the unit tier, the static checks of every applicable pin, the integration tier."""
+    """Everything CI runs: the unit tier, the static checks of every applicable pin, the integration tier,
+    and the stand-in's knob profiles (table and plot in reports/profile-standin)."""
     _install(session, "test")
     _pytest(session, "tests", "tests")
     session.run("python", "-m", "harness", "check", *_upstream_args())
+    session.run(
+        "python", "-m", "harness", "profile", "--report-dir", str(REPORTS / "profile-standin"), *_upstream_args()
+    )
+
+
+@nox.session(python=PYTHON)
+def profile(session: nox.Session) -> None:
+    """Build one pin once per knob profile (default: low-ram, ci, upstream on the stand-in); posargs go to
+    `python -m harness profile`, e.g. `nox -s profile -- --source full --profile ci --profile upstream`."""
+    _install(session)
+    args = session.posargs or ["--report-dir", str(REPORTS / "profile")]
+    session.run("python", "-m", "harness", "profile", *_upstream_args(), *args)
 
 
 @nox.session(python=PYTHON)

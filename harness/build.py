@@ -29,8 +29,9 @@ from rich.text import Text
 
 from harness import dockerfile as dfm
 from harness.baseimage import LocalRustImage, ensure_rust_base_image
-from harness.errors import EnvironmentProblem
+from harness.errors import BadInput, EnvironmentProblem
 from harness.sampler import ProcessSampler, SamplerReport
+from harness.upstream import DOCKERFILE, ResolvedRef, UpstreamCache
 
 log = logging.getLogger("harness")
 
@@ -44,6 +45,7 @@ CI_BUILD_ARGS: Mapping[str, str] = {
 }
 REGISTRY_HOST = "registry-1.docker.io"
 _SYNTAX = re.compile(rb"^#\s*syntax\s*=", re.IGNORECASE)
+_CACHE_MOUNT = re.compile(rb"--mount=(type=cache,[^\s\\]*)")
 _VERSION = re.compile(r"(\d+)\.(\d+)")
 
 
@@ -95,6 +97,24 @@ def registry_reachable(host: str = REGISTRY_HOST) -> bool:
     return True
 
 
+# -- the build context ---------------------------------------------------------------------------
+
+
+def build_context(source: str, *, cache: UpstreamCache, resolved: ResolvedRef, work_dir: Path, standin: Path) -> Path:
+    """`standin` (the test double), `full` (a full checkout of the ref, made once) or a source tree's path."""
+    if source == "standin":
+        return standin
+    if source == "full":
+        context = work_dir / f"full-{resolved.commit[:12]}"
+        if not (context / DOCKERFILE).is_file():
+            cache.checkout(resolved, context)
+        return context
+    context = Path(source)
+    if not context.is_dir():
+        raise BadInput(f"--source {source}: not standin, full, or a directory")
+    return context
+
+
 # -- planning ------------------------------------------------------------------------------------
 
 
@@ -123,6 +143,25 @@ def drop_syntax_line(data: bytes) -> tuple[bytes, str | None]:
     return data, None
 
 
+def isolate_cache_mounts(data: bytes, *, namespace: str, targets: Sequence[str] = ("/app/target",)) -> bytes:
+    """Give cache mounts of these targets an id of their own, so a build starts with them empty.
+
+    BuildKit keys a cache mount without an `id` by its target path, so every build on one
+    engine shares `/app/target` with every other: a concurrent build can take the binary
+    from under another's `mv`, and a warm target directory makes a measured build cheap.
+    """
+
+    def rename(match: re.Match[bytes]) -> bytes:
+        options = match.group(1)
+        fields = dict(part.partition(b"=")[::2] for part in options.split(b","))
+        target = fields.get(b"target", fields.get(b"dst", fields.get(b"destination", b""))).decode()
+        if b"id" in fields or target not in targets:
+            return match.group(0)
+        return b"--mount=" + options + f",id={namespace}{target}".encode()
+
+    return _CACHE_MOUNT.sub(rename, data)
+
+
 def plan_build(
     *,
     ref: str,
@@ -134,9 +173,15 @@ def plan_build(
     work_dir: Path,
     builder: str | None = None,
     base_image: LocalRustImage | None = None,
+    cache_namespace: str | None = None,
 ) -> BuildPlan:
     args = dict(build_args)
     deviations: list[str] = []
+    if cache_namespace:
+        isolated = isolate_cache_mounts(patched_dockerfile, namespace=cache_namespace)
+        if isolated != patched_dockerfile:
+            deviations.append(f"cache mount of /app/target given id {cache_namespace}/app/target: it starts empty")
+        patched_dockerfile = isolated
     if "VERGEN_GIT_DESCRIBE" not in args:
         # The layer cache would otherwise serve an unchanged build step without running cargo,
         # leaving nothing to sample; this ARG feeds an ENV just before the build RUN.
@@ -196,7 +241,9 @@ def _progress(console: Console, title: str) -> Iterator[Live]:
         yield live
 
 
-def run_build(plan: BuildPlan, *, report_dir: Path, console: Console | None = None) -> BuildOutcome:
+def run_build(
+    plan: BuildPlan, *, report_dir: Path, console: Console | None = None, sample_interval: float = 0.25
+) -> BuildOutcome:
     """Run the build, streaming its log to a file and a one-line live display, sampled throughout."""
     report_dir.mkdir(parents=True, exist_ok=True)
     dockerfile_path = report_dir / "Dockerfile.build"
@@ -206,9 +253,12 @@ def run_build(plan: BuildPlan, *, report_dir: Path, console: Console | None = No
     log.info("building %s (target %s) with %s", plan.ref, plan.target, plan.build_args)
     error: str | None = None
     tail: list[str] = []
+    # The build RUN's processes inherit this per-run value through the Dockerfile's ENV.
+    describe = plan.build_args.get("VERGEN_GIT_DESCRIBE", "")
+    marker = ("VERGEN_GIT_DESCRIBE", describe) if describe.startswith("mas-harness-") else None
     with (
         log_path.open("w", encoding="utf-8") as log_file,
-        ProcessSampler(source_root="/app") as sampler,
+        ProcessSampler(source_root="/app", interval=sample_interval, environ_marker=marker) as sampler,
         _progress(console, f"building {plan.ref}") as live,
     ):
         started = time.monotonic()
@@ -247,6 +297,7 @@ class ImageFacts:
     version_output: str | None
     version_exit: int | None
     build_info: dict[str, object] | None
+    binary_size_bytes: int | None = None
 
 
 def inspect_image(tag: str, *, binary: str, want_build_info: bool) -> ImageFacts:
@@ -261,7 +312,10 @@ def inspect_image(tag: str, *, binary: str, want_build_info: bool) -> ImageFacts
         binaries = tuple(sorted(name for name in names if name.startswith("mas-cli")))
         version_output = version_exit = None
         build_info = None
+        size = None
         if binary in binaries:
+            stat = container.exec(["stat", "-c", "%s", f"/usr/local/bin/{binary}"])
+            size = int(stat.output.decode().strip()) if stat.exit_code == 0 else None
             version = container.exec([f"/usr/local/bin/{binary}", "--version"])
             version_output, version_exit = version.output.decode().strip(), version.exit_code
             if want_build_info:
@@ -269,7 +323,11 @@ def inspect_image(tag: str, *, binary: str, want_build_info: bool) -> ImageFacts
                 if info.exit_code == 0:
                     build_info = json.loads(info.output.decode())
     return ImageFacts(
-        binaries=binaries, version_output=version_output, version_exit=version_exit, build_info=build_info
+        binaries=binaries,
+        version_output=version_output,
+        version_exit=version_exit,
+        build_info=build_info,
+        binary_size_bytes=size,
     )
 
 
@@ -302,6 +360,7 @@ class BuildReport:
     sampler: SamplerReport
     log: str
     checks: tuple[Check, ...]
+    binary_size_bytes: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -317,6 +376,7 @@ class BuildReport:
             "air_gapped": self.air_gapped,
             "deviations": list(self.deviations),
             "binaries": list(self.binaries),
+            "binary_size_bytes": self.binary_size_bytes,
             "version_output": self.version_output,
             "build_info": self.build_info,
             "sampler": self.sampler.as_json(with_samples=False),
@@ -377,8 +437,15 @@ def judge(plan: BuildPlan, outcome: BuildOutcome, facts: ImageFacts | None, *, s
     return tuple(checks)
 
 
-def build_and_check(plan: BuildPlan, *, report_dir: Path, standin: bool, console: Console | None = None) -> BuildReport:
-    outcome = run_build(plan, report_dir=report_dir, console=console)
+def build_and_check(
+    plan: BuildPlan,
+    *,
+    report_dir: Path,
+    standin: bool,
+    console: Console | None = None,
+    sample_interval: float = 0.25,
+) -> BuildReport:
+    outcome = run_build(plan, report_dir=report_dir, console=console, sample_interval=sample_interval)
     facts = None
     if outcome.succeeded:
         binary = expected_binaries(requested_targets(plan.build_args))[0]
@@ -393,6 +460,7 @@ def build_and_check(plan: BuildPlan, *, report_dir: Path, standin: bool, console
         binaries=facts.binaries if facts else (),
         version_output=facts.version_output if facts else None,
         build_info=facts.build_info if facts else None,
+        binary_size_bytes=facts.binary_size_bytes if facts else None,
         sampler=outcome.sampler,
         log=str(outcome.log_path),
         checks=judge(plan, outcome, facts, standin=standin),

@@ -11,17 +11,18 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from harness.build import CI_BUILD_ARGS, build_and_check, check_engine, plan_build, registry_reachable
+from harness.build import CI_BUILD_ARGS, build_and_check, build_context, check_engine, plan_build, registry_reachable
 from harness.compat import StaticResult, check_refs, patch_ref, static_check_ref
-from harness.config import PROJECT_ROOT, Pins, Settings, resolve_settings
+from harness.config import PROJECT_ROOT, Pins, Settings, newest_applying_pin, resolve_settings
 from harness.errors import BadInput, CheckFailed, HarnessError
+from harness.measure import load_profile_report, run_profiles
 from harness.patching import (
     ApplyResult,
     Patch,
@@ -32,6 +33,8 @@ from harness.patching import (
     revert,
     status,
 )
+from harness.profile_report import profile_table, write_profile_outputs
+from harness.profiles import load_profiles, select_profiles
 from harness.report import compat_json, findings_table, print_compat, static_json, verify_summary
 from harness.static import check_patched
 from harness.upstream import DOCKERFILE, UpstreamCache, UpstreamSource
@@ -126,7 +129,41 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--builder", help="buildx builder to use (e.g. a remote BuildKit)")
     build.add_argument("--patch", type=Path, help="force this patch")
     _common(build)
+    _add_profile_parser(sub)
     return parser
+
+
+def _add_profile_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    profile = sub.add_parser(
+        "profile", help="build one ref once per knob profile and report memory and time of each, plotted"
+    )
+    _upstream_options(profile)
+    profile.add_argument("--ref", help="upstream ref (default: the newest pin the main patch applies to)")
+    profile.add_argument(
+        "--profile",
+        action="append",
+        dest="profiles",
+        metavar="NAME",
+        help="profile to build, repeatable, in this order (default: low-ram, ci, upstream); "
+        "built in: low-ram, ci, upstream; more under [profiles.NAME] in the pins file",
+    )
+    profile.add_argument("--source", default="standin", help="standin (default), full, or a source tree's path")
+    profile.add_argument(
+        "--build-arg", action="append", default=[], metavar="K=V", help="a build arg added to every profile"
+    )
+    profile.add_argument("--interval", type=float, default=0.5, help="seconds between samples (default 0.5)")
+    profile.add_argument("--report-dir", type=Path, help="where profile.json/.md and memory.png/.svg go")
+    profile.add_argument("--keep-images", action="store_true", help="keep each profile's builder image")
+    profile.add_argument(
+        "--from-report",
+        type=Path,
+        metavar="PROFILE_JSON",
+        help="build nothing: render the table, Markdown and plot again from a profile.json",
+    )
+    profile.add_argument("--air-gapped", dest="air_gapped", action="store_true", default=None)
+    profile.add_argument("--online", dest="air_gapped", action="store_false")
+    profile.add_argument("--builder", help="buildx builder to use (e.g. a remote BuildKit)")
+    _common(profile)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -224,8 +261,8 @@ def _run_check(args: argparse.Namespace, console: Console) -> int:
     return 0 if all(result.ok for result in results) else 1
 
 
-def _parse_build_args(pairs: Sequence[str]) -> dict[str, str]:
-    args = dict(CI_BUILD_ARGS)
+def _parse_build_args(pairs: Sequence[str], *, defaults: Mapping[str, str] = CI_BUILD_ARGS) -> dict[str, str]:
+    args = dict(defaults)
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
@@ -249,16 +286,7 @@ def _run_build(args: argparse.Namespace, console: Console) -> int:
     patched, resolved = patched_ref.patched, patched_ref.resolved
     report_dir: Path = args.report_dir or Path("reports") / f"build-{args.ref}"
     work = settings.cache_dir / "work"
-    if args.source == "standin":
-        context = STANDIN_TREE
-    elif args.source == "full":
-        context = work / f"full-{resolved.commit[:12]}"
-        if not (context / DOCKERFILE).is_file():
-            cache.checkout(resolved, context)
-    else:
-        context = Path(args.source)
-        if not context.is_dir():
-            raise BadInput(f"--source {args.source}: not standin, full, or a directory")
+    context = build_context(args.source, cache=cache, resolved=resolved, work_dir=work, standin=STANDIN_TREE)
     air_gapped = args.air_gapped if args.air_gapped is not None else not registry_reachable()
     plan = plan_build(
         ref=args.ref,
@@ -281,6 +309,53 @@ def _run_build(args: argparse.Namespace, console: Console) -> int:
     return 0 if result.ok else 1
 
 
+def _run_profile(args: argparse.Namespace, console: Console) -> int:
+    if args.from_report:
+        report = load_profile_report(args.from_report)
+        written = write_profile_outputs(report, args.report_dir or args.from_report.parent)
+        console.print(profile_table(report))
+        for path in written:
+            console.print(f"wrote {path}", highlight=False)
+        return 0 if report.ok else 1
+    settings = _settings(args)
+    profiles = select_profiles(load_profiles(settings.pins.source), args.profiles or ["low-ram", "ci", "upstream"])
+    if args.interval <= 0:
+        raise BadInput("--interval must be a positive number of seconds")
+    extra_args = _parse_build_args(args.build_arg, defaults={})
+    ref = args.ref or newest_applying_pin(settings.pins)
+    check_engine()
+    cache = UpstreamCache(settings.cache_dir, UpstreamSource.parse(settings.upstream))
+    patched_ref = patch_ref(cache, ref, pins=settings.pins)
+    if patched_ref.patched is None:
+        raise CheckFailed(f"{patched_ref.patch_path.name} does not apply to {ref}: {patched_ref.report.state}")
+    work = settings.cache_dir / "work"
+    context = build_context(
+        args.source, cache=cache, resolved=patched_ref.resolved, work_dir=work, standin=STANDIN_TREE
+    )
+    report_dir: Path = args.report_dir or Path("reports") / f"profile-{ref}"
+    report = run_profiles(
+        ref=ref,
+        patched_dockerfile=patched_ref.patched,
+        context=context,
+        source=args.source,
+        profiles=profiles,
+        base_build_args=extra_args,
+        air_gapped=args.air_gapped if args.air_gapped is not None else not registry_reachable(),
+        work_dir=work,
+        report_dir=report_dir,
+        standin=args.source == "standin",
+        interval=args.interval,
+        builder=args.builder,
+        keep_images=args.keep_images,
+        console=console,
+    )
+    written = write_profile_outputs(report, report_dir)
+    console.print(profile_table(report))
+    for path in written:
+        console.print(f"wrote {path}", highlight=False)
+    return 0 if report.ok else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # A pipe or CI log has no width of its own; rich would wrap the table at 80 columns.
@@ -299,6 +374,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0 if ok else 1
         if args.command == "build":
             return _run_build(args, console)
+        if args.command == "profile":
+            return _run_profile(args, console)
         if args.command == "check":
             return _run_check(args, console)
         return _run_compat(args, console)

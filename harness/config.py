@@ -98,6 +98,14 @@ def load_pins(path: Path = DEFAULT_PINS_FILE) -> Pins:
     )
 
 
+def newest_applying_pin(pins: Pins) -> str:
+    """The last pin (the file is in release order) that the main patch is expected to apply to."""
+    for pin in reversed(pins.pins):
+        if pin.expected == "applies" and pin.patch == pins.default_patch:
+            return pin.tag
+    raise BadInput(f"{pins.source.name}: no pin that {pins.default_patch} is expected to apply to")
+
+
 def default_cache_dir(env: Mapping[str, str]) -> Path:
     """The checkout cache survives runs: MAS_HARNESS_CACHE, else the XDG cache directory."""
     if env.get("MAS_HARNESS_CACHE"):

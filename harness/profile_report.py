@@ -1,0 +1,171 @@
+"""A profile run rendered: a table (terminal and Markdown), and memory over time plotted (PNG and SVG)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from rich.table import Table
+
+from harness.measure import ProfileReport, ProfileRun
+
+COLUMNS = (
+    "profile",
+    "build args",
+    "ok",
+    "wall",
+    "compile",
+    "peak RSS rustc+cargo",
+    "peak cgroup anon",
+    "peak cgroup",
+    "max rustc",
+    "heaviest rustc",
+    "binary",
+)
+
+
+def _bytes(value: int | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value / 1e9:.2f} GB" if value >= 1e8 else f"{value / 1e6:.1f} MB"
+
+
+def _seconds(value: float) -> str:
+    minutes, seconds = divmod(round(value), 60)
+    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+
+
+def _with_ratio(text: str, ratio: float | None, *, baseline: bool) -> str:
+    if baseline or ratio is None:
+        return text
+    return f"{text} (x{ratio:.2f})"
+
+
+def _args(run: ProfileRun) -> str:
+    knobs = run.profile.build_args
+    return " ".join(f"{key}={value}" for key, value in knobs.items()) or "(patch defaults)"
+
+
+def rows(report: ProfileReport) -> Iterator[tuple[str, ...]]:
+    """One row per profile; ratios (x) are against the `upstream` profile."""
+    for run in report.runs:
+        ratios = report.ratios(run)
+        base = run is report.baseline
+        figures = run.figures
+        sampler = run.build.sampler
+        crate = (
+            f"{sampler.peak_rustc_crate} {_bytes(sampler.peak_rustc_crate_rss_bytes)}"
+            if sampler.peak_rustc_crate
+            else "n/a"
+        )
+        yield (
+            run.profile.name,
+            _args(run),
+            "ok" if run.build.ok else "FAIL",
+            _with_ratio(_seconds(run.wall_seconds), ratios.get("wall"), baseline=base),
+            _seconds(figures.compile_seconds),
+            _with_ratio(_bytes(figures.peak_rss_bytes), ratios.get("peak_rss"), baseline=base),
+            _with_ratio(_bytes(figures.peak_cgroup_anon_bytes), ratios.get("peak_cgroup_anon"), baseline=base),
+            _with_ratio(_bytes(figures.peak_cgroup_bytes), ratios.get("peak_cgroup"), baseline=base),
+            str(figures.max_concurrent_rustc),
+            crate,
+            _with_ratio(_bytes(run.build.binary_size_bytes), ratios.get("binary_size"), baseline=base),
+        )
+
+
+def profile_table(report: ProfileReport) -> Table:
+    table = Table(title=f"Build cost per profile: {report.ref} ({report.source})")
+    for column in COLUMNS:
+        table.add_column(column, overflow="fold")
+    for row in rows(report):
+        table.add_row(*row)
+    return table
+
+
+def profile_markdown(report: ProfileReport, *, plot: str | None = None) -> str:
+    machine = report.machine
+    lines = [
+        f"### Build cost per profile: {report.ref} ({report.source})",
+        "",
+        f"Machine: {machine.get('cpus')} CPUs, {_bytes(int(str(machine.get('memory_bytes') or 0)))} RAM, "
+        f"kernel {machine.get('kernel')}; sampled every {report.interval_seconds}s. "
+        "Ratios (x) are against the `upstream` profile.",
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+    ]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows(report)]
+    lines += ["", f"Cache state: {report.cache_state}."]
+    if plot:
+        lines += ["", f"![memory over time]({plot})"]
+    return "\n".join(lines) + "\n"
+
+
+def plot_memory(report: ProfileReport, out_stem: Path) -> list[Path]:
+    """Memory over time, one colour per profile: process RSS solid, cgroup anonymous memory dashed, peaks marked.
+
+    The cgroup's usage with page cache is left out of the plot: it grows with every file the build
+    reads and says more about the host's free memory than about the build's needs.
+    """
+    import matplotlib  # noqa: PLC0415  # only `profile` needs it, and it is slow to import
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot  # noqa: PLC0415
+
+    longest = max((s.t for run in report.runs for s in run.build.sampler.samples), default=0.0)
+    scale, unit = (60.0, "minutes") if longest > 180 else (1.0, "seconds")
+    figure, axes = pyplot.subplots(figsize=(11, 6), dpi=110)
+    for index, run in enumerate(report.runs):
+        colour = f"C{index}"
+        samples = run.build.sampler.samples
+        minutes = [s.t / scale for s in samples]
+        axes.plot(
+            minutes, [s.rss_bytes / 1e9 for s in samples], color=colour, label=f"{run.profile.name}: rustc+cargo RSS"
+        )
+        anon = [(s.t / scale, s.cgroup_anon_bytes / 1e9) for s in samples if s.cgroup_anon_bytes is not None]
+        if anon:
+            xs, ys = zip(*anon, strict=True)
+            axes.plot(xs, ys, color=colour, linestyle="--", alpha=0.6, label=f"{run.profile.name}: build cgroup, anon")
+        figures = run.figures
+        if figures.peak_rss_t is not None:
+            peak = figures.peak_rss_bytes / 1e9
+            axes.plot([figures.peak_rss_t / scale], [peak], marker="o", color=colour)
+            axes.annotate(
+                f"{peak:.2f} GB",
+                (figures.peak_rss_t / scale, peak),
+                textcoords="offset points",
+                xytext=(4, 6),
+                color=colour,
+            )
+        if figures.peak_cgroup_anon_t is not None and figures.peak_cgroup_anon_bytes is not None:
+            peak = figures.peak_cgroup_anon_bytes / 1e9
+            axes.plot([figures.peak_cgroup_anon_t / scale], [peak], marker="^", color=colour)
+            axes.annotate(
+                f"{peak:.2f} GB",
+                (figures.peak_cgroup_anon_t / scale, peak),
+                textcoords="offset points",
+                xytext=(4, 6),
+                color=colour,
+            )
+    axes.set_xlabel(f"{unit} since the build started")
+    axes.set_ylabel("memory (GB)")
+    axes.set_title(f"MAS builder stage, {report.ref} ({report.source}): memory per knob profile")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="upper left", fontsize="small")
+    figure.tight_layout()
+    written = []
+    for suffix in (".png", ".svg"):
+        path = out_stem.with_suffix(suffix)
+        figure.savefig(path, metadata={"Date": None} if suffix == ".svg" else None)
+        written.append(path)
+    pyplot.close(figure)
+    return written
+
+
+def write_profile_outputs(report: ProfileReport, report_dir: Path) -> list[Path]:
+    """profile.md and memory.png/.svg beside the profile.json the run wrote."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    plots = plot_memory(report, report_dir / "memory")
+    markdown = report_dir / "profile.md"
+    markdown.write_text(profile_markdown(report, plot=plots[0].name))
+    return [markdown, *plots]

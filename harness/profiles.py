@@ -1,0 +1,97 @@
+"""Knob profiles: named sets of build args that `profile` builds side by side (configuration layer).
+
+Three are built in; more come from `[profiles.NAME]` tables of the pins file, e.g.
+
+    [profiles.sixteen-gb]
+    description = "what the users' README suggests for a 16 GB machine"
+    build_args = { CARGO_BUILD_JOBS = "4" }
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.errors import BadInput
+
+ONE_TARGET = "x86_64-unknown-linux-gnu"
+BASELINE = "upstream"
+"""The profile every other one is compared with."""
+_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
+_ARG = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Profile:
+    name: str
+    description: str
+    build_args: Mapping[str, str] = field(default_factory=dict)
+
+
+def builtin_profiles(cpus: int | None = None) -> dict[str, Profile]:
+    jobs = str(cpus or os.cpu_count() or 1)
+    return {
+        "low-ram": Profile(
+            name="low-ram",
+            description="the patch's defaults (2 jobs, LTO off, 16 codegen units, the TARGETARCH target)",
+        ),
+        "ci": Profile(
+            name="ci",
+            description="the integration setting: 1 job, LTO off, x86_64 only",
+            build_args={"CARGO_BUILD_JOBS": "1", "CARGO_PROFILE_RELEASE_LTO": "false", "MAS_BUILD_TARGETS": ONE_TARGET},
+        ),
+        BASELINE: Profile(
+            name=BASELINE,
+            description=f"what upstream does for one target: fat LTO, 1 codegen unit, jobs = CPUs ({jobs})",
+            build_args={
+                "CARGO_BUILD_JOBS": jobs,
+                "CARGO_PROFILE_RELEASE_LTO": "fat",
+                "CARGO_PROFILE_RELEASE_CODEGEN_UNITS": "1",
+                "MAS_BUILD_TARGETS": ONE_TARGET,
+            },
+        ),
+    }
+
+
+def load_profiles(pins_file: Path, *, cpus: int | None = None) -> dict[str, Profile]:
+    """The built-in profiles plus the pins file's own; a configured name may not shadow a built-in one."""
+    profiles = builtin_profiles(cpus)
+    try:
+        data = tomllib.loads(pins_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return profiles
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"pins file {pins_file} is not valid TOML: {exc}") from None
+    configured = data.get("profiles", {})
+    if not isinstance(configured, dict):
+        raise BadInput(f"{pins_file.name}: `profiles` must be a table of tables")
+    for name, table in configured.items():
+        where = f"{pins_file.name} [profiles.{name}]"
+        if not _NAME.fullmatch(name):
+            raise BadInput(f"{where}: a profile name is lower case letters, digits, '.', '_' or '-'")
+        if name in profiles:
+            raise BadInput(f"{where}: {name!r} is a built-in profile; pick another name")
+        if not isinstance(table, dict):
+            raise BadInput(f"{where}: must be a table")
+        build_args = table.get("build_args", {})
+        if not isinstance(build_args, dict) or not all(
+            isinstance(value, str) and _ARG.fullmatch(key) for key, value in build_args.items()
+        ):
+            raise BadInput(
+                f'{where}: `build_args` must map build arg names to strings, e.g. {{ CARGO_BUILD_JOBS = "4" }}'
+            )
+        profiles[name] = Profile(
+            name=name, description=str(table.get("description", "configured in the pins file")), build_args=build_args
+        )
+    return profiles
+
+
+def select_profiles(available: Mapping[str, Profile], names: list[str]) -> list[Profile]:
+    unknown = [name for name in names if name not in available]
+    if unknown:
+        raise BadInput(f"unknown profile {', '.join(map(repr, unknown))}; known: {', '.join(available)}")
+    return [available[name] for name in dict.fromkeys(names)]

@@ -1,0 +1,59 @@
+"""`profile` for real on the stand-in source tree (a test double shaped like MAS): one build per knob
+profile from the same cache state, sampled from the host, reported as JSON, Markdown and a plot.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.build import Engine
+from harness.cli import main
+
+
+@pytest.mark.integration
+def test_profile_of_the_standin_reports_each_profile_from_its_samples(
+    engine: Engine, bundle: Path, tmp_path: Path
+) -> None:
+    report_dir = tmp_path / "profile"
+    argv = [
+        "profile",
+        "--upstream",
+        str(bundle),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--report-dir",
+        str(report_dir),
+    ]
+    argv += ["--interval", "0.1", "--profile", "ci", "--profile", "upstream", "--profile", "low-ram"]
+    assert main(argv) == 0
+
+    for name in ("profile.json", "profile.md", "memory.png", "memory.svg"):
+        assert (report_dir / name).stat().st_size > 0, name
+    report = json.loads((report_dir / "profile.json").read_text())
+    assert report["ref"] == "v1.17.0", "the newest pin the main patch applies to"
+    assert [p["name"] for p in report["profiles"]] == ["ci", "upstream", "low-ram"]
+    by_name = {p["name"]: p for p in report["profiles"]}
+    for profile in report["profiles"]:
+        samples = profile["samples"]
+        assert profile["ok"], profile["checks"]
+        assert profile["sample_count"] == len(samples) > 0
+        assert profile["peak_rss_bytes"] == max(s["rss_bytes"] for s in samples) > 0
+        assert profile["max_concurrent_rustc"] == max(s["rustc"] for s in samples) >= 1
+        assert profile["binary_size_bytes"] > 0
+        assert profile["binaries"] == ["mas-cli-amd64"]
+        assert any("given id mas-harness-profile-" in d for d in profile["deviations"]), "the target dir starts empty"
+        if Path("/sys/fs/cgroup/memory").is_dir() or Path("/sys/fs/cgroup/cgroup.controllers").is_file():
+            assert profile["cgroup_version"] in (1, 2)
+            assert profile["peak_cgroup_bytes"] > 0
+    assert by_name["ci"]["max_concurrent_rustc"] == 1
+    assert by_name["upstream"]["rustc_flags"] == {"codegen-units": ["1"], "lto": ["fat"]}
+    assert by_name["ci"]["rustc_flags"]["codegen-units"] == ["16"]
+    assert by_name["low-ram"]["rustc_flags"]["codegen-units"] == ["16"], "the patch's default"
+    assert by_name["upstream"]["ratios_to_baseline"]["peak_rss"] == 1.0
+    assert by_name["ci"]["ratios_to_baseline"]["peak_rss"] == pytest.approx(
+        by_name["ci"]["peak_rss_bytes"] / by_name["upstream"]["peak_rss_bytes"], abs=0.001
+    )
+    assert "| ci |" in (report_dir / "profile.md").read_text()
