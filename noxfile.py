@@ -115,3 +115,22 @@ def verify(session: nox.Session) -> None:
             "python", "-m", "harness", command, "--output", str(report), *_upstream_args(), success_codes=[0, 1]
         )
     session.run("python", "-m", "harness", "summary", "--reports", str(REPORTS))
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks of the harness itself (compat cold/warm, one new ref, unit tier, bytes fetched); no asserts.
+    posargs go to benchmarks/bench.py, e.g. `-- --full-clone PATH` for the fetch-bytes comparison."""
+    _install(session, "test")
+    upstream = os.environ.get("MAS_UPSTREAM")
+    if not upstream:
+        session.error("set MAS_UPSTREAM to the upstream to benchmark against (e.g. the bundled test data)")
+    session.run(
+        "python",
+        "benchmarks/bench.py",
+        "--upstream",
+        upstream,
+        "--output",
+        str(REPORTS / "bench.json"),
+        *session.posargs,
+    )
