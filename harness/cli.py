@@ -7,6 +7,7 @@ something the harness needs.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import re
@@ -19,6 +20,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from harness.build import CI_BUILD_ARGS, build_and_check, build_context, check_engine, plan_build, registry_reachable
+from harness.ci_report import append_step_summary
 from harness.compat import StaticResult, check_refs, patch_ref, static_check_ref
 from harness.config import PROJECT_ROOT, Pins, Settings, newest_applying_pin, resolve_settings
 from harness.errors import BadInput, CheckFailed, HarnessError
@@ -33,9 +35,17 @@ from harness.patching import (
     revert,
     status,
 )
-from harness.profile_report import profile_table, write_profile_outputs
+from harness.profile_report import profile_table, publish_profile, write_profile_outputs
 from harness.profiles import load_profiles, select_profiles
-from harness.report import compat_json, findings_table, print_compat, static_json, verify_summary
+from harness.report import (
+    compat_json,
+    findings_table,
+    print_compat,
+    static_json,
+    summary_markdown,
+    summary_rows,
+    summary_table,
+)
 from harness.static import check_patched
 from harness.upstream import DOCKERFILE, UpstreamCache, UpstreamSource
 
@@ -97,7 +107,17 @@ def build_parser() -> argparse.ArgumentParser:
     _common(check)
 
     summarize = sub.add_parser("summary", help="one table from the reports a verify run wrote")
-    summarize.add_argument("--reports", type=Path, default=Path("reports"), help="verify.xml, static.json, compat.json")
+    summarize.add_argument(
+        "--reports", type=Path, default=Path("reports"), help="directory of verify.xml, static.json, compat.json"
+    )
+    summarize.add_argument(
+        "--pytest",
+        action="append",
+        metavar="XML",
+        help="pytest JUnit file in --reports to summarise, repeatable (default: verify.xml)",
+    )
+    summarize.add_argument("--markdown", type=Path, help="also write the summary as Markdown to this file")
+    summarize.add_argument("--json", dest="json_output", type=Path, help="also write the summary as JSON to this file")
     _common(summarize)
 
     build = sub.add_parser("build", help="build the patched builder stage for real and check the image")
@@ -309,10 +329,25 @@ def _run_build(args: argparse.Namespace, console: Console) -> int:
     return 0 if result.ok else 1
 
 
+def _run_summary(args: argparse.Namespace, console: Console) -> int:
+    rows = summary_rows(args.reports, pytest_files=args.pytest or ["verify.xml"])
+    ok = bool(rows) and all(row.ok for row in rows)
+    console.print(summary_table(rows))
+    markdown = summary_markdown(rows)
+    if args.markdown:
+        args.markdown.write_text(markdown)
+    if args.json_output:
+        data = {"ok": ok, "parts": [{**vars(row), "ok": row.ok} for row in rows]}
+        args.json_output.write_text(json.dumps(data, indent=2) + "\n")
+    append_step_summary(markdown, os.environ)
+    return 0 if ok else 1
+
+
 def _run_profile(args: argparse.Namespace, console: Console) -> int:
     if args.from_report:
         report = load_profile_report(args.from_report)
-        written = write_profile_outputs(report, args.report_dir or args.from_report.parent)
+        out_dir = args.report_dir or args.from_report.parent
+        written = [*write_profile_outputs(report, out_dir), publish_profile(report, out_dir)]
         console.print(profile_table(report))
         for path in written:
             console.print(f"wrote {path}", highlight=False)
@@ -350,6 +385,7 @@ def _run_profile(args: argparse.Namespace, console: Console) -> int:
         console=console,
     )
     written = write_profile_outputs(report, report_dir)
+    written.append(publish_profile(report, report_dir))
     console.print(profile_table(report))
     for path in written:
         console.print(f"wrote {path}", highlight=False)
@@ -369,9 +405,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in ("status", "apply", "revert"):
             return _run_tree_command(args, console)
         if args.command == "summary":
-            table, ok = verify_summary(args.reports)
-            console.print(table)
-            return 0 if ok else 1
+            return _run_summary(args, console)
         if args.command == "build":
             return _run_build(args, console)
         if args.command == "profile":

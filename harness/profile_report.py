@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from harness.ci_report import profile_cases, publish
 from harness.measure import ProfileReport, ProfileRun
 
 COLUMNS = (
@@ -169,3 +170,16 @@ def write_profile_outputs(report: ProfileReport, report_dir: Path) -> list[Path]
     markdown = report_dir / "profile.md"
     markdown.write_text(profile_markdown(report, plot=plots[0].name))
     return [markdown, *plots]
+
+
+def publish_profile(report: ProfileReport, report_dir: Path) -> Path:
+    """JUnit (one case per profile and check) beside the report; the table goes to GitHub's step summary."""
+    junit = report_dir / "profile.xml"
+    publish(
+        title=f"profile {report.ref} ({report.source})",
+        cases=profile_cases(report.as_json()),
+        junit=junit,
+        markdown=None,
+        extra_markdown=profile_markdown(report),
+    )
+    return junit

@@ -102,31 +102,72 @@ def junit_tiers(junit_xml: Path) -> list[TierSummary]:
     return [TierSummary(tier=t, passed=p, failed=f, skipped=s) for t, (p, f, s) in sorted(counts.items())]
 
 
-def verify_summary(reports: Path) -> tuple[Table, bool]:
-    """One table for `nox -s verify`: test tiers from JUnit, then the static and compat JSON reports."""
+@dataclass(frozen=True, kw_only=True)
+class SummaryRow:
+    part: str
+    passed: int
+    failed: int
+    skipped: int
+
+    @property
+    def ok(self) -> bool:
+        # A tier that ran no test is a failure, as pytest's exit 5 is.
+        return self.failed == 0 and self.passed > 0
+
+
+def summary_rows(reports: Path, *, pytest_files: Sequence[str] = ("verify.xml",)) -> list[SummaryRow]:
+    """Test tiers from pytest's JUnit files, then refs and profiles from the JSON reports that exist."""
+    rows: list[SummaryRow] = []
+    for name in pytest_files:
+        path = reports / name
+        if not path.is_file():
+            rows.append(SummaryRow(part=f"{name} (missing)", passed=0, failed=1, skipped=0))
+            continue
+        rows += [
+            SummaryRow(part=f"{tier.tier} tests", passed=tier.passed, failed=tier.failed, skipped=tier.skipped)
+            for tier in junit_tiers(path)
+        ]
+    for name in ("static", "compat"):
+        path = reports / f"{name}.json"
+        if path.is_file():
+            results = json.loads(path.read_text())
+            failed = sum(1 for r in results if not r["ok"])
+            rows.append(SummaryRow(part=f"{name} (refs)", passed=len(results) - failed, failed=failed, skipped=0))
+    for path in sorted(reports.glob("profile*/profile.json")):
+        profiles = json.loads(path.read_text()).get("profiles", [])
+        failed = sum(1 for profile in profiles if not profile["ok"])
+        rows.append(
+            SummaryRow(part=f"{path.parent.name} (profiles)", passed=len(profiles) - failed, failed=failed, skipped=0)
+        )
+    return rows
+
+
+def summary_table(rows: Sequence[SummaryRow]) -> Table:
     table = Table(title="verify summary")
     for column in ("part", "passed", "failed", "skipped", "verdict"):
         table.add_column(column)
-    ok = True
-    for tier in junit_tiers(reports / "verify.xml"):
-        good = tier.failed == 0 and tier.passed > 0
-        ok &= good
-        table.add_row(
-            f"{tier.tier} tests",
-            str(tier.passed),
-            str(tier.failed),
-            str(tier.skipped),
-            "[green]ok[/green]" if good else "[red]NOT OK[/red]",
-        )
-    for name in ("static", "compat"):
-        results = json.loads((reports / f"{name}.json").read_text())
-        failed = sum(1 for r in results if not r["ok"])
-        ok &= failed == 0
-        table.add_row(
-            f"{name} (refs)",
-            str(len(results) - failed),
-            str(failed),
-            "0",
-            "[green]ok[/green]" if failed == 0 else "[red]NOT OK[/red]",
-        )
-    return table, ok
+    for row in rows:
+        verdict = "[green]ok[/green]" if row.ok else "[red]NOT OK[/red]"
+        table.add_row(row.part, str(row.passed), str(row.failed), str(row.skipped), verdict)
+    return table
+
+
+def summary_markdown(rows: Sequence[SummaryRow]) -> str:
+    verdict = "all ok" if rows and all(row.ok for row in rows) else "NOT OK"
+    lines = [
+        f"### mas-harness summary: {verdict}",
+        "",
+        "| part | passed | failed | skipped | verdict |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {row.part} | {row.passed} | {row.failed} | {row.skipped} | {'ok' if row.ok else '**NOT OK**'} |"
+        for row in rows
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def verify_summary(reports: Path) -> tuple[Table, bool]:
+    """One table for `nox -s verify`: test tiers from JUnit, then the static, compat and profile reports."""
+    rows = summary_rows(reports)
+    return summary_table(rows), bool(rows) and all(row.ok for row in rows)
