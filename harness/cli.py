@@ -32,8 +32,18 @@ from harness.patching import (
     revert,
     status,
 )
-from harness.report import compat_json, findings_table, print_compat, static_json, verify_summary
+from harness.report import (
+    compat_json,
+    findings_table,
+    print_compat,
+    print_superproject_check,
+    static_json,
+    superproject_json,
+    verify_summary,
+)
 from harness.static import check_patched
+from harness.superproject import check_bump, verify, work_tree_for
+from harness.superproject_config import SuperprojectConfig, SuperprojectFlags, resolve_superproject
 from harness.upstream import DOCKERFILE, UpstreamCache, UpstreamSource
 
 log = logging.getLogger("harness")
@@ -54,6 +64,14 @@ def _upstream_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", type=Path, help="checkout cache (default: $MAS_HARNESS_CACHE or XDG cache)")
 
 
+def _superproject_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "superproject mode", "MAS as a git submodule; defaults from [tool.mas-harness] in the superproject's pyproject"
+    )
+    group.add_argument("--superproject", type=Path, help="the superproject (default: found from . upward)")
+    group.add_argument("--submodule", type=Path, help="path of the MAS submodule (overrides `submodule`)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mas-harness", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -64,8 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
         ("revert", "undo an apply"),
     ):
         cmd = sub.add_parser(name, help=summary, description=summary)
-        cmd.add_argument("--checkout", type=Path, default=Path(), help="upstream checkout (default: .)")
+        cmd.add_argument(
+            "--checkout", type=Path, help="upstream checkout (default: a superproject's submodule found from ., else .)"
+        )
         cmd.add_argument("--patch", type=Path, help="patch file (default: the one the pins name for this Dockerfile)")
+        _superproject_options(cmd)
         _common(cmd)
 
     compat = sub.add_parser("compat", help="check the patch against upstream refs (default: every pin)")
@@ -74,7 +95,21 @@ def build_parser() -> argparse.ArgumentParser:
     compat.add_argument("--patch", type=Path, help="force this patch for every ref")
     compat.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     compat.add_argument("--output", type=Path, help="also write the JSON list to this file")
+    compat.add_argument(
+        "--bump-to", metavar="REF", help="in a superproject: check the patch against REF of the submodule's upstream"
+    )
+    _superproject_options(compat)
     _common(compat)
+
+    verify_cmd = sub.add_parser(
+        "verify", help="in a superproject: the patch against the submodule's recorded commit, with static checks"
+    )
+    _upstream_options(verify_cmd)
+    verify_cmd.add_argument("--patch", type=Path, help="patch file (overrides `patch`)")
+    verify_cmd.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    verify_cmd.add_argument("--output", type=Path, help="also write the JSON to this file")
+    _superproject_options(verify_cmd)
+    _common(verify_cmd)
 
     check = sub.add_parser("check", help="semantic and lint checks of a patched Dockerfile")
     _upstream_options(check)
@@ -138,6 +173,24 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
+def _superproject(args: argparse.Namespace, *, discover: bool) -> SuperprojectConfig | None:
+    flags = SuperprojectFlags(
+        superproject=args.superproject,
+        submodule=args.submodule,
+        patch=args.patch,
+        upstream=getattr(args, "upstream", None),
+        pins=args.pins,
+    )
+    return resolve_superproject(flags, cwd=Path.cwd(), discover=discover)
+
+
+def _superproject_settings(args: argparse.Namespace, config: SuperprojectConfig) -> Settings:
+    # MAS_UPSTREAM is not consulted: the recorded commit lives in the submodule's repository.
+    return resolve_settings(
+        upstream=config.upstream, cache_dir=getattr(args, "cache_dir", None), pins_file=config.pins, env=os.environ
+    )
+
+
 def _default_patch_for(tree: Path, pins: Pins) -> Path:
     """The patch the pins name for this checkout's Dockerfile (working copy or commit)."""
     blobs = []
@@ -160,11 +213,21 @@ def _print_report(report: PatchReport, console: Console) -> None:
 
 
 def _run_tree_command(args: argparse.Namespace, console: Console) -> int:
-    tree: Path = args.checkout
-    if not tree.is_dir():
-        raise BadInput(f"checkout {tree} is not a directory")
-    settings = _settings(args)
-    patch = Patch.load(args.patch or _default_patch_for(tree, settings.pins))
+    if args.checkout is not None and (args.superproject or args.submodule):
+        raise BadInput("--checkout names the tree itself; it does not go with --superproject or --submodule")
+    config = None if args.checkout is not None else _superproject(args, discover=True)
+    if config is not None:
+        tree, submodule = work_tree_for(config, require_recorded=args.command == "apply")
+        if not submodule.at_recorded_commit:
+            log.warning("%s is checked out at %s, not at the recorded commit", submodule.path, submodule.checked_out)
+        settings = _superproject_settings(args, config)
+        patch = Patch.load(config.patch)
+    else:
+        tree = args.checkout or Path()
+        if not tree.is_dir():
+            raise BadInput(f"checkout {tree} is not a directory")
+        settings = _settings(args)
+        patch = Patch.load(args.patch or _default_patch_for(tree, settings.pins))
     missing = [name for name in patch.files if not (tree / name).is_file()]
     if missing:
         raise BadInput(f"checkout {tree} has no {', '.join(missing)}: is it an upstream MAS checkout?")
@@ -178,7 +241,46 @@ def _run_tree_command(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _run_superproject_check(
+    args: argparse.Namespace, console: Console, config: SuperprojectConfig, *, static: bool
+) -> int:
+    settings = _superproject_settings(args, config)
+    bump_to = getattr(args, "bump_to", None)
+    if bump_to is not None:
+        check = check_bump(config, bump_to, pins=settings.pins, cache_dir=settings.cache_dir)
+    else:
+        check = verify(config, pins=settings.pins, cache_dir=settings.cache_dir, static=static)
+    if args.output:
+        args.output.write_text(superproject_json(check) + "\n")
+    if args.json:
+        sys.stdout.write(superproject_json(check) + "\n")
+    else:
+        print_superproject_check(check, console)
+    return 0 if check.ok else 1
+
+
+def _run_verify(args: argparse.Namespace, console: Console) -> int:
+    config = _superproject(args, discover=True)
+    if config is None:
+        raise BadInput(
+            f"no superproject: no pyproject.toml with a [tool.mas-harness] table in {Path.cwd()} or above; "
+            "pass --superproject DIR (the harness's own pins are verified by `nox -s verify`)"
+        )
+    return _run_superproject_check(args, console, config, static=True)
+
+
 def _run_compat(args: argparse.Namespace, console: Console) -> int:
+    config = _superproject(args, discover=args.bump_to is not None)
+    if config is None and args.bump_to is not None:
+        raise BadInput(
+            f"--bump-to needs a superproject: no pyproject.toml with a [tool.mas-harness] table in {Path.cwd()} "
+            "or above; pass --superproject DIR"
+        )
+    if config is not None:
+        if args.refs:
+            raise BadInput("in a superproject, name the ref to check with --bump-to REF, not --ref")
+        # Without --bump-to, the recorded commit: verify without the static checks.
+        return _run_superproject_check(args, console, config, static=False)
     settings = _settings(args)
     cache = UpstreamCache(settings.cache_dir, UpstreamSource.parse(settings.upstream))
     refs = args.refs or [pin.tag for pin in settings.pins.pins]
@@ -301,6 +403,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_build(args, console)
         if args.command == "check":
             return _run_check(args, console)
+        if args.command == "verify":
+            return _run_verify(args, console)
         return _run_compat(args, console)
     except HarnessError as exc:
         print(f"mas-harness: error: {exc}", file=sys.stderr)
