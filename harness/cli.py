@@ -41,12 +41,16 @@ from harness.report import (
     compat_json,
     findings_table,
     print_compat,
+    print_superproject_check,
     static_json,
     summary_markdown,
     summary_rows,
     summary_table,
+    superproject_json,
 )
 from harness.static import check_patched
+from harness.superproject import check_bump, verify, work_tree_for
+from harness.superproject_config import SuperprojectConfig, SuperprojectFlags, resolve_superproject
 from harness.upstream import DOCKERFILE, UpstreamCache, UpstreamSource
 
 log = logging.getLogger("harness")
@@ -67,6 +71,14 @@ def _upstream_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", type=Path, help="checkout cache (default: $MAS_HARNESS_CACHE or XDG cache)")
 
 
+def _superproject_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "superproject mode", "MAS as a git submodule; defaults from [tool.mas-harness] in the superproject's pyproject"
+    )
+    group.add_argument("--superproject", type=Path, help="the superproject (default: found from . upward)")
+    group.add_argument("--submodule", type=Path, help="path of the MAS submodule (overrides `submodule`)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mas-harness", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -77,8 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
         ("revert", "undo an apply"),
     ):
         cmd = sub.add_parser(name, help=summary, description=summary)
-        cmd.add_argument("--checkout", type=Path, default=Path(), help="upstream checkout (default: .)")
+        cmd.add_argument(
+            "--checkout", type=Path, help="upstream checkout (default: a superproject's submodule found from ., else .)"
+        )
         cmd.add_argument("--patch", type=Path, help="patch file (default: the one the pins name for this Dockerfile)")
+        _superproject_options(cmd)
         _common(cmd)
 
     compat = sub.add_parser("compat", help="check the patch against upstream refs (default: every pin)")
@@ -87,7 +102,21 @@ def build_parser() -> argparse.ArgumentParser:
     compat.add_argument("--patch", type=Path, help="force this patch for every ref")
     compat.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     compat.add_argument("--output", type=Path, help="also write the JSON list to this file")
+    compat.add_argument(
+        "--bump-to", metavar="REF", help="in a superproject: check the patch against REF of the submodule's upstream"
+    )
+    _superproject_options(compat)
     _common(compat)
+
+    verify_cmd = sub.add_parser(
+        "verify", help="in a superproject: the patch against the submodule's recorded commit, with static checks"
+    )
+    _upstream_options(verify_cmd)
+    verify_cmd.add_argument("--patch", type=Path, help="patch file (overrides `patch`)")
+    verify_cmd.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    verify_cmd.add_argument("--output", type=Path, help="also write the JSON to this file")
+    _superproject_options(verify_cmd)
+    _common(verify_cmd)
 
     check = sub.add_parser("check", help="semantic and lint checks of a patched Dockerfile")
     _upstream_options(check)
@@ -120,6 +149,26 @@ def build_parser() -> argparse.ArgumentParser:
     summarize.add_argument("--json", dest="json_output", type=Path, help="also write the summary as JSON to this file")
     _common(summarize)
 
+    _add_build_parser(sub)
+    _add_profile_parser(sub)
+    return parser
+
+
+def _build_options(parser: argparse.ArgumentParser) -> None:
+    """What build and profile share: the build context, the engine and the registry."""
+    gap = parser.add_mutually_exclusive_group()
+    gap.add_argument(
+        "--air-gapped",
+        dest="air_gapped",
+        action="store_true",
+        default=None,
+        help="force air-gapped mode (no registry: local base image, no # syntax line)",
+    )
+    gap.add_argument("--online", dest="air_gapped", action="store_false", help="force pulling from registries")
+    parser.add_argument("--builder", help="buildx builder to use (e.g. a remote BuildKit)")
+
+
+def _add_build_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     build = sub.add_parser("build", help="build the patched builder stage for real and check the image")
     _upstream_options(build)
     build.add_argument("--ref", required=True, help="the upstream ref whose patched Dockerfile is built")
@@ -137,20 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a build arg (default: CARGO_BUILD_JOBS=1, LTO off, x86_64 only)",
     )
     build.add_argument("--report-dir", type=Path, help="where report.json, build.log and sampler.json go")
-    gap = build.add_mutually_exclusive_group()
-    gap.add_argument(
-        "--air-gapped",
-        dest="air_gapped",
-        action="store_true",
-        default=None,
-        help="force air-gapped mode (no registry: local base image, no # syntax line)",
-    )
-    gap.add_argument("--online", dest="air_gapped", action="store_false", help="force pulling from registries")
-    build.add_argument("--builder", help="buildx builder to use (e.g. a remote BuildKit)")
+    _build_options(build)
     build.add_argument("--patch", type=Path, help="force this patch")
     _common(build)
-    _add_profile_parser(sub)
-    return parser
 
 
 def _add_profile_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -180,9 +218,7 @@ def _add_profile_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         metavar="PROFILE_JSON",
         help="build nothing: render the table, Markdown and plot again from a profile.json",
     )
-    profile.add_argument("--air-gapped", dest="air_gapped", action="store_true", default=None)
-    profile.add_argument("--online", dest="air_gapped", action="store_false")
-    profile.add_argument("--builder", help="buildx builder to use (e.g. a remote BuildKit)")
+    _build_options(profile)
     _common(profile)
 
 
@@ -192,6 +228,24 @@ def _settings(args: argparse.Namespace) -> Settings:
         cache_dir=getattr(args, "cache_dir", None),
         pins_file=args.pins,
         env=os.environ,
+    )
+
+
+def _superproject(args: argparse.Namespace, *, discover: bool) -> SuperprojectConfig | None:
+    flags = SuperprojectFlags(
+        superproject=args.superproject,
+        submodule=args.submodule,
+        patch=args.patch,
+        upstream=getattr(args, "upstream", None),
+        pins=args.pins,
+    )
+    return resolve_superproject(flags, cwd=Path.cwd(), discover=discover)
+
+
+def _superproject_settings(args: argparse.Namespace, config: SuperprojectConfig) -> Settings:
+    # MAS_UPSTREAM is not consulted: the recorded commit lives in the submodule's repository.
+    return resolve_settings(
+        upstream=config.upstream, cache_dir=getattr(args, "cache_dir", None), pins_file=config.pins, env=os.environ
     )
 
 
@@ -217,11 +271,21 @@ def _print_report(report: PatchReport, console: Console) -> None:
 
 
 def _run_tree_command(args: argparse.Namespace, console: Console) -> int:
-    tree: Path = args.checkout
-    if not tree.is_dir():
-        raise BadInput(f"checkout {tree} is not a directory")
-    settings = _settings(args)
-    patch = Patch.load(args.patch or _default_patch_for(tree, settings.pins))
+    if args.checkout is not None and (args.superproject or args.submodule):
+        raise BadInput("--checkout names the tree itself; it does not go with --superproject or --submodule")
+    config = None if args.checkout is not None else _superproject(args, discover=True)
+    if config is not None:
+        tree, submodule = work_tree_for(config, require_recorded=args.command == "apply")
+        if not submodule.at_recorded_commit:
+            log.warning("%s is checked out at %s, not at the recorded commit", submodule.path, submodule.checked_out)
+        settings = _superproject_settings(args, config)
+        patch = Patch.load(config.patch)
+    else:
+        tree = args.checkout or Path()
+        if not tree.is_dir():
+            raise BadInput(f"checkout {tree} is not a directory")
+        settings = _settings(args)
+        patch = Patch.load(args.patch or _default_patch_for(tree, settings.pins))
     missing = [name for name in patch.files if not (tree / name).is_file()]
     if missing:
         raise BadInput(f"checkout {tree} has no {', '.join(missing)}: is it an upstream MAS checkout?")
@@ -235,7 +299,46 @@ def _run_tree_command(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _run_superproject_check(
+    args: argparse.Namespace, console: Console, config: SuperprojectConfig, *, static: bool
+) -> int:
+    settings = _superproject_settings(args, config)
+    bump_to = getattr(args, "bump_to", None)
+    if bump_to is not None:
+        check = check_bump(config, bump_to, pins=settings.pins, cache_dir=settings.cache_dir)
+    else:
+        check = verify(config, pins=settings.pins, cache_dir=settings.cache_dir, static=static)
+    if args.output:
+        args.output.write_text(superproject_json(check) + "\n")
+    if args.json:
+        sys.stdout.write(superproject_json(check) + "\n")
+    else:
+        print_superproject_check(check, console)
+    return 0 if check.ok else 1
+
+
+def _run_verify(args: argparse.Namespace, console: Console) -> int:
+    config = _superproject(args, discover=True)
+    if config is None:
+        raise BadInput(
+            f"no superproject: no pyproject.toml with a [tool.mas-harness] table in {Path.cwd()} or above; "
+            "pass --superproject DIR (the harness's own pins are verified by `nox -s verify`)"
+        )
+    return _run_superproject_check(args, console, config, static=True)
+
+
 def _run_compat(args: argparse.Namespace, console: Console) -> int:
+    config = _superproject(args, discover=args.bump_to is not None)
+    if config is None and args.bump_to is not None:
+        raise BadInput(
+            f"--bump-to needs a superproject: no pyproject.toml with a [tool.mas-harness] table in {Path.cwd()} "
+            "or above; pass --superproject DIR"
+        )
+    if config is not None:
+        if args.refs:
+            raise BadInput("in a superproject, name the ref to check with --bump-to REF, not --ref")
+        # Without --bump-to, the recorded commit: verify without the static checks.
+        return _run_superproject_check(args, console, config, static=False)
     settings = _settings(args)
     cache = UpstreamCache(settings.cache_dir, UpstreamSource.parse(settings.upstream))
     refs = args.refs or [pin.tag for pin in settings.pins.pins]
@@ -412,6 +515,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_profile(args, console)
         if args.command == "check":
             return _run_check(args, console)
+        if args.command == "verify":
+            return _run_verify(args, console)
         return _run_compat(args, console)
     except HarnessError as exc:
         print(f"mas-harness: error: {exc}", file=sys.stderr)

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from harness.compat import CompatResult, StaticResult
 from harness.patching import HunkReport
+from harness.superproject import SuperprojectCheck
 
 
 def _hunk_cell(hunk: HunkReport) -> str:
@@ -171,3 +172,34 @@ def verify_summary(reports: Path) -> tuple[Table, bool]:
     """One table for `nox -s verify`: test tiers from JUnit, then the static, compat and profile reports."""
     rows = summary_rows(reports)
     return summary_table(rows), bool(rows) and all(row.ok for row in rows)
+
+
+def print_superproject_check(check: SuperprojectCheck, console: Console) -> None:
+    """What was checked in a superproject, the compat row with every hunk, then the static findings if run."""
+    sub = check.submodule
+    notes = []
+    if sub.bump_staged:
+        notes.append(f"staged; HEAD records {(sub.committed_commit or '')[:12]}")
+    if sub.checked_out is None:
+        notes.append("not checked out")
+    elif not sub.at_recorded_commit:
+        notes.append(f"checked out at {sub.checked_out[:12]}")
+    console.print(f"superproject: {check.superproject}", highlight=False)
+    console.print(
+        f"submodule: {sub.path} records {sub.recorded_commit[:12]}" + (f" ({'; '.join(notes)})" if notes else ""),
+        highlight=False,
+    )
+    console.print(f"checked: {check.compat.ref} from {check.source}", highlight=False, soft_wrap=True)
+    console.print(compat_table([check.compat]))
+    for hunk in check.compat.hunks:
+        console.print(f"  {hunk.describe()}", highlight=False, markup=False, soft_wrap=True)
+    if not check.compat.ok:
+        console.print(f"{check.compat.ref}: {check.compat.reason}", highlight=False, markup=False, soft_wrap=True)
+    if check.static is not None:
+        console.print(findings_table([check.static]))
+    verdict = "[green]ok[/green]" if check.ok else "[red]NOT OK[/red]"
+    console.print(f"verdict: {verdict}", highlight=False)
+
+
+def superproject_json(check: SuperprojectCheck) -> str:
+    return json.dumps(check.as_json(), indent=2)
