@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from datetime import date
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import git
+from harness.cli import main
 from harness.config import PROJECT_ROOT, Pin, Pins
 from harness.errors import BadInput, PatchError, UpstreamError
 from harness.patching import Patch, State, evaluate, git_blob_id, patched_contents
@@ -221,3 +223,162 @@ def test_resolution_equal_to_the_ref_is_refused(bundle_cache: UpstreamCache, mai
             today=TODAY,
             resolution={DOCKERFILE: base},
         )
+
+
+# -- the command line ----------------------------------------------------------------------------
+
+
+def _refresh(bundle: Path, cache: Path, patch: Path, ref: str, output: Path, *extra: str) -> list[str]:
+    return [
+        "refresh",
+        "--upstream",
+        str(bundle),
+        "--cache-dir",
+        str(cache),
+        "--patch",
+        str(patch),
+        "--ref",
+        ref,
+        "--output",
+        str(output),
+        "--date",
+        TODAY.isoformat(),
+        *extra,
+    ]
+
+
+@pytest.fixture
+def input_patch(tmp_path: Path) -> Path:
+    """A copy of the main patch, so that 'never touched' is checked on a file the test owns."""
+    path = tmp_path / "in.patch"
+    path.write_bytes(MAIN_PATCH.read_bytes())
+    return path
+
+
+def _fingerprint(path: Path) -> tuple[bytes, int]:
+    return path.read_bytes(), path.stat().st_mtime_ns
+
+
+def test_cli_refresh_onto_a_release_writes_the_patch_and_runs_the_static_checks(
+    bundle: Path, tmp_path: Path, input_patch: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = _fingerprint(input_patch)
+    output = tmp_path / "out.patch"
+    assert main([*_refresh(bundle, tmp_path / "c", input_patch, "v1.7.0", output), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["status"], report["ok"], report["output"]) == ("clean", True, str(output))
+    assert [(h["status"], h["offset"]) for h in report["hunks"]] == [("clean", -2), ("clean", -2)]
+    assert report["static"] and all(f["ok"] for f in report["static"])
+    assert {f["check"] for f in report["static"]} >= {"move-step", "shellcheck", "hadolint-new-findings"}
+    assert report["files"][0]["refreshed_blob"] == "6d35341d457386b5ddff9a2c53d2b0939df98d33"  # the v1.7.0 lock
+    assert _fingerprint(input_patch) == before
+    written = output.read_bytes()
+    # The DEP-3 header is kept as it was, but for the date.
+    assert _header(written) == _header(before[0]).replace(b"Last-Update: 2026-11-24", b"Last-Update: 2031-02-03")
+    assert b"Last-Update: 2031-02-03\n" in written
+
+
+def test_cli_refuses_to_overwrite_the_output_without_force(
+    bundle: Path, tmp_path: Path, input_patch: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "out.patch"
+    output.write_bytes(b"someone's work\n")
+    before = _fingerprint(output)
+    assert main(_refresh(bundle, tmp_path / "c", input_patch, "v1.17.0", output)) == 2
+    assert "exists" in capsys.readouterr().err
+    assert _fingerprint(output) == before
+    assert main([*_refresh(bundle, tmp_path / "c", input_patch, "v1.17.0", output), "--force"]) == 0
+    assert _body(output.read_bytes()) == _body(input_patch.read_bytes())
+
+
+def test_cli_never_writes_its_input_patch_even_with_force(
+    bundle: Path, tmp_path: Path, input_patch: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = _fingerprint(input_patch)
+    assert main([*_refresh(bundle, tmp_path / "c", input_patch, "v1.7.0", input_patch), "--force"]) == 2
+    assert "never writes its inputs" in capsys.readouterr().err
+    assert _fingerprint(input_patch) == before
+
+
+def _take_the_patch_side(conflicted: str) -> str:
+    """What a human choosing the patch's side of every region would save."""
+    kept, section = [], "out"
+    for line in conflicted.splitlines(keepends=True):
+        if line.startswith("<<<<<<< "):
+            section = "upstream"
+        elif line.startswith("||||||| "):
+            section = "base"
+        elif line.rstrip("\n") == "=======":
+            section = "patch"
+        elif line.startswith(">>>>>>> "):
+            section = "out"
+        elif section in ("out", "patch"):
+            kept.append(line)
+    return "".join(kept)
+
+
+def test_cli_refresh_onto_v1_18_0_writes_nothing_then_resolves_by_hand(
+    bundle: Path, tmp_path: Path, input_patch: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = _fingerprint(input_patch)
+    output = tmp_path / "out.patch"
+    args = _refresh(bundle, tmp_path / "c", input_patch, "v1.18.0", output)
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert "needs a human" in captured.out
+    assert "ARG TARGETARCH" in captured.out  # the upstream side of region 1, with its line number
+    [summary] = captured.err.strip().splitlines()
+    assert summary == (
+        "mas-harness: error: 1 of 2 hunks of in.patch need a human on v1.18.0: #2 (3 region(s)); nothing written"
+    )
+    assert not output.exists()
+
+    conflicts = tmp_path / "Dockerfile.conflicts"
+    assert main([*args, "--conflicts", str(conflicts)]) == 1
+    capsys.readouterr()
+    assert not output.exists()
+    conflicted = conflicts.read_text()
+    assert conflicted.count("<<<<<<< v1.18.0") == 3
+    assert conflicted.count(">>>>>>> in.patch") == 3
+
+    assert main([*args, "--resolved", str(conflicts)]) == 2
+    assert "conflict marker at line" in capsys.readouterr().err
+    resolved = tmp_path / "Dockerfile.resolved"
+    resolved.write_text(_take_the_patch_side(conflicted))
+    # The patch's side applies to v1.18.0, but v1.18.0's final stages copy /usr/local/bin/mas-cli,
+    # which the patch's move step no longer makes: the static checks say so, and the patch is written.
+    assert main([*args, "--resolved", str(resolved), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["status"] == "resolved"
+    failed = {(f["check"], f["message"].split(" (")[0]) for f in report["static"] if not f["ok"]}
+    assert failed == {("move-step", "COPY --from=builder /usr/local/bin/mas-cli")}
+    refreshed = Patch.load(output)
+    v1_18 = UpstreamCache(tmp_path / "c", UpstreamSource.parse(str(bundle)))
+    original = _dockerfile(v1_18, "v1.18.0")
+    assert evaluate({DOCKERFILE: original}, refreshed).state == State.APPLIES
+    assert patched_contents(refreshed, {DOCKERFILE: original})[DOCKERFILE] == resolved.read_bytes()
+    assert _fingerprint(input_patch) == before
+
+
+def test_cli_real_conflict_on_a_synthetic_ref_exits_1_and_writes_nothing(
+    bundle_cache: UpstreamCache,
+    make_repo: MakeRepo,
+    tmp_path: Path,
+    input_patch: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    v1_17 = _dockerfile(bundle_cache, "v1.17.0")
+    drifted = v1_17.replace(b"--target aarch64-unknown-linux-gnu \\\n", b"--target aarch64-unknown-linux-musl \\\n")
+    repo = _synthetic_upstream(make_repo, v1_17, drifted)
+    output = tmp_path / "out.patch"
+    before = _fingerprint(input_patch)
+    assert main([*_refresh(repo, tmp_path / "c", input_patch, "next", output), "--json"]) == 1
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert [h["status"] for h in report["hunks"]] == ["clean", "conflict"]
+    [region] = [c for c in report["hunks"][1]["changes"] if c["status"] == "conflict"]
+    assert (region["kind"], region["new_line"]) == ("overlap", 132)
+    assert report["output"] is None
+    assert "hunks of in.patch need a human on next: #2" in captured.err
+    assert not output.exists()
+    assert _fingerprint(input_patch) == before
