@@ -13,6 +13,7 @@ import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
+from datetime import date
 from pathlib import Path
 
 from rich.console import Console
@@ -21,7 +22,7 @@ from rich.table import Table
 
 from harness.build import CI_BUILD_ARGS, build_and_check, build_context, check_engine, plan_build, registry_reachable
 from harness.ci_report import append_step_summary
-from harness.compat import StaticResult, check_refs, patch_ref, static_check_ref
+from harness.compat import StaticResult, check_refs, patch_ref, static_check_ref, verify_pin
 from harness.config import PROJECT_ROOT, Pins, Settings, newest_applying_pin, resolve_settings
 from harness.errors import BadInput, CheckFailed, HarnessError
 from harness.measure import load_profile_report, run_profiles
@@ -37,11 +38,14 @@ from harness.patching import (
 )
 from harness.profile_report import profile_table, publish_profile, write_profile_outputs
 from harness.profiles import load_profiles, select_profiles
+from harness.refresh import refresh_onto, refuse_clobber, write_file
 from harness.report import (
     compat_json,
     findings_table,
     print_compat,
+    print_refresh,
     print_superproject_check,
+    refresh_json,
     static_json,
     summary_markdown,
     summary_rows,
@@ -151,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_build_parser(sub)
     _add_profile_parser(sub)
+    _add_refresh_parser(sub)
     return parser
 
 
@@ -220,6 +225,36 @@ def _add_profile_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     _build_options(profile)
     _common(profile)
+
+
+def _add_refresh_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    refresh = sub.add_parser(
+        "refresh",
+        help="rebase a patch onto another upstream ref with git's three-way merge",
+        description=REFRESH_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _upstream_options(refresh)
+    refresh.add_argument("--patch", type=Path, required=True, help="the patch to refresh (never written)")
+    refresh.add_argument("--ref", required=True, help="the upstream tag, branch or commit to move it onto")
+    refresh.add_argument("--output", type=Path, required=True, help="where the refreshed patch goes")
+    refresh.add_argument("--force", action="store_true", help="replace --output (or --conflicts) if it exists")
+    refresh.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    refresh.add_argument(
+        "--conflicts",
+        type=Path,
+        metavar="FILE",
+        help="when a hunk needs a human: write REF's Dockerfile merged as far as it goes, "
+        "with zdiff3 conflict markers, to FILE",
+    )
+    refresh.add_argument(
+        "--resolved",
+        type=Path,
+        metavar="FILE",
+        help="make the patch from FILE, REF's Dockerfile as you resolved it (e.g. a --conflicts file)",
+    )
+    refresh.add_argument("--date", type=date.fromisoformat, help="the Last-Update: date, YYYY-MM-DD (default: today)")
+    _common(refresh)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -495,6 +530,85 @@ def _run_profile(args: argparse.Namespace, console: Console) -> int:
     return 0 if report.ok else 1
 
 
+REFRESH_HELP = """\
+Rebase a patch onto another upstream ref with git's three-way merge.
+
+The patch's `index` line names its pre-image blob: that is the merge base, REF's
+Dockerfile is one side, the pre-image with the patch applied the other. The blob
+is read from the upstream cache, else from the pinned tag whose Dockerfile it is.
+Context lines need not match, so hunks survive upstream edits next to them.
+
+Every hunk of the input is reported: merged cleanly (and at which line of REF's
+Dockerfile), already upstream, or needs a human (each conflicting region, with
+REF's lines, the pre-image's and the patch's). The --patch file is never written.
+
+  clean     the refreshed patch is written to --output: the DEP-3 header kept,
+            Last-Update: bumped, the diff regenerated against REF's Dockerfile
+            (full-index ids); then the static checks run on the patched file.
+            Exit 0, or 1 if a static check fails (the patch is written: review it).
+  conflict  nothing is written, exit 1. With --conflicts FILE, REF's Dockerfile
+            merged as far as it goes, with conflict markers, is written to FILE:
+            resolve it, then run again with --resolved FILE to get the patch
+            (the static checks then run on your resolution).
+  upstream  REF already has every change: nothing is written, exit 1.
+
+--output (and --conflicts) must not exist unless --force is given: exit 2,
+nothing touched. Exit 2 too for a bad patch, an unknown ref or a pre-image blob
+that cannot be found; 3 when a tool is missing.
+"""
+
+
+def _run_refresh(args: argparse.Namespace, console: Console) -> int:
+    inputs = [args.patch, *([args.resolved] if args.resolved else [])]
+    refuse_clobber(args.output, force=args.force, protected=inputs)
+    if args.conflicts is not None:
+        refuse_clobber(args.conflicts, force=args.force, protected=[*inputs, args.output])
+    settings = _settings(args)
+    patch = Patch.load(args.patch)
+    resolution = _read_bytes(args.resolved, "resolved Dockerfile") if args.resolved else None
+    cache = UpstreamCache(settings.cache_dir, UpstreamSource.parse(settings.upstream))
+    resolved = cache.resolve(args.ref)
+    verify_pin(resolved, settings.pins.get(args.ref))
+    result = refresh_onto(
+        cache, patch, resolved, pins=settings.pins, today=args.date or date.today(), resolution=resolution
+    )
+    findings = None
+    written: dict[str, str | None] = {"output": None, "conflicts_file": None}
+    if result.candidate is not None:
+        [refreshed] = result.files
+        assert refreshed.result is not None
+        findings = check_patched(
+            refreshed.result.decode(), pristine=refreshed.target.decode(), name=f"{args.ref}:{DOCKERFILE} (refreshed)"
+        )
+        write_file(args.output, result.candidate, force=args.force)
+        written["output"] = str(args.output)
+    elif result.status == "conflict" and args.conflicts is not None:
+        write_file(args.conflicts, b"".join(f.merged for f in result.files), force=args.force)
+        written["conflicts_file"] = str(args.conflicts)
+    if args.json:
+        sys.stdout.write(refresh_json(result, findings=findings, written=written) + "\n")
+    else:
+        lines = [f"wrote {written['output']}"] if written["output"] else []
+        if written["conflicts_file"]:
+            lines.append(f"wrote {written['conflicts_file']}: resolve it, then refresh again with --resolved")
+        print_refresh(result, console, findings=findings, written=lines)
+    if result.candidate is None:
+        raise CheckFailed(result.summary() + ("" if written["conflicts_file"] else "; nothing written"))
+    failed = [finding.check for finding in findings or () if not finding.ok]
+    if failed:
+        raise CheckFailed(
+            f"wrote {args.output}, but static checks fail on it: {', '.join(dict.fromkeys(failed))}: review it"
+        )
+    return 0
+
+
+def _read_bytes(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise BadInput(f"{what} {path} cannot be read: {exc.strerror}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # A pipe or CI log has no width of its own; rich would wrap the table at 80 columns.
@@ -517,6 +631,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_check(args, console)
         if args.command == "verify":
             return _run_verify(args, console)
+        if args.command == "refresh":
+            return _run_refresh(args, console)
         return _run_compat(args, console)
     except HarnessError as exc:
         print(f"mas-harness: error: {exc}", file=sys.stderr)

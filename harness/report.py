@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from xml.etree import ElementTree
@@ -12,7 +12,9 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.compat import CompatResult, StaticResult
-from harness.patching import HunkReport
+from harness.patching import HunkReport, git_blob_id
+from harness.refresh import CONFLICT_REASONS, Refresh
+from harness.static import Finding
 from harness.superproject import SuperprojectCheck
 
 
@@ -203,3 +205,109 @@ def print_superproject_check(check: SuperprojectCheck, console: Console) -> None
 
 def superproject_json(check: SuperprojectCheck) -> str:
     return json.dumps(check.as_json(), indent=2)
+
+
+# -- refresh ---------------------------------------------------------------------------------------
+
+_REFRESH_VERDICT = {"clean": "[green]clean[/green]", "upstream": "[yellow]already upstream[/yellow]"}
+
+
+def _at_sign(header: str) -> str:
+    """`@@ -76,13 +76,9 @@` without the section heading git appends."""
+    return header[: header.index(" @@", 2) + 3] if " @@" in header[2:] else header
+
+
+def refresh_table(result: Refresh) -> Table:
+    table = Table(title=f"refresh {result.patch.name} onto {result.target_label}")
+    for column in ("hunk", "was", "result", "now", "detail"):
+        table.add_column(column, overflow="fold")
+    for hunk in result.hunks:
+        if hunk.status == "conflict":
+            verdict = "[red]needs a human[/red]" + (" (resolved by hand)" if result.status == "resolved" else "")
+            now = "lines " + ", ".join(change.region for change in hunk.conflicts)
+            detail = "; ".join(
+                f"{change.region}: {CONFLICT_REASONS[change.kind]}" for change in hunk.conflicts if change.kind
+            )
+        else:
+            verdict = _REFRESH_VERDICT[hunk.status]
+            now = f"line {hunk.new_start}" if hunk.new_start is not None else "-"
+            detail = f"offset {hunk.offset:+d}" if hunk.offset is not None else "the ref has this change"
+        if hunk.new_header:
+            now = _at_sign(hunk.new_header)
+        table.add_row(f"{hunk.file} #{hunk.index}", _at_sign(hunk.header), verdict, now, detail)
+    return table
+
+
+def _print_lines(console: Console, title: str, lines: Sequence[str], first: int | None) -> None:
+    console.print(f"    {title}:" + ("" if lines else " (nothing)"), highlight=False, markup=False)
+    for offset, line in enumerate(lines):
+        number = f"{first + offset:4d}" if first is not None else "    "
+        console.print(f"    {number} | {line}", highlight=False, markup=False, soft_wrap=True)
+
+
+def print_refresh(
+    result: Refresh, console: Console, *, findings: Sequence[Finding] | None, written: Sequence[str]
+) -> None:
+    console.print(refresh_table(result))
+    # Once resolved by hand, the regions are history; the static checks below are what matters.
+    for hunk in result.conflicting_hunks if result.status != "resolved" else ():
+        for number, change in enumerate(hunk.conflicts, start=1):
+            reason = CONFLICT_REASONS[change.kind] if change.kind else ""
+            console.print(
+                f"{hunk.file} hunk #{hunk.index}, region {number}: "
+                f"{result.target_label} {'lines' if '-' in change.region else 'line'} {change.region}: {reason}",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
+            _print_lines(console, f"{result.target_label} (upstream)", change.upstream_lines, change.new_line)
+            _print_lines(console, f"the patch's pre-image (line {change.base_line})", change.base_lines, None)
+            _print_lines(console, "the patch", change.patch_lines, None)
+    if findings is not None:
+        static = StaticResult(ref=result.target_label, patch="refreshed", findings=tuple(findings))
+        console.print(findings_table([static]))
+    for note in result.notes:
+        console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
+    for line in written:
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def refresh_json(result: Refresh, *, findings: Sequence[Finding] | None, written: Mapping[str, str | None]) -> str:
+    ok = result.status in ("clean", "resolved") and all(finding.ok for finding in findings or ())
+    return json.dumps(
+        {
+            "patch": str(result.patch),
+            "ref": result.target_label,
+            "status": result.status,
+            "ok": ok,
+            "summary": result.summary(),
+            "files": [
+                {
+                    "path": f.path,
+                    "preimage_blob": f.base_blob,
+                    "ref_blob": f.target_blob,
+                    "conflicts": f.conflicts,
+                    "refreshed_blob": git_blob_id(f.result) if f.result is not None else None,
+                }
+                for f in result.files
+            ],
+            "hunks": [
+                {
+                    "file": h.file,
+                    "index": h.index,
+                    "header": h.header,
+                    "status": h.status,
+                    "old_start": h.old_start,
+                    "new_start": h.new_start,
+                    "offset": h.offset,
+                    "new_header": h.new_header,
+                    "changes": [asdict(change) for change in h.changes],
+                }
+                for h in result.hunks
+            ],
+            "static": [asdict(finding) for finding in findings] if findings is not None else None,
+            "notes": list(result.notes),
+            **written,
+        },
+        indent=2,
+    )

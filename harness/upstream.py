@@ -190,6 +190,25 @@ class UpstreamCache:
         # With a blobless cache this is where the one blob is fetched, on demand.
         return run("git", f"--git-dir={self.repo}", "cat-file", "blob", blob).stdout
 
+    def local_blob(self, blob: str) -> str | None:
+        """The full id of `blob` (an id or an unambiguous prefix) if the cache already holds it.
+
+        Never fetches: a blobless cache would otherwise ask the remote for any id it is shown.
+        """
+        if not re.fullmatch(r"[0-9a-f]{4,40}", blob) or not (self.repo / "HEAD").exists():
+            return None
+        found = run(
+            "git",
+            f"--git-dir={self.repo}",
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            f"{blob}^{{blob}}",
+            check=False,
+            env={"GIT_NO_LAZY_FETCH": "1"},
+        )
+        return found.stdout.decode().strip() if found.returncode == 0 else None
+
     # -- worktrees ------------------------------------------------------------------------------
 
     def checkout(self, resolved: ResolvedRef, dest: Path, *, sparse: tuple[str, ...] | None = None) -> Path:
