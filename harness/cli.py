@@ -253,6 +253,12 @@ def _add_refresh_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         metavar="FILE",
         help="make the patch from FILE, REF's Dockerfile as you resolved it (e.g. a --conflicts file)",
     )
+    refresh.add_argument(
+        "--take-patch-side",
+        action="store_true",
+        help="when a hunk needs a human: write a candidate to --output anyway, taking the patch's side in every "
+        "region that did not merge, and run the static checks on it (exit 1: review those regions)",
+    )
     refresh.add_argument("--date", type=date.fromisoformat, help="the Last-Update: date, YYYY-MM-DD (default: today)")
     _common(refresh)
 
@@ -549,7 +555,10 @@ REF's lines, the pre-image's and the patch's). The --patch file is never written
   conflict  nothing is written, exit 1. With --conflicts FILE, REF's Dockerfile
             merged as far as it goes, with conflict markers, is written to FILE:
             resolve it, then run again with --resolved FILE to get the patch
-            (the static checks then run on your resolution).
+            (the static checks then run on your resolution). With
+            --take-patch-side, a candidate is written to --output anyway, the
+            patch's side taken in every region that did not merge, the static
+            checks run on it, and the exit is 1: review those regions.
   upstream  REF already has every change: nothing is written, exit 1.
 
 --output (and --conflicts) must not exist unless --force is given: exit 2,
@@ -569,8 +578,16 @@ def _run_refresh(args: argparse.Namespace, console: Console) -> int:
     cache = UpstreamCache(settings.cache_dir, UpstreamSource.parse(settings.upstream))
     resolved = cache.resolve(args.ref)
     verify_pin(resolved, settings.pins.get(args.ref))
+    if args.take_patch_side and args.resolved:
+        raise BadInput("--take-patch-side and --resolved are two ways to settle conflicts: give one")
     result = refresh_onto(
-        cache, patch, resolved, pins=settings.pins, today=args.date or date.today(), resolution=resolution
+        cache,
+        patch,
+        resolved,
+        pins=settings.pins,
+        today=args.date or date.today(),
+        resolution=resolution,
+        take_patch_side=args.take_patch_side,
     )
     findings = None
     written: dict[str, str | None] = {"output": None, "conflicts_file": None}
@@ -595,6 +612,9 @@ def _run_refresh(args: argparse.Namespace, console: Console) -> int:
     if result.candidate is None:
         raise CheckFailed(result.summary() + ("" if written["conflicts_file"] else "; nothing written"))
     failed = [finding.check for finding in findings or () if not finding.ok]
+    if result.status == "patch-side":
+        verdict = f"static checks fail on it: {', '.join(dict.fromkeys(failed))}" if failed else "static checks pass"
+        raise CheckFailed(f"{result.summary()}; wrote {args.output} ({verdict})")
     if failed:
         raise CheckFailed(
             f"wrote {args.output}, but static checks fail on it: {', '.join(dict.fromkeys(failed))}: review it"

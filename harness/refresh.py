@@ -38,7 +38,7 @@ from harness.upstream import DOCKERFILE, ResolvedRef, UpstreamCache
 ChangeStatus = Literal["clean", "upstream", "conflict"]
 """clean: merges; upstream: the ref already has this change; conflict: needs a human."""
 ConflictKind = Literal["same-place", "adjacent", "overlap"]
-RefreshStatus = Literal["clean", "conflict", "upstreamed", "resolved"]
+RefreshStatus = Literal["clean", "conflict", "upstreamed", "resolved", "patch-side"]
 
 CONFLICT_REASONS: Mapping[ConflictKind, str] = {
     "same-place": "upstream and the patch both insert lines at this point",
@@ -339,6 +339,12 @@ class Refresh:
             return f"every hunk of {name} merges onto {self.target_label}"
         if self.status == "resolved":
             return f"{name} made for {self.target_label} from the resolved file"
+        if self.status == "patch-side":
+            taken = ", ".join(f"#{h.index} ({len(h.conflicts)} region(s))" for h in self.conflicting_hunks)
+            return (
+                f"{len(self.conflicting_hunks)} of {len(self.hunks)} hunks of {name} did not merge onto "
+                f"{self.target_label}; the patch's side was taken in {taken}: a human must review them"
+            )
         if self.status == "upstreamed":
             return f"{self.target_label} already has every change of {name}: nothing to refresh, drop the patch"
         conflicting = self.conflicting_hunks
@@ -409,6 +415,29 @@ def _check_resolution(name: str, data: bytes) -> None:
         raise BadInput(f"the resolved {name} still has a conflict marker at line {line}: resolve it first")
 
 
+def _apply_resolution(files: Sequence[FileRefresh], resolution: Mapping[str, bytes]) -> list[FileRefresh]:
+    for name, data in resolution.items():
+        _check_resolution(name, data)
+    settled = [replace(f, result=resolution.get(f.path, f.merged if not f.conflicts else None)) for f in files]
+    if any(f.result is None for f in settled):
+        missing = ", ".join(f.path for f in settled if f.result is None)
+        raise BadInput(f"no resolved version of {missing}, which does not merge")
+    return settled
+
+
+def _take_patch_side(
+    files: Sequence[FileRefresh], bases: Mapping[str, bytes], patched: Mapping[str, bytes]
+) -> list[FileRefresh]:
+    """Each file that did not merge, merged again with every conflict settled on the patch's side."""
+    labels = ("ref", "pre-image", "patch")
+    return [
+        replace(f, result=_merge_file(f.target, bases[f.path], patched[f.path], labels=labels, style="--theirs")[0])
+        if f.conflicts
+        else f
+        for f in files
+    ]
+
+
 def rebase_patch(
     patch: Patch,
     *,
@@ -417,10 +446,13 @@ def rebase_patch(
     target_label: str,
     today: date,
     resolution: Mapping[str, bytes] | None = None,
+    take_patch_side: bool = False,
 ) -> Refresh:
     """Move `patch` from its pre-images (`bases`) onto `targets`, the same files as the new ref has them.
 
     With `resolution` (the files as a human resolved them), the candidate is made from those instead of the merge.
+    With `take_patch_side`, every region that does not merge takes the patch's side (`git merge-file --theirs`):
+    a candidate that applies, for the static checks to judge and a human to review region by region.
     """
     try:
         theirs_all = patched_contents(patch, bases)
@@ -464,13 +496,11 @@ def rebase_patch(
         )
 
     if resolution is not None:
-        for name, data in resolution.items():
-            _check_resolution(name, data)
-        files = [replace(f, result=resolution.get(f.path, f.merged if not f.conflicts else None)) for f in files]
-        if any(f.result is None for f in files):
-            missing = ", ".join(f.path for f in files if f.result is None)
-            raise BadInput(f"no resolved version of {missing}, which does not merge")
+        files = _apply_resolution(files, resolution)
         status: RefreshStatus = "resolved"
+    elif any(f.conflicts for f in files) and take_patch_side:
+        files = _take_patch_side(files, bases, theirs_all)
+        status = "patch-side"
     elif any(f.conflicts for f in files):
         return Refresh(
             patch=patch.path,
@@ -563,6 +593,7 @@ def refresh_onto(
     pins: Pins,
     today: date,
     resolution: bytes | None = None,
+    take_patch_side: bool = False,
 ) -> Refresh:
     """Refresh `patch` onto the resolved ref's Dockerfile."""
     bases = preimage(cache, patch, pins=pins)
@@ -574,6 +605,7 @@ def refresh_onto(
         target_label=resolved.ref,
         today=today,
         resolution={DOCKERFILE: resolution} if resolution is not None else None,
+        take_patch_side=take_patch_side,
     )
 
 

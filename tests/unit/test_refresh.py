@@ -382,3 +382,29 @@ def test_cli_real_conflict_on_a_synthetic_ref_exits_1_and_writes_nothing(
     assert "hunks of in.patch need a human on next: #2" in captured.err
     assert not output.exists()
     assert _fingerprint(input_patch) == before
+
+
+def test_cli_take_patch_side_gives_a_patch_that_applies_to_v1_18_0_and_says_what_to_review(
+    bundle: Path, tmp_path: Path, input_patch: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "out.patch"
+    args = _refresh(bundle, tmp_path / "c", input_patch, "v1.18.0", output)
+    assert main([*args, "--take-patch-side", "--json"]) == 1
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["status"] == "patch-side"
+    assert [h["status"] for h in report["hunks"]] == ["clean", "conflict"]
+    failed = {f["check"] for f in report["static"] if not f["ok"]}
+    assert failed == {"move-step"}, (
+        "v1.18.0's final stages copy /usr/local/bin/mas-cli, which the patch's side no longer makes"
+    )
+    [summary] = captured.err.strip().splitlines()
+    assert "the patch's side was taken in #2 (3 region(s))" in summary
+    assert f"wrote {output}" in summary and "move-step" in summary
+    refreshed = Patch.load(output)
+    assert b"Last-Update: " in refreshed.data
+    v1_18 = _dockerfile(UpstreamCache(tmp_path / "c", UpstreamSource.parse(str(bundle))), "v1.18.0")
+    assert evaluate({DOCKERFILE: v1_18}, refreshed).state == State.APPLIES
+    patched = patched_contents(refreshed, {DOCKERFILE: v1_18})[DOCKERFILE]
+    assert b"<<<<<<<" not in patched and b"ARG CARGO_BUILD_JOBS=2" in patched
+    assert main([*args, "--take-patch-side", "--resolved", str(output), "--force"]) == 2
