@@ -8,6 +8,7 @@ stable interface (the same files `verify` writes and `summary` reads).
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,12 +144,17 @@ def static_cases(results: Sequence[Mapping[str, object]]) -> list[Case]:
     for result in results:
         findings = result.get("findings") or []
         assert isinstance(findings, list)
+        totals = Counter(str(finding["check"]) for finding in findings)
+        seen: Counter[str] = Counter()
         for finding in findings:
+            check = str(finding["check"])
+            seen[check] += 1
             line = f" (line {finding['line']})" if finding.get("line") else ""
             cases.append(
                 Case(
                     suite=f"static.{result['ref']}",
-                    name=str(finding["check"]),
+                    # A check makes one finding per line or scenario; JUnit readers merge equal names.
+                    name=check if totals[check] == 1 else f"{check} [{seen[check]}/{totals[check]}]",
                     ok=bool(finding["ok"]),
                     message=f"{finding['message']}{line}",
                 )

@@ -21,7 +21,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from harness.build import CI_BUILD_ARGS, build_and_check, build_context, check_engine, plan_build, registry_reachable
-from harness.ci_report import append_step_summary
+from harness.ci_report import Case, append_step_summary, publish, static_cases
 from harness.compat import StaticResult, check_refs, patch_ref, static_check_ref, verify_pin
 from harness.config import PROJECT_ROOT, Pins, Settings, newest_applying_pin, resolve_settings
 from harness.errors import BadInput, CheckFailed, HarnessError
@@ -66,6 +66,19 @@ STANDIN_TREE = PROJECT_ROOT / "tests" / "fixtures" / "standin"
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pins", type=Path, help="pins file (default: pins.toml of the project, or $MAS_HARNESS_PINS)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every command run")
+
+
+def _ci_report_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--junit", type=Path, metavar="XML", help="also write JUnit XML: one case per ref and check")
+    parser.add_argument(
+        "--markdown",
+        type=Path,
+        help="also write a Markdown summary to this file ($GITHUB_STEP_SUMMARY, when set, gets it either way)",
+    )
+
+
+def _publish(args: argparse.Namespace, title: str, cases: Sequence[Case]) -> None:
+    publish(title=title, cases=cases, junit=args.junit, markdown=args.markdown)
 
 
 def _upstream_options(parser: argparse.ArgumentParser) -> None:
@@ -137,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--patch", type=Path, help="with --ref: force this patch")
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
     check.add_argument("--output", type=Path, help="also write the JSON to this file")
+    _ci_report_options(check)
     _common(check)
 
     summarize = sub.add_parser("summary", help="one table from the reports a verify run wrote")
@@ -416,10 +430,12 @@ def _run_check(args: argparse.Namespace, console: Console) -> int:
         cache = UpstreamCache(settings.cache_dir, UpstreamSource.parse(settings.upstream))
         refs = args.refs or [pin.tag for pin in settings.pins.pins if pin.expected == "applies"]
         results = [static_check_ref(cache, ref, pins=settings.pins, forced_patch=args.patch) for ref in refs]
+    data = static_json(results)
     if args.output:
-        args.output.write_text(static_json(results) + "\n")
+        args.output.write_text(data + "\n")
+    _publish(args, "static checks", static_cases(json.loads(data)))
     if args.json:
-        sys.stdout.write(static_json(results) + "\n")
+        sys.stdout.write(data + "\n")
     else:
         console.print(findings_table(results))
     return 0 if all(result.ok for result in results) else 1

@@ -58,14 +58,16 @@ def test_static_results_give_one_case_per_ref_and_check() -> None:
             "findings": [
                 {"check": "knobs-declared", "ok": True, "line": None, "message": "m"},
                 {"check": "move-step", "ok": False, "line": 140, "message": "moves every binary"},
+                {"check": "knobs-declared", "ok": True, "line": None, "message": "m2"},
             ],
         },
     ]
     cases = static_cases(results)
     assert [(c.suite, c.name, c.ok) for c in cases] == [
         ("static.v1.7.0", "knobs-declared", True),
-        ("static.v1.17.0", "knobs-declared", True),
+        ("static.v1.17.0", "knobs-declared [1/2]", True),
         ("static.v1.17.0", "move-step", False),
+        ("static.v1.17.0", "knobs-declared [2/2]", True),
     ]
     assert cases[2].message == "moves every binary (line 140)"
 
@@ -109,3 +111,19 @@ def test_summary_command_writes_markdown_json_and_fails_a_tier_with_no_test(
     assert step.read_text().startswith("### mas-harness summary: all ok")
     assert main(["summary", "--reports", str(tmp_path), "--pytest", "empty.xml"]) == 1, "no test ran: not ok"
     assert main(["summary", "--reports", str(tmp_path), "--pytest", "missing.xml"]) == 1
+
+
+def test_check_writes_junit_and_markdown_for_every_finding(
+    bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    step = tmp_path / "step.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step))
+    junit, markdown = tmp_path / "static.xml", tmp_path / "static.md"
+    argv = ["check", "--upstream", str(bundle), "--cache-dir", str(tmp_path / "c"), "--ref", "v1.7.0", "--json"]
+    assert main([*argv, "--junit", str(junit), "--markdown", str(markdown)]) == 0
+    [result] = json.loads(capsys.readouterr().out)
+    cases = _parse(junit.read_bytes()).findall("./testsuite/testcase")
+    assert len(cases) == len(result["findings"]) > 0
+    assert len({(c.get("classname"), c.get("name")) for c in cases}) == len(cases), "no two cases share a name"
+    assert markdown.read_text().startswith("### static checks: all ok")
+    assert step.read_text() == markdown.read_text() + "\n"
