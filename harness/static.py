@@ -153,7 +153,13 @@ def _shell() -> str:
     return shutil.which("dash") or "/bin/sh"
 
 
-def _write_doubles(bin_dir: Path) -> None:
+def write_doubles(bin_dir: Path) -> Path:
+    """Write the cargo/rustup wrappers into `bin_dir` (created) and return it.
+
+    Runs in parallel threads must share wrappers written before the threads
+    start: a wrapper still open for writing in one thread is inherited by a
+    child another thread forks, and exec'ing it then fails with ETXTBSY.
+    """
     bin_dir.mkdir(parents=True)
     for tool in _DOUBLED_TOOLS:
         wrapper = bin_dir / tool
@@ -163,6 +169,7 @@ def _write_doubles(bin_dir: Path) -> None:
             f"#!/bin/sh\nexec '{sys.executable}' -I -S '{_DOUBLE_SCRIPT}' {tool} \"$@\"\n", encoding="utf-8"
         )
         wrapper.chmod(0o755)
+    return bin_dir
 
 
 def _shell_safe_path(path: Path) -> str:
@@ -179,6 +186,7 @@ def run_build_script(
     *,
     targetarch: str,
     workdir_files: Sequence[str] = (),
+    doubles_dir: Path | None = None,
 ) -> ScriptRun:
     """Run the builder stage's cargo build RUN under sh with cargo/rustup doubles.
 
@@ -189,14 +197,16 @@ def run_build_script(
     and the doubles' log file): nothing of the caller's environment leaks in.
     `workdir_files` are empty files created in the working directory first
     (decoys, e.g. a file named like a triple to catch unquoted globbing).
+    `doubles_dir` holds doubles written beforehand (see write_doubles); by
+    default they are written for this run alone.
     """
     stage = df.builder
     build_run = dfm.find_build_run(stage)
     env = dfm.environment_at(df, stage, build_run.start_line, build_args, targetarch=targetarch)
     with tempfile.TemporaryDirectory(prefix="mas-build-script-") as tmp:
         root = Path(tmp)
-        bin_dir, app, dest = root / "doubles-bin", root / "app", root / "usr" / "local" / "bin"
-        _write_doubles(bin_dir)
+        app, dest = root / "app", root / "usr" / "local" / "bin"
+        bin_dir = doubles_dir or write_doubles(root / "doubles-bin")
         app.mkdir()
         dest.mkdir(parents=True)
         for name in workdir_files:
@@ -343,10 +353,13 @@ def check_dockerfile(
     except dfm.DockerfileError as e:
         raise dfm.DockerfileError(f"{name}: {e}") from e
     # The runs are independent and spend their time waiting on sh and the doubles.
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with tempfile.TemporaryDirectory(prefix="mas-doubles-") as tmp, ThreadPoolExecutor(max_workers=4) as pool:
+        doubles = write_doubles(Path(tmp) / "bin")
         runs = list(
             pool.map(
-                lambda s: run_build_script(df, s.build_args, targetarch=s.targetarch, workdir_files=s.workdir_files),
+                lambda s: run_build_script(
+                    df, s.build_args, targetarch=s.targetarch, workdir_files=s.workdir_files, doubles_dir=doubles
+                ),
                 (*GOOD_SCENARIOS, *BAD_SCENARIOS),
             )
         )
