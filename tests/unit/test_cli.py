@@ -189,6 +189,7 @@ def test_check_by_ref_with_a_patch_that_conflicts_fails(bundle: Path, tmp_path: 
     old = str(PROJECT_ROOT / "patches/patch-dockerfile.patch")
     argv = ["check", "--upstream", str(bundle), "--cache-dir", str(tmp_path), "--ref", "v1.18.0"]
     assert main([*argv, "--patch", old]) == 1
+    assert main(argv) == 0  # the series gives v1.18.0 its own variant
 
 
 def test_status_picks_the_variant_of_the_checkout(
