@@ -28,19 +28,36 @@ def test_compat_json_gives_the_expected_state_for_all_30_tags(
         assert {"ref", "upstream_commit", "dockerfile_blob", "patch", "state", "expected", "hunks"} <= result.keys()
         assert result["state"] == result["expected"] == "applies", result["ref"]
         assert all({"header", "status", "offset"} <= hunk.keys() for hunk in result["hunks"])
+        assert result["static"]["ok"] and result["static"]["failed"] == [], result["ref"]
+        assert result["drift"] == {
+            "pin": result["ref"],
+            "differs": False,
+            "compared": "lock",
+            "changed_lines": None,
+            "diff": None,
+            "note": None,
+        }
+        assert result["variant"]["basis"] == "in-range"
     by_ref = {r["ref"]: r for r in results}
     assert by_ref["v1.7.0"]["upstream_commit"] == "c2814921899503474b09b088d1722ef6c550065a"
-    assert by_ref["v0.14.0"]["patch"] == "patches/patch-dockerfile-v0.14.patch"
-    assert by_ref["v1.18.0"]["patch"] == "patches/patch-dockerfile-v1.18.patch"
+    assert [by_ref[tag]["variant"]["name"] for tag in ("v0.14.1", "v0.15.0", "v1.17.0", "v1.18.0")] == [
+        "v0.14",
+        "v0.15-v1.17",
+        "v0.15-v1.17",
+        "v1.18+",
+    ]
+    assert by_ref["v1.19.0"]["variant"]["shape"] == "single"
+    assert by_ref["v1.19.0"]["static"]["checks"] > by_ref["v1.17.0"]["static"]["checks"]  # more refusals to prove
 
 
 def test_the_old_patch_on_v1_18_conflicts_hunk_by_hunk(
     bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     old = str(PROJECT_ROOT / "patches/patch-dockerfile.patch")
-    assert main(_compat(bundle, tmp_path, "--ref", "v1.18.0", "--patch", old, "--json")) == 1
+    assert main(_compat(bundle, tmp_path, "v1.18.0", "--patch", old, "--json")) == 1
     [conflict] = json.loads(capsys.readouterr().out)
-    assert (conflict["state"], conflict["expected"]) == ("conflict", None)
+    assert (conflict["state"], conflict["expected"], conflict["static"]) == ("conflict", None, None)
+    assert conflict["variant"]["basis"] == "forced"
     assert [h["status"] for h in conflict["hunks"]] == ["offset", "conflict"]
     assert conflict["hunks"][1]["mismatch_line"] == 133
 
