@@ -39,7 +39,8 @@ def pins() -> Pins:
 
 @pytest.fixture(scope="session")
 def main_patch(pins: Pins) -> Patch:
-    return Patch.load(pins.patch_path(pins.default_patch))
+    """The v0.15.0 - v1.17.0 variant, the patch the harness was first written for."""
+    return Patch.load(pins.series.choose("v1.7.0").variant.patch)
 
 
 @pytest.fixture(scope="session")
@@ -51,14 +52,16 @@ DockerfileTexts = Callable[[str], tuple[str, str]]
 
 
 @pytest.fixture(scope="session")
-def dockerfile_texts(bundle_cache: UpstreamCache, main_patch: Patch) -> DockerfileTexts:
-    """(pristine, patched) Dockerfile text of a tag, read from the cache and patched by the engine."""
+def dockerfile_texts(bundle_cache: UpstreamCache, pins: Pins) -> DockerfileTexts:
+    """(pristine, patched) Dockerfile text of a tag, read from the cache and patched by the engine
+    with the series' variant for the tag."""
     made: dict[str, tuple[str, str]] = {}
 
     def get(tag: str) -> tuple[str, str]:
         if tag not in made:
             pristine = bundle_cache.read_blob(bundle_cache.resolve(tag).dockerfile_blob)
-            patched = patched_contents(main_patch, {DOCKERFILE: pristine})[DOCKERFILE]
+            patch = Patch.load(pins.series.choose(tag).variant.patch)
+            patched = patched_contents(patch, {DOCKERFILE: pristine})[DOCKERFILE]
             made[tag] = (pristine.decode(), patched.decode())
         return made[tag]
 

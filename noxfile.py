@@ -67,10 +67,9 @@ def static(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def compat(session: nox.Session) -> None:
-    """`python -m harness compat` on refs of the configured upstream (default: every pin)."""
-    _install(session)
-    refs = [arg for ref in session.posargs for arg in ("--ref", ref)]
-    session.run("python", "-m", "harness", "compat", *_upstream_args(), *refs)
+    """`python -m harness compat` on refs of the configured upstream (default: every pin); `-- --latest` too."""
+    _install(session, "test")  # the static checks of each ref need shellcheck and hadolint
+    session.run("python", "-m", "harness", "compat", *_upstream_args(), *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -31,6 +31,8 @@ from harness import dockerfile as dfm
 from harness.baseimage import LocalRustImage, ensure_rust_base_image
 from harness.errors import BadInput, EnvironmentProblem
 from harness.sampler import ProcessSampler, SamplerReport
+from harness.series import Shape
+from harness.static import detect_shape
 from harness.upstream import DOCKERFILE, ResolvedRef, UpstreamCache
 
 log = logging.getLogger("harness")
@@ -331,9 +333,17 @@ def inspect_image(tag: str, *, binary: str, want_build_info: bool) -> ImageFacts
     )
 
 
-def expected_binaries(targets: Sequence[str]) -> tuple[str, ...]:
+def expected_binaries(targets: Sequence[str], *, shape: Shape = "per-arch") -> tuple[str, ...]:
+    """What /usr/local/bin holds after the build: one file per target, or from v1.18 the one `mas-cli`."""
+    if shape == "single":
+        return ("mas-cli",)
     arch = {"x86_64-unknown-linux-gnu": "amd64", "aarch64-unknown-linux-gnu": "arm64"}
     return tuple(sorted(f"mas-cli-{arch[t]}" for t in targets))
+
+
+def plan_shape(plan: BuildPlan) -> Shape:
+    """The builder shape of the Dockerfile being built, read from its COPY lines."""
+    return detect_shape(dfm.parse(plan.dockerfile.decode()))
 
 
 # -- one build and its checks, as data --------------------------------------------------------------
@@ -396,7 +406,7 @@ def judge(plan: BuildPlan, outcome: BuildOutcome, facts: ImageFacts | None, *, s
     if facts is None:
         return tuple(checks)
     targets = requested_targets(plan.build_args)
-    expected = expected_binaries(targets)
+    expected = expected_binaries(targets, shape=plan_shape(plan))
     checks.append(
         Check(
             name="binaries",
@@ -448,7 +458,7 @@ def build_and_check(
     outcome = run_build(plan, report_dir=report_dir, console=console, sample_interval=sample_interval)
     facts = None
     if outcome.succeeded:
-        binary = expected_binaries(requested_targets(plan.build_args))[0]
+        binary = expected_binaries(requested_targets(plan.build_args), shape=plan_shape(plan))[0]
         facts = inspect_image(plan.image_tag, binary=binary, want_build_info=standin)
     report = BuildReport(
         ref=plan.ref,

@@ -22,7 +22,7 @@ from rich.table import Table
 
 from harness.build import CI_BUILD_ARGS, build_and_check, build_context, check_engine, plan_build, registry_reachable
 from harness.ci_report import Case, append_step_summary, publish, static_cases
-from harness.compat import StaticResult, check_refs, patch_ref, static_check_ref, verify_pin
+from harness.compat import StaticResult, check_refs, latest_release_tag, patch_ref, static_check_ref, verify_pin
 from harness.config import PROJECT_ROOT, Pins, Settings, newest_applying_pin, resolve_settings
 from harness.errors import BadInput, CheckFailed, HarnessError
 from harness.measure import load_profile_report, run_profiles
@@ -115,8 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     compat = sub.add_parser("compat", help="check the patch against upstream refs (default: every pin)")
     _upstream_options(compat)
+    compat.add_argument("ref_args", nargs="*", metavar="REF", help="tag, branch or commit of the upstream")
     compat.add_argument("--ref", action="append", dest="refs", metavar="REF", help="tag, branch or commit; repeatable")
-    compat.add_argument("--patch", type=Path, help="force this patch for every ref")
+    compat.add_argument(
+        "--latest", action="store_true", help="also the newest release tag the upstream has (git ls-remote, no clone)"
+    )
+    compat.add_argument("--patch", type=Path, help="force this patch for every ref (default: the series' variant)")
     compat.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     compat.add_argument("--output", type=Path, help="also write the JSON list to this file")
     compat.add_argument(
@@ -215,7 +219,7 @@ def _add_profile_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         "profile", help="build one ref once per knob profile and report memory and time of each, plotted"
     )
     _upstream_options(profile)
-    profile.add_argument("--ref", help="upstream ref (default: the newest pin the main patch applies to)")
+    profile.add_argument("--ref", help="upstream ref (default: the newest pin, with its patch variant)")
     profile.add_argument(
         "--profile",
         action="append",
@@ -382,6 +386,16 @@ def _run_verify(args: argparse.Namespace, console: Console) -> int:
     return _run_superproject_check(args, console, config, static=True)
 
 
+def _compat_refs(args: argparse.Namespace, settings: Settings, cache: UpstreamCache) -> list[str]:
+    """--ref and positional refs in order, then --latest; every pin when none is given."""
+    refs: list[str] = [*(args.refs or []), *args.ref_args]
+    if args.latest:
+        latest = latest_release_tag(cache)
+        log.info("--latest: %s is the newest release tag of %s", latest, settings.upstream)
+        refs.append(latest)
+    return refs or [pin.tag for pin in settings.pins.pins]
+
+
 def _run_compat(args: argparse.Namespace, console: Console) -> int:
     config = _superproject(args, discover=args.bump_to is not None)
     if config is None and args.bump_to is not None:
@@ -396,7 +410,7 @@ def _run_compat(args: argparse.Namespace, console: Console) -> int:
         return _run_superproject_check(args, console, config, static=False)
     settings = _settings(args)
     cache = UpstreamCache(settings.cache_dir, UpstreamSource.parse(settings.upstream))
-    refs = args.refs or [pin.tag for pin in settings.pins.pins]
+    refs = _compat_refs(args, settings, cache)
     forced = None
     if args.patch is not None:
         forced = args.patch

@@ -2,15 +2,67 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import difflib
+from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.config import Pin, Pins
-from harness.errors import PinMismatch
+from harness.dockerfile import DockerfileError
+from harness.errors import PinMismatch, UpstreamError
 from harness.patching import HunkReport, Patch, PatchReport, State, evaluate, git_blob_id, patched_contents
+from harness.series import Choice, Variant, newest_release, tag_version
 from harness.static import Finding, check_patched
 from harness.upstream import DOCKERFILE, ResolvedRef, UpstreamCache
+
+# A unified diff longer than this is cut in the JSON report; the line count stays exact.
+DIFF_LINES_SHOWN = 60
+
+
+@dataclass(frozen=True, kw_only=True)
+class StaticSummary:
+    """The static checks of a patched Dockerfile, condensed for the compat report."""
+
+    checks: int
+    failed: tuple[Finding, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "checks": self.checks,
+            "failed": [{"check": f.check, "line": f.line, "message": f.message} for f in self.failed],
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Drift:
+    """The patched Dockerfile of a ref against the nearest pin's (post-image drift)."""
+
+    pin: str
+    differs: bool | None
+    """None when the pin's Dockerfile could not be read from this upstream (see `note`)."""
+    compared: str
+    """`lock`: the ref is that pin, compared by blob id with its lock; `text`: the two patched files compared;
+    `unavailable`: not compared."""
+    changed_lines: int | None
+    """Lines removed plus lines added going from the pin's patched file to the ref's (text comparison only)."""
+    diff: str | None
+    """A unified diff, cut after DIFF_LINES_SHOWN lines."""
+    note: str | None = None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "pin": self.pin,
+            "differs": self.differs,
+            "compared": self.compared,
+            "changed_lines": self.changed_lines,
+            "diff": self.diff,
+            "note": self.note,
+        }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -19,27 +71,43 @@ class CompatResult:
     upstream_commit: str
     dockerfile_blob: str
     patch: str
+    choice: Choice
     state: State
     expected: str | None
     """The pinned outcome; None for a ref with no pin."""
     patched_blob: str | None
     expected_patched_blob: str | None
     hunks: tuple[HunkReport, ...]
+    static: StaticSummary | None
+    """The static checks of the patched Dockerfile; None when the patch does not apply."""
+    drift: Drift | None
+    """Against the nearest pin of the same variant; None when the patch does not apply or no pin compares."""
     ok: bool
     reason: str
 
     def as_json(self) -> dict[str, object]:
+        variant = self.choice.variant
         return {
             "ref": self.ref,
             "upstream_commit": self.upstream_commit,
             "dockerfile_blob": self.dockerfile_blob,
             "patch": self.patch,
+            "variant": {
+                "name": variant.name,
+                "range": variant.range_text,
+                "shape": variant.shape,
+                "basis": self.choice.basis,
+                "version_tag": self.choice.version_tag,
+                "reason": self.choice.reason,
+            },
             "state": str(self.state),
             "expected": self.expected,
             "patched_blob": self.patched_blob,
             "expected_patched_blob": self.expected_patched_blob,
             "ok": self.ok,
             "reason": self.reason,
+            "static": self.static.as_json() if self.static else None,
+            "drift": self.drift.as_json() if self.drift else None,
             "hunks": [
                 {
                     "file": h.file,
@@ -68,12 +136,43 @@ def verify_pin(resolved: ResolvedRef, pin: Pin | None) -> None:
         )
 
 
+def choose_variant(
+    cache: UpstreamCache, ref: str, resolved: ResolvedRef, *, pins: Pins, forced_patch: Path | None = None
+) -> Choice:
+    """The series' variant for `ref`; for a branch or commit, by its nearest release tag in the fetched history."""
+    if forced_patch is not None:
+        forced = Variant(name=forced_patch.name, patch=forced_patch, first=None, until=None, shape=None)
+        return Choice(
+            variant=forced,
+            basis="forced",
+            version_tag=ref if tag_version(ref) else None,
+            reason=f"{ref}: --patch {forced_patch} given; the series is not consulted",
+        )
+    described = None
+    if tag_version(ref) is None:
+        # Like `git describe --tags`, but by version: a commit can carry several tags, and
+        # history can merge several release branches; the newest release below it decides.
+        described = newest_release(cache.tags_reachable_from(resolved.commit), prerelease_fallback=False)
+    return pins.series.choose(ref, described=described)
+
+
+def latest_release_tag(cache: UpstreamCache) -> str:
+    """The newest release tag the remote has, from `git ls-remote` (no clone); pre-releases only if nothing else."""
+    listing = cache.ls_remote("refs/tags/*")
+    tags = {name.removeprefix("refs/tags/").removesuffix("^{}") for name in listing if name.startswith("refs/tags/")}
+    newest = newest_release(tags)
+    if newest is None:
+        raise UpstreamError(f"--latest: upstream {cache.source.location} has no version tag such as v1.19.0")
+    return newest
+
+
 @dataclass(frozen=True, kw_only=True)
 class PatchedRef:
     """A ref's Dockerfile, verified against its pin, with the chosen patch evaluated (and applied, off the tree)."""
 
     resolved: ResolvedRef
     pin: Pin | None
+    choice: Choice
     patch_path: Path
     original: bytes
     report: PatchReport
@@ -87,15 +186,118 @@ def patch_ref(
     resolved = cache.resolve(ref, refresh=refresh)
     pin = pins.get(ref)
     verify_pin(resolved, pin)
-    patch_path = forced_patch or pins.patch_path(pin.patch if pin else pins.default_patch)
+    choice = choose_variant(cache, ref, resolved, pins=pins, forced_patch=forced_patch)
+    # A pin's patch is the series' choice for its tag (checked when the pins are loaded).
+    patch_path = forced_patch or (pins.patch_path(pin.patch) if pin else choice.variant.patch)
     patch = Patch.load(patch_path)
     original = cache.read_blob(resolved.dockerfile_blob)
     contents: dict[str, bytes | None] = {DOCKERFILE: original}
     report = evaluate(contents, patch, committed=contents)
     patched = patched_contents(patch, contents)[DOCKERFILE] if report.state == State.APPLIES else None
     return PatchedRef(
-        resolved=resolved, pin=pin, patch_path=patch_path, original=original, report=report, patched=patched
+        resolved=resolved,
+        pin=pin,
+        choice=choice,
+        patch_path=patch_path,
+        original=original,
+        report=report,
+        patched=patched,
     )
+
+
+StaticMemo = MutableMapping[tuple[str, str, str | None], StaticSummary]
+"""Static summaries by (pristine blob, patched blob, shape): many releases share a Dockerfile."""
+
+
+def summarize_static(patched_ref: PatchedRef, *, memo: StaticMemo | None = None) -> StaticSummary | None:
+    if patched_ref.patched is None:
+        return None
+    shape = patched_ref.choice.variant.shape
+    key = (patched_ref.resolved.dockerfile_blob, git_blob_id(patched_ref.patched), shape)
+    if memo is not None and key in memo:
+        return memo[key]
+    try:
+        findings = check_patched(
+            patched_ref.patched.decode(),
+            pristine=patched_ref.original.decode(),
+            name=f"{patched_ref.resolved.ref}:{DOCKERFILE}",
+            shape=shape,
+        )
+    except DockerfileError as exc:
+        # One odd ref must not hide the others' results: it fails here, with the parser's word.
+        findings = [Finding(check="dockerfile-parses", ok=False, line=None, message=str(exc))]
+    summary = StaticSummary(checks=len(findings), failed=tuple(f for f in findings if not f.ok))
+    if memo is not None:
+        memo[key] = summary
+    return summary
+
+
+def nearest_pin(pins: Pins, choice: Choice, patch_path: Path) -> Pin | None:
+    """The pin of the same patch whose release is the ref's, or else the nearest below (the lowest when none is)."""
+    same = sorted(
+        [
+            (version, pin)
+            for pin in pins.pins
+            if pin.patched_blob and _same_file(pins.patch_path(pin.patch), patch_path)
+            if (version := tag_version(pin.tag)) is not None
+        ],
+        key=lambda item: item[0],
+    )
+    if not same:
+        return None
+    wanted = tag_version(choice.version_tag) if choice.version_tag else None
+    if wanted is None:
+        return same[-1][1]
+    lower = [pin for version, pin in same if version <= wanted]
+    return lower[-1] if lower else same[0][1]
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return a.resolve() == b.resolve()
+
+
+def post_image_drift(
+    cache: UpstreamCache, patched_ref: PatchedRef, *, pins: Pins, patched_memo: dict[str, bytes] | None = None
+) -> Drift | None:
+    """Whether the patched Dockerfile differs from the nearest pin's patched Dockerfile."""
+    if patched_ref.patched is None:
+        return None
+    ours = git_blob_id(patched_ref.patched)
+    own = patched_ref.pin
+    if own is not None and own.patched_blob and _same_file(pins.patch_path(own.patch), patched_ref.patch_path):
+        return Drift(pin=own.tag, differs=ours != own.patched_blob, compared="lock", changed_lines=None, diff=None)
+    pin = nearest_pin(pins, patched_ref.choice, patched_ref.patch_path)
+    if pin is None:
+        return None
+    memo = patched_memo if patched_memo is not None else {}
+    if pin.tag not in memo:
+        try:
+            resolved = cache.resolve(pin.tag)
+            verify_pin(resolved, pin)
+        except (UpstreamError, PinMismatch) as exc:
+            # A fork or mirror without the pinned tag (or with another one) says nothing about the ref itself.
+            return Drift(
+                pin=pin.tag, differs=None, compared="unavailable", changed_lines=None, diff=None, note=str(exc)
+            )
+        original = cache.read_blob(resolved.dockerfile_blob)
+        memo[pin.tag] = patched_contents(Patch.load(pins.patch_path(pin.patch)), {DOCKERFILE: original})[DOCKERFILE]
+    theirs = memo[pin.tag]
+    if theirs == patched_ref.patched:
+        return Drift(pin=pin.tag, differs=False, compared="text", changed_lines=0, diff=None)
+    lines = list(
+        difflib.unified_diff(
+            theirs.decode(errors="replace").splitlines(keepends=True),
+            patched_ref.patched.decode(errors="replace").splitlines(keepends=True),
+            fromfile=f"{pin.tag}:{DOCKERFILE} (patched)",
+            tofile=f"{patched_ref.resolved.ref}:{DOCKERFILE} (patched)",
+            n=1,
+        )
+    )
+    changed = sum(1 for line in lines[2:] if line[:1] in "+-")
+    shown = lines[:DIFF_LINES_SHOWN]
+    if len(lines) > DIFF_LINES_SHOWN:
+        shown.append(f"... ({len(lines) - DIFF_LINES_SHOWN} more diff lines)\n")
+    return Drift(pin=pin.tag, differs=True, compared="text", changed_lines=changed, diff="".join(shown))
 
 
 def check_ref(
@@ -105,6 +307,8 @@ def check_ref(
     pins: Pins,
     forced_patch: Path | None = None,
     refresh: bool = False,
+    static_memo: StaticMemo | None = None,
+    patched_memo: dict[str, bytes] | None = None,
 ) -> CompatResult:
     patched_ref = patch_ref(cache, ref, pins=pins, forced_patch=forced_patch, refresh=refresh)
     resolved, pin, patch_path, report = (
@@ -116,18 +320,26 @@ def check_ref(
     patched_blob = git_blob_id(patched_ref.patched) if patched_ref.patched is not None else None
     expected = pin.expected if pin and forced_patch is None else None
     expected_patched = pin.patched_blob if pin and forced_patch is None else None
+    static = summarize_static(patched_ref, memo=static_memo)
+    drift = post_image_drift(cache, patched_ref, pins=pins, patched_memo=patched_memo)
 
     ok, reason = _judge(report.state, expected, patched_blob, expected_patched, report.reason)
+    if ok and static is not None and not static.ok:
+        failed = ", ".join(dict.fromkeys(f.check for f in static.failed))
+        ok, reason = False, f"applies, but the patched Dockerfile fails the static checks: {failed}"
     return CompatResult(
         ref=ref,
         upstream_commit=resolved.upstream_commit,
         dockerfile_blob=resolved.dockerfile_blob,
         patch=_display_path(patch_path, pins),
+        choice=patched_ref.choice,
         state=report.state,
         expected=expected,
         patched_blob=patched_blob,
         expected_patched_blob=expected_patched,
         hunks=report.hunks,
+        static=static,
+        drift=drift,
         ok=ok,
         reason=reason,
     )
@@ -176,7 +388,10 @@ def static_check_ref(cache: UpstreamCache, ref: str, *, pins: Pins, forced_patch
         finding = Finding(check="patch-applies", ok=False, line=None, message=f"{report.state}: {report.reason}")
         return StaticResult(ref=ref, patch=shown, findings=(finding,))
     findings = check_patched(
-        patched_ref.patched.decode(), pristine=patched_ref.original.decode(), name=f"{ref}:{DOCKERFILE}"
+        patched_ref.patched.decode(),
+        pristine=patched_ref.original.decode(),
+        name=f"{ref}:{DOCKERFILE}",
+        shape=patched_ref.choice.variant.shape,
     )
     return StaticResult(ref=ref, patch=shown, findings=tuple(findings))
 
@@ -184,4 +399,9 @@ def static_check_ref(cache: UpstreamCache, ref: str, *, pins: Pins, forced_patch
 def check_refs(
     cache: UpstreamCache, refs: Iterable[str], *, pins: Pins, forced_patch: Path | None = None
 ) -> list[CompatResult]:
-    return [check_ref(cache, ref, pins=pins, forced_patch=forced_patch) for ref in refs]
+    static_memo: StaticMemo = {}
+    patched_memo: dict[str, bytes] = {}
+    return [
+        check_ref(cache, ref, pins=pins, forced_patch=forced_patch, static_memo=static_memo, patched_memo=patched_memo)
+        for ref in dict.fromkeys(refs)
+    ]

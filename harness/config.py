@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from harness.errors import BadInput
+from harness.series import Series, load_series, single_patch_series
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PINS_FILE = PROJECT_ROOT / "pins.toml"
@@ -26,7 +27,7 @@ class Pin:
     upstream_commit: str
     dockerfile_blob: str
     patch: str
-    """Path of the patch for this tag, relative to the project root."""
+    """Path of the patch (the variant) for this tag, relative to the pins file; the series' choice for the tag."""
     expected: Expectation
     patched_blob: str | None = None
     """Blob id of the Dockerfile after the patch: a post-image lock."""
@@ -36,6 +37,8 @@ class Pin:
 class Pins:
     upstream: str
     default_patch: str
+    """The patch for a ref nothing else speaks for: the newest variant of the series (relative to the pins file)."""
+    series: Series
     pins: tuple[Pin, ...]
     source: Path
 
@@ -90,20 +93,57 @@ def load_pins(path: Path = DEFAULT_PINS_FILE) -> Pins:
                 patched_blob=patched_blob,
             )
         )
+    series = _series(upstream, path)
+    for pin in pins:
+        _require_series_choice(pin, series, path)
     return Pins(
         upstream=upstream.get("url", DEFAULT_UPSTREAM),
-        default_patch=upstream.get("default_patch", "patches/patch-dockerfile.patch"),
+        default_patch=_relative(series.newest.patch, path.parent),
+        series=series,
         pins=tuple(pins),
         source=path,
     )
 
 
 def newest_applying_pin(pins: Pins) -> str:
-    """The last pin (the file is in release order) that the main patch is expected to apply to."""
+    """The last pin (the file is in release order) that its patch variant is expected to apply to."""
     for pin in reversed(pins.pins):
-        if pin.expected == "applies" and pin.patch == pins.default_patch:
+        if pin.expected == "applies":
             return pin.tag
-    raise BadInput(f"{pins.source.name}: no pin that {pins.default_patch} is expected to apply to")
+    raise BadInput(f"{pins.source.name}: no pin is expected to apply")
+
+
+def _relative(patch: Path, base: Path) -> str:
+    for candidate, root in ((patch, base), (patch.resolve(), base.resolve())):
+        if candidate.is_relative_to(root):
+            return str(candidate.relative_to(root))
+    return str(patch)
+
+
+def _series(upstream: Mapping[str, object], path: Path) -> Series:
+    """The series file the pins name, or (older pins files) their one `default_patch` for every ref."""
+    series_file = upstream.get("series")
+    default_patch = upstream.get("default_patch")
+    if series_file is not None and default_patch is not None:
+        raise BadInput(f"{path.name} [upstream]: give `series` or `default_patch`, not both")
+    if series_file is not None:
+        if not isinstance(series_file, str) or not series_file:
+            raise BadInput(f"{path.name} [upstream]: `series` must be a non-empty string")
+        return load_series(path.parent / series_file)
+    if default_patch is not None and (not isinstance(default_patch, str) or not default_patch):
+        raise BadInput(f"{path.name} [upstream]: `default_patch` must be a non-empty string")
+    return single_patch_series(path.parent / (default_patch or "patches/patch-dockerfile.patch"))
+
+
+def _require_series_choice(pin: Pin, series: Series, path: Path) -> None:
+    """A pin records the variant it takes; it must be the one the series gives its tag."""
+    choice = series.choose(pin.tag)
+    if (path.parent / pin.patch).resolve() != choice.variant.patch.resolve():
+        source = series.source.name if series.source else "the series"
+        raise BadInput(
+            f"{path.name} pin {pin.tag}: patch is {pin.patch}, but {source} gives {pin.tag} the "
+            f"{choice.variant.name} variant ({_relative(choice.variant.patch, path.parent)}); make them agree"
+        )
 
 
 def default_cache_dir(env: Mapping[str, str]) -> Path:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 import dockerfile as _bk
 
@@ -271,6 +272,40 @@ def find_build_run(stage: Stage) -> RunStep:
     if found[0].heredoc:
         raise DockerfileError(f"line {found[0].start_line}: the cargo build RUN uses a heredoc; not supported")
     return found[0]
+
+
+def cache_mount_targets(run: RunStep) -> tuple[str, ...]:
+    """Where the RUN's `--mount=type=cache,...` flags mount (unexpanded, as written)."""
+    targets = []
+    for flag in run.flags:
+        if not flag.startswith("--mount="):
+            continue
+        fields = dict(part.partition("=")[::2] for part in flag.removeprefix("--mount=").split(","))
+        target = fields.get("target") or fields.get("dst") or fields.get("destination")
+        if fields.get("type") == "cache" and target:
+            targets.append(target)
+    return tuple(targets)
+
+
+def workdir_at(stage: Stage, line: int) -> str:
+    """The working directory an instruction of `stage` at `line` runs in (`/` before any WORKDIR)."""
+    workdir = "/"
+    for ins in stage.instructions:
+        if ins.start_line >= line:
+            break
+        if ins.cmd == "WORKDIR" and ins.value:
+            workdir = str(PurePosixPath(workdir, ins.value[0]))
+    return workdir
+
+
+def relative_to_workdir(path: str, workdir: str) -> str | None:
+    """`path` (absolute, or relative to `workdir`) as a path inside `workdir`, or None if it is outside."""
+    full = PurePosixPath(workdir, path)
+    try:
+        relative = full.relative_to(workdir)
+    except ValueError:
+        return None
+    return None if ".." in relative.parts or not relative.parts else str(relative)
 
 
 # --- BuildKit word expansion and the environment of a RUN --------------------

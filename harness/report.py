@@ -26,19 +26,50 @@ def _hunk_cell(hunk: HunkReport) -> str:
     return f"#{hunk.index} {hunk.status}"
 
 
+def _static_cell(result: CompatResult) -> str:
+    if result.static is None:
+        return "-"
+    if result.static.ok:
+        return f"ok ({result.static.checks})"
+    return "[red]FAIL[/red] " + ", ".join(dict.fromkeys(f.check for f in result.static.failed))
+
+
+def _drift_cell(result: CompatResult) -> str:
+    drift = result.drift
+    if drift is None:
+        return "-"
+    if drift.differs is None:
+        return f"{drift.pin} not compared"
+    if drift.compared == "lock":
+        return "matches its lock" if not drift.differs else "[red]differs from its lock[/red]"
+    if not drift.differs:
+        return f"same as {drift.pin}"
+    return f"{drift.changed_lines} lines differ from {drift.pin}"
+
+
+def _plain_choice(result: CompatResult) -> bool:
+    """A release tag inside its variant's range: the table says all there is to say."""
+    choice = result.choice
+    return choice.basis == "only" or (choice.basis == "in-range" and choice.version_tag == result.ref)
+
+
 def compat_table(results: Sequence[CompatResult]) -> Table:
     table = Table(title="Patch compatibility", show_lines=False)
-    for column in ("ref", "upstream commit", "Dockerfile", "patch", "state", "expected", "hunks", "verdict"):
+    columns = ("ref", "upstream commit", "Dockerfile", "variant", "state", "expected", "hunks", "static")
+    for column in (*columns, "post-image", "verdict"):
         table.add_column(column)
     for result in results:
+        variant = result.choice.variant.name
         table.add_row(
             result.ref,
             result.upstream_commit[:12],
             result.dockerfile_blob[:12],
-            result.patch,
+            variant if _plain_choice(result) else f"{variant} *",
             str(result.state),
             result.expected or "(no pin)",
             ", ".join(_hunk_cell(h) for h in result.hunks),
+            _static_cell(result),
+            _drift_cell(result),
             "[green]ok[/green]" if result.ok else "[red]NOT OK[/red]",
         )
     return table
@@ -47,11 +78,30 @@ def compat_table(results: Sequence[CompatResult]) -> Table:
 def print_compat(results: Sequence[CompatResult], console: Console) -> None:
     console.print(compat_table(results))
     for result in results:
+        if not _plain_choice(result):
+            console.print(f"* {result.choice.reason}", highlight=False, markup=False, soft_wrap=True)
+        if result.drift is not None and result.drift.note:
+            console.print(f"{result.ref}: {result.drift.note}", highlight=False, markup=False, soft_wrap=True)
+        if result.drift is not None and result.drift.compared == "text" and result.drift.differs:
+            console.print(
+                f"{result.ref}: the patched Dockerfile differs from {result.drift.pin}'s in "
+                f"{result.drift.changed_lines} lines (the diff is in --json)",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
         if not result.ok:
             console.print(f"[red]{result.ref}[/red]: {result.reason}", highlight=False, soft_wrap=True)
             for hunk in result.hunks:
                 if hunk.status == "conflict":
                     console.print(f"  {hunk.describe()}", highlight=False, markup=False, soft_wrap=True)
+            for finding in result.static.failed if result.static else ():
+                console.print(
+                    f"  {finding.check} (line {finding.line}): {finding.message}",
+                    highlight=False,
+                    markup=False,
+                    soft_wrap=True,
+                )
 
 
 def compat_json(results: Sequence[CompatResult]) -> str:

@@ -19,12 +19,13 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from harness import dockerfile as dfm
 from harness.dockerfile import ARCH_TRIPLES, Dockerfile, RunStep, Stage
 from harness.errors import EnvironmentProblem
 from harness.proc import run
+from harness.series import Shape
 
 log = logging.getLogger("harness")
 
@@ -94,6 +95,10 @@ class ScriptRun:
     left_in_target: tuple[str, ...]  # binaries still under target/ (copied, not moved)
     new_files_in_workdir: tuple[str, ...]  # anything the script created besides target/
     copy_sources: tuple[CopySource, ...] = field(default=())
+    steps: tuple[int, ...] = field(default=())
+    """First lines of the RUNs executed: the build RUN, then its move steps."""
+    failed_line: int | None = None
+    """The RUN that exited non-zero, if one did."""
 
     @property
     def cargo_builds(self) -> list[ToolCall]:
@@ -153,7 +158,13 @@ def _shell() -> str:
     return shutil.which("dash") or "/bin/sh"
 
 
-def _write_doubles(bin_dir: Path) -> None:
+def write_doubles(bin_dir: Path) -> Path:
+    """Write the cargo/rustup wrappers into `bin_dir` (created) and return it.
+
+    Runs in parallel threads must share wrappers written before the threads
+    start: a wrapper still open for writing in one thread is inherited by a
+    child another thread forks, and exec'ing it then fails with ETXTBSY.
+    """
     bin_dir.mkdir(parents=True)
     for tool in _DOUBLED_TOOLS:
         wrapper = bin_dir / tool
@@ -163,6 +174,7 @@ def _write_doubles(bin_dir: Path) -> None:
             f"#!/bin/sh\nexec '{sys.executable}' -I -S '{_DOUBLE_SCRIPT}' {tool} \"$@\"\n", encoding="utf-8"
         )
         wrapper.chmod(0o755)
+    return bin_dir
 
 
 def _shell_safe_path(path: Path) -> str:
@@ -173,78 +185,150 @@ def _shell_safe_path(path: Path) -> str:
     return text
 
 
+def move_steps(stage: Stage, build_run: RunStep) -> list[RunStep]:
+    """Later RUNs of the builder stage that take binaries out of target/ or put them in /usr/local/bin/.
+
+    Upstream up to v0.14.1 moved the binaries in separate RUN steps after the
+    build; a patch that leaves one of them in place breaks any build that did
+    not ask for its target, so these steps are run too. Other later RUNs
+    (none upstream) are not run: they have nothing to do with the binaries.
+    """
+    return [
+        r
+        for r in stage.runs
+        if r.start_line > build_run.start_line
+        and not r.exec_form
+        and (INSTALL_PREFIX in r.script or "target/" in r.script)
+    ]
+
+
+@dataclass
+class _CacheMounts:
+    """`--mount=type=cache` directories under the working directory: kept apart from the image layer.
+
+    A file written to a cache mount is not in the layer, so a later RUN without
+    that mount does not see it (upstream moves binaries in the build RUN for
+    that reason). Mounts outside the working directory are not modelled.
+    """
+
+    app: Path
+    store: Path
+
+    def mount(self, relative: str, stash: Path) -> None:
+        layer, cached = self.app / relative, self.store / relative
+        if layer.exists():
+            stash.parent.mkdir(parents=True, exist_ok=True)
+            layer.rename(stash)
+        if cached.exists():
+            layer.parent.mkdir(parents=True, exist_ok=True)
+            cached.rename(layer)
+        else:
+            layer.mkdir(parents=True)
+
+    def unmount(self, relative: str, stash: Path) -> None:
+        layer, cached = self.app / relative, self.store / relative
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        layer.rename(cached)
+        if stash.exists():
+            stash.rename(layer)
+
+
 def run_build_script(
     df: Dockerfile,
     build_args: Mapping[str, str],
     *,
     targetarch: str,
     workdir_files: Sequence[str] = (),
+    doubles_dir: Path | None = None,
 ) -> ScriptRun:
-    """Run the builder stage's cargo build RUN under sh with cargo/rustup doubles.
+    """Run the builder stage's cargo build RUN, then its move steps, under sh with cargo/rustup doubles.
 
-    The script is the one BuildKit would run, with one explicit textual change:
+    Each script is the one BuildKit would run, with one explicit textual change:
     the literal prefix `/usr/local/bin/` is replaced by a temporary directory's
     `.../usr/local/bin/`, so the move step lands somewhere we can look. The
     environment is exactly the ARG/ENV values BuildKit would give (plus PATH
     and the doubles' log file): nothing of the caller's environment leaks in.
+    The steps share one working directory, except for what a RUN writes to a
+    cache mount under it (see _CacheMounts); the first failing step ends the run.
     `workdir_files` are empty files created in the working directory first
     (decoys, e.g. a file named like a triple to catch unquoted globbing).
+    `doubles_dir` holds doubles written beforehand (see write_doubles); by
+    default they are written for this run alone.
     """
     stage = df.builder
     build_run = dfm.find_build_run(stage)
-    env = dfm.environment_at(df, stage, build_run.start_line, build_args, targetarch=targetarch)
+    steps = [build_run, *move_steps(stage, build_run)]
     with tempfile.TemporaryDirectory(prefix="mas-build-script-") as tmp:
         root = Path(tmp)
-        bin_dir, app, dest = root / "doubles-bin", root / "app", root / "usr" / "local" / "bin"
-        _write_doubles(bin_dir)
+        app, dest = root / "app", root / "usr" / "local" / "bin"
+        bin_dir = doubles_dir or write_doubles(root / "doubles-bin")
         app.mkdir()
         dest.mkdir(parents=True)
         for name in workdir_files:
             (app / name).touch()
         before = set(workdir_files)
         call_log = root / "calls.jsonl"
-        script = build_run.script.replace(INSTALL_PREFIX, _shell_safe_path(root) + INSTALL_PREFIX)
-        log.debug(
-            "running the cargo build RUN (line %d) with %s rewritten to %s",
-            build_run.start_line,
-            INSTALL_PREFIX,
-            root / "usr/local/bin/",
-        )
-        proc = run(
-            "env",
-            "-i",
-            f"PATH={bin_dir}:/usr/bin:/bin",
-            f"HARNESS_DOUBLE_LOG={call_log}",
-            *(f"{k}={v}" for k, v in env.items()),
-            _shell(),
-            "-c",
-            script,
-            cwd=app,
-            check=False,
-        )
+        caches = _CacheMounts(app=app, store=root / "cache-mounts")
+        returncode, stderr, failed_line = 0, [], None
+        for step in steps:
+            workdir = dfm.workdir_at(stage, step.start_line)
+            mounted = [
+                rel
+                for target in dfm.cache_mount_targets(step)
+                if (rel := dfm.relative_to_workdir(target, workdir)) is not None
+            ]
+            for index, rel in enumerate(mounted):
+                caches.mount(rel, root / "layer-stash" / str(index))
+            env = dfm.environment_at(df, stage, step.start_line, build_args, targetarch=targetarch)
+            script = step.script.replace(INSTALL_PREFIX, _shell_safe_path(root) + INSTALL_PREFIX)
+            log.debug("running the RUN at line %d with %s rewritten to %s", step.start_line, INSTALL_PREFIX, dest)
+            proc = run(
+                "env",
+                "-i",
+                f"PATH={bin_dir}:/usr/bin:/bin",
+                f"HARNESS_DOUBLE_LOG={call_log}",
+                *(f"{k}={v}" for k, v in env.items()),
+                _shell(),
+                "-c",
+                script,
+                cwd=app,
+                check=False,
+            )
+            for index, rel in enumerate(mounted):
+                caches.unmount(rel, root / "layer-stash" / str(index))
+            stderr.append(proc.stderr.decode(errors="replace"))
+            if proc.returncode != 0:
+                returncode, failed_line = proc.returncode, step.start_line
+                break
         calls = tuple(
             ToolCall(tool=r["tool"], argv=tuple(r["argv"]), env=r["env"])
             for r in (json.loads(line) for line in _read_lines(call_log))
         )
         installed = {p.name: p.read_text(errors="replace") for p in sorted(dest.iterdir())}
-        target_dir = app / "target"
-        left = (
-            tuple(str(p.relative_to(app)) for p in sorted(target_dir.rglob("*")) if p.is_file())
-            if target_dir.is_dir()
-            else ()
+        # Copied rather than moved: still in target/, in the layer or in its cache mount.
+        left = tuple(
+            sorted(
+                str(p.relative_to(base))
+                for base in (app, caches.store)
+                if (base / "target").is_dir()
+                for p in (base / "target").rglob("*")
+                if p.is_file()
+            )
         )
         new = tuple(sorted(p.name for p in app.iterdir() if p.name not in before and p.name != "target"))
         copies = tuple(_copy_sources(df, root, targetarch=targetarch))
     return ScriptRun(
         build_args=dict(build_args),
         targetarch=targetarch,
-        returncode=proc.returncode,
-        stderr=proc.stderr.decode(errors="replace"),
+        returncode=returncode,
+        stderr="".join(stderr),
         calls=calls,
         installed=installed,
         left_in_target=left,
         new_files_in_workdir=new,
         copy_sources=copies,
+        steps=tuple(s.start_line for s in steps),
+        failed_line=failed_line,
     )
 
 
@@ -316,10 +400,11 @@ BAD_SCENARIOS = (
         expected=(),
     ),
     # A file named like a triple in the working directory: an unquoted, unset -f
-    # expansion of `*` would turn into a valid-looking target.
+    # expansion of the pattern would turn into a valid-looking target. Not `*`:
+    # it would also match target/ (the cache mount) and be refused by luck.
     Scenario(
         label="glob",
-        build_args={"MAS_BUILD_TARGETS": "*"},
+        build_args={"MAS_BUILD_TARGETS": "x86_64-*"},
         targetarch="amd64",
         expected=(),
         workdir_files=(ARCH_TRIPLES["amd64"],),
@@ -328,10 +413,78 @@ BAD_SCENARIOS = (
 )
 
 
+_OTHER_ARCH = {"amd64": "arm64", "arm64": "amd64"}
+SINGLE_GOOD_SCENARIOS = (
+    *GOOD_SCENARIOS[:2],
+    Scenario(
+        label="the TARGETARCH triple named, knobs set",
+        build_args={"MAS_BUILD_TARGETS": ARCH_TRIPLES["amd64"], **KNOB_PROBES},
+        targetarch="amd64",
+        expected=(ARCH_TRIPLES["amd64"],),
+    ),
+    Scenario(
+        label="the TARGETARCH triple named, TARGETARCH=arm64",
+        build_args={"MAS_BUILD_TARGETS": ARCH_TRIPLES["arm64"]},
+        targetarch="arm64",
+        expected=(ARCH_TRIPLES["arm64"],),
+    ),
+)
+SINGLE_BAD_SCENARIOS = (
+    *BAD_SCENARIOS,
+    # One build makes one binary, /usr/local/bin/mas-cli, for TARGETARCH: anything else is refused.
+    Scenario(label="both targets", build_args={"MAS_BUILD_TARGETS": _BOTH}, targetarch="amd64", expected=()),
+    Scenario(
+        label="the other architecture's triple",
+        build_args={"MAS_BUILD_TARGETS": ARCH_TRIPLES["arm64"]},
+        targetarch="amd64",
+        expected=(),
+    ),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShapeRules:
+    """What a patched Dockerfile of one builder-stage shape must do (see harness/series.py)."""
+
+    shape: Shape
+    good: tuple[Scenario, ...]
+    bad: tuple[Scenario, ...]
+
+    def binary(self, triple: str) -> str:
+        """The file under /usr/local/bin the move step gives the binary built for `triple`."""
+        return "mas-cli" if self.shape == "single" else f"mas-cli-{TRIPLE_ARCH.get(triple, '?')}"
+
+
+SHAPE_RULES: Mapping[Shape, ShapeRules] = {
+    "per-arch": ShapeRules(shape="per-arch", good=GOOD_SCENARIOS, bad=BAD_SCENARIOS),
+    "single": ShapeRules(shape="single", good=SINGLE_GOOD_SCENARIOS, bad=SINGLE_BAD_SCENARIOS),
+}
+
+
+def detect_shape(df: Dockerfile) -> Shape:
+    """`single` when every stage copies the builder's binary from /usr/local/bin/mas-cli, else `per-arch`.
+
+    For a Dockerfile checked on its own, with no series to say which shape it should have.
+    """
+    names = set()
+    for stage in df.stages:
+        for copy in stage.copies_from:
+            if copy.source_stage.lower() != "builder":
+                continue
+            env = dfm.environment_at(df, stage, copy.line, {}, targetarch="amd64")
+            names |= {PurePosixPath(dfm.expand(s, env)).name for s in copy.sources}
+    binaries = {n for n in names if n.startswith("mas-cli")}
+    return "single" if binaries == {"mas-cli"} else "per-arch"
+
+
 def check_dockerfile(
-    text: str, *, name: str = "Dockerfile", knob_defaults: Mapping[str, str] = KNOB_DEFAULTS
+    text: str,
+    *,
+    name: str = "Dockerfile",
+    knob_defaults: Mapping[str, str] = KNOB_DEFAULTS,
+    shape: Shape | None = None,
 ) -> list[Finding]:
-    """All semantic checks of a patched (v0.15.0 - v1.17.0 shape) Dockerfile.
+    """All semantic checks of a patched Dockerfile of the given shape (None: read from the file's COPY lines).
 
     Raises DockerfileError (a BadInput) if the file does not parse or has no
     builder stage with one cargo build RUN.
@@ -342,21 +495,25 @@ def check_dockerfile(
         build_run = dfm.find_build_run(stage)
     except dfm.DockerfileError as e:
         raise dfm.DockerfileError(f"{name}: {e}") from e
+    rules = SHAPE_RULES[shape or detect_shape(df)]
     # The runs are independent and spend their time waiting on sh and the doubles.
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with tempfile.TemporaryDirectory(prefix="mas-doubles-") as tmp, ThreadPoolExecutor(max_workers=4) as pool:
+        doubles = write_doubles(Path(tmp) / "bin")
         runs = list(
             pool.map(
-                lambda s: run_build_script(df, s.build_args, targetarch=s.targetarch, workdir_files=s.workdir_files),
-                (*GOOD_SCENARIOS, *BAD_SCENARIOS),
+                lambda s: run_build_script(
+                    df, s.build_args, targetarch=s.targetarch, workdir_files=s.workdir_files, doubles_dir=doubles
+                ),
+                (*rules.good, *rules.bad),
             )
         )
-    good = list(zip(GOOD_SCENARIOS, runs[: len(GOOD_SCENARIOS)], strict=True))
-    bad = list(zip(BAD_SCENARIOS, runs[len(GOOD_SCENARIOS) :], strict=True))
+    good = list(zip(rules.good, runs[: len(rules.good)], strict=True))
+    bad = list(zip(rules.bad, runs[len(rules.good) :], strict=True))
     return [
         *check_knobs_declared(stage, build_run, knob_defaults),
         *check_cargo_env(stage, build_run, good),
         *check_target_flags(build_run, good),
-        *check_move_step(build_run, good),
+        *check_move_step(build_run, good, rules),
         *check_rustup_targets(stage, build_run, good),
         *check_targets_validated(build_run, bad),
     ]
@@ -485,26 +642,32 @@ def check_target_flags(build_run: RunStep, good: Sequence[tuple[Scenario, Script
     return findings
 
 
-def check_move_step(build_run: RunStep, good: Sequence[tuple[Scenario, ScriptRun]]) -> list[Finding]:
+def check_move_step(
+    build_run: RunStep, good: Sequence[tuple[Scenario, ScriptRun]], rules: ShapeRules = SHAPE_RULES["per-arch"]
+) -> list[Finding]:
     note = f"(script run with {INSTALL_PREFIX} rewritten to a temporary directory)"
     findings = []
     for scenario, result in good:
         built = result.cargo_targets
-        expected = {f"mas-cli-{TRIPLE_ARCH.get(t, '?')}": f"mas-cli built for {t}\n" for t in built}
+        expected = {rules.binary(t): f"mas-cli built for {t}\n" for t in built}
         problems = []
         if result.returncode != 0:
-            problems.append(f"the script exited {result.returncode}: {_last_line(result.stderr)}")
+            problems.append(
+                f"the RUN at line {result.failed_line} exited {result.returncode}: {_last_line(result.stderr)}"
+            )
         if dict(result.installed) != expected:
             problems.append(f"moved {_describe(result.installed)}, expected {_describe(expected)}")
         if result.left_in_target:
             problems.append("left in target/: " + " ".join(result.left_in_target))
+        later = [line for line in result.steps if line != build_run.start_line]
+        steps = f" (with the move steps at line {', '.join(map(str, later))})" if later else ""
         findings.append(
             Finding(
                 check="move-step",
                 ok=not problems,
                 line=build_run.start_line,
                 message=f"{scenario.label}: "
-                + ("; ".join(problems) if problems else f"moved {_describe(result.installed)} {note}"),
+                + ("; ".join(problems) if problems else f"moved {_describe(result.installed)}{steps} {note}"),
             )
         )
         if scenario.build_args:
@@ -692,9 +855,11 @@ def check_hadolint_new_findings(pristine: str, patched: str) -> list[Finding]:
     return findings
 
 
-def check_patched(patched: str, *, pristine: str | None, name: str = "Dockerfile") -> list[Finding]:
+def check_patched(
+    patched: str, *, pristine: str | None, name: str = "Dockerfile", shape: Shape | None = None
+) -> list[Finding]:
     """The semantic checks, plus the lint comparisons when the upstream original is known."""
-    findings = check_dockerfile(patched, name=name)
+    findings = check_dockerfile(patched, name=name, shape=shape)
     if pristine is not None:
         findings += check_shellcheck(pristine, patched) + check_hadolint_new_findings(pristine, patched)
     return findings

@@ -186,6 +186,14 @@ class UpstreamCache:
             dockerfile_blob=blob.stdout.decode().strip(),
         )
 
+    def tags_reachable_from(self, commit: str) -> list[str]:
+        """Version-like tags (`v...`) on `commit` or in its fetched history (`git tag --merged`).
+
+        A shallow fetch has no history behind the commit, so there only a tag on
+        the commit itself is found.
+        """
+        return self._git("tag", "--list", "--merged", commit, "v[0-9]*").split()
+
     def read_blob(self, blob: str) -> bytes:
         # With a blobless cache this is where the one blob is fetched, on demand.
         return run("git", f"--git-dir={self.repo}", "cat-file", "blob", blob).stdout

@@ -15,8 +15,14 @@ import pytest
 from harness.build import Engine
 from harness.cli import main
 
-# v1.7.0 builds on bookworm (Rust 1.89 upstream), v1.17.0 on trixie (Rust 1.93 upstream).
-PINS = ("v1.7.0", "v1.17.0")
+# One pin per patch variant and base: v0.14.0 (the v0.14 variant, bookworm), v1.7.0 (bookworm, Rust 1.89
+# upstream) and v1.17.0 (trixie, Rust 1.93) for the v0.15 - v1.17 variant, v1.19.0 for the v1.18+ variant.
+PINS = ("v0.14.0", "v1.7.0", "v1.17.0", "v1.19.0")
+# The v1.18+ shape builds the TARGETARCH target only, moved to /usr/local/bin/mas-cli.
+BINARY = {"v1.19.0": "mas-cli"}
+REFUSAL = {
+    "v1.19.0": "MAS_BUILD_TARGETS: 'x86_64-unknown-linux-gnu;id' is not x86_64-unknown-linux-gnu",
+}
 REQUIRED_KEYS = {
     "ref",
     "image",
@@ -61,7 +67,7 @@ def _build(
 def test_one_target_one_job_lto_off(engine: Engine, bundle: Path, cache_dir: Path, tmp_path: Path, ref: str) -> None:
     code, report = _build(bundle, cache_dir, tmp_path, ref)
     assert report.keys() >= REQUIRED_KEYS
-    assert report["binaries"] == ["mas-cli-amd64"], "exactly the one binary asked for, no arm64"
+    assert report["binaries"] == [BINARY.get(ref, "mas-cli-amd64")], "exactly the one binary asked for, no arm64"
     assert report["version_output"] == "mas-cli 0.0.0-standin (stand-in)"
     info = report["build_info"]
     assert isinstance(info, dict)
@@ -93,7 +99,7 @@ def test_empty_targets_build_the_targetarch_one(
     code, report = _build(
         bundle, cache_dir, tmp_path, ref, "MAS_BUILD_TARGETS=", "CARGO_PROFILE_RELEASE_CODEGEN_UNITS=4"
     )
-    assert report["binaries"] == ["mas-cli-amd64"]
+    assert report["binaries"] == [BINARY.get(ref, "mas-cli-amd64")]
     info = report["build_info"]
     assert isinstance(info, dict)
     assert info["target"] == "x86_64-unknown-linux-gnu"
@@ -110,5 +116,5 @@ def test_invalid_target_fails_the_build_with_the_patch_message(
     assert code == 1
     assert report["image"] is None
     log = (tmp_path / "build.log").read_text()
-    assert "MAS_BUILD_TARGETS: unsupported target 'x86_64-unknown-linux-gnu;id'" in log
+    assert REFUSAL.get(ref, "MAS_BUILD_TARGETS: unsupported target 'x86_64-unknown-linux-gnu;id'") in log
     assert "Compiling mas-cli" not in log, "refused before cargo ran"

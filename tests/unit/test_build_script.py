@@ -169,3 +169,94 @@ def test_upstream_script_runs_too(dockerfile_texts: DockerfileTexts) -> None:
     assert result.returncode == 0
     assert [c.tool for c in result.calls] == ["cargo"]
     assert set(result.installed) == {"mas-cli-amd64", "mas-cli-arm64"}
+
+
+# --- the v1.18+ shape: one binary, /usr/local/bin/mas-cli, for TARGETARCH ---------------------------
+
+
+@pytest.fixture(scope="session")
+def single(dockerfile_texts: DockerfileTexts) -> dfm.Dockerfile:
+    return dfm.parse(dockerfile_texts("v1.18.0")[1])
+
+
+@pytest.mark.parametrize(
+    ("targets", "targetarch", "triple"),
+    [("", "amd64", X86), ("", "arm64", ARM), (X86, "amd64", X86), (f"  {ARM} ", "arm64", ARM)],
+)
+def test_single_shape_builds_the_targetarch_target(
+    single: dfm.Dockerfile, targets: str, targetarch: str, triple: str
+) -> None:
+    result = run_build_script(single, {"MAS_BUILD_TARGETS": targets}, targetarch=targetarch)
+    assert result.returncode == 0, result.stderr
+    rustup, cargo = result.calls
+    assert rustup.argv == ("target", "add", "--toolchain", "1.93.0", triple)
+    assert cargo.argv == (*CARGO_ARGV, "--target", triple)
+    assert dict(result.installed) == {"mas-cli": built(triple)}
+    assert result.left_in_target == ()
+
+
+@pytest.mark.parametrize(
+    ("targets", "says"),
+    [
+        (ARM, f"'{ARM}' is not {X86}, the target of TARGETARCH 'amd64'"),
+        (f"{X86} {ARM}", "more than one target"),
+        (f"{X86} {X86}", "more than one target"),
+        ("riscv64gc-unknown-linux-gnu", "'riscv64gc-unknown-linux-gnu' is not"),
+        (f"{X86};touch pwned", "is not"),
+    ],
+)
+def test_single_shape_refuses_anything_but_the_targetarch_triple(
+    single: dfm.Dockerfile, targets: str, says: str
+) -> None:
+    line = assert_refused(run_build_script(single, {"MAS_BUILD_TARGETS": targets}, targetarch="amd64"))
+    assert says in line
+
+
+def test_single_shape_refuses_an_unknown_targetarch(single: dfm.Dockerfile) -> None:
+    line = assert_refused(run_build_script(single, {}, targetarch="riscv64"))
+    assert "TARGETARCH 'riscv64'" in line
+
+
+# --- later move steps and cache mounts ----------------------------------------------------------------
+
+
+def test_upstream_v0_14_moves_in_separate_steps(dockerfile_texts: DockerfileTexts) -> None:
+    df = dfm.parse(dockerfile_texts("v0.14.0")[0])
+    result = run_build_script(df, {}, targetarch="amd64")
+    assert result.returncode == 0, result.stderr
+    assert result.steps == (116, 127, 129)  # the build RUN, then upstream's two `RUN --network=none mv`
+    assert set(result.installed) == {"mas-cli-amd64", "mas-cli-arm64"}
+
+
+BUILD = "cargo auditable build --release --target x86_64-unknown-linux-gnu"
+MOVE = "mv target/x86_64-unknown-linux-gnu/release/mas-cli /usr/local/bin/mas-cli-amd64"
+
+
+@pytest.mark.parametrize(
+    ("build_flags", "move_flags", "moved"),
+    [
+        ("", "", True),  # target/ is in the layer: the later step finds the binary
+        ("--mount=type=cache,target=/app/target ", "", False),  # a cache mount is not in the layer
+        ("--mount=type=cache,target=target ", "--mount=type=cache,target=/app/target ", True),  # same cache, mounted
+        ("--mount=type=cache,target=/root/.cargo/registry ", "", True),  # outside the workdir: not modelled
+    ],
+)
+def test_a_later_step_sees_target_only_outside_a_cache_mount(build_flags: str, move_flags: str, moved: bool) -> None:
+    df = dfm.parse(
+        f"FROM base AS builder\nWORKDIR /app\nRUN {build_flags}{BUILD}\nRUN --network=none {move_flags}{MOVE}\n"
+    )
+    result = run_build_script(df, {}, targetarch="amd64")
+    assert result.steps == (3, 4)
+    if moved:
+        assert (result.returncode, dict(result.installed)) == (0, {"mas-cli-amd64": built(X86)})
+        assert result.left_in_target == ()
+    else:
+        assert (result.returncode, result.failed_line, dict(result.installed)) == (1, 4, {})
+        assert "cannot stat" in result.stderr
+        assert result.left_in_target == ("target/x86_64-unknown-linux-gnu/release/mas-cli",)  # in the cache
+
+
+def test_a_failing_build_step_stops_the_run() -> None:
+    df = dfm.parse(f"FROM base AS builder\nWORKDIR /app\nRUN {BUILD} && false\nRUN {MOVE}\n")
+    result = run_build_script(df, {}, targetarch="amd64")
+    assert (result.returncode, result.failed_line, dict(result.installed)) == (1, 3, {})

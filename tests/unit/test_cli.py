@@ -26,11 +26,38 @@ def test_compat_json_gives_the_expected_state_for_all_30_tags(
     assert len(results) == 30
     for result in results:
         assert {"ref", "upstream_commit", "dockerfile_blob", "patch", "state", "expected", "hunks"} <= result.keys()
-        assert result["state"] == result["expected"], result["ref"]
+        assert result["state"] == result["expected"] == "applies", result["ref"]
         assert all({"header", "status", "offset"} <= hunk.keys() for hunk in result["hunks"])
+        assert result["static"]["ok"] and result["static"]["failed"] == [], result["ref"]
+        assert result["drift"] == {
+            "pin": result["ref"],
+            "differs": False,
+            "compared": "lock",
+            "changed_lines": None,
+            "diff": None,
+            "note": None,
+        }
+        assert result["variant"]["basis"] == "in-range"
     by_ref = {r["ref"]: r for r in results}
     assert by_ref["v1.7.0"]["upstream_commit"] == "c2814921899503474b09b088d1722ef6c550065a"
-    conflict = by_ref["v1.18.0"]
+    assert [by_ref[tag]["variant"]["name"] for tag in ("v0.14.1", "v0.15.0", "v1.17.0", "v1.18.0")] == [
+        "v0.14",
+        "v0.15-v1.17",
+        "v0.15-v1.17",
+        "v1.18+",
+    ]
+    assert by_ref["v1.19.0"]["variant"]["shape"] == "single"
+    assert by_ref["v1.19.0"]["static"]["checks"] > by_ref["v1.17.0"]["static"]["checks"]  # more refusals to prove
+
+
+def test_the_old_patch_on_v1_18_conflicts_hunk_by_hunk(
+    bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = str(PROJECT_ROOT / "patches/patch-dockerfile.patch")
+    assert main(_compat(bundle, tmp_path, "v1.18.0", "--patch", old, "--json")) == 1
+    [conflict] = json.loads(capsys.readouterr().out)
+    assert (conflict["state"], conflict["expected"], conflict["static"]) == ("conflict", None, None)
+    assert conflict["variant"]["basis"] == "forced"
     assert [h["status"] for h in conflict["hunks"]] == ["offset", "conflict"]
     assert conflict["hunks"][1]["mismatch_line"] == 133
 
@@ -123,7 +150,8 @@ def test_apply_on_a_conflicting_checkout_exits_1_and_changes_nothing(
 ) -> None:
     tree = checkout("v1.18.0")
     pristine = (tree / "Dockerfile").read_bytes()
-    assert main(["apply", "--checkout", str(tree)]) == 1
+    old = str(PROJECT_ROOT / "patches/patch-dockerfile.patch")
+    assert main(["apply", "--checkout", str(tree), "--patch", old]) == 1
     assert "hunk #2" in capsys.readouterr().err
     assert (tree / "Dockerfile").read_bytes() == pristine
 
@@ -174,5 +202,19 @@ def test_check_on_an_unparsable_file_is_bad_input(tmp_path: Path, capsys: pytest
     assert main(["check", "--dockerfile", str(tmp_path / "missing")]) == 2
 
 
-def test_check_by_ref_on_a_conflicting_pin_fails(bundle: Path, tmp_path: Path) -> None:
-    assert main(["check", "--upstream", str(bundle), "--cache-dir", str(tmp_path), "--ref", "v1.18.0"]) == 1
+def test_check_by_ref_with_a_patch_that_conflicts_fails(bundle: Path, tmp_path: Path) -> None:
+    old = str(PROJECT_ROOT / "patches/patch-dockerfile.patch")
+    argv = ["check", "--upstream", str(bundle), "--cache-dir", str(tmp_path), "--ref", "v1.18.0"]
+    assert main([*argv, "--patch", old]) == 1
+    assert main(argv) == 0  # the series gives v1.18.0 its own variant
+
+
+def test_status_picks_the_variant_of_the_checkout(
+    checkout: CheckoutFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for tag, patch in (("v0.14.1", "patch-dockerfile-v0.14.patch"), ("v1.19.0", "patch-dockerfile-v1.18.patch")):
+        tree = checkout(tag)
+        assert main(["status", "--checkout", str(tree)]) == 0
+        out = capsys.readouterr().out
+        assert f"patch: {PROJECT_ROOT / 'patches' / patch}" in out
+        assert "state: applies" in out

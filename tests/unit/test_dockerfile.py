@@ -184,3 +184,19 @@ def test_simple_commands() -> None:
         ["rustup", "target", "add", "x"],
         ["echo", "a;b"],
     ]
+
+
+def test_cache_mounts_and_workdir() -> None:
+    df = dfm.parse(
+        "FROM a AS builder\nWORKDIR /app\nWORKDIR sub\n"
+        "RUN --network=none --mount=type=cache,target=/app/sub/target,sharing=locked "
+        "--mount=type=bind,target=/src --mount=type=cache,dst=/root/.cargo true\n"
+    )
+    [run] = df.builder.runs
+    assert dfm.cache_mount_targets(run) == ("/app/sub/target", "/root/.cargo")
+    assert dfm.workdir_at(df.builder, run.start_line) == "/app/sub"
+    assert dfm.workdir_at(df.builder, 2) == "/"
+    assert dfm.relative_to_workdir("/app/sub/target", "/app/sub") == "target"
+    assert dfm.relative_to_workdir("target", "/app") == "target"
+    assert dfm.relative_to_workdir("/root/.cargo", "/app/sub") is None
+    assert dfm.relative_to_workdir("/app", "/app") is None

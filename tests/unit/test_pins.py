@@ -26,11 +26,16 @@ def test_pins_cover_every_bundled_release() -> None:
     assert [(p.tag, p.upstream_commit, p.dockerfile_blob) for p in PINS.pins] == rows
 
 
-def test_main_patch_applies_exactly_to_v0_15_through_v1_17() -> None:
-    applying = [p.tag for p in PINS.pins if p.expected == "applies"]
-    assert applying[0] == "v0.15.0"
-    assert applying[-1] == "v1.17.0"
-    assert len(applying) == 26
+def test_every_release_has_a_variant_that_applies() -> None:
+    assert all(p.expected == "applies" and p.patched_blob for p in PINS.pins)
+    by_patch: dict[str, list[str]] = {}
+    for pin in PINS.pins:
+        by_patch.setdefault(pin.patch, []).append(pin.tag)
+    assert {patch: (tags[0], tags[-1], len(tags)) for patch, tags in by_patch.items()} == {
+        "patches/patch-dockerfile-v0.14.patch": ("v0.14.0", "v0.14.1", 2),
+        "patches/patch-dockerfile.patch": ("v0.15.0", "v1.17.0", 26),
+        "patches/patch-dockerfile-v1.18.patch": ("v1.18.0", "v1.19.0", 2),
+    }
 
 
 @pytest.mark.parametrize("pin", PINS.pins, ids=lambda p: p.tag)
@@ -74,33 +79,51 @@ def test_pin_lifecycle(pin: Pin, checkout: CheckoutFactory) -> None:
     assert status(tree, patch).state == State.APPLIES
 
 
-def test_patch_carries_a_dep3_header(main_patch: Patch) -> None:
+VARIANT_PATCHES = [v.patch for v in PINS.series.variants]
+KNOB_DEFAULTS = (
+    "CARGO_BUILD_JOBS=2",
+    "CARGO_PROFILE_RELEASE_LTO=false",
+    "CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16",
+    "MAS_BUILD_TARGETS=",
+)
+
+
+@pytest.mark.parametrize("path", VARIANT_PATCHES, ids=lambda p: p.name)
+def test_patch_carries_a_dep3_header(path: Path) -> None:
+    patch = Patch.load(path)
     for field in ("Description", "Author", "Forwarded", "Last-Update"):
-        assert main_patch.header.get(field), field
-    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", main_patch.header["Last-Update"])
+        assert patch.header.get(field), field
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", patch.header["Last-Update"])
 
 
-def test_patch_header_states_the_defaults(main_patch: Patch) -> None:
-    description = main_patch.header["Description"]
-    for knob in (
-        "CARGO_BUILD_JOBS=2",
-        "CARGO_PROFILE_RELEASE_LTO=false",
-        "CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16",
-        "MAS_BUILD_TARGETS=",
-    ):
+@pytest.mark.parametrize("path", VARIANT_PATCHES, ids=lambda p: p.name)
+def test_patch_is_a_git_diff_with_full_index_lines(path: Path) -> None:
+    text = path.read_text()
+    assert re.search(r"^diff --git a/Dockerfile b/Dockerfile$", text, re.MULTILINE)
+    assert re.search(r"^index [0-9a-f]{40}\.\.[0-9a-f]{40} 100644$", text, re.MULTILINE)
+
+
+@pytest.mark.parametrize("path", VARIANT_PATCHES, ids=lambda p: p.name)
+def test_patch_header_states_the_defaults(path: Path) -> None:
+    description = Patch.load(path).header["Description"]
+    for knob in KNOB_DEFAULTS:
         assert knob in description
 
 
-def test_patched_file_declares_the_same_defaults_as_the_header(checkout: CheckoutFactory, main_patch: Patch) -> None:
-    tree = checkout("v1.7.0")
-    apply(tree, main_patch)
+def test_v1_18_header_says_what_mas_build_targets_does_there() -> None:
+    description = " ".join(Patch.load(PINS.series.choose("v1.18.0").variant.patch).header["Description"].split())
+    assert "MAS_BUILD_TARGETS on this shape" in description
+    assert "/usr/local/bin/mas-cli, for TARGETARCH" in description
+    assert "Empty (the default) and the TARGETARCH triple both build it; any other value" in description
+    assert "fails the build before rustup or cargo run" in description
+
+
+@pytest.mark.parametrize("tag", ["v0.14.0", "v1.7.0", "v1.18.0"])
+def test_patched_file_declares_the_same_defaults_as_the_header(checkout: CheckoutFactory, tag: str) -> None:
+    tree = checkout(tag)
+    apply(tree, Patch.load(PINS.series.choose(tag).variant.patch))
     text = (tree / "Dockerfile").read_text()
-    for knob in (
-        "CARGO_BUILD_JOBS=2",
-        "CARGO_PROFILE_RELEASE_LTO=false",
-        "CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16",
-        "MAS_BUILD_TARGETS=",
-    ):
+    for knob in KNOB_DEFAULTS:
         assert f"ARG {knob}\n" in text
 
 

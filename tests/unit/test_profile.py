@@ -73,8 +73,8 @@ def test_unknown_profile_names_the_known_ones() -> None:
         select_profiles(builtin_profiles(), ["huge"])
 
 
-def test_default_ref_is_the_newest_pin_the_main_patch_applies_to() -> None:
-    assert newest_applying_pin(load_pins()) == "v1.17.0"
+def test_default_ref_is_the_newest_pin_its_variant_applies_to() -> None:
+    assert newest_applying_pin(load_pins()) == "v1.19.0"
 
 
 # -- cold target directory ------------------------------------------------------------------------

@@ -5,12 +5,15 @@ from __future__ import annotations
 import pytest
 
 from conftest import DockerfileTexts
+from harness import dockerfile as dfm
 from harness import static
+from harness.config import Pins
 from harness.dockerfile import DockerfileError
 from harness.errors import BadInput, EnvironmentProblem
-from harness.static import Finding, check_dockerfile, check_hadolint_new_findings, check_shellcheck
+from harness.series import Shape
+from harness.static import Finding, check_dockerfile, check_hadolint_new_findings, check_shellcheck, detect_shape
 
-TAGS = ("v0.15.0", "v1.7.0", "v1.11.0", "v1.17.0")
+TAGS = ("v0.14.0", "v0.15.0", "v1.7.0", "v1.11.0", "v1.17.0", "v1.18.0")
 CHECKS = {"knobs-declared", "cargo-env", "target-flags", "move-step", "rustup-targets", "targets-validated"}
 
 
@@ -30,9 +33,9 @@ def mutate(text: str, old: str, new: str) -> str:
 
 
 @pytest.mark.parametrize("tag", TAGS)
-def test_patched_dockerfiles_pass_every_check(dockerfile_texts: DockerfileTexts, tag: str) -> None:
+def test_patched_dockerfiles_pass_every_check(dockerfile_texts: DockerfileTexts, pins: Pins, tag: str) -> None:
     pristine, patched = dockerfile_texts(tag)
-    findings = check_dockerfile(patched)
+    findings = check_dockerfile(patched, shape=pins.series.choose(tag).variant.shape)
     assert {f.check for f in findings} == CHECKS
     assert failing(findings) == set(), [f for f in findings if not f.ok]
     lint = check_shellcheck(pristine, patched) + check_hadolint_new_findings(pristine, patched)
@@ -40,9 +43,35 @@ def test_patched_dockerfiles_pass_every_check(dockerfile_texts: DockerfileTexts,
     assert {f.check for f in lint} == {"shellcheck", "hadolint-new-findings"}
 
 
-def test_upstream_dockerfile_fails_the_checks(dockerfile_texts: DockerfileTexts) -> None:
-    findings = check_dockerfile(dockerfile_texts("v1.7.0")[0], name="upstream")
-    assert failing(findings) == {"knobs-declared", "cargo-env", "target-flags", "rustup-targets", "targets-validated"}
+@pytest.mark.parametrize(
+    ("tag", "shape", "expected"),
+    [
+        ("v0.14.0", "per-arch", {"knobs-declared", "cargo-env", "target-flags", "rustup-targets", "targets-validated"}),
+        ("v1.7.0", "per-arch", {"knobs-declared", "cargo-env", "target-flags", "rustup-targets", "targets-validated"}),
+        # Upstream builds the TARGETARCH target only from v1.18.0: what is left is the knobs and their validation.
+        ("v1.18.0", "single", {"knobs-declared", "cargo-env", "rustup-targets", "targets-validated"}),
+    ],
+)
+def test_upstream_dockerfile_fails_the_checks(
+    dockerfile_texts: DockerfileTexts, tag: str, shape: Shape, expected: set[str]
+) -> None:
+    findings = check_dockerfile(dockerfile_texts(tag)[0], name="upstream", shape=shape)
+    assert failing(findings) == expected, [f for f in findings if not f.ok]
+
+
+def test_the_shape_is_read_from_the_copy_lines_when_not_given(dockerfile_texts: DockerfileTexts) -> None:
+    assert detect_shape(dfm.parse(dockerfile_texts("v0.14.0")[1])) == "per-arch"
+    assert detect_shape(dfm.parse(dockerfile_texts("v1.7.0")[1])) == "per-arch"
+    assert detect_shape(dfm.parse(dockerfile_texts("v1.18.0")[1])) == "single"
+    assert failing(check_dockerfile(dockerfile_texts("v1.18.0")[1])) == set()
+
+
+def test_one_shape_does_not_pass_for_the_other(dockerfile_texts: DockerfileTexts) -> None:
+    """The shapes are different rules, not a looser common one: each patched file fails the other's."""
+    single = check_dockerfile(dockerfile_texts("v1.18.0")[1], shape="per-arch")
+    assert failing(single) == {"cargo-env", "target-flags", "move-step", "rustup-targets"}
+    per_arch = check_dockerfile(dockerfile_texts("v1.7.0")[1], shape="single")
+    assert failing(per_arch) == {"move-step", "targets-validated"}
 
 
 ENV_BLOCK = (
@@ -140,13 +169,158 @@ MUTANTS: dict[str, tuple[list[tuple[str, str]], set[str]]] = {
 }
 
 
+MOVE_LOOP = (
+    '    "$@"; \\\n  for target in "$@"; do \\\n    case "${target}" in \\\n'
+    '      x86_64-unknown-linux-gnu) mv "target/${target}/release/mas-cli" /usr/local/bin/mas-cli-amd64 ;; \\\n'
+    + ARM_MOVE
+    + LOOP_END
+)
+# A later step moving whatever was built: right where target/ is in the image layer (v0.14), wrong where
+# it is a cache mount (v0.15 on), since a RUN without the mount does not see it.
+SEPARATE_MOVE_STEP = (
+    '    "$@"\n\nRUN --network=none \\\n'
+    "  for arch in amd64 arm64; do \\\n"
+    '    case "${arch}" in amd64) triple=x86_64-unknown-linux-gnu ;; *) triple=aarch64-unknown-linux-gnu ;; esac; \\\n'
+    '    if [ -f "target/${triple}/release/mas-cli" ]; then \\\n'
+    '      mv "target/${triple}/release/mas-cli" "/usr/local/bin/mas-cli-${arch}"; \\\n'
+    "    fi; \\\n"
+    "  done\n"
+)
+MUTANTS["c2-move-outside-the-cache-mount"] = ([(MOVE_LOOP, SEPARATE_MOVE_STEP)], {"move-step"})
+
+
 @pytest.mark.parametrize("mutant", sorted(MUTANTS))
 def test_mutant_is_caught_by_the_right_check(patched: str, mutant: str) -> None:
     edits, expected = MUTANTS[mutant]
     text = patched
     for old, new in edits:
         text = mutate(text, old, new)
-    assert failing(check_dockerfile(text)) == expected
+    assert failing(check_dockerfile(text, shape="per-arch")) == expected
+
+
+# --- the v0.14 shape: a two-target build, then upstream's two separate move steps -----------------
+
+UPSTREAM_V014_MOVES = (
+    "\n# Move the binary to avoid having to guess its name in the next stage\n"
+    'RUN --network=none \\\n  mv "target/x86_64-unknown-linux-gnu/release/mas-cli" /usr/local/bin/mas-cli-amd64\n'
+    'RUN --network=none \\\n  mv "target/aarch64-unknown-linux-gnu/release/mas-cli" /usr/local/bin/mas-cli-arm64\n'
+)
+V014_MUTANTS: dict[str, tuple[list[tuple[str, str]], set[str]]] = {
+    # upstream's separate move steps left in place: they fail for any target that was not requested
+    "v014-upstream-moves-kept": ([(LOOP_END, LOOP_END + UPSTREAM_V014_MOVES)], {"move-step"}),
+    # copied, not moved: no cache mount in this shape, so the copy stays in the image layer
+    "v014-copy-not-move": (
+        [('x86_64-unknown-linux-gnu) mv "target/', 'x86_64-unknown-linux-gnu) cp "target/')],
+        {"move-step"},
+    ),
+    # the rustup step of upstream kept: both targets downloaded whatever was asked
+    "v014-rustup-kept": (
+        [
+            (
+                DPKG_RUN,
+                'RUN --network=default \\\n  rustup target add  \\\n  --toolchain "${RUSTC_VERSION}" \\\n'
+                "  x86_64-unknown-linux-gnu \\\n  aarch64-unknown-linux-gnu\n\n" + DPKG_RUN,
+            )
+        ],
+        {"rustup-targets"},
+    ),
+    "v014-env-removed": ([(ENV_BLOCK, "")], {"cargo-env"}),
+    "v014-no-validation": (
+        [("x86_64-unknown-linux-gnu|aarch64-unknown-linux-gnu) ;;", "*) ;;")],
+        {"targets-validated"},
+    ),
+}
+
+
+def test_v0_14_shape_may_move_in_a_separate_step(dockerfile_texts: DockerfileTexts) -> None:
+    # No cache mount on target/ in this shape: a later RUN sees what the build left there.
+    text = mutate(
+        dockerfile_texts("v0.14.0")[1], MOVE_LOOP.replace("    ", "  ", 1), SEPARATE_MOVE_STEP.replace("    ", "  ", 1)
+    )
+    findings = check_dockerfile(text, shape="per-arch")
+    assert failing(findings) == set()
+    assert any("with the move steps at line" in f.message for f in findings if f.check == "move-step")
+
+
+@pytest.mark.parametrize("mutant", sorted(V014_MUTANTS))
+def test_v0_14_mutant_is_caught_by_the_right_check(dockerfile_texts: DockerfileTexts, mutant: str) -> None:
+    edits, expected = V014_MUTANTS[mutant]
+    text = dockerfile_texts("v0.14.0")[1]
+    for old, new in edits:
+        text = mutate(text, old, new)
+    assert failing(check_dockerfile(text, shape="per-arch")) == expected
+
+
+# --- the v1.18+ shape: one target per build, from TARGETARCH, moved to /usr/local/bin/mas-cli ---------
+
+SINGLE_MOVE = '  mv "target/${RUST_TARGET}/release/mas-cli" /usr/local/bin/mas-cli\n'
+NAMED_CHECK = 'if [ "${target}" != "${RUST_TARGET}" ]; then'
+ONE_ONLY_CHECK = 'if [ -n "${named}" ]; then'
+SINGLE_MUTANTS: dict[str, tuple[list[tuple[str, str]], set[str]]] = {
+    # moved to the per-arch path of the older shape: the final stages copy /usr/local/bin/mas-cli
+    "s-per-arch-destination": (
+        [(SINGLE_MOVE, '  mv "target/${RUST_TARGET}/release/mas-cli" /usr/local/bin/mas-cli-${TARGETARCH}\n')],
+        {"move-step"},
+    ),
+    # the other architecture's triple accepted (and silently ignored: TARGETARCH's is built)
+    "s-other-triple-accepted": ([(NAMED_CHECK, 'if [ "${target}" = "never" ]; then')], {"targets-validated"}),
+    # several words accepted
+    "s-two-targets-accepted": ([(ONE_ONLY_CHECK, 'if [ -n "" ]; then')], {"targets-validated"}),
+    # the build takes MAS_BUILD_TARGETS as the target: a second word becomes a second build target
+    "s-targets-not-from-targetarch": (
+        [
+            ('    --target "${RUST_TARGET}"; \\\n', "    --target ${MAS_BUILD_TARGETS:-${RUST_TARGET}}; \\\n"),
+            (ONE_ONLY_CHECK, 'if [ -n "" ]; then'),
+            (NAMED_CHECK, 'if [ "${target}" = "never" ]; then'),
+        ],
+        {"targets-validated"},
+    ),
+    # a hard-coded triple: wrong for arm64, and the move then misses
+    "s-target-hardcoded": (
+        [('    --target "${RUST_TARGET}"; \\\n', "    --target x86_64-unknown-linux-gnu; \\\n")],
+        {"target-flags", "move-step"},
+    ),
+    # both rustup targets, as upstream's separate step installs them
+    "s-rustup-both": (
+        [
+            (
+                'rustup target add --toolchain "${RUSTC_VERSION}" "${RUST_TARGET}";',
+                'rustup target add --toolchain "${RUSTC_VERSION}" x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu;',
+            )
+        ],
+        {"rustup-targets"},
+    ),
+    "s-env-removed": (
+        [(ENV_BLOCK, "")],
+        {"cargo-env"},
+    ),
+    "s-lto-default-fat": (
+        [("ARG CARGO_PROFILE_RELEASE_LTO=false\n", "ARG CARGO_PROFILE_RELEASE_LTO=true\n")],
+        {"knobs-declared"},
+    ),
+    # noglob dropped: a file named like the triple matches the pattern and passes as TARGETARCH's triple
+    "s-glob-enabled": ([("set -euf;", "set -eu;")], {"targets-validated"}),
+    # a final stage copies a per-arch path the builder does not produce
+    "s-copy-wrong-path": (
+        [
+            (
+                "nonroot\n\nCOPY --from=builder /usr/local/bin/mas-cli /usr/local/bin/mas-cli\n",
+                "nonroot\n\nARG TARGETARCH\n"
+                "COPY --from=builder /usr/local/bin/mas-cli-${TARGETARCH} /usr/local/bin/mas-cli\n",
+            )
+        ],
+        {"move-step"},
+    ),
+}
+
+
+@pytest.mark.parametrize("mutant", sorted(SINGLE_MUTANTS))
+def test_v1_18_mutant_is_caught_by_the_right_check(dockerfile_texts: DockerfileTexts, mutant: str) -> None:
+    edits, expected = SINGLE_MUTANTS[mutant]
+    text = dockerfile_texts("v1.18.0")[1]
+    for old, new in edits:
+        text = mutate(text, old, new)
+    assert failing(check_dockerfile(text, shape="single")) == expected
 
 
 def test_findings_point_at_the_line(patched: str) -> None:

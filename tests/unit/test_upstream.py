@@ -93,3 +93,24 @@ def test_branch_and_commit_refs(tmp_path: Path) -> None:
         cache.resolve("no-such-branch")
     with pytest.raises(UpstreamError, match="invalid ref"):
         cache.resolve("--upload-pack=evil")
+
+
+def test_tags_reachable_from_a_commit(bundle: Path, tmp_path: Path) -> None:
+    full = UpstreamCache(tmp_path / "full", UpstreamSource.parse(str(bundle)))
+    v1_3 = full.resolve("v1.3.0").commit
+    # A bundle is fetched whole: the history below the commit and its tags are there.
+    assert set(full.tags_reachable_from(v1_3)) >= {"v0.14.0", "v1.2.0", "v1.3.0"}
+    assert "v1.4.0" not in full.tags_reachable_from(v1_3)
+
+    remote = tmp_path / "remote"
+    git(tmp_path, "init", "--quiet", "--initial-branch=main", str(remote))
+    for n in (1, 2):
+        (remote / "Dockerfile").write_text(f"FROM scratch:{n}\n")
+        git(remote, "add", "-A")
+        git(remote, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-m", str(n))
+        git(remote, "tag", f"v1.{n}.0")
+    shallow = UpstreamCache(tmp_path / "shallow", UpstreamSource.parse(str(remote)))
+    head = shallow.resolve("main").commit
+    # A shallow fetch of a branch has no history: only the tag on the commit itself (git follows
+    # tags pointing at what it fetched), not v1.1.0 below it.
+    assert shallow.tags_reachable_from(head) == ["v1.2.0"]

@@ -1,0 +1,224 @@
+"""compat on refs no pin speaks for: tags past the last pin, branches, commits, --latest.
+
+The upstream here is a clone of the bundled test data with releases the bundle
+does not have, made by the test: v1.20.0 (v1.19.0's Dockerfile with a newer
+Node.js), v2.0.0 (the same commit), a `feature` branch with one more change and a
+pre-release tag on it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import git
+from harness.cli import main
+from harness.compat import nearest_pin
+from harness.config import PROJECT_ROOT, load_pins
+from harness.patching import Patch, patched_contents
+from harness.series import Choice
+
+NODE_LINE = "ARG NODEJS_VERSION=24.15.0\n"
+
+
+def _commit(repo: Path, message: str, *tags: str) -> str:
+    git(repo, "commit", "--quiet", "-am", message)
+    for tag in tags:
+        git(repo, "tag", tag)
+    return git(repo, "rev-parse", "HEAD")
+
+
+def _edit(repo: Path, old: str, new: str) -> None:
+    text = (repo / "Dockerfile").read_text()
+    assert text.count(old) == 1, old
+    (repo / "Dockerfile").write_text(text.replace(old, new))
+
+
+@pytest.fixture
+def upstream(bundle: Path, tmp_path: Path) -> Path:
+    repo = tmp_path / "upstream"
+    subprocess.run(["git", "clone", "--quiet", str(bundle), str(repo)], check=True, capture_output=True)
+    git(repo, "config", "user.email", "test@localhost")
+    git(repo, "config", "user.name", "test")
+    git(repo, "checkout", "--quiet", "main")
+    _edit(repo, NODE_LINE, "ARG NODEJS_VERSION=24.16.0\n")
+    _commit(repo, "v1.20.0", "v1.20.0", "v2.0.0")
+    git(repo, "checkout", "--quiet", "-b", "feature")
+    _edit(repo, "ARG OPA_VERSION=1.13.1\n", "ARG OPA_VERSION=1.14.0\n")
+    _commit(repo, "feature work", "v2.1.0-rc.0")
+    git(repo, "checkout", "--quiet", "main")
+    return repo
+
+
+def _compat(
+    capsys: pytest.CaptureFixture[str], upstream: Path, cache: Path, *args: str
+) -> tuple[int, list[dict[str, Any]]]:
+    code = main(["compat", "--upstream", str(upstream), "--cache-dir", str(cache), "--json", *args])
+    out = capsys.readouterr().out
+    return code, json.loads(out) if out.strip() else []
+
+
+def test_unpinned_refs_get_a_variant_a_reason_static_checks_and_drift(
+    upstream: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, results = _compat(capsys, upstream, tmp_path / "cache", "v1.20.0", "v2.0.0", "feature")
+    assert code == 0
+    by_ref = {r["ref"]: r for r in results}
+    assert list(by_ref) == ["v1.20.0", "v2.0.0", "feature"]
+    for result in results:
+        assert (result["state"], result["expected"], result["ok"]) == ("applies", None, True)
+        assert result["variant"]["name"] == "v1.18+"
+        assert result["patch"] == "patches/patch-dockerfile-v1.18.patch"
+        assert result["static"]["ok"] and result["static"]["checks"] > 0
+        assert [h["status"] for h in result["hunks"]] == ["exact", "exact"]
+
+    assert by_ref["v1.20.0"]["variant"]["basis"] == "in-range"
+    assert by_ref["v2.0.0"]["variant"]["reason"] == (
+        "v2.0.0: outside every range; using the v1.18+ variant (nearest lower range)"
+    )
+    # A shallow fetch of a branch has no history: no release tag to go by.
+    assert by_ref["feature"]["variant"]["basis"] == "newest"
+    assert "no release tag in its fetched history; using the newest range" in by_ref["feature"]["variant"]["reason"]
+
+    drift = by_ref["v1.20.0"]["drift"]
+    assert (drift["pin"], drift["differs"], drift["compared"], drift["changed_lines"]) == ("v1.19.0", True, "text", 2)
+    assert "-ARG NODEJS_VERSION=24.15.0\n+ARG NODEJS_VERSION=24.16.0\n" in drift["diff"]
+    assert drift["diff"].startswith("--- v1.19.0:Dockerfile (patched)\n+++ v1.20.0:Dockerfile (patched)\n")
+    assert by_ref["feature"]["drift"]["changed_lines"] == 4
+
+
+def test_the_table_says_why_and_how_much_drifted(
+    upstream: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["compat", "--upstream", str(upstream), "--cache-dir", str(tmp_path), "v2.0.0", "--ref", "v1.19.0"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "* v2.0.0: outside every range; using the v1.18+ variant (nearest lower range)" in out
+    assert "v2.0.0: the patched Dockerfile differs from v1.19.0's in 2 lines" in out
+    assert "matches its lock" in out  # v1.19.0, a pin
+    assert "v1.19.0: " not in out  # a pinned tag in range needs no explanation
+
+
+def test_latest_is_the_newest_release_tag_of_the_remote(
+    upstream: Path, bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, results = _compat(capsys, upstream, tmp_path / "a", "--latest")
+    assert code == 0
+    assert [r["ref"] for r in results] == ["v2.0.0"]  # not v2.1.0-rc.0
+    code, results = _compat(capsys, bundle, tmp_path / "b", "--latest", "v1.19.0")
+    assert [r["ref"] for r in results] == ["v1.19.0"]  # given twice, checked once
+    assert code == 0
+
+
+def test_latest_takes_a_pre_release_only_when_there_is_no_release(
+    bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = tmp_path / "rc-only"
+    subprocess.run(["git", "clone", "--quiet", str(bundle), str(repo)], check=True, capture_output=True)
+    for tag in git(repo, "tag").split():
+        git(repo, "tag", "-d", tag)
+    git(repo, "tag", "v1.20.0-rc.0", "main")
+    git(repo, "tag", "unstable", "main")
+    code, results = _compat(capsys, repo, tmp_path / "cache", "--latest")
+    assert [r["ref"] for r in results] == ["v1.20.0-rc.0"]
+    assert results[0]["variant"]["name"] == "v1.18+"
+    # This upstream lacks the pinned tags: nothing to compare the post-image with, and it says so.
+    drift = results[0]["drift"]
+    assert (drift["pin"], drift["differs"], drift["compared"]) == ("v1.19.0", None, "unavailable")
+    assert "unknown ref 'v1.19.0'" in drift["note"]
+    assert code == 0
+    git(repo, "tag", "-d", "v1.20.0-rc.0")
+    assert main(["compat", "--upstream", str(repo), "--cache-dir", str(tmp_path / "c2"), "--latest"]) == 2
+    assert "has no version tag" in capsys.readouterr().err
+
+
+def test_a_branch_or_commit_with_history_takes_its_newest_release_tag(
+    upstream: Path, bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A bundle is fetched whole, history included, as a full mirror would be.
+    full = tmp_path / "full.bundle"
+    git(upstream, "bundle", "create", "--quiet", str(full), "--all")
+    code, results = _compat(capsys, full, tmp_path / "a", "feature")
+    assert code == 0
+    [feature] = results
+    assert feature["variant"]["version_tag"] == "v2.0.0"  # v2.1.0-rc.0 is a pre-release, v1.20.0 older
+    assert feature["variant"]["reason"] == (
+        "feature: not a release tag; the newest release tag in its fetched history is v2.0.0: "
+        "outside every range; using the v1.18+ variant (nearest lower range)"
+    )
+
+    v1_3 = git(upstream, "rev-parse", "v1.3.0^{commit}")
+    code, results = _compat(capsys, bundle, tmp_path / "b", v1_3)
+    [commit] = results
+    assert commit["variant"]["name"] == "v0.15-v1.17"
+    assert commit["variant"]["version_tag"] == "v1.3.0"
+    assert commit["drift"] == {
+        "pin": "v1.3.0",
+        "differs": False,
+        "compared": "text",
+        "changed_lines": 0,
+        "diff": None,
+        "note": None,
+    }
+    assert code == 0
+
+
+def test_an_upstreamed_patch_says_drop_it(upstream: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    patch = Patch.load(PROJECT_ROOT / "patches/patch-dockerfile-v1.18.patch")
+    git(upstream, "checkout", "--quiet", "v1.19.0")
+    pristine = (upstream / "Dockerfile").read_bytes()
+    (upstream / "Dockerfile").write_bytes(patched_contents(patch, {"Dockerfile": pristine})["Dockerfile"])
+    _commit(upstream, "upstream takes the knobs", "v1.21.0")
+    code, [result] = _compat(capsys, upstream, tmp_path / "cache", "v1.21.0")
+    assert code == 1
+    assert (result["state"], result["ok"], result["static"], result["drift"]) == ("upstreamed", False, None, None)
+    assert "drop the patch" in result["reason"]
+
+
+def test_a_conflict_on_an_unpinned_ref_shows_the_hunk(
+    upstream: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _edit(upstream, "  --features docker \\\n", "  --features docker,extra \\\n")
+    _commit(upstream, "a new feature flag", "v1.22.0")
+    code, [result] = _compat(capsys, upstream, tmp_path / "cache", "v1.22.0")
+    assert code == 1
+    assert result["state"] == "conflict"
+    second = result["hunks"][1]
+    assert second["status"] == "conflict"
+    assert second["mismatch_found"] == "    --features docker,extra \\"
+
+
+def test_a_patch_that_applies_but_fails_the_static_checks_is_not_ok(
+    upstream: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The final stage goes back to per-architecture paths, outside the patch's hunks: it applies, but the
+    # image would copy a binary the builder no longer makes.
+    final = "nonroot\n\nCOPY --from=builder /usr/local/bin/mas-cli /usr/local/bin/mas-cli\n"
+    _edit(upstream, final, "nonroot\n\nCOPY --from=builder /usr/local/bin/mas-cli-amd64 /usr/local/bin/mas-cli\n")
+    _commit(upstream, "per-arch copy", "v1.23.0")
+    code, [result] = _compat(capsys, upstream, tmp_path / "cache", "v1.23.0")
+    assert code == 1
+    assert result["state"] == "applies"
+    assert result["reason"] == "applies, but the patched Dockerfile fails the static checks: move-step"
+    assert {f["check"] for f in result["static"]["failed"]} == {"move-step"}
+
+
+def test_nearest_pin_is_the_same_patch_at_or_below_the_version() -> None:
+    pins = load_pins()
+    series = pins.series
+
+    def nearest(ref: str, described: str | None = None) -> str | None:
+        choice: Choice = series.choose(ref, described=described)
+        pin = nearest_pin(pins, choice, choice.variant.patch)
+        return pin.tag if pin else None
+
+    assert nearest("v1.17.5") == "v1.17.0"
+    assert nearest("v1.9.1") == "v1.9.0"
+    assert nearest("v3.0.0") == "v1.19.0"
+    assert nearest("v0.13.0") == "v0.14.0"  # below every pin of its variant: the lowest
+    assert nearest("main") == "v1.19.0"
+    assert nearest("main", described="v1.4.1") == "v1.4.1"
