@@ -26,15 +26,46 @@ def _install(session: nox.Session, *extras: str) -> None:
 
 
 def _pytest(session: nox.Session, name: str, *args: str) -> None:
-    """Run pytest; exit 5 (no test collected) fails the session like any other non-zero exit."""
+    """pytest writes reports/NAME.xml; a failing test (1) still gets its summary, any other exit fails here.
+
+    Exit 5 (no test collected) is not a success code, so a run that tested nothing fails the session.
+    """
     REPORTS.mkdir(exist_ok=True)
+    session.run("pytest", f"--junitxml={REPORTS / f'{name}.xml'}", *args, *session.posargs, success_codes=[0, 1])
+
+
+def _ci_reports(name: str) -> list[str]:
+    """The JSON, JUnit and Markdown a harness command writes for CI (and $GITHUB_STEP_SUMMARY when set)."""
+    return [
+        "--output",
+        str(REPORTS / f"{name}.json"),
+        "--junit",
+        str(REPORTS / f"{name}.xml"),
+        "--markdown",
+        str(REPORTS / f"{name}.md"),
+    ]
+
+
+def _summary(session: nox.Session, name: str, *parts: str) -> None:
+    """One table of the parts this session ran, as Markdown and JSON too; fails the session if any part failed."""
     session.run(
-        "pytest",
-        f"--junitxml={REPORTS / f'{name}.xml'}",
-        *args,
-        *session.posargs,
-        success_codes=[0],
+        "python",
+        "-m",
+        "harness",
+        "summary",
+        "--reports",
+        str(REPORTS),
+        *parts,
+        "--markdown",
+        str(REPORTS / f"{name}-summary.md"),
+        "--json",
+        str(REPORTS / f"{name}-summary.json"),
     )
+
+
+def _harness(session: nox.Session, *args: str) -> None:
+    # Exit 1 is a verdict the session's summary reports; 2 and 3 (bad input, missing tool) stop it here.
+    session.run("python", "-m", "harness", *args, success_codes=[0, 1])
 
 
 @nox.session(python=PYTHON)
@@ -50,6 +81,7 @@ def unit(session: nox.Session) -> None:
     """The unit tier: no network, no Docker; pins, engine, CLI, cache against the bundled upstream data."""
     _install(session, "test")
     _pytest(session, "unit", "tests/unit")
+    _summary(session, "unit", "--pytest", "unit.xml")
 
 
 def _upstream_args() -> list[str]:
@@ -62,32 +94,36 @@ def static(session: nox.Session) -> None:
     """Semantic and lint checks of the patched Dockerfile of every pin the patch applies to (or the refs given)."""
     _install(session, "test")
     refs = [arg for ref in session.posargs for arg in ("--ref", ref)]
-    session.run("python", "-m", "harness", "check", *_upstream_args(), *refs)
+    _harness(session, "check", *_upstream_args(), *_ci_reports("static"), *refs)
+    _summary(session, "static", "--refs", "static.json")
 
 
 @nox.session(python=PYTHON)
 def compat(session: nox.Session) -> None:
     """`python -m harness compat` on refs of the configured upstream (default: every pin); `-- --latest` too."""
     _install(session, "test")  # the static checks of each ref need shellcheck and hadolint
-    session.run("python", "-m", "harness", "compat", *_upstream_args(), *session.posargs)
+    _harness(session, "compat", *_upstream_args(), *_ci_reports("compat"), *session.posargs)
+    _summary(session, "compat", "--refs", "compat.json")
 
 
 @nox.session(python=PYTHON)
 def integration(session: nox.Session) -> None:
-    """The integration tier: real buildx builds of the patched builder stage (v1.7.0 bookworm, v1.17.0 trixie)."""
+    """The integration tier: real buildx builds of the patched builder stage, one pin per patch variant."""
     _install(session, "test")
     _pytest(session, "integration", "tests/integration")
+    _summary(session, "integration", "--pytest", "integration.xml")
 
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Everything CI runs: the unit tier, the static checks of every applicable pin, the integration tier,
-    and the stand-in's knob profiles (table and plot in reports/profile-standin)."""
+    """Everything CI runs: the unit and integration tiers, the static checks of every pin, and the stand-in's
+    knob profiles (table and plot in reports/profile-standin)."""
     _install(session, "test")
     _pytest(session, "tests", "tests")
-    session.run("python", "-m", "harness", "check", *_upstream_args())
-    session.run(
-        "python", "-m", "harness", "profile", "--report-dir", str(REPORTS / "profile-standin"), *_upstream_args()
+    _harness(session, "check", *_upstream_args(), *_ci_reports("static"))
+    _harness(session, "profile", "--report-dir", str(REPORTS / "profile-standin"), *_upstream_args())
+    _summary(
+        session, "tests", "--pytest", "tests.xml", "--refs", "static.json", "--profile", "profile-standin/profile.json"
     )
 
 
@@ -102,18 +138,13 @@ def profile(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def verify(session: nox.Session) -> None:
-    """The main job: every tier for the configured pins, then the compatibility table."""
+    """The main job: every tier, the static checks and compat over every pin, then one summary table."""
     _install(session, "test")
-    REPORTS.mkdir(exist_ok=True)
     # Every part runs even when an earlier one fails, so that the summary covers them all.
-    session.run("pytest", f"--junitxml={REPORTS / 'verify.xml'}", "tests", *session.posargs, success_codes=[0, 1])
-    for name in ("static", "compat"):
-        command = "check" if name == "static" else "compat"
-        report = REPORTS / f"{name}.json"
-        session.run(
-            "python", "-m", "harness", command, "--output", str(report), *_upstream_args(), success_codes=[0, 1]
-        )
-    session.run("python", "-m", "harness", "summary", "--reports", str(REPORTS))
+    _pytest(session, "verify", "tests")
+    _harness(session, "check", *_upstream_args(), *_ci_reports("static"))
+    _harness(session, "compat", *_upstream_args(), *_ci_reports("compat"))
+    _summary(session, "verify", "--pytest", "verify.xml", "--refs", "static.json", "--refs", "compat.json")
 
 
 @nox.session(python=PYTHON)

@@ -106,26 +106,61 @@ def append_step_summary(markdown: str, env: Mapping[str, str]) -> None:
 
 
 def compat_cases(results: Sequence[Mapping[str, object]]) -> list[Case]:
+    """Per ref: the patch's state against the pin, the static checks of the patched file, post-image drift."""
     cases = []
     for result in results:
+        ref = str(result["ref"])
         hunks = result.get("hunks") or []
         assert isinstance(hunks, list)
+        variant = result.get("variant")
         detail_lines = [
             f"patch {result.get('patch')}",
             f"state {result.get('state')} (expected {result.get('expected')})",
         ]
-        if result.get("variant"):
-            detail_lines.insert(0, f"variant {result.get('variant')}")
-        detail_lines += [str(hunk.get("describe") or _hunk_line(hunk)) for hunk in hunks if isinstance(hunk, dict)]
+        if isinstance(variant, dict):
+            detail_lines.insert(0, f"variant {variant.get('name')}: {variant.get('reason')}")
+        detail_lines += [_hunk_line(hunk) for hunk in hunks if isinstance(hunk, dict)]
+        static = result.get("static")
+        static_ok = not isinstance(static, dict) or bool(static.get("ok"))
+        state_ok = bool(result["ok"]) or not static_ok  # a static failure alone is reported by its own case
         cases.append(
             Case(
-                suite="compat",
-                name=str(result["ref"]),
-                ok=bool(result["ok"]),
+                suite=f"compat.{ref}",
+                name="state",
+                ok=state_ok,
                 message=str(result.get("reason") or result.get("state")),
                 detail="\n".join(detail_lines),
             )
         )
+        if isinstance(static, dict):
+            failed = static.get("failed") or []
+            cases.append(
+                Case(
+                    suite=f"compat.{ref}",
+                    name="static checks",
+                    ok=static_ok,
+                    message=f"{static.get('checks')} checks" + (f", failing: {failed}" if failed else ", all hold"),
+                )
+            )
+        drift = result.get("drift")
+        if isinstance(drift, dict):
+            differs = bool(drift.get("differs"))
+            message = (
+                f"the patched Dockerfile differs from {drift.get('pin')}'s ({drift.get('compared')}): "
+                f"{drift.get('changed_lines')} line(s)"
+                if differs
+                else f"the patched Dockerfile is {drift.get('pin')}'s ({drift.get('compared')})"
+            )
+            # Drift from a nearby pin is news, not a failure; from the ref's own lock, `ok` already fails.
+            cases.append(
+                Case(
+                    suite=f"compat.{ref}",
+                    name="post-image",
+                    ok=True,
+                    message=message,
+                    detail=str(drift.get("diff") or ""),
+                )
+            )
     return cases
 
 

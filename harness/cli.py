@@ -21,7 +21,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from harness.build import CI_BUILD_ARGS, build_and_check, build_context, check_engine, plan_build, registry_reachable
-from harness.ci_report import Case, append_step_summary, publish, static_cases
+from harness.ci_report import Case, append_step_summary, compat_cases, publish, static_cases
 from harness.compat import StaticResult, check_refs, latest_release_tag, patch_ref, static_check_ref, verify_pin
 from harness.config import PROJECT_ROOT, Pins, Settings, newest_applying_pin, resolve_settings
 from harness.errors import BadInput, CheckFailed, HarnessError
@@ -123,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     compat.add_argument("--patch", type=Path, help="force this patch for every ref (default: the series' variant)")
     compat.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     compat.add_argument("--output", type=Path, help="also write the JSON list to this file")
+    _ci_report_options(compat)
     compat.add_argument(
         "--bump-to", metavar="REF", help="in a superproject: check the patch against REF of the submodule's upstream"
     )
@@ -165,7 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--pytest",
         action="append",
         metavar="XML",
-        help="pytest JUnit file in --reports to summarise, repeatable (default: verify.xml)",
+        help="pytest JUnit file in --reports to summarise, repeatable (with no --pytest, --refs or --profile: "
+        "verify.xml, static.json, compat.json and every profile*/profile.json)",
+    )
+    summarize.add_argument(
+        "--refs", action="append", metavar="JSON", help="static or compat JSON report in --reports, repeatable"
+    )
+    summarize.add_argument(
+        "--profile", action="append", dest="profiles", metavar="JSON", help="profile.json in --reports, repeatable"
     )
     summarize.add_argument("--markdown", type=Path, help="also write the summary as Markdown to this file")
     summarize.add_argument("--json", dest="json_output", type=Path, help="also write the summary as JSON to this file")
@@ -416,10 +424,12 @@ def _run_compat(args: argparse.Namespace, console: Console) -> int:
         forced = args.patch
         Patch.load(forced)  # bad input is reported before any fetch
     results = check_refs(cache, refs, pins=settings.pins, forced_patch=forced)
+    data = compat_json(results)
     if args.output:
-        args.output.write_text(compat_json(results) + "\n")
+        args.output.write_text(data + "\n")
+    _publish(args, "compat", compat_cases(json.loads(data)))
     if args.json:
-        sys.stdout.write(compat_json(results) + "\n")
+        sys.stdout.write(data + "\n")
     else:
         print_compat(results, console)
     return 0 if all(result.ok for result in results) else 1
@@ -504,7 +514,15 @@ def _run_build(args: argparse.Namespace, console: Console) -> int:
 
 
 def _run_summary(args: argparse.Namespace, console: Console) -> int:
-    rows = summary_rows(args.reports, pytest_files=args.pytest or ["verify.xml"])
+    if args.pytest or args.refs or args.profiles:
+        rows = summary_rows(
+            args.reports,
+            pytest_files=args.pytest or [],
+            ref_reports=args.refs or [],
+            profile_reports=args.profiles or [],
+        )
+    else:
+        rows = summary_rows(args.reports)
     ok = bool(rows) and all(row.ok for row in rows)
     console.print(summary_table(rows))
     markdown = summary_markdown(rows)

@@ -168,8 +168,18 @@ class SummaryRow:
         return self.failed == 0 and self.passed > 0
 
 
-def summary_rows(reports: Path, *, pytest_files: Sequence[str] = ("verify.xml",)) -> list[SummaryRow]:
-    """Test tiers from pytest's JUnit files, then refs and profiles from the JSON reports that exist."""
+def summary_rows(
+    reports: Path,
+    *,
+    pytest_files: Sequence[str] = ("verify.xml",),
+    ref_reports: Sequence[str] = ("static.json", "compat.json"),
+    profile_reports: Sequence[str] | None = None,
+) -> list[SummaryRow]:
+    """Test tiers from pytest's JUnit files, refs from static/compat JSON, profiles from profile JSON.
+
+    Files are named relative to `reports`; a named file that is missing is a failed part, so a step that
+    crashed before writing its report cannot pass. `profile_reports=None` takes every profile*/profile.json.
+    """
     rows: list[SummaryRow] = []
     for name in pytest_files:
         path = reports / name
@@ -180,18 +190,29 @@ def summary_rows(reports: Path, *, pytest_files: Sequence[str] = ("verify.xml",)
             SummaryRow(part=f"{tier.tier} tests", passed=tier.passed, failed=tier.failed, skipped=tier.skipped)
             for tier in junit_tiers(path)
         ]
-    for name in ("static", "compat"):
-        path = reports / f"{name}.json"
-        if path.is_file():
-            results = json.loads(path.read_text())
-            failed = sum(1 for r in results if not r["ok"])
-            rows.append(SummaryRow(part=f"{name} (refs)", passed=len(results) - failed, failed=failed, skipped=0))
-    for path in sorted(reports.glob("profile*/profile.json")):
-        profiles = json.loads(path.read_text()).get("profiles", [])
-        failed = sum(1 for profile in profiles if not profile["ok"])
-        rows.append(
-            SummaryRow(part=f"{path.parent.name} (profiles)", passed=len(profiles) - failed, failed=failed, skipped=0)
-        )
+    for name in ref_reports:
+        path = reports / name
+        part = f"{path.stem} (refs)"
+        if not path.is_file():
+            rows.append(SummaryRow(part=f"{part}: {name} missing", passed=0, failed=1, skipped=0))
+            continue
+        results = json.loads(path.read_text())
+        failed = sum(1 for r in results if not r["ok"])
+        rows.append(SummaryRow(part=part, passed=len(results) - failed, failed=failed, skipped=0))
+    profiles = (
+        [p.relative_to(reports) for p in sorted(reports.glob("profile*/profile.json"))]
+        if profile_reports is None
+        else [Path(name) for name in profile_reports]
+    )
+    for relative in profiles:
+        path = reports / relative
+        part = f"{relative.parent.name or relative.stem} (profiles)"
+        if not path.is_file():
+            rows.append(SummaryRow(part=f"{part}: {relative} missing", passed=0, failed=1, skipped=0))
+            continue
+        entries = json.loads(path.read_text()).get("profiles", [])
+        failed = sum(1 for entry in entries if not entry["ok"])
+        rows.append(SummaryRow(part=part, passed=len(entries) - failed, failed=failed, skipped=0))
     return rows
 
 

@@ -35,18 +35,43 @@ def test_junit_has_one_case_each_and_failures_carry_the_detail() -> None:
     assert testcases[0].find("failure") is None
 
 
-def test_compat_over_every_pin_gives_one_junit_case_per_ref(
+def test_compat_over_every_pin_gives_cases_per_ref_and_check(
     bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["compat", "--upstream", str(bundle), "--cache-dir", str(tmp_path / "cache"), "--json"]) == 0
+    junit = tmp_path / "compat.xml"
+    argv = ["compat", "--upstream", str(bundle), "--cache-dir", str(tmp_path / "cache"), "--json"]
+    assert main([*argv, "--junit", str(junit)]) == 0
     results = json.loads(capsys.readouterr().out)
     cases = compat_cases(results)
-    assert [c.name for c in cases] == [r["ref"] for r in results]
-    assert all(c.ok == r["ok"] for c, r in zip(cases, results, strict=True))
-    v118 = next(c for c in cases if c.name == "v1.18.0")
-    assert "state" in v118.detail
-    root = _parse(junit_xml("compat", cases))
-    assert len(root.findall("./testsuite/testcase")) == len(results)
+    assert {c.suite for c in cases} == {f"compat.{r['ref']}" for r in results}
+    for result in results:
+        names = [c.name for c in cases if c.suite == f"compat.{result['ref']}"]
+        assert names == ["state", "static checks", "post-image"], result["ref"]
+    v119 = next(c for c in cases if c.suite == "compat.v1.19.0" and c.name == "state")
+    assert v119.detail.startswith("variant v1.18+: ")
+    written = _parse(junit.read_bytes()).findall("./testsuite/testcase")
+    assert len(written) == len(cases) == 3 * len(results)
+
+
+def test_compat_cases_fail_where_the_result_does() -> None:
+    result = {
+        "ref": "v2.0.0",
+        "ok": False,
+        "state": "conflict",
+        "expected": None,
+        "reason": "hunk #2 conflicts",
+        "patch": "p",
+        "hunks": [{"index": 2, "header": "@@ -1 +1 @@", "status": "conflict", "mismatch_line": 133}],
+        "static": {"ok": False, "checks": 30, "failed": ["move-step"]},
+        "drift": {"pin": "v1.19.0", "differs": True, "compared": "nearest pin", "changed_lines": 4, "diff": "-a\n+b"},
+    }
+    state, static, drift = compat_cases([result])
+    assert (state.ok, static.ok, drift.ok) == (True, False, True), "a static failure is its own case"
+    assert "conflict at line 133" in state.detail
+    assert "move-step" in static.message
+    assert "differs from v1.19.0's" in drift.message and drift.detail == "-a\n+b"
+    no_static = compat_cases([{**result, "static": None}])
+    assert no_static[0].ok is False
 
 
 def test_static_results_give_one_case_per_ref_and_check() -> None:
