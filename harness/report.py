@@ -217,7 +217,7 @@ def summary_rows(
 
 
 def summary_table(rows: Sequence[SummaryRow]) -> Table:
-    table = Table(title="verify summary")
+    table = Table(title="mas-harness summary")
     for column in ("part", "passed", "failed", "skipped", "verdict"):
         table.add_column(column)
     for row in rows:
