@@ -8,9 +8,11 @@ with the patch applied by the engine. Air-gapped mode is detected as users get i
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from python_on_whales import docker
 
 from harness.build import Engine
 from harness.cli import main
@@ -34,6 +36,16 @@ REQUIRED_KEYS = {
     "deviations",
     "sampler",
 }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _remove_built_images(engine: Engine) -> Iterator[None]:
+    """Each build leaves a uniquely tagged builder image; what this module made, it removes."""
+    before = {image.id for image in docker.image.list("mas-harness/builder")}
+    yield
+    made = [image.id for image in docker.image.list("mas-harness/builder") if image.id not in before]
+    if made:
+        docker.image.remove(made, force=True)
 
 
 @pytest.fixture(scope="module")
