@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
 from harness.ci_report import profile_cases, publish
 from harness.measure import ProfileReport, ProfileRun
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 COLUMNS = (
     "profile",
@@ -102,6 +106,14 @@ def profile_markdown(report: ProfileReport, *, plot: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _mark_peak(axes: Axes, t: float | None, value: int | None, *, scale: float, marker: str, colour: str) -> None:
+    if t is None or value is None:
+        return
+    peak = value / 1e9
+    axes.plot([t / scale], [peak], marker=marker, color=colour)
+    axes.annotate(f"{peak:.2f} GB", (t / scale, peak), textcoords="offset points", xytext=(4, 6), color=colour)
+
+
 def plot_memory(report: ProfileReport, out_stem: Path) -> list[Path]:
     """Memory over time, one colour per profile: process RSS solid, cgroup anonymous memory dashed, peaks marked.
 
@@ -128,26 +140,10 @@ def plot_memory(report: ProfileReport, out_stem: Path) -> list[Path]:
             xs, ys = zip(*anon, strict=True)
             axes.plot(xs, ys, color=colour, linestyle="--", alpha=0.6, label=f"{run.profile.name}: build cgroup, anon")
         figures = run.figures
-        if figures.peak_rss_t is not None:
-            peak = figures.peak_rss_bytes / 1e9
-            axes.plot([figures.peak_rss_t / scale], [peak], marker="o", color=colour)
-            axes.annotate(
-                f"{peak:.2f} GB",
-                (figures.peak_rss_t / scale, peak),
-                textcoords="offset points",
-                xytext=(4, 6),
-                color=colour,
-            )
-        if figures.peak_cgroup_anon_t is not None and figures.peak_cgroup_anon_bytes is not None:
-            peak = figures.peak_cgroup_anon_bytes / 1e9
-            axes.plot([figures.peak_cgroup_anon_t / scale], [peak], marker="^", color=colour)
-            axes.annotate(
-                f"{peak:.2f} GB",
-                (figures.peak_cgroup_anon_t / scale, peak),
-                textcoords="offset points",
-                xytext=(4, 6),
-                color=colour,
-            )
+        _mark_peak(axes, figures.peak_rss_t, figures.peak_rss_bytes, scale=scale, marker="o", colour=colour)
+        _mark_peak(
+            axes, figures.peak_cgroup_anon_t, figures.peak_cgroup_anon_bytes, scale=scale, marker="^", colour=colour
+        )
     axes.set_xlabel(f"{unit} since the build started")
     axes.set_ylabel("memory (GB)")
     axes.set_title(f"MAS builder stage, {report.ref} ({report.source}): memory per knob profile")

@@ -415,6 +415,25 @@ def _check_resolution(name: str, data: bytes) -> None:
         raise BadInput(f"the resolved {name} still has a conflict marker at line {line}: resolve it first")
 
 
+def _no_candidate(
+    patch: Patch,
+    target_label: str,
+    status: RefreshStatus,
+    hunks: Sequence[HunkMerge],
+    files: Sequence[FileRefresh],
+    notes: Sequence[str],
+) -> Refresh:
+    return Refresh(
+        patch=patch.path,
+        target_label=target_label,
+        status=status,
+        hunks=tuple(hunks),
+        files=tuple(files),
+        candidate=None,
+        notes=tuple(notes),
+    )
+
+
 def _apply_resolution(files: Sequence[FileRefresh], resolution: Mapping[str, bytes]) -> list[FileRefresh]:
     for name, data in resolution.items():
         _check_resolution(name, data)
@@ -502,30 +521,14 @@ def rebase_patch(
         files = _take_patch_side(files, bases, theirs_all)
         status = "patch-side"
     elif any(f.conflicts for f in files):
-        return Refresh(
-            patch=patch.path,
-            target_label=target_label,
-            status="conflict",
-            hunks=tuple(hunks),
-            files=tuple(files),
-            candidate=None,
-            notes=tuple(notes),
-        )
+        return _no_candidate(patch, target_label, "conflict", hunks, files, notes)
     else:
         status = "clean"
     results = {f.path: f.result for f in files if f.result is not None}
     if all(results[f.path] == f.target for f in files):
         if status == "resolved":
             raise BadInput(f"the resolved file is {target_label}'s own {', '.join(results)}: there is no patch to make")
-        return Refresh(
-            patch=patch.path,
-            target_label=target_label,
-            status="upstreamed",
-            hunks=tuple(hunks),
-            files=tuple(files),
-            candidate=None,
-            notes=tuple(notes),
-        )
+        return _no_candidate(patch, target_label, "upstreamed", hunks, files, notes)
     body = b"".join(_diff(f.path, f.target, results[f.path], modes[f.path]) for f in files)
     candidate = bump_last_update(_header(patch.data), today) + body
     candidate_patch = Patch.parse(candidate, path=Path(f"{patch.path.name} (refreshed)"))
