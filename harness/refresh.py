@@ -419,6 +419,7 @@ def _no_candidate(
     patch: Patch,
     target_label: str,
     status: RefreshStatus,
+    *,
     hunks: Sequence[HunkMerge],
     files: Sequence[FileRefresh],
     notes: Sequence[str],
@@ -521,14 +522,14 @@ def rebase_patch(
         files = _take_patch_side(files, bases, theirs_all)
         status = "patch-side"
     elif any(f.conflicts for f in files):
-        return _no_candidate(patch, target_label, "conflict", hunks, files, notes)
+        return _no_candidate(patch, target_label, "conflict", hunks=hunks, files=files, notes=notes)
     else:
         status = "clean"
     results = {f.path: f.result for f in files if f.result is not None}
     if all(results[f.path] == f.target for f in files):
         if status == "resolved":
             raise BadInput(f"the resolved file is {target_label}'s own {', '.join(results)}: there is no patch to make")
-        return _no_candidate(patch, target_label, "upstreamed", hunks, files, notes)
+        return _no_candidate(patch, target_label, "upstreamed", hunks=hunks, files=files, notes=notes)
     body = b"".join(_diff(f.path, f.target, results[f.path], modes[f.path]) for f in files)
     candidate = bump_last_update(_header(patch.data), today) + body
     candidate_patch = Patch.parse(candidate, path=Path(f"{patch.path.name} (refreshed)"))
