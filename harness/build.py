@@ -30,6 +30,7 @@ from rich.text import Text
 from harness import dockerfile as dfm
 from harness.baseimage import LocalRustImage, ensure_rust_base_image
 from harness.errors import BadInput, EnvironmentProblem
+from harness.proc import run
 from harness.sampler import ProcessSampler, SamplerReport
 from harness.series import Shape
 from harness.static import detect_shape
@@ -162,6 +163,33 @@ def isolate_cache_mounts(data: bytes, *, namespace: str, targets: Sequence[str] 
         return b"--mount=" + options + f",id={namespace}{target}".encode()
 
     return _CACHE_MOUNT.sub(rename, data)
+
+
+def cache_records(du_verbose: str) -> dict[str, str]:
+    """Record id -> description, from `docker buildx du --verbose` (python-on-whales does not wrap it)."""
+    records: dict[str, str] = {}
+    record_id = None
+    for line in du_verbose.splitlines():
+        key, _, value = line.partition(":")
+        if key == "ID":
+            record_id = value.strip()
+        elif key == "Description" and record_id:
+            records[record_id] = value.strip()
+    return records
+
+
+def prune_cache_mounts(namespace: str, *, builder: str | None = None) -> list[str]:
+    """Drop the cache mounts `isolate_cache_mounts` made under this namespace; returns the record ids dropped."""
+    selector = ["--builder", builder] if builder else []
+    listing = run("docker", "buildx", "du", "--verbose", *selector, check=False)
+    if listing.returncode != 0:
+        log.warning("could not list BuildKit's cache to prune %s: %s", namespace, listing.stderr.decode().strip())
+        return []
+    marker = f'with id "/{namespace}/'
+    doomed = [rid for rid, text in cache_records(listing.stdout.decode()).items() if marker in text]
+    for record_id in doomed:
+        run("docker", "buildx", "prune", "--force", "--filter", f"id={record_id}", *selector)
+    return doomed
 
 
 def plan_build(

@@ -242,7 +242,9 @@ def _add_profile_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     profile.add_argument("--interval", type=float, default=0.5, help="seconds between samples (default 0.5)")
     profile.add_argument("--report-dir", type=Path, help="where profile.json/.md and memory.png/.svg go")
-    profile.add_argument("--keep-images", action="store_true", help="keep each profile's builder image")
+    profile.add_argument(
+        "--keep-images", action="store_true", help="keep each profile's builder image and its target cache mount"
+    )
     profile.add_argument(
         "--from-report",
         type=Path,

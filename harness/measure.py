@@ -20,7 +20,7 @@ import psutil
 from python_on_whales import DockerException, docker
 from rich.console import Console
 
-from harness.build import BuildReport, Check, build_and_check, plan_build
+from harness.build import BuildReport, Check, build_and_check, plan_build, prune_cache_mounts
 from harness.errors import BadInput
 from harness.profiles import BASELINE, Profile
 from harness.sampler import Sample, SamplerReport
@@ -28,9 +28,9 @@ from harness.sampler import Sample, SamplerReport
 log = logging.getLogger("harness")
 
 CACHE_STATE = (
-    "target directory cold (its cache mount gets an id of its own per profile); compile step rebuilt (a per-run "
-    "VERGEN_GIT_DESCRIBE); cargo registry cache mount shared (may be warm); earlier layers (cargo-auditable "
-    "install, cargo fetch) may come from the layer cache"
+    "target directory cold (its cache mount gets an id of its own per profile, dropped afterwards); compile step "
+    "rebuilt (a per-run VERGEN_GIT_DESCRIBE); cargo registry cache mount shared (may be warm); earlier layers "
+    "(cargo-auditable install, cargo fetch) may come from the layer cache"
 )
 
 
@@ -253,6 +253,7 @@ def run_profiles(
     runs: list[ProfileRun] = []
     for profile in profiles:
         log.info("profile %s: %s", profile.name, profile.description)
+        namespace = f"mas-harness-profile-{run_id}-{profile.name}"
         plan = plan_build(
             ref=ref,
             patched_dockerfile=patched_dockerfile,
@@ -262,14 +263,17 @@ def run_profiles(
             air_gapped=air_gapped,
             work_dir=work_dir,
             builder=builder,
-            cache_namespace=f"mas-harness-profile-{run_id}-{profile.name}",
+            cache_namespace=namespace,
         )
         build = build_and_check(
             plan, report_dir=report_dir / profile.name, standin=standin, console=console, sample_interval=interval
         )
         runs.append(ProfileRun(profile=profile, build=build, figures=figures(build.sampler.samples)))
-        if build.image and not keep_images:
-            _remove_image(build.image)
+        if not keep_images:
+            if build.image:
+                _remove_image(build.image)
+            # A full-source target directory is several GB; its id is this profile's alone, nothing reuses it.
+            prune_cache_mounts(namespace, builder=builder)
         report = ProfileReport(
             ref=ref,
             source=source,

@@ -5,11 +5,12 @@ profile from the same cache state, sampled from the host, reported as JSON, Mark
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from harness.build import Engine
+from harness.build import Engine, cache_records
 from harness.cli import main
 
 
@@ -57,3 +58,13 @@ def test_profile_of_the_standin_reports_each_profile_from_its_samples(
         by_name["ci"]["peak_rss_bytes"] / by_name["upstream"]["peak_rss_bytes"], abs=0.001
     )
     assert "| ci |" in (report_dir / "profile.md").read_text()
+    listing = subprocess.run(["docker", "buildx", "du", "--verbose"], capture_output=True, text=True, check=True)
+    namespaces = {
+        d.split("given id ")[1].split("/app/target")[0]
+        for p in report["profiles"]
+        for d in p["deviations"]
+        if "given id " in d
+    }
+    assert len(namespaces) == 3
+    left = [text for text in cache_records(listing.stdout).values() if any(f"/{ns}/" in text for ns in namespaces)]
+    assert left == [], "each profile's target cache is dropped once its figures are read"

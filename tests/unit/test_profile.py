@@ -12,7 +12,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from harness.build import BuildReport, Check, isolate_cache_mounts
+from harness.build import BuildReport, Check, cache_records, isolate_cache_mounts
 from harness.cli import main
 from harness.config import load_pins, newest_applying_pin
 from harness.errors import BadInput
@@ -290,3 +290,17 @@ def test_profile_cli_renders_from_a_report_and_refuses_bad_input(
     assert any("not a profile report" in line for line in errors)
     assert any("unknown profile 'huge'" in line for line in errors)
     assert any("--interval must be a positive" in line for line in errors)
+
+
+def test_cache_records_are_read_from_buildx_du_verbose() -> None:
+    listing = (
+        "ID:\t\tabc123\nParent:\t\tp\nSize:\t\t1MB\n"
+        'Description:\tcached mount /app/target from exec /bin/sh -c cargo build with id "/ns1/app/target"\n'
+        "Type:\t\texec.cachemount\n\n"
+        "ID:\t\tdef456\nDescription:\tmount / from exec /bin/sh -c apt-get update\n"
+    )
+    records = cache_records(listing)
+    assert records == {
+        "abc123": 'cached mount /app/target from exec /bin/sh -c cargo build with id "/ns1/app/target"',
+        "def456": "mount / from exec /bin/sh -c apt-get update",
+    }
