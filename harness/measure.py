@@ -23,7 +23,7 @@ from rich.console import Console
 from harness.build import BuildReport, Check, build_and_check, plan_build, prune_cache_mounts
 from harness.errors import BadInput
 from harness.profiles import BASELINE, Profile
-from harness.sampler import Sample, SamplerReport
+from harness.sampler import Figures, Sample, SamplerReport
 
 log = logging.getLogger("harness")
 
@@ -35,53 +35,13 @@ CACHE_STATE = (
 
 
 @dataclass(frozen=True, kw_only=True)
-class Figures:
-    """What one profile's build cost, read off its samples."""
-
-    peak_rss_bytes: int
-    """Summed RSS of the source tree's rustc and cargo processes, highest sample."""
-    peak_rss_t: float | None
-    peak_cgroup_bytes: int | None
-    """The build containers' memory cgroups: the kernel's high-water mark, or the highest sample."""
-    peak_cgroup_t: float | None
-    peak_cgroup_anon_bytes: int | None
-    """Their anonymous memory, highest sample: RSS-like, without the page cache the usage also counts."""
-    peak_cgroup_anon_t: float | None
-    max_concurrent_rustc: int
-    compile_seconds: float
-    sample_count: int
-
-
-def figures(samples: Sequence[Sample]) -> Figures:
-    peak = max(samples, key=lambda s: s.rss_bytes, default=None)
-    cgroup = [s for s in samples if s.cgroup_bytes is not None or s.cgroup_peak_bytes is not None]
-
-    def cgroup_high(sample: Sample) -> int:
-        return max(sample.cgroup_bytes or 0, sample.cgroup_peak_bytes or 0)
-
-    cgroup_peak = max(cgroup, key=cgroup_high, default=None)
-    anon_peak = max(
-        (s for s in samples if s.cgroup_anon_bytes is not None), key=lambda s: s.cgroup_anon_bytes or 0, default=None
-    )
-    busy = [s.t for s in samples if s.rustc or s.cargo]
-    return Figures(
-        peak_rss_bytes=peak.rss_bytes if peak else 0,
-        peak_rss_t=peak.t if peak else None,
-        peak_cgroup_bytes=cgroup_high(cgroup_peak) if cgroup_peak else None,
-        peak_cgroup_t=cgroup_peak.t if cgroup_peak else None,
-        peak_cgroup_anon_bytes=anon_peak.cgroup_anon_bytes if anon_peak else None,
-        peak_cgroup_anon_t=anon_peak.t if anon_peak else None,
-        max_concurrent_rustc=max((s.rustc for s in samples), default=0),
-        compile_seconds=round(busy[-1] - busy[0], 3) if busy else 0.0,
-        sample_count=len(samples),
-    )
-
-
-@dataclass(frozen=True, kw_only=True)
 class ProfileRun:
     profile: Profile
     build: BuildReport
-    figures: Figures
+
+    @property
+    def figures(self) -> Figures:
+        return self.build.sampler.figures
 
     @property
     def wall_seconds(self) -> float:
@@ -194,7 +154,7 @@ def load_profile_report(path: Path) -> ProfileReport:
                 binary_size_bytes=entry.get("binary_size_bytes"),
             )
             profile = Profile(name=entry["name"], description=entry.get("description", ""), build_args=_knobs(entry))
-            runs.append(ProfileRun(profile=profile, build=build, figures=figures(samples)))
+            runs.append(ProfileRun(profile=profile, build=build))
         return ProfileReport(
             ref=data["ref"],
             source=data["source"],
@@ -268,7 +228,7 @@ def run_profiles(
         build = build_and_check(
             plan, report_dir=report_dir / profile.name, standin=standin, console=console, sample_interval=interval
         )
-        runs.append(ProfileRun(profile=profile, build=build, figures=figures(build.sampler.samples)))
+        runs.append(ProfileRun(profile=profile, build=build))
         if not keep_images:
             if build.image:
                 _remove_image(build.image)

@@ -18,8 +18,9 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from types import TracebackType
 
@@ -45,6 +46,49 @@ class Sample:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Figures:
+    """What one profile's build cost, read off its samples."""
+
+    peak_rss_bytes: int
+    """Summed RSS of the source tree's rustc and cargo processes, highest sample."""
+    peak_rss_t: float | None
+    peak_cgroup_bytes: int | None
+    """The build containers' memory cgroups: the kernel's high-water mark, or the highest sample."""
+    peak_cgroup_t: float | None
+    peak_cgroup_anon_bytes: int | None
+    """Their anonymous memory, highest sample: RSS-like, without the page cache the usage also counts."""
+    peak_cgroup_anon_t: float | None
+    max_concurrent_rustc: int
+    compile_seconds: float
+    sample_count: int
+
+
+def figures(samples: Sequence[Sample]) -> Figures:
+    peak = max(samples, key=lambda s: s.rss_bytes, default=None)
+    cgroup = [s for s in samples if s.cgroup_bytes is not None or s.cgroup_peak_bytes is not None]
+
+    def cgroup_high(sample: Sample) -> int:
+        return max(sample.cgroup_bytes or 0, sample.cgroup_peak_bytes or 0)
+
+    cgroup_peak = max(cgroup, key=cgroup_high, default=None)
+    anon_peak = max(
+        (s for s in samples if s.cgroup_anon_bytes is not None), key=lambda s: s.cgroup_anon_bytes or 0, default=None
+    )
+    busy = [s.t for s in samples if s.rustc or s.cargo]
+    return Figures(
+        peak_rss_bytes=peak.rss_bytes if peak else 0,
+        peak_rss_t=peak.t if peak else None,
+        peak_cgroup_bytes=cgroup_high(cgroup_peak) if cgroup_peak else None,
+        peak_cgroup_t=cgroup_peak.t if cgroup_peak else None,
+        peak_cgroup_anon_bytes=anon_peak.cgroup_anon_bytes if anon_peak else None,
+        peak_cgroup_anon_t=anon_peak.t if anon_peak else None,
+        max_concurrent_rustc=max((s.rustc for s in samples), default=0),
+        compile_seconds=round(busy[-1] - busy[0], 3) if busy else 0.0,
+        sample_count=len(samples),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
 class SamplerReport:
     peak_rss_bytes: int
     max_concurrent_rustc: int
@@ -55,16 +99,17 @@ class SamplerReport:
     peak_rustc_crate_rss_bytes: int
     wall_seconds: float
     interval_seconds: float
-    peak_cgroup_bytes: int | None = None
-    """The highest cgroup usage: the kernel's high-water mark where it keeps one, else the sampled maximum."""
-    peak_cgroup_anon_bytes: int | None = None
     cgroup_version: int | None = None
-    compile_seconds: float = 0.0
-    """From the first to the last sample with a rustc or cargo of the source tree."""
     samples: list[Sample] = field(default_factory=list)
+
+    @cached_property
+    def figures(self) -> Figures:
+        return figures(self.samples)
 
     def as_json(self, *, with_samples: bool = True) -> dict[str, object]:
         data = asdict(self)
+        data.pop("figures", None)
+        data["figures"] = asdict(self.figures)
         if not with_samples:
             data.pop("samples")
         return data
@@ -253,15 +298,8 @@ class ProcessSampler:
 
     def report(self) -> SamplerReport:
         peak_crate = max(self._crate_peaks.items(), key=lambda item: item[1], default=None)
-        samples = self._samples
-        cgroup_peaks = [v for s in samples for v in (s.cgroup_bytes, s.cgroup_peak_bytes) if v is not None]
-        anon = [s.cgroup_anon_bytes for s in samples if s.cgroup_anon_bytes is not None]
-        busy = [s.t for s in samples if s.rustc or s.cargo]
         return SamplerReport(
-            peak_cgroup_bytes=max(cgroup_peaks, default=None),
-            peak_cgroup_anon_bytes=max(anon, default=None),
             cgroup_version=self._cgroup_version,
-            compile_seconds=round(busy[-1] - busy[0], 3) if busy else 0.0,
             peak_rss_bytes=max((s.rss_bytes for s in self._samples), default=0),
             max_concurrent_rustc=max((s.rustc for s in self._samples), default=0),
             rustc_flags={key: sorted(values) for key, values in self._flags.items()},

@@ -16,10 +16,10 @@ from harness.build import BuildReport, Check, cache_records, isolate_cache_mount
 from harness.cli import main
 from harness.config import load_pins, newest_applying_pin
 from harness.errors import BadInput
-from harness.measure import ProfileReport, ProfileRun, figures, load_profile_report
+from harness.measure import ProfileReport, ProfileRun, load_profile_report
 from harness.profile_report import profile_markdown, rows, write_profile_outputs
 from harness.profiles import BASELINE, Profile, builtin_profiles, load_profiles, select_profiles
-from harness.sampler import CgroupMemory, Sample, SamplerReport
+from harness.sampler import CgroupMemory, Sample, SamplerReport, figures
 
 GB = 1_000_000_000
 
@@ -184,7 +184,7 @@ def _run(name: str, build_args: dict[str, str], samples: list[Sample], *, size: 
         binary_size_bytes=size,
     )
     profile = Profile(name=name, description=name, build_args=build_args)
-    return ProfileRun(profile=profile, build=build, figures=figures(samples))
+    return ProfileRun(profile=profile, build=build)
 
 
 def _report() -> ProfileReport:
