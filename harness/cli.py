@@ -37,7 +37,7 @@ from harness.patching import (
     status,
 )
 from harness.profile_report import profile_table, publish_profile, write_profile_outputs
-from harness.profiles import load_profiles, select_profiles
+from harness.profiles import builtin_profiles, select_profiles
 from harness.refresh import refresh_onto, refuse_clobber, write_file
 from harness.report import (
     compat_json,
@@ -547,7 +547,8 @@ def _run_profile(args: argparse.Namespace, console: Console) -> int:
             console.print(f"wrote {path}", highlight=False)
         return 0 if report.ok else 1
     settings = _settings(args)
-    profiles = select_profiles(load_profiles(settings.pins.source), args.profiles or ["low-ram", "ci", "upstream"])
+    available = {**builtin_profiles(), **settings.pins.profiles}
+    profiles = select_profiles(available, args.profiles or ["low-ram", "ci", "upstream"])
     if args.interval <= 0:
         raise BadInput("--interval must be a positive number of seconds")
     extra_args = _parse_build_args(args.build_arg, defaults={})

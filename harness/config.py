@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from harness.errors import BadInput
+from harness.profiles import Profile, configured_profiles
 from harness.series import Series, load_series, single_patch_series
+from harness.tomlfile import require_toml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PINS_FILE = PROJECT_ROOT / "pins.toml"
@@ -41,6 +42,8 @@ class Pins:
     series: Series
     pins: tuple[Pin, ...]
     source: Path
+    profiles: Mapping[str, Profile] = field(default_factory=dict)
+    """The knob profiles the pins file configures (`[profiles.NAME]`), beside the built-in ones."""
 
     def get(self, tag: str) -> Pin | None:
         return next((pin for pin in self.pins if pin.tag == tag), None)
@@ -60,12 +63,7 @@ def _field(table: Mapping[str, object], key: str, where: str) -> str:
 
 
 def load_pins(path: Path = DEFAULT_PINS_FILE) -> Pins:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BadInput(f"pins file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise BadInput(f"pins file {path} is not valid TOML: {exc}") from None
+    data = require_toml(path, "pins file")
 
     upstream = data.get("upstream", {})
     pins: list[Pin] = []
@@ -102,6 +100,7 @@ def load_pins(path: Path = DEFAULT_PINS_FILE) -> Pins:
         series=series,
         pins=tuple(pins),
         source=path,
+        profiles=configured_profiles(data, source=path.name),
     )
 
 

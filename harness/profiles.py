@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from harness.errors import BadInput
 
@@ -57,23 +55,18 @@ def builtin_profiles(cpus: int | None = None) -> dict[str, Profile]:
     }
 
 
-def load_profiles(pins_file: Path, *, cpus: int | None = None) -> dict[str, Profile]:
-    """The built-in profiles plus the pins file's own; a configured name may not shadow a built-in one."""
-    profiles = builtin_profiles(cpus)
-    try:
-        data = tomllib.loads(pins_file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return profiles
-    except tomllib.TOMLDecodeError as exc:
-        raise BadInput(f"pins file {pins_file} is not valid TOML: {exc}") from None
+def configured_profiles(data: Mapping[str, object], *, source: str) -> dict[str, Profile]:
+    """The `[profiles.NAME]` tables of a parsed pins file; a name may not shadow a built-in profile."""
     configured = data.get("profiles", {})
     if not isinstance(configured, dict):
-        raise BadInput(f"{pins_file.name}: `profiles` must be a table of tables")
+        raise BadInput(f"{source}: `profiles` must be a table of tables")
+    builtin = builtin_profiles()
+    profiles: dict[str, Profile] = {}
     for name, table in configured.items():
-        where = f"{pins_file.name} [profiles.{name}]"
+        where = f"{source} [profiles.{name}]"
         if not _NAME.fullmatch(name):
             raise BadInput(f"{where}: a profile name is lower case letters, digits, '.', '_' or '-'")
-        if name in profiles:
+        if name in builtin:
             raise BadInput(f"{where}: {name!r} is a built-in profile; pick another name")
         if not isinstance(table, dict):
             raise BadInput(f"{where}: must be a table")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Literal, get_args
 from packaging.version import InvalidVersion, Version
 
 from harness.errors import BadInput
+from harness.tomlfile import require_toml
 
 Shape = Literal["per-arch", "single"]
 """The builder-stage shape a variant's patched Dockerfile has, as the static checks hold it:
@@ -177,12 +177,7 @@ def _release(table: Mapping[str, object], key: str, where: str, *, required: boo
 
 
 def load_series(path: Path) -> Series:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BadInput(f"series file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise BadInput(f"series file {path} is not valid TOML: {exc}") from None
+    data = require_toml(path, "series file")
     raw_variants = data.get("variant", [])
     if not isinstance(raw_variants, list) or not raw_variants:
         raise BadInput(f"series file {path} has no [[variant]]")

@@ -15,11 +15,11 @@ paths given as flags to the current directory. Unknown keys are errors.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from harness.errors import BadInput
+from harness.tomlfile import read_toml
 
 PYPROJECT = "pyproject.toml"
 TABLE = "tool.mas-harness"
@@ -64,14 +64,9 @@ class SuperprojectConfig:
 
 def read_table(pyproject: Path) -> dict[str, str] | None:
     """The validated [tool.mas-harness] table, or None when the file or the table is absent."""
-    try:
-        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    data = read_toml(pyproject, "superproject configuration")
+    if data is None:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"{pyproject} cannot be read: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise BadInput(f"{pyproject} is not valid TOML: {exc}") from None
     tool = data.get("tool", {})
     table = tool.get("mas-harness") if isinstance(tool, dict) else None
     if table is None:

@@ -7,6 +7,7 @@ the cgroup tree is a test double laid out like the kernel's (v1 and v2).
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -18,7 +19,7 @@ from harness.config import load_pins, newest_applying_pin
 from harness.errors import BadInput
 from harness.measure import ProfileReport, ProfileRun, load_profile_report
 from harness.profile_report import profile_markdown, rows, write_profile_outputs
-from harness.profiles import BASELINE, Profile, builtin_profiles, load_profiles, select_profiles
+from harness.profiles import BASELINE, Profile, builtin_profiles, configured_profiles, select_profiles
 from harness.sampler import CgroupMemory, Sample, SamplerReport, figures
 
 GB = 1_000_000_000
@@ -43,9 +44,8 @@ def test_builtin_profiles_say_what_each_knob_is() -> None:
 
 
 def test_profiles_from_the_pins_file(tmp_path: Path) -> None:
-    pins = tmp_path / "pins.toml"
-    pins.write_text('[profiles.sixteen-gb]\ndescription = "16 GB"\nbuild_args = { CARGO_BUILD_JOBS = "4" }\n')
-    profiles = load_profiles(pins, cpus=2)
+    text = '[profiles.sixteen-gb]\ndescription = "16 GB"\nbuild_args = { CARGO_BUILD_JOBS = "4" }\n'
+    profiles = {**builtin_profiles(cpus=2), **configured_profiles(tomllib.loads(text), source="pins.toml")}
     assert profiles["sixteen-gb"] == Profile(
         name="sixteen-gb", description="16 GB", build_args={"CARGO_BUILD_JOBS": "4"}
     )
@@ -61,11 +61,9 @@ def test_profiles_from_the_pins_file(tmp_path: Path) -> None:
         ("[profiles.Upper]\n", "lower case"),
     ],
 )
-def test_bad_profiles_are_refused_with_the_table_named(tmp_path: Path, table: str, message: str) -> None:
-    pins = tmp_path / "pins.toml"
-    pins.write_text(table)
+def test_bad_profiles_are_refused_with_the_table_named(table: str, message: str) -> None:
     with pytest.raises(BadInput, match=message):
-        load_profiles(pins)
+        configured_profiles(tomllib.loads(table), source="pins.toml")
 
 
 def test_unknown_profile_names_the_known_ones() -> None:
