@@ -13,6 +13,7 @@ import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -477,31 +478,47 @@ def _parse_build_args(pairs: Sequence[str], *, defaults: Mapping[str, str] = CI_
     return args
 
 
-def _run_build(args: argparse.Namespace, console: Console) -> int:
-    build_args = _parse_build_args(args.build_arg)
-    settings = _settings(args)
+@dataclass(frozen=True, kw_only=True)
+class _BuildInputs:
+    patched: bytes
+    context: Path
+    work_dir: Path
+    air_gapped: bool
+
+
+def _build_inputs(args: argparse.Namespace, settings: Settings, ref: str, *, forced_patch: Path | None) -> _BuildInputs:
+    """What build and profile both need: an engine, the ref's patched Dockerfile, the context, the registry mode."""
     engine = check_engine()
     log.info("engine %s, buildx %s", engine.server_version, engine.buildx_version)
     cache = UpstreamCache(settings.cache_dir, UpstreamSource.parse(settings.upstream))
-    patched_ref = patch_ref(cache, args.ref, pins=settings.pins, forced_patch=args.patch)
+    patched_ref = patch_ref(cache, ref, pins=settings.pins, forced_patch=forced_patch)
     if patched_ref.patched is None:
         report = patched_ref.report
-        raise CheckFailed(
-            f"{patched_ref.patch_path.name} does not apply to {args.ref}: {report.state}: {report.reason}"
-        )
-    patched, resolved = patched_ref.patched, patched_ref.resolved
-    report_dir: Path = args.report_dir or Path("reports") / f"build-{args.ref}"
+        raise CheckFailed(f"{patched_ref.patch_path.name} does not apply to {ref}: {report.state}: {report.reason}")
     work = settings.cache_dir / "work"
-    context = build_context(args.source, cache=cache, resolved=resolved, work_dir=work, standin=STANDIN_TREE)
-    air_gapped = args.air_gapped if args.air_gapped is not None else not registry_reachable()
+    return _BuildInputs(
+        patched=patched_ref.patched,
+        context=build_context(
+            args.source, cache=cache, resolved=patched_ref.resolved, work_dir=work, standin=STANDIN_TREE
+        ),
+        work_dir=work,
+        air_gapped=args.air_gapped if args.air_gapped is not None else not registry_reachable(),
+    )
+
+
+def _run_build(args: argparse.Namespace, console: Console) -> int:
+    build_args = _parse_build_args(args.build_arg)
+    settings = _settings(args)
+    inputs = _build_inputs(args, settings, args.ref, forced_patch=args.patch)
+    report_dir: Path = args.report_dir or Path("reports") / f"build-{args.ref}"
     plan = plan_build(
         ref=args.ref,
-        patched_dockerfile=patched,
-        context=context,
+        patched_dockerfile=inputs.patched,
+        context=inputs.context,
         source=args.source,
         build_args=build_args,
-        air_gapped=air_gapped,
-        work_dir=work,
+        air_gapped=inputs.air_gapped,
+        work_dir=inputs.work_dir,
         builder=args.builder,
     )
     result = build_and_check(plan, report_dir=report_dir, standin=args.source == "standin", console=console)
@@ -553,25 +570,17 @@ def _run_profile(args: argparse.Namespace, console: Console) -> int:
         raise BadInput("--interval must be a positive number of seconds")
     extra_args = _parse_build_args(args.build_arg, defaults={})
     ref = args.ref or newest_applying_pin(settings.pins)
-    check_engine()
-    cache = UpstreamCache(settings.cache_dir, UpstreamSource.parse(settings.upstream))
-    patched_ref = patch_ref(cache, ref, pins=settings.pins)
-    if patched_ref.patched is None:
-        raise CheckFailed(f"{patched_ref.patch_path.name} does not apply to {ref}: {patched_ref.report.state}")
-    work = settings.cache_dir / "work"
-    context = build_context(
-        args.source, cache=cache, resolved=patched_ref.resolved, work_dir=work, standin=STANDIN_TREE
-    )
+    inputs = _build_inputs(args, settings, ref, forced_patch=None)
     report_dir: Path = args.report_dir or Path("reports") / f"profile-{ref}"
     report = run_profiles(
         ref=ref,
-        patched_dockerfile=patched_ref.patched,
-        context=context,
+        patched_dockerfile=inputs.patched,
+        context=inputs.context,
         source=args.source,
         profiles=profiles,
         base_build_args=extra_args,
-        air_gapped=args.air_gapped if args.air_gapped is not None else not registry_reachable(),
-        work_dir=work,
+        air_gapped=inputs.air_gapped,
+        work_dir=inputs.work_dir,
         report_dir=report_dir,
         standin=args.source == "standin",
         interval=args.interval,
@@ -623,14 +632,14 @@ def _run_refresh(args: argparse.Namespace, console: Console) -> int:
     refuse_clobber(args.output, force=args.force, protected=inputs)
     if args.conflicts is not None:
         refuse_clobber(args.conflicts, force=args.force, protected=[*inputs, args.output])
+    if args.take_patch_side and args.resolved:
+        raise BadInput("--take-patch-side and --resolved are two ways to settle conflicts: give one")
     settings = _settings(args)
     patch = Patch.load(args.patch)
     resolution = _read_bytes(args.resolved, "resolved Dockerfile") if args.resolved else None
     cache = UpstreamCache(settings.cache_dir, UpstreamSource.parse(settings.upstream))
     resolved = cache.resolve(args.ref)
     verify_pin(resolved, settings.pins.get(args.ref))
-    if args.take_patch_side and args.resolved:
-        raise BadInput("--take-patch-side and --resolved are two ways to settle conflicts: give one")
     result = refresh_onto(
         cache,
         patch,
