@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from harness.ci_report import profile_cases, publish
+from harness.ci_report import markdown_table, profile_cases, publish
 from harness.measure import ProfileReport, ProfileRun
 
 if TYPE_CHECKING:
@@ -96,11 +96,10 @@ def profile_markdown(report: ProfileReport, *, plot: str | None = None) -> str:
         f"kernel {machine.get('kernel')}; sampled every {report.interval_seconds}s. "
         "Ratios (x) are against the `upstream` profile.",
         "",
-        "| " + " | ".join(COLUMNS) + " |",
-        "|" + "---|" * len(COLUMNS),
+        markdown_table(COLUMNS, list(rows(report))).rstrip("\n"),
+        "",
+        f"Cache state: {report.cache_state}.",
     ]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows(report)]
-    lines += ["", f"Cache state: {report.cache_state}."]
     if plot:
         lines += ["", f"![memory over time]({plot})"]
     return "\n".join(lines) + "\n"

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree
 
 from rich.console import Console
 from rich.table import Table
 
+from harness.ci_report import markdown_table
 from harness.compat import CompatResult, StaticResult
 from harness.patching import HunkReport, git_blob_id
 from harness.refresh import CONFLICT_REASONS, Refresh
@@ -191,29 +193,25 @@ def summary_rows(
             for tier in junit_tiers(path)
         ]
     for name in ref_reports:
-        path = reports / name
-        part = f"{path.stem} (refs)"
-        if not path.is_file():
-            rows.append(SummaryRow(part=f"{part}: {name} missing", passed=0, failed=1, skipped=0))
-            continue
-        results = json.loads(path.read_text())
-        failed = sum(1 for r in results if not r["ok"])
-        rows.append(SummaryRow(part=part, passed=len(results) - failed, failed=failed, skipped=0))
+        rows.append(_json_part(reports / name, f"{Path(name).stem} (refs)", lambda data: data))
     profiles = (
         [p.relative_to(reports) for p in sorted(reports.glob("profile*/profile.json"))]
         if profile_reports is None
         else [Path(name) for name in profile_reports]
     )
     for relative in profiles:
-        path = reports / relative
         part = f"{relative.parent.name or relative.stem} (profiles)"
-        if not path.is_file():
-            rows.append(SummaryRow(part=f"{part}: {relative} missing", passed=0, failed=1, skipped=0))
-            continue
-        entries = json.loads(path.read_text()).get("profiles", [])
-        failed = sum(1 for entry in entries if not entry["ok"])
-        rows.append(SummaryRow(part=part, passed=len(entries) - failed, failed=failed, skipped=0))
+        rows.append(_json_part(reports / relative, part, lambda data: data.get("profiles", [])))
     return rows
+
+
+def _json_part(path: Path, part: str, entries: Callable[[Any], list[dict[str, Any]]]) -> SummaryRow:
+    """A JSON report's entries counted by their `ok`; a report that was never written fails its part."""
+    if not path.is_file():
+        return SummaryRow(part=f"{part}: {path} missing", passed=0, failed=1, skipped=0)
+    found = entries(json.loads(path.read_text()))
+    failed = sum(1 for entry in found if not entry["ok"])
+    return SummaryRow(part=part, passed=len(found) - failed, failed=failed, skipped=0)
 
 
 def summary_table(rows: Sequence[SummaryRow]) -> Table:
@@ -228,17 +226,11 @@ def summary_table(rows: Sequence[SummaryRow]) -> Table:
 
 def summary_markdown(rows: Sequence[SummaryRow]) -> str:
     verdict = "all ok" if rows and all(row.ok for row in rows) else "NOT OK"
-    lines = [
-        f"### mas-harness summary: {verdict}",
-        "",
-        "| part | passed | failed | skipped | verdict |",
-        "|---|---|---|---|---|",
-    ]
-    lines += [
-        f"| {row.part} | {row.passed} | {row.failed} | {row.skipped} | {'ok' if row.ok else '**NOT OK**'} |"
-        for row in rows
-    ]
-    return "\n".join(lines) + "\n"
+    table = markdown_table(
+        ("part", "passed", "failed", "skipped", "verdict"),
+        [(row.part, row.passed, row.failed, row.skipped, "ok" if row.ok else "**NOT OK**") for row in rows],
+    )
+    return f"### mas-harness summary: {verdict}\n\n{table}"
 
 
 def verify_summary(reports: Path) -> tuple[Table, bool]:
