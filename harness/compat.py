@@ -7,7 +7,7 @@ from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.config import Pin, Pins
+from harness.config import Pin, Pins, shown_path
 from harness.dockerfile import DockerfileError
 from harness.errors import PinMismatch, UpstreamError
 from harness.patching import HunkReport, Patch, PatchReport, State, evaluate, git_blob_id, patched_contents
@@ -331,7 +331,7 @@ def check_ref(
         ref=ref,
         upstream_commit=resolved.upstream_commit,
         dockerfile_blob=resolved.dockerfile_blob,
-        patch=_display_path(patch_path, pins),
+        patch=shown_path(patch_path, pins.source.parent),
         choice=patched_ref.choice,
         state=report.state,
         expected=expected,
@@ -361,13 +361,6 @@ def _judge(
     return True, reason
 
 
-def _display_path(path: Path, pins: Pins) -> str:
-    try:
-        return str(path.resolve().relative_to(pins.source.parent.resolve()))
-    except ValueError:
-        return str(path)
-
-
 @dataclass(frozen=True, kw_only=True)
 class StaticResult:
     ref: str
@@ -382,7 +375,7 @@ class StaticResult:
 def static_check_ref(cache: UpstreamCache, ref: str, *, pins: Pins, forced_patch: Path | None = None) -> StaticResult:
     """Patch the ref's Dockerfile (off the tree) and run the semantic and lint checks on the result."""
     patched_ref = patch_ref(cache, ref, pins=pins, forced_patch=forced_patch)
-    shown = _display_path(patched_ref.patch_path, pins)
+    shown = shown_path(patched_ref.patch_path, pins.source.parent)
     if patched_ref.patched is None:
         report = patched_ref.report
         finding = Finding(check="patch-applies", ok=False, line=None, message=f"{report.state}: {report.reason}")

@@ -96,7 +96,7 @@ def load_pins(path: Path = DEFAULT_PINS_FILE) -> Pins:
         _require_series_choice(pin, series, path)
     return Pins(
         upstream=upstream.get("url", DEFAULT_UPSTREAM),
-        default_patch=_relative(series.newest.patch, path.parent),
+        default_patch=shown_path(series.newest.patch, path.parent),
         series=series,
         pins=tuple(pins),
         source=path,
@@ -112,7 +112,8 @@ def newest_applying_pin(pins: Pins) -> str:
     raise BadInput(f"{pins.source.name}: no pin is expected to apply")
 
 
-def _relative(patch: Path, base: Path) -> str:
+def shown_path(patch: Path, base: Path) -> str:
+    """`patch` relative to `base` where it lies under it (as given or resolved), else as given."""
     for candidate, root in ((patch, base), (patch.resolve(), base.resolve())):
         if candidate.is_relative_to(root):
             return str(candidate.relative_to(root))
@@ -141,7 +142,7 @@ def _require_series_choice(pin: Pin, series: Series, path: Path) -> None:
         source = series.source.name if series.source else "the series"
         raise BadInput(
             f"{path.name} pin {pin.tag}: patch is {pin.patch}, but {source} gives {pin.tag} the "
-            f"{choice.variant.name} variant ({_relative(choice.variant.patch, path.parent)}); make them agree"
+            f"{choice.variant.name} variant ({shown_path(choice.variant.patch, path.parent)}); make them agree"
         )
 
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from harness.compat import CompatResult, StaticResult, check_ref, static_check_ref, verify_pin
-from harness.config import Pins
+from harness.config import Pins, shown_path
 from harness.errors import BadInput, CheckFailed, UpstreamError
 from harness.patching import Patch
 from harness.proc import git, run
@@ -169,13 +169,6 @@ def _exact_tag(sub: Submodule, commit: str) -> str | None:
     return _git_ok(f"--git-dir={sub.git_dir}", "describe", "--tags", "--exact-match", commit, cwd=sub.git_dir)
 
 
-def _shown(path: Path, root: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(root.resolve()))
-    except ValueError:
-        return str(path)
-
-
 @dataclass(frozen=True, kw_only=True)
 class SuperprojectCheck:
     """The patch against one upstream commit of the submodule, as data."""
@@ -232,7 +225,7 @@ def _check(
     result = check_ref(upstream.cache, upstream.ref, pins=pins, forced_patch=config.patch)
     # A commit id the submodule's repository tags is shown by its tag; a name is shown as the user gave it.
     label = tag if tag is not None and ref == resolved.commit else ref
-    result = replace(result, ref=label, patch=_shown(config.patch, config.root))
+    result = replace(result, ref=label, patch=shown_path(config.patch, config.root))
     static_result = None
     if static:
         static_result = static_check_ref(upstream.cache, upstream.ref, pins=pins, forced_patch=config.patch)
