@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -38,8 +39,9 @@ from harness.patching import (
     status,
 )
 from harness.profile_report import profile_table, publish_profile, write_profile_outputs
-from harness.profiles import builtin_profiles, select_profiles
+from harness.profiles import BASELINE, builtin_profiles, select_profiles, upstream_profile
 from harness.refresh import refresh_onto, refuse_clobber, write_file
+from harness.release_profile import ReleaseProfile, parse_release_profile
 from harness.report import (
     compat_json,
     findings_table,
@@ -56,7 +58,7 @@ from harness.report import (
 from harness.static import check_patched
 from harness.superproject import check_bump, verify, work_tree_for
 from harness.superproject_config import SuperprojectConfig, SuperprojectFlags, resolve_superproject
-from harness.upstream import DOCKERFILE, UpstreamCache, UpstreamSource
+from harness.upstream import CARGO_TOML, DOCKERFILE, UpstreamCache, UpstreamSource
 
 log = logging.getLogger("harness")
 
@@ -252,6 +254,10 @@ def _add_profile_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         metavar="PROFILE_JSON",
         help="build nothing: render the table, Markdown and plot again from a profile.json",
     )
+    profile.add_argument(
+        "--dry-run", action="store_true", help="build nothing: print the resolved profiles and their build args"
+    )
+    profile.add_argument("--json", action="store_true", help="with --dry-run: print JSON")
     _build_options(profile)
     _common(profile)
 
@@ -484,21 +490,32 @@ class _BuildInputs:
     context: Path
     work_dir: Path
     air_gapped: bool
+    release: ReleaseProfile
 
 
-def _build_inputs(args: argparse.Namespace, settings: Settings, ref: str, *, forced_patch: Path | None) -> _BuildInputs:
+def _build_inputs(
+    args: argparse.Namespace, settings: Settings, ref: str, *, forced_patch: Path | None, dry_run: bool = False
+) -> _BuildInputs:
     """What build and profile both need: an engine, the ref's patched Dockerfile, the context, the registry mode."""
-    engine = check_engine()
-    log.info("engine %s, buildx %s", engine.server_version, engine.buildx_version)
+    if not dry_run:
+        engine = check_engine()
+        log.info("engine %s, buildx %s", engine.server_version, engine.buildx_version)
     cache = UpstreamCache(settings.cache_dir, UpstreamSource.parse(settings.upstream))
     patched_ref = patch_ref(cache, ref, pins=settings.pins, forced_patch=forced_patch)
     if patched_ref.patched is None:
         report = patched_ref.report
         raise CheckFailed(f"{patched_ref.patch_path.name} does not apply to {ref}: {report.state}: {report.reason}")
     work = settings.cache_dir / "work"
+    cargo_blob = patched_ref.resolved.cargo_toml_blob
+    release = parse_release_profile(
+        cache.read_blob(cargo_blob).decode() if cargo_blob else None, where=f"{ref}:{CARGO_TOML}"
+    )
     return _BuildInputs(
+        release=release,
         patched=patched_ref.patched,
-        context=build_context(
+        context=STANDIN_TREE
+        if dry_run
+        else build_context(
             args.source, cache=cache, resolved=patched_ref.resolved, work_dir=work, standin=STANDIN_TREE
         ),
         work_dir=work,
@@ -564,13 +581,40 @@ def _run_profile(args: argparse.Namespace, console: Console) -> int:
             console.print(f"wrote {path}", highlight=False)
         return 0 if report.ok else 1
     settings = _settings(args)
-    available = {**builtin_profiles(), **settings.pins.profiles}
-    profiles = select_profiles(available, args.profiles or ["low-ram", "ci", "upstream"])
+    names = args.profiles or ["low-ram", "ci", BASELINE]
+    select_profiles({**builtin_profiles(), BASELINE: None, **settings.pins.profiles}, names)  # type: ignore[dict-item]
     if args.interval <= 0:
         raise BadInput("--interval must be a positive number of seconds")
     extra_args = _parse_build_args(args.build_arg, defaults={})
     ref = args.ref or newest_applying_pin(settings.pins)
-    inputs = _build_inputs(args, settings, ref, forced_patch=None)
+    inputs = _build_inputs(args, settings, ref, forced_patch=None, dry_run=args.dry_run)
+    available = {
+        **builtin_profiles(),
+        BASELINE: upstream_profile(inputs.release, ref=ref),
+        **settings.pins.profiles,
+    }
+    profiles = select_profiles(available, names)
+    if args.dry_run:
+        plan: list[dict[str, Any]] = [
+            {
+                "name": p.name,
+                "description": p.description,
+                "build_args": {**extra_args, **p.build_args},
+                "sources": dict(p.sources),
+            }
+            for p in profiles
+        ]
+        document = {"ref": ref, "upstream_release_profile": inputs.release.as_json(), "profiles": plan}
+        if args.json:
+            sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        else:
+            console.print(f"{ref}: upstream's release profile: {inputs.release.describe()}", markup=False)
+            for entry in plan:
+                args_text = " ".join(f"{k}={v}" for k, v in entry["build_args"].items()) or "(patch defaults)"
+                console.print(f"{entry['name']}: {args_text}", markup=False, soft_wrap=True)
+                for key, source in entry["sources"].items():
+                    console.print(f"  {key}: {source}", markup=False, soft_wrap=True)
+        return 0
     report_dir: Path = args.report_dir or Path("reports") / f"profile-{ref}"
     report = run_profiles(
         ref=ref,

@@ -96,6 +96,7 @@ class ProfileReport:
                     "name": run.profile.name,
                     "description": run.profile.description,
                     "profile_build_args": dict(run.profile.build_args),
+                    "sources": dict(run.profile.sources),
                     "build_args": run.build.build_args,
                     "ok": run.build.ok,
                     "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in run.build.checks],
@@ -153,7 +154,12 @@ def load_profile_report(path: Path) -> ProfileReport:
                 checks=tuple(Check(**check) for check in entry["checks"]),
                 binary_size_bytes=entry.get("binary_size_bytes"),
             )
-            profile = Profile(name=entry["name"], description=entry.get("description", ""), build_args=_knobs(entry))
+            profile = Profile(
+                name=entry["name"],
+                description=entry.get("description", ""),
+                build_args=_knobs(entry),
+                sources=entry.get("sources", {}),
+            )
             runs.append(ProfileRun(profile=profile, build=build))
         return ProfileReport(
             ref=data["ref"],

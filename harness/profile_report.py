@@ -100,6 +100,13 @@ def profile_markdown(report: ProfileReport, *, plot: str | None = None) -> str:
         "",
         f"Cache state: {report.cache_state}.",
     ]
+    for run in report.runs:
+        if run.profile.sources:
+            lines += ["", f"Where `{run.profile.name}` takes its values from ({run.profile.description}):", ""]
+            lines += [
+                f"- `{key}={run.profile.build_args.get(key, '')}`: {source}"
+                for key, source in run.profile.sources.items()
+            ]
     if plot:
         lines += ["", f"![memory over time]({plot})"]
     return "\n".join(lines) + "\n"

@@ -1,6 +1,9 @@
 """Knob profiles: named sets of build args that `profile` builds side by side (configuration layer).
 
-Three are built in; more come from `[profiles.NAME]` tables of the pins file, e.g.
+Four are built in: the patch's defaults (`low-ram`), the integration setting (`ci`), the
+historical upstream settings (`fat-lto`) and `upstream`, which is what the ref's own Cargo.toml
+and Dockerfile do for one target, made by `upstream_profile()` once that Cargo.toml is read. More
+come from `[profiles.NAME]` tables of the pins file, e.g.
 
     [profiles.sixteen-gb]
     description = "what the users' README suggests for a 16 GB machine"
@@ -15,10 +18,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from harness.errors import BadInput
+from harness.release_profile import FROM_CARGO, ReleaseProfile
 
 ONE_TARGET = "x86_64-unknown-linux-gnu"
 BASELINE = "upstream"
-"""The profile every other one is compared with."""
+"""The profile every other one is compared with: what upstream's own build of the ref does."""
+FAT_LTO = "fat-lto"
+"""Upstream's settings up to v1.21 (fat LTO, one codegen unit), kept as a fixed historical baseline."""
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 _ARG = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -28,9 +34,12 @@ class Profile:
     name: str
     description: str
     build_args: Mapping[str, str] = field(default_factory=dict)
+    sources: Mapping[str, str] = field(default_factory=dict)
+    """Where each build arg's value came from, where that is not the profile's own definition."""
 
 
 def builtin_profiles(cpus: int | None = None) -> dict[str, Profile]:
+    """The profiles that need nothing of the ref; `upstream` is added by `upstream_profile()`."""
     jobs = str(cpus or os.cpu_count() or 1)
     return {
         "low-ram": Profile(
@@ -42,9 +51,9 @@ def builtin_profiles(cpus: int | None = None) -> dict[str, Profile]:
             description="the integration setting: 1 job, LTO off, x86_64 only",
             build_args={"CARGO_BUILD_JOBS": "1", "CARGO_PROFILE_RELEASE_LTO": "false", "MAS_BUILD_TARGETS": ONE_TARGET},
         ),
-        BASELINE: Profile(
-            name=BASELINE,
-            description=f"what upstream does for one target: fat LTO, 1 codegen unit, jobs = CPUs ({jobs})",
+        FAT_LTO: Profile(
+            name=FAT_LTO,
+            description=f"upstream's settings to v1.21, one target: fat LTO, 1 codegen unit, jobs = CPUs ({jobs})",
             build_args={
                 "CARGO_BUILD_JOBS": jobs,
                 "CARGO_PROFILE_RELEASE_LTO": "fat",
@@ -55,12 +64,42 @@ def builtin_profiles(cpus: int | None = None) -> dict[str, Profile]:
     }
 
 
+def upstream_profile(release: ReleaseProfile, *, ref: str, cpus: int | None = None) -> Profile:
+    """What upstream's own build of `ref` does for one target: its Cargo.toml's LTO and codegen units,
+    cargo's default parallelism (one job per CPU).
+
+    Every knob is given explicitly: the patched Dockerfile's own defaults would otherwise replace
+    upstream's settings through the environment.
+    """
+    jobs = str(cpus or os.cpu_count() or 1)
+    lto, units = release["lto"], release["codegen-units"]
+    where = f"{ref} {lto.source}" if lto.source != FROM_CARGO else f"{lto.source} ({ref} does not set it)"
+    units_where = f"{ref} {units.source}" if units.source != FROM_CARGO else f"{units.source} ({ref} does not set it)"
+    return Profile(
+        name=BASELINE,
+        description=f"what upstream's own build of {ref} does for one target: lto = {lto.value}, "
+        f"codegen-units = {units.value}, jobs = CPUs ({jobs})",
+        build_args={
+            "CARGO_BUILD_JOBS": jobs,
+            "CARGO_PROFILE_RELEASE_LTO": lto.value,
+            "CARGO_PROFILE_RELEASE_CODEGEN_UNITS": units.value,
+            "MAS_BUILD_TARGETS": ONE_TARGET,
+        },
+        sources={
+            "CARGO_BUILD_JOBS": "cargo's default: one job per CPU",
+            "CARGO_PROFILE_RELEASE_LTO": where,
+            "CARGO_PROFILE_RELEASE_CODEGEN_UNITS": units_where,
+            "MAS_BUILD_TARGETS": "one target, as every profile here builds",
+        },
+    )
+
+
 def configured_profiles(data: Mapping[str, object], *, source: str) -> dict[str, Profile]:
     """The `[profiles.NAME]` tables of a parsed pins file; a name may not shadow a built-in profile."""
     configured = data.get("profiles", {})
     if not isinstance(configured, dict):
         raise BadInput(f"{source}: `profiles` must be a table of tables")
-    builtin = builtin_profiles()
+    builtin = {*builtin_profiles(), BASELINE}
     profiles: dict[str, Profile] = {}
     for name, table in configured.items():
         where = f"{source} [profiles.{name}]"

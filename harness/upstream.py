@@ -27,6 +27,7 @@ SourceKind = Literal["url", "path", "bundle"]
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 _TRAILER = re.compile(r"^upstream-commit:\s*([0-9a-f]{40})\s*$", re.MULTILINE)
 DOCKERFILE = "Dockerfile"
+CARGO_TOML = "Cargo.toml"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,6 +76,8 @@ class ResolvedRef:
     upstream_commit: str
     """Upstream's own commit id: the `upstream-commit:` trailer when present, else `commit`."""
     dockerfile_blob: str
+    cargo_toml_blob: str | None = None
+    """The top-level Cargo.toml (upstream's `[profile.release]`), None when the ref has none."""
 
 
 class UpstreamCache:
@@ -177,6 +180,9 @@ class UpstreamCache:
         )
         if blob.returncode != 0:
             raise UpstreamError(f"{ref} ({commit[:12]}) has no {DOCKERFILE} at the top of its tree")
+        cargo = run(
+            "git", f"--git-dir={self.repo}", "rev-parse", "--verify", "--quiet", f"{commit}:{CARGO_TOML}", check=False
+        )
         message = self._git("log", "-1", "--format=%B", commit)
         trailer = _TRAILER.search(message)
         return ResolvedRef(
@@ -184,6 +190,7 @@ class UpstreamCache:
             commit=commit,
             upstream_commit=trailer.group(1) if trailer else commit,
             dockerfile_blob=blob.stdout.decode().strip(),
+            cargo_toml_blob=cargo.stdout.decode().strip() if cargo.returncode == 0 else None,
         )
 
     def tags_reachable_from(self, commit: str) -> list[str]:

@@ -1,0 +1,74 @@
+"""Upstream's own [profile.release] per ref, and the `upstream` profile made from it."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.errors import BadInput
+from harness.profiles import BASELINE, upstream_profile
+from harness.release_profile import FROM_CARGO, FROM_FILE, compare_with_defaults, describe_change, parse_release_profile
+from harness.static import KNOB_DEFAULTS
+from harness.upstream import UpstreamCache
+
+FAT = "[workspace]\nmembers = []\n[profile.release]\ncodegen-units = 1\nlto = true\n"
+THIN = '[workspace]\n[profile.release]\n# fat LTO costs too much build time\nlto = "thin"\n'
+
+
+def test_fat_lto_and_one_unit_as_v1_17_has_them() -> None:
+    profile = parse_release_profile(FAT)
+    assert (profile.lto, profile.codegen_units) == ("true", 1)
+    assert profile["lto"].source == FROM_FILE
+    assert profile["debug"].source == FROM_CARGO
+
+
+def test_thin_lto_and_cargo_default_units_as_v1_22_has_them() -> None:
+    profile = parse_release_profile(THIN)
+    assert (profile.lto, profile.codegen_units) == ("thin", 16)
+    assert profile["codegen-units"].source == FROM_CARGO
+
+
+def test_no_cargo_toml_is_every_cargo_default() -> None:
+    profile = parse_release_profile(None)
+    assert not profile.found
+    assert all(setting.source == FROM_CARGO for setting in profile.settings.values())
+
+
+@pytest.mark.parametrize("text", ["[profile.release]\nlto = 3\n", "[profile.release]\ncodegen-units = 0\n", "[x"])
+def test_what_cargo_would_refuse_is_bad_input(text: str) -> None:
+    with pytest.raises(BadInput):
+        parse_release_profile(text)
+
+
+def test_the_finding_says_where_upstream_already_matches_the_patch() -> None:
+    fat = compare_with_defaults(parse_release_profile(FAT), KNOB_DEFAULTS, ref="v1.17.0")
+    assert "upstream builds with fat LTO (lto = true) at v1.17.0" in fat
+    assert "upstream uses 1 codegen unit(s); the patch's default is 16" in fat
+    thin = compare_with_defaults(parse_release_profile(THIN), KNOB_DEFAULTS, ref="v1.22.0")
+    assert "thin LTO (lto = thin) at v1.22.0; the patch's default is no cross-crate LTO" in thin
+    assert "upstream already uses 16 codegen units (cargo's default)" in thin
+
+
+def test_a_bump_across_the_change_is_one_line() -> None:
+    line = describe_change(parse_release_profile(FAT), parse_release_profile(THIN), old="v1.21.0", new="v1.22.0")
+    assert line == "upstream's release profile changes from v1.21.0 to v1.22.0: lto true -> thin, codegen-units 1 -> 16"
+    assert describe_change(parse_release_profile(FAT), parse_release_profile(FAT), old="a", new="b") is None
+
+
+def test_the_upstream_profile_is_the_refs_own_and_names_its_sources() -> None:
+    fat = upstream_profile(parse_release_profile(FAT), ref="v1.17.0", cpus=2)
+    assert fat.name == BASELINE
+    assert fat.build_args["CARGO_PROFILE_RELEASE_LTO"] == "true"
+    assert fat.build_args["CARGO_PROFILE_RELEASE_CODEGEN_UNITS"] == "1"
+    thin = upstream_profile(parse_release_profile(THIN), ref="v1.22.0", cpus=2)
+    assert thin.build_args["CARGO_PROFILE_RELEASE_LTO"] == "thin"
+    assert thin.build_args["CARGO_PROFILE_RELEASE_CODEGEN_UNITS"] == "16"
+    assert thin.sources["CARGO_PROFILE_RELEASE_LTO"] == "v1.22.0 Cargo.toml [profile.release]"
+    assert thin.sources["CARGO_PROFILE_RELEASE_CODEGEN_UNITS"] == "cargo's default (v1.22.0 does not set it)"
+
+
+def test_every_bundled_release_reads_fat_lto_from_its_own_cargo_toml(bundle_cache: UpstreamCache) -> None:
+    for tag in ("v0.14.0", "v1.17.0", "v1.19.0"):
+        resolved = bundle_cache.resolve(tag)
+        assert resolved.cargo_toml_blob is not None
+        profile = parse_release_profile(bundle_cache.read_blob(resolved.cargo_toml_blob).decode())
+        assert (profile.lto, profile.codegen_units) == ("true", 1), tag
