@@ -9,13 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from harness.build import Engine, check_engine
-from harness.config import PROJECT_ROOT, Pins, load_pins
+from harness.build.runner import Engine, check_engine
+from harness.config.pins import Pins, load_pins
 from harness.errors import EnvironmentProblem
-from harness.patching import Patch, patched_contents
-from harness.upstream import DOCKERFILE, ResolvedRef, UpstreamCache, UpstreamSource
+from harness.patch.engine import Patch, patched_contents
+from harness.upstream.cache import DOCKERFILE, ResolvedRef, UpstreamCache, UpstreamSource
 
-BUNDLE = Path(os.environ.get("MAS_HARNESS_BUNDLE", PROJECT_ROOT.parent / "shared/upstream/mas-dockerfiles.bundle"))
+# The upstream test data sits beside the checkout (../shared), as it does in CI.
+BUNDLE = Path(
+    os.environ.get(
+        "MAS_HARNESS_BUNDLE", Path(__file__).resolve().parent.parent / "shared/upstream/mas-dockerfiles.bundle"
+    )
+)
 
 
 @pytest.fixture(autouse=True)

@@ -21,8 +21,10 @@ PYTHON = "3.11"
 
 
 def _install(session: nox.Session, *extras: str) -> None:
+    # Never editable: the harness must run from what a wheel carries (its data files included), as users get it.
     spec = f".[{','.join(extras)}]" if extras else "."
-    session.install("-e", spec)
+    session.install("--force-reinstall", "--no-deps", ".")
+    session.install(spec)
 
 
 def _pytest(session: nox.Session, name: str, *args: str) -> None:

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from python_on_whales import docker
 
-from harness.build import Engine
-from harness.cli import main
+from harness.build.runner import Engine
+from harness.cli.main import main
 
 # One pin per patch variant and base: v0.14.0 (the v0.14 variant, bookworm), v1.7.0 (bookworm, Rust 1.89
 # upstream) and v1.17.0 (trixie, Rust 1.93) for the v0.15 - v1.17 variant, v1.19.0 for the v1.18+ variant.

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.build import Engine, cache_records
-from harness.cli import main
+from harness.build.runner import Engine, cache_records
+from harness.cli.main import main
 
 
 @pytest.mark.integration

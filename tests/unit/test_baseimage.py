@@ -6,8 +6,8 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from harness import baseimage
-from harness.baseimage import ImageFile, ImageInputs, LocalRustImage
+from harness.build import baseimage
+from harness.build.baseimage import ImageFile, ImageInputs, LocalRustImage
 from harness.errors import BadInput, EnvironmentProblem
 
 RUSTC_VV = """rustc 1.95.0 (59807616e 2026-04-14)

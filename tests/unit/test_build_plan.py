@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import DockerfileTexts
-from harness.build import expected_binaries, plan_build, plan_shape
+
+from harness.build.runner import expected_binaries, plan_build, plan_shape
 
 X86 = "x86_64-unknown-linux-gnu"
 ARM = "aarch64-unknown-linux-gnu"

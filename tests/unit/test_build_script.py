@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import DockerfileTexts
-from harness import dockerfile as dfm
-from harness.static import ScriptRun, run_build_script
+
+from harness.analysis import dockerfile as dfm
+from harness.analysis.static import ScriptRun, run_build_script
 
 X86 = "x86_64-unknown-linux-gnu"
 ARM = "aarch64-unknown-linux-gnu"

@@ -8,8 +8,8 @@ from xml.etree import ElementTree
 
 import pytest
 
-from harness.ci_report import Case, compat_cases, junit_xml, markdown_cases, publish, static_cases
-from harness.cli import main
+from harness.cli.main import main
+from harness.report.formats import Case, compat_cases, junit_xml, markdown_cases, publish, static_cases
 
 
 def _parse(data: bytes) -> ElementTree.Element:

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import CheckoutFactory, DockerfileTexts
-from harness.cli import main
-from harness.config import PROJECT_ROOT
+
+from harness.cli.main import main
+from harness.resources import patches_dir, pins_file
 
 
 def _compat(bundle: Path, cache: Path, *extra: str) -> list[str]:
@@ -53,7 +53,7 @@ def test_compat_json_gives_the_expected_state_for_all_30_tags(
 def test_the_old_patch_on_v1_18_conflicts_hunk_by_hunk(
     bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    old = str(PROJECT_ROOT / "patches/patch-dockerfile.patch")
+    old = str(patches_dir() / "patch-dockerfile.patch")
     assert main(_compat(bundle, tmp_path, "v1.18.0", "--patch", old, "--json")) == 1
     [conflict] = json.loads(capsys.readouterr().out)
     assert (conflict["state"], conflict["expected"], conflict["static"]) == ("conflict", None, None)
@@ -69,9 +69,7 @@ def test_compat_of_an_unpinned_ref_is_judged_on_its_own(
     pins.write_text('[upstream]\ndefault_patch = "patches/patch-dockerfile.patch"\n')
     # An empty pins file beside a copy of the patch: no ref is pinned.
     (tmp_path / "patches").mkdir()
-    (tmp_path / "patches/patch-dockerfile.patch").write_bytes(
-        (PROJECT_ROOT / "patches/patch-dockerfile.patch").read_bytes()
-    )
+    (tmp_path / "patches/patch-dockerfile.patch").write_bytes((patches_dir() / "patch-dockerfile.patch").read_bytes())
     assert main([*_compat(bundle, tmp_path / "c", "--ref", "v1.7.0", "--json"), "--pins", str(pins)]) == 0
     assert json.loads(capsys.readouterr().out)[0]["expected"] is None
     assert main([*_compat(bundle, tmp_path / "c", "--ref", "v1.18.0"), "--pins", str(pins)]) == 1
@@ -99,7 +97,7 @@ def test_bad_patch_is_bad_input(
 def test_blob_mismatch_is_a_hard_error_naming_both_ids(
     bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    original = (PROJECT_ROOT / "pins.toml").read_text()
+    original = (pins_file()).read_text()
     moved = original.replace(
         'dockerfile_blob = "479dee308ae44bb81ab76508e0127b3ee5f681cd"',
         'dockerfile_blob = "0000000000000000000000000000000000000000"',
@@ -107,7 +105,7 @@ def test_blob_mismatch_is_a_hard_error_naming_both_ids(
     )
     pins = tmp_path / "pins.toml"
     pins.write_text(moved)
-    (tmp_path / "patches").symlink_to(PROJECT_ROOT / "patches")
+    (tmp_path / "patches").symlink_to(patches_dir())
     assert main([*_compat(bundle, tmp_path / "c", "--ref", "v1.7.0"), "--pins", str(pins)]) == 2
     err = capsys.readouterr().err
     assert "v1.7.0" in err
@@ -118,14 +116,14 @@ def test_blob_mismatch_is_a_hard_error_naming_both_ids(
 def test_post_image_drift_is_reported_not_passed(
     bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    original = (PROJECT_ROOT / "pins.toml").read_text()
+    original = (pins_file()).read_text()
     block_start = original.index('tag = "v1.7.0"')
     block_end = original.index("[[pin]]", block_start)
     block = original[block_start:block_end]
     drifted_block = block.replace(block.split('patched_blob = "')[1][:40], "1" * 40)
     pins = tmp_path / "pins.toml"
     pins.write_text(original[:block_start] + drifted_block + original[block_end:])
-    (tmp_path / "patches").symlink_to(PROJECT_ROOT / "patches")
+    (tmp_path / "patches").symlink_to(patches_dir())
     assert main([*_compat(bundle, tmp_path / "c", "--ref", "v1.7.0"), "--pins", str(pins)]) == 1
     assert "post-image drift" in capsys.readouterr().out
 
@@ -150,7 +148,7 @@ def test_apply_on_a_conflicting_checkout_exits_1_and_changes_nothing(
 ) -> None:
     tree = checkout("v1.18.0")
     pristine = (tree / "Dockerfile").read_bytes()
-    old = str(PROJECT_ROOT / "patches/patch-dockerfile.patch")
+    old = str(patches_dir() / "patch-dockerfile.patch")
     assert main(["apply", "--checkout", str(tree), "--patch", old]) == 1
     assert "hunk #2" in capsys.readouterr().err
     assert (tree / "Dockerfile").read_bytes() == pristine
@@ -203,7 +201,7 @@ def test_check_on_an_unparsable_file_is_bad_input(tmp_path: Path, capsys: pytest
 
 
 def test_check_by_ref_with_a_patch_that_conflicts_fails(bundle: Path, tmp_path: Path) -> None:
-    old = str(PROJECT_ROOT / "patches/patch-dockerfile.patch")
+    old = str(patches_dir() / "patch-dockerfile.patch")
     argv = ["check", "--upstream", str(bundle), "--cache-dir", str(tmp_path), "--ref", "v1.18.0"]
     assert main([*argv, "--patch", old]) == 1
     assert main(argv) == 0  # the series gives v1.18.0 its own variant
@@ -216,5 +214,5 @@ def test_status_picks_the_variant_of_the_checkout(
         tree = checkout(tag)
         assert main(["status", "--checkout", str(tree)]) == 0
         out = capsys.readouterr().out
-        assert f"patch: {PROJECT_ROOT / 'patches' / patch}" in out
+        assert f"patch: {patches_dir() / patch}" in out
         assert "state: applies" in out

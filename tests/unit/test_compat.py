@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import git
-from harness.cli import main
-from harness.compat import nearest_pin
-from harness.config import PROJECT_ROOT, load_pins
-from harness.patching import Patch, patched_contents
-from harness.series import Choice
+
+from harness.analysis.compat import nearest_pin
+from harness.cli.main import main
+from harness.config.pins import load_pins
+from harness.config.series import Choice
+from harness.patch.engine import Patch, patched_contents
+from harness.resources import patches_dir
 
 NODE_LINE = "ARG NODEJS_VERSION=24.15.0\n"
 
@@ -168,7 +169,7 @@ def test_a_branch_or_commit_with_history_takes_its_newest_release_tag(
 
 
 def test_an_upstreamed_patch_says_drop_it(upstream: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    patch = Patch.load(PROJECT_ROOT / "patches/patch-dockerfile-v1.18.patch")
+    patch = Patch.load(patches_dir() / "patch-dockerfile-v1.18.patch")
     git(upstream, "checkout", "--quiet", "v1.19.0")
     pristine = (upstream / "Dockerfile").read_bytes()
     (upstream / "Dockerfile").write_bytes(patched_contents(patch, {"Dockerfile": pristine})["Dockerfile"])

@@ -1,11 +1,11 @@
-"""harness.dockerfile: the model built on BuildKit's parser, and the environment of a RUN."""
+"""harness.analysis.dockerfile: the model built on BuildKit's parser, and the environment of a RUN."""
 
 from __future__ import annotations
 
 import pytest
-
 from conftest import DockerfileTexts
-from harness import dockerfile as dfm
+
+from harness.analysis import dockerfile as dfm
 from harness.errors import BadInput
 
 

@@ -6,10 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from conftest import git
+
 from harness.errors import PatchError
-from harness.patching import Patch, PatchConflict, State, apply, revert, status
+from harness.patch.engine import Patch, PatchConflict, State, apply, revert, status
 
 UPSTREAM = b"".join(b"line %d\n" % n for n in range(1, 31))
 PATCH = b"""Description: test patch
@@ -169,7 +169,7 @@ def test_failed_write_rolls_back_every_file(
     repo = make_repo({"Dockerfile": UPSTREAM, "Dockerfile.debug": UPSTREAM})
     before = _snapshot(repo)
 
-    import harness.patching as engine  # noqa: PLC0415
+    from harness.patch import engine  # noqa: PLC0415
 
     real = engine._atomic_write
     calls = []

@@ -7,10 +7,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import BUNDLE, CheckoutFactory
-from harness.config import Pin, load_pins
-from harness.patching import Patch, PatchConflict, State, apply, git_blob_id, revert, status
+
+from harness.config.pins import Pin, load_pins
+from harness.patch.engine import Patch, PatchConflict, State, apply, git_blob_id, revert, status
 
 PINS = load_pins()
 

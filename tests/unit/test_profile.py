@@ -13,14 +13,14 @@ from xml.etree import ElementTree
 
 import pytest
 
-from harness.build import BuildReport, Check, cache_records, isolate_cache_mounts
-from harness.cli import main
-from harness.config import load_pins, newest_applying_pin
+from harness.build.measure import ProfileReport, ProfileRun, load_profile_report
+from harness.build.runner import BuildReport, Check, cache_records, isolate_cache_mounts
+from harness.build.sampler import CgroupMemory, Sample, SamplerReport, figures
+from harness.cli.main import main
+from harness.config.pins import load_pins, newest_applying_pin
+from harness.config.profiles import BASELINE, Profile, builtin_profiles, configured_profiles, select_profiles
 from harness.errors import BadInput
-from harness.measure import ProfileReport, ProfileRun, load_profile_report
-from harness.profile_report import profile_markdown, rows, write_profile_outputs
-from harness.profiles import BASELINE, Profile, builtin_profiles, configured_profiles, select_profiles
-from harness.sampler import CgroupMemory, Sample, SamplerReport, figures
+from harness.report.profile import profile_markdown, rows, write_profile_outputs
 
 GB = 1_000_000_000
 

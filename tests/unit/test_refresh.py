@@ -10,16 +10,17 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-
 from conftest import git
-from harness.cli import main
-from harness.config import PROJECT_ROOT, Pin, Pins
-from harness.errors import BadInput, PatchError, UpstreamError
-from harness.patching import Patch, State, evaluate, git_blob_id, patched_contents
-from harness.refresh import Refresh, bump_last_update, rebase_patch, refresh_onto
-from harness.upstream import DOCKERFILE, UpstreamCache, UpstreamSource
 
-MAIN_PATCH = PROJECT_ROOT / "patches" / "patch-dockerfile.patch"
+from harness.cli.main import main
+from harness.config.pins import Pin, Pins
+from harness.errors import BadInput, PatchError, UpstreamError
+from harness.patch.engine import Patch, State, evaluate, git_blob_id, patched_contents
+from harness.patch.rebase import Refresh, bump_last_update, rebase_patch, refresh_onto
+from harness.resources import patches_dir
+from harness.upstream.cache import DOCKERFILE, UpstreamCache, UpstreamSource
+
+MAIN_PATCH = patches_dir() / "patch-dockerfile.patch"
 PREIMAGE_BLOB = "ba2ed16c8401fffb9bab73e03704e95ad5c87e6a"  # v1.11.0 - v1.17.0
 TODAY = date(2031, 2, 3)
 MakeRepo = Callable[..., Path]

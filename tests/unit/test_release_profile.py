@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import pytest
 
+from harness.analysis.release_profile import (
+    FROM_CARGO,
+    FROM_FILE,
+    compare_with_defaults,
+    describe_change,
+    parse_release_profile,
+)
+from harness.analysis.static import KNOB_DEFAULTS
+from harness.config.profiles import BASELINE, upstream_profile
 from harness.errors import BadInput
-from harness.profiles import BASELINE, upstream_profile
-from harness.release_profile import FROM_CARGO, FROM_FILE, compare_with_defaults, describe_change, parse_release_profile
-from harness.static import KNOB_DEFAULTS
-from harness.upstream import UpstreamCache
+from harness.upstream.cache import UpstreamCache
 
 FAT = "[workspace]\nmembers = []\n[profile.release]\ncodegen-units = 1\nlto = true\n"
 THIN = '[workspace]\n[profile.release]\n# fat LTO costs too much build time\nlto = "thin"\n'

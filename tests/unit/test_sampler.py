@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness.sampler import ProcessSampler, belongs_to_build, codegen_flags, crate_name
+from harness.build.sampler import ProcessSampler, belongs_to_build, codegen_flags, crate_name
 
 
 def test_codegen_flags_in_every_spelling() -> None:

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import PROJECT_ROOT, load_pins
+from harness.config.pins import load_pins
+from harness.config.series import Series, load_series, newest_release, tag_version
 from harness.errors import BadInput
-from harness.series import Series, load_series, newest_release, tag_version
+from harness.resources import patches_dir, pins_file
 
-SERIES = load_series(PROJECT_ROOT / "patches" / "series.toml")
+SERIES = load_series(patches_dir() / "series.toml")
 
 
 def patch_of(name: str) -> str:
@@ -138,11 +139,11 @@ def test_a_bad_series_is_bad_input(tmp_path: Path, variants: list[dict[str, str]
 
 
 def _pins_copy(tmp_path: Path, edit: tuple[str, str] | None = None) -> Path:
-    text = (PROJECT_ROOT / "pins.toml").read_text()
+    text = (pins_file()).read_text()
     if edit:
         assert text.count(edit[0]) >= 1
         text = text.replace(*edit, 1)
-    (tmp_path / "patches").symlink_to(PROJECT_ROOT / "patches")
+    (tmp_path / "patches").symlink_to(patches_dir())
     pins = tmp_path / "pins.toml"
     pins.write_text(text)
     return pins

@@ -1,17 +1,23 @@
-"""harness.static: every check passes on the patched Dockerfiles and each hand-made mutant trips the right one."""
+"""The static checks: every check passes on the patched Dockerfiles and each hand-made mutant trips the right one."""
 
 from __future__ import annotations
 
 import pytest
-
 from conftest import DockerfileTexts
-from harness import dockerfile as dfm
-from harness import static
-from harness.config import Pins
-from harness.dockerfile import DockerfileError
+
+from harness.analysis import dockerfile as dfm
+from harness.analysis import static
+from harness.analysis.dockerfile import DockerfileError
+from harness.analysis.static import (
+    Finding,
+    check_dockerfile,
+    check_hadolint_new_findings,
+    check_shellcheck,
+    detect_shape,
+)
+from harness.config.pins import Pins
+from harness.config.series import Shape
 from harness.errors import BadInput, EnvironmentProblem
-from harness.series import Shape
-from harness.static import Finding, check_dockerfile, check_hadolint_new_findings, check_shellcheck, detect_shape
 
 TAGS = ("v0.14.0", "v0.15.0", "v1.7.0", "v1.11.0", "v1.17.0", "v1.18.0")
 CHECKS = {"knobs-declared", "cargo-env", "target-flags", "move-step", "rustup-targets", "targets-validated"}

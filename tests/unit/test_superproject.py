@@ -8,13 +8,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import git
-from harness.cli import main
-from harness.config import PROJECT_ROOT, Pins
+
+from harness.cli.main import main
+from harness.config.pins import Pins
+from harness.config.superproject import SuperprojectFlags, resolve_superproject
 from harness.errors import BadInput
-from harness.patching import Patch, patched_contents
-from harness.superproject_config import SuperprojectFlags, resolve_superproject
+from harness.patch.engine import Patch, patched_contents
+from harness.resources import patches_dir, pins_file
 
 SUBMODULE = "docker/chat/mas/repo"
 PATCH = "docker/chat/mas/patches/patch-dockerfile.patch"
@@ -324,12 +325,12 @@ def test_resolution_paths_flags_relative_to_cwd_table_relative_to_the_pyproject(
 def test_upstream_and_pins_keys_of_the_table(
     superproject: Path, bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pinned = (PROJECT_ROOT / "pins.toml").read_text()
+    pinned = (pins_file()).read_text()
     start = pinned.index(f'tag = "{PINNED_TAG}"')
     end = pinned.index("[[pin]]", start)
     moved = pinned[:start] + re.sub(r'dockerfile_blob = "\w+"', f'dockerfile_blob = "{"0" * 40}"', pinned[start:end])
     (superproject / "moved-pins.toml").write_text(moved + pinned[end:])
-    (superproject / "patches").symlink_to(PROJECT_ROOT / "patches")
+    (superproject / "patches").symlink_to(patches_dir())
     config = superproject / "pyproject.toml"
 
     config.write_text(CONFIG + f'upstream = "{bundle}"\n')

@@ -8,10 +8,10 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
-
 from conftest import git
+
 from harness.errors import UpstreamError
-from harness.upstream import UpstreamCache, UpstreamSource
+from harness.upstream.cache import UpstreamCache, UpstreamSource
 
 
 def test_source_kinds(bundle: Path, tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from harness.ci_report import markdown_table, profile_cases, publish
-from harness.measure import ProfileReport, ProfileRun
+from harness.build.measure import ProfileReport, ProfileRun
+from harness.report.formats import markdown_table, profile_cases, publish
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

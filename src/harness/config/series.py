@@ -20,8 +20,8 @@ from typing import Literal, get_args
 
 from packaging.version import InvalidVersion, Version
 
+from harness.config.tomlfile import require_toml
 from harness.errors import BadInput
-from harness.tomlfile import require_toml
 
 Shape = Literal["per-arch", "single"]
 """The builder-stage shape a variant's patched Dockerfile has, as the static checks hold it:

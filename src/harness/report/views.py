@@ -12,12 +12,12 @@ from xml.etree import ElementTree
 from rich.console import Console
 from rich.table import Table
 
-from harness.ci_report import markdown_table
-from harness.compat import CompatResult, StaticResult
-from harness.patching import HunkReport, git_blob_id
-from harness.refresh import CONFLICT_REASONS, Refresh
-from harness.static import Finding
-from harness.superproject import SuperprojectCheck
+from harness.analysis.compat import CompatResult, StaticResult
+from harness.analysis.static import Finding
+from harness.analysis.superproject import SuperprojectCheck
+from harness.patch.engine import HunkReport, git_blob_id
+from harness.patch.rebase import CONFLICT_REASONS, Refresh
+from harness.report.formats import markdown_table
 
 
 def _hunk_cell(hunk: HunkReport) -> str:

@@ -21,11 +21,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from harness import dockerfile as dfm
-from harness.dockerfile import ARCH_TRIPLES, Dockerfile, RunStep, Stage
+from harness.analysis import dockerfile as dfm
+from harness.analysis.dockerfile import ARCH_TRIPLES, Dockerfile, RunStep, Stage
+from harness.config.series import Shape
 from harness.errors import EnvironmentProblem
 from harness.proc import run
-from harness.series import Shape
 
 log = logging.getLogger("harness")
 

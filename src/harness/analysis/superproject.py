@@ -15,13 +15,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from harness.compat import CompatResult, StaticResult, check_ref, static_check_ref, verify_pin
-from harness.config import Pins, shown_path
+from harness.analysis.compat import CompatResult, StaticResult, check_ref, static_check_ref, verify_pin
+from harness.config.pins import Pins, shown_path
+from harness.config.superproject import SuperprojectConfig
 from harness.errors import BadInput, CheckFailed, UpstreamError
-from harness.patching import Patch
+from harness.patch.engine import Patch
 from harness.proc import git, run
-from harness.superproject_config import SuperprojectConfig
-from harness.upstream import UpstreamCache, UpstreamSource
+from harness.upstream.cache import UpstreamCache, UpstreamSource
 
 _GITLINK_MODE = "160000"
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from harness.config.tomlfile import read_toml
 from harness.errors import BadInput
-from harness.tomlfile import read_toml
 
 PYPROJECT = "pyproject.toml"
 TABLE = "tool.mas-harness"

@@ -17,8 +17,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from harness.analysis.release_profile import FROM_CARGO, ReleaseProfile
 from harness.errors import BadInput
-from harness.release_profile import FROM_CARGO, ReleaseProfile
 
 ONE_TARGET = "x86_64-unknown-linux-gnu"
 BASELINE = "upstream"

@@ -29,11 +29,11 @@ from typing import Literal
 from unidiff.constants import LINE_TYPE_NO_NEWLINE
 from unidiff.patch import Hunk, PatchedFile, PatchSet
 
-from harness.config import Pins
+from harness.config.pins import Pins
 from harness.errors import BadInput, CheckFailed, CommandFailed, PatchError, UpstreamError
-from harness.patching import Patch, git_blob_id, patched_contents
+from harness.patch.engine import Patch, git_blob_id, patched_contents
 from harness.proc import run
-from harness.upstream import DOCKERFILE, ResolvedRef, UpstreamCache
+from harness.upstream.cache import DOCKERFILE, ResolvedRef, UpstreamCache
 
 ChangeStatus = Literal["clean", "upstream", "conflict"]
 """clean: merges; upstream: the ref already has this change; conflict: needs a human."""

@@ -7,13 +7,13 @@ from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.config import Pin, Pins, shown_path
-from harness.dockerfile import DockerfileError
+from harness.analysis.dockerfile import DockerfileError
+from harness.analysis.static import Finding, check_patched
+from harness.config.pins import Pin, Pins, shown_path
+from harness.config.series import Choice, Variant, newest_release, tag_version
 from harness.errors import PinMismatch, UpstreamError
-from harness.patching import HunkReport, Patch, PatchReport, State, evaluate, git_blob_id, patched_contents
-from harness.series import Choice, Variant, newest_release, tag_version
-from harness.static import Finding, check_patched
-from harness.upstream import DOCKERFILE, ResolvedRef, UpstreamCache
+from harness.patch.engine import HunkReport, Patch, PatchReport, State, evaluate, git_blob_id, patched_contents
+from harness.upstream.cache import DOCKERFILE, ResolvedRef, UpstreamCache
 
 # A unified diff longer than this is cut in the JSON report; the line count stays exact.
 DIFF_LINES_SHOWN = 60

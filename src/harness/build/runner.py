@@ -27,14 +27,14 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from harness import dockerfile as dfm
-from harness.baseimage import LocalRustImage, ensure_rust_base_image
+from harness.analysis import dockerfile as dfm
+from harness.analysis.static import detect_shape
+from harness.build.baseimage import LocalRustImage, ensure_rust_base_image
+from harness.build.sampler import ProcessSampler, SamplerReport
+from harness.config.series import Shape
 from harness.errors import BadInput, EnvironmentProblem
 from harness.proc import run
-from harness.sampler import ProcessSampler, SamplerReport
-from harness.series import Shape
-from harness.static import detect_shape
-from harness.upstream import DOCKERFILE, ResolvedRef, UpstreamCache
+from harness.upstream.cache import DOCKERFILE, ResolvedRef, UpstreamCache
 
 log = logging.getLogger("harness")
 

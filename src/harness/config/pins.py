@@ -7,13 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from harness import resources
+from harness.config.profiles import Profile, configured_profiles
+from harness.config.series import Series, load_series, single_patch_series
+from harness.config.tomlfile import require_toml
 from harness.errors import BadInput
-from harness.profiles import Profile, configured_profiles
-from harness.series import Series, load_series, single_patch_series
-from harness.tomlfile import require_toml
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PINS_FILE = PROJECT_ROOT / "pins.toml"
 DEFAULT_UPSTREAM = "https://github.com/element-hq/matrix-authentication-service.git"
 
 Expectation = Literal["applies", "conflict"]
@@ -62,7 +61,9 @@ def _field(table: Mapping[str, object], key: str, where: str) -> str:
     return value
 
 
-def load_pins(path: Path = DEFAULT_PINS_FILE) -> Pins:
+def load_pins(path: Path | None = None) -> Pins:
+    """The pins file at `path`, by default the one the harness ships."""
+    path = path or resources.pins_file()
     data = require_toml(path, "pins file")
 
     upstream = data.get("upstream", {})
@@ -171,7 +172,8 @@ def resolve_settings(
     pins_file: Path | None,
     env: Mapping[str, str],
 ) -> Settings:
-    pins = load_pins(pins_file or Path(env.get("MAS_HARNESS_PINS") or DEFAULT_PINS_FILE))
+    override = pins_file or (Path(env["MAS_HARNESS_PINS"]) if env.get("MAS_HARNESS_PINS") else None)
+    pins = load_pins(override)
     return Settings(
         upstream=upstream or env.get("MAS_UPSTREAM") or pins.upstream,
         cache_dir=cache_dir or default_cache_dir(env),

@@ -20,10 +20,10 @@ import psutil
 from python_on_whales import DockerException, docker
 from rich.console import Console
 
-from harness.build import BuildReport, Check, build_and_check, plan_build, prune_cache_mounts
+from harness.build.runner import BuildReport, Check, build_and_check, plan_build, prune_cache_mounts
+from harness.build.sampler import Figures, Sample, SamplerReport
+from harness.config.profiles import BASELINE, Profile
 from harness.errors import BadInput
-from harness.profiles import BASELINE, Profile
-from harness.sampler import Figures, Sample, SamplerReport
 
 log = logging.getLogger("harness")
 

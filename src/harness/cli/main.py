@@ -22,13 +22,32 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from harness.build import CI_BUILD_ARGS, build_and_check, build_context, check_engine, plan_build, registry_reachable
-from harness.ci_report import Case, append_step_summary, compat_cases, publish, static_cases
-from harness.compat import StaticResult, check_refs, latest_release_tag, patch_ref, static_check_ref, verify_pin
-from harness.config import PROJECT_ROOT, Pins, Settings, newest_applying_pin, resolve_settings
+from harness import resources
+from harness.analysis.compat import (
+    StaticResult,
+    check_refs,
+    latest_release_tag,
+    patch_ref,
+    static_check_ref,
+    verify_pin,
+)
+from harness.analysis.release_profile import ReleaseProfile, parse_release_profile
+from harness.analysis.static import check_patched
+from harness.analysis.superproject import check_bump, verify, work_tree_for
+from harness.build.measure import load_profile_report, run_profiles
+from harness.build.runner import (
+    CI_BUILD_ARGS,
+    build_and_check,
+    build_context,
+    check_engine,
+    plan_build,
+    registry_reachable,
+)
+from harness.config.pins import Pins, Settings, newest_applying_pin, resolve_settings
+from harness.config.profiles import BASELINE, builtin_profiles, select_profiles, upstream_profile
+from harness.config.superproject import SuperprojectConfig, SuperprojectFlags, resolve_superproject
 from harness.errors import BadInput, CheckFailed, HarnessError
-from harness.measure import load_profile_report, run_profiles
-from harness.patching import (
+from harness.patch.engine import (
     ApplyResult,
     Patch,
     PatchReport,
@@ -38,11 +57,10 @@ from harness.patching import (
     revert,
     status,
 )
-from harness.profile_report import profile_table, publish_profile, write_profile_outputs
-from harness.profiles import BASELINE, builtin_profiles, select_profiles, upstream_profile
-from harness.refresh import refresh_onto, refuse_clobber, write_file
-from harness.release_profile import ReleaseProfile, parse_release_profile
-from harness.report import (
+from harness.patch.rebase import refresh_onto, refuse_clobber, write_file
+from harness.report.formats import Case, append_step_summary, compat_cases, publish, static_cases
+from harness.report.profile import profile_table, publish_profile, write_profile_outputs
+from harness.report.views import (
     compat_json,
     findings_table,
     print_compat,
@@ -55,15 +73,9 @@ from harness.report import (
     summary_table,
     superproject_json,
 )
-from harness.static import check_patched
-from harness.superproject import check_bump, verify, work_tree_for
-from harness.superproject_config import SuperprojectConfig, SuperprojectFlags, resolve_superproject
-from harness.upstream import CARGO_TOML, DOCKERFILE, UpstreamCache, UpstreamSource
+from harness.upstream.cache import CARGO_TOML, DOCKERFILE, UpstreamCache, UpstreamSource
 
 log = logging.getLogger("harness")
-
-# A test double shaped like MAS (see its README), the default build context.
-STANDIN_TREE = PROJECT_ROOT / "tests" / "fixtures" / "standin"
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -513,10 +525,10 @@ def _build_inputs(
     return _BuildInputs(
         release=release,
         patched=patched_ref.patched,
-        context=STANDIN_TREE
+        context=resources.standin_tree()
         if dry_run
         else build_context(
-            args.source, cache=cache, resolved=patched_ref.resolved, work_dir=work, standin=STANDIN_TREE
+            args.source, cache=cache, resolved=patched_ref.resolved, work_dir=work, standin=resources.standin_tree()
         ),
         work_dir=work,
         air_gapped=args.air_gapped if args.air_gapped is not None else not registry_reachable(),
