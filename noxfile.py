@@ -23,8 +23,9 @@ PYTHON = "3.11"
 def _install(session: nox.Session, *extras: str) -> None:
     # Never editable: the harness must run from what a wheel carries (its data files included), as users get it.
     spec = f".[{','.join(extras)}]" if extras else "."
-    session.install("--force-reinstall", "--no-deps", ".")
     session.install(spec)
+    # A reused virtualenv would otherwise keep the harness as it was built last time.
+    session.install("--force-reinstall", "--no-deps", ".")
 
 
 def _pytest(session: nox.Session, name: str, *args: str) -> None:

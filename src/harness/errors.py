@@ -1,6 +1,23 @@
-"""One exception hierarchy; only the CLI edge turns these into exit codes."""
+"""One exception hierarchy and the exit codes it maps to; only the command line turns them into an exit.
+
+| code | meaning |
+|---|---|
+| 0 | every check passed |
+| 1 | a check failed (and only that) |
+| 2 | bad input: the command cannot run as given; nothing of the user's was written |
+| 3 | the machine lacks a tool or an engine the command needs |
+| 4 | an internal error of the harness (a bug): please report it |
+| 130 | interrupted |
+"""
 
 from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_ENVIRONMENT = 3
+EXIT_INTERNAL = 4
+EXIT_INTERRUPTED = 130
 
 
 class HarnessError(Exception):
@@ -10,7 +27,7 @@ class HarnessError(Exception):
     what to do about it, on one line.
     """
 
-    return_code: int = 2
+    return_code: int = EXIT_BAD_INPUT
 
 
 class BadInput(HarnessError):
@@ -43,10 +60,10 @@ class CommandFailed(HarnessError):
 class CheckFailed(HarnessError):
     """A verification ran and found the patch or the build wrong (exit 1)."""
 
-    return_code = 1
+    return_code = EXIT_FAILED
 
 
 class EnvironmentProblem(HarnessError):
-    """The machine lacks something the harness needs (a tool, an engine)."""
+    """The machine lacks something the harness needs (a tool, an engine, an optional dependency)."""
 
-    return_code = 3
+    return_code = EXIT_ENVIRONMENT

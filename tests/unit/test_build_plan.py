@@ -7,14 +7,15 @@ from pathlib import Path
 import pytest
 from conftest import DockerfileTexts
 
-from harness.build.runner import expected_binaries, plan_build, plan_shape
+from harness.build.runner import plan_build, plan_shape
+from harness.knobs import expected_binaries
 
 X86 = "x86_64-unknown-linux-gnu"
 ARM = "aarch64-unknown-linux-gnu"
 
 
 def test_expected_binaries_by_shape() -> None:
-    assert expected_binaries([X86, ARM]) == ("mas-cli-amd64", "mas-cli-arm64")
+    assert expected_binaries([X86, ARM], shape="per-arch") == ("mas-cli-amd64", "mas-cli-arm64")
     assert expected_binaries([X86], shape="single") == ("mas-cli",)
 
 

@@ -8,7 +8,7 @@ import pytest
 from conftest import DockerfileTexts
 
 from harness.analysis import dockerfile as dfm
-from harness.analysis.static import ScriptRun, run_build_script
+from harness.analysis.sandbox import ScriptRun, run_build_script
 
 X86 = "x86_64-unknown-linux-gnu"
 ARM = "aarch64-unknown-linux-gnu"

@@ -11,9 +11,9 @@ from harness.analysis.release_profile import (
     describe_change,
     parse_release_profile,
 )
-from harness.analysis.static import KNOB_DEFAULTS
 from harness.config.profiles import BASELINE, upstream_profile
 from harness.errors import BadInput
+from harness.knobs import KNOB_DEFAULTS
 from harness.upstream.cache import UpstreamCache
 
 FAT = "[workspace]\nmembers = []\n[profile.release]\ncodegen-units = 1\nlto = true\n"

@@ -6,18 +6,13 @@ import pytest
 from conftest import DockerfileTexts
 
 from harness.analysis import dockerfile as dfm
-from harness.analysis import static
 from harness.analysis.dockerfile import DockerfileError
-from harness.analysis.static import (
-    Finding,
-    check_dockerfile,
-    check_hadolint_new_findings,
-    check_shellcheck,
-    detect_shape,
-)
+from harness.analysis.findings import Finding
+from harness.analysis.lint import check_hadolint_new_findings, check_shellcheck, tool_path
+from harness.analysis.semantic import check_dockerfile, detect_shape
 from harness.config.pins import Pins
-from harness.config.series import Shape
 from harness.errors import BadInput, EnvironmentProblem
+from harness.knobs import KNOB_DEFAULTS, Shape
 
 TAGS = ("v0.14.0", "v0.15.0", "v1.7.0", "v1.11.0", "v1.17.0", "v1.18.0")
 CHECKS = {"knobs-declared", "cargo-env", "target-flags", "move-step", "rustup-targets", "targets-validated"}
@@ -343,7 +338,7 @@ def test_findings_point_at_the_line(patched: str) -> None:
 
 
 def test_knob_defaults_are_a_parameter(patched: str) -> None:
-    defaults = {**static.KNOB_DEFAULTS, "CARGO_BUILD_JOBS": "4"}
+    defaults = {**KNOB_DEFAULTS, "CARGO_BUILD_JOBS": "4"}
     assert failing(check_dockerfile(patched, knob_defaults=defaults)) == {"knobs-declared"}
 
 
@@ -379,4 +374,4 @@ def test_hadolint_reports_only_new_findings(dockerfile_texts: DockerfileTexts) -
 
 def test_missing_tool_is_an_environment_problem() -> None:
     with pytest.raises(EnvironmentProblem, match="no-such-linter"):
-        static.tool_path("no-such-linter")
+        tool_path("no-such-linter")

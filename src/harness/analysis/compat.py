@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.analysis.dockerfile import DockerfileError
-from harness.analysis.static import Finding, check_patched
+from harness.analysis.findings import Finding
+from harness.analysis.static import check_patched
 from harness.config.pins import Pin, Pins, shown_path
 from harness.config.series import Choice, Variant, newest_release, tag_version
 from harness.errors import PinMismatch, UpstreamError

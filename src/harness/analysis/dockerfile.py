@@ -35,12 +35,6 @@ _KNOWN = frozenset(
     }
 )
 
-# The Rust triple each Docker TARGETARCH builds, as the patch documents.
-ARCH_TRIPLES: Mapping[str, str] = {
-    "amd64": "x86_64-unknown-linux-gnu",
-    "arm64": "aarch64-unknown-linux-gnu",
-}
-
 
 @dataclass(frozen=True, kw_only=True)
 class Instruction:

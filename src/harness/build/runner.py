@@ -28,11 +28,11 @@ from rich.live import Live
 from rich.text import Text
 
 from harness.analysis import dockerfile as dfm
-from harness.analysis.static import detect_shape
+from harness.analysis.semantic import detect_shape
 from harness.build.baseimage import LocalRustImage, ensure_rust_base_image
 from harness.build.sampler import ProcessSampler, SamplerReport
-from harness.config.series import Shape
 from harness.errors import BadInput, EnvironmentProblem
+from harness.knobs import Shape, expected_binaries, requested_targets
 from harness.proc import run
 from harness.upstream.cache import DOCKERFILE, ResolvedRef, UpstreamCache
 
@@ -41,11 +41,6 @@ log = logging.getLogger("harness")
 MIN_ENGINE = (23, 0)
 """The first engine whose default builder is BuildKit with a frontend that knows RUN --network."""
 MIN_BUILDX = (0, 10)
-CI_BUILD_ARGS: Mapping[str, str] = {
-    "CARGO_BUILD_JOBS": "1",
-    "CARGO_PROFILE_RELEASE_LTO": "false",
-    "MAS_BUILD_TARGETS": "x86_64-unknown-linux-gnu",
-}
 REGISTRY_HOST = "registry-1.docker.io"
 _SYNTAX = re.compile(rb"^#\s*syntax\s*=", re.IGNORECASE)
 _CACHE_MOUNT = re.compile(rb"--mount=(type=cache,[^\s\\]*)")
@@ -361,14 +356,6 @@ def inspect_image(tag: str, *, binary: str, want_build_info: bool) -> ImageFacts
     )
 
 
-def expected_binaries(targets: Sequence[str], *, shape: Shape = "per-arch") -> tuple[str, ...]:
-    """What /usr/local/bin holds after the build: one file per target, or from v1.18 the one `mas-cli`."""
-    if shape == "single":
-        return ("mas-cli",)
-    arch = {"x86_64-unknown-linux-gnu": "amd64", "aarch64-unknown-linux-gnu": "arm64"}
-    return tuple(sorted(f"mas-cli-{arch[t]}" for t in targets))
-
-
 def plan_shape(plan: BuildPlan) -> Shape:
     """The builder shape of the Dockerfile being built, read from its COPY lines."""
     return detect_shape(dfm.parse(plan.dockerfile.decode()))
@@ -421,12 +408,6 @@ class BuildReport:
             "log": self.log,
             "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
         }
-
-
-def requested_targets(build_args: Mapping[str, str], *, targetarch: str = "amd64") -> list[str]:
-    """What the patch builds for these args: MAS_BUILD_TARGETS, else the TARGETARCH triple."""
-    listed = build_args.get("MAS_BUILD_TARGETS", "").split()
-    return listed or [dfm.ARCH_TRIPLES[targetarch]]
 
 
 def judge(plan: BuildPlan, outcome: BuildOutcome, facts: ImageFacts | None, *, standin: bool) -> tuple[Check, ...]:

@@ -35,18 +35,12 @@ from harness.analysis.release_profile import ReleaseProfile, parse_release_profi
 from harness.analysis.static import check_patched
 from harness.analysis.superproject import check_bump, verify, work_tree_for
 from harness.build.measure import load_profile_report, run_profiles
-from harness.build.runner import (
-    CI_BUILD_ARGS,
-    build_and_check,
-    build_context,
-    check_engine,
-    plan_build,
-    registry_reachable,
-)
+from harness.build.runner import build_and_check, build_context, check_engine, plan_build, registry_reachable
 from harness.config.pins import Pins, Settings, newest_applying_pin, resolve_settings
 from harness.config.profiles import BASELINE, builtin_profiles, select_profiles, upstream_profile
 from harness.config.superproject import SuperprojectConfig, SuperprojectFlags, resolve_superproject
 from harness.errors import BadInput, CheckFailed, HarnessError
+from harness.knobs import CI_BUILD_ARGS
 from harness.patch.engine import (
     ApplyResult,
     Patch,

@@ -16,18 +16,13 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal
 
 from packaging.version import InvalidVersion, Version
 
 from harness.config.tomlfile import require_toml
 from harness.errors import BadInput
-
-Shape = Literal["per-arch", "single"]
-"""The builder-stage shape a variant's patched Dockerfile has, as the static checks hold it:
-`per-arch` moves each requested target to /usr/local/bin/mas-cli-<amd64|arm64>;
-`single` builds the TARGETARCH target only and moves it to /usr/local/bin/mas-cli."""
-SHAPES: tuple[Shape, ...] = get_args(Shape)
+from harness.knobs import SHAPES, Shape
 
 Basis = Literal["in-range", "nearest-lower", "lowest", "newest", "only", "forced"]
 

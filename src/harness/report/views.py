@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.analysis.compat import CompatResult, StaticResult
-from harness.analysis.static import Finding
+from harness.analysis.findings import Finding
 from harness.analysis.superproject import SuperprojectCheck
 from harness.patch.engine import HunkReport, git_blob_id
 from harness.patch.rebase import CONFLICT_REASONS, Refresh

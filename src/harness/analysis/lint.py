@@ -1,0 +1,112 @@
+"""Lint checks of what the patch changes: shellcheck on each changed RUN, hadolint's new findings."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+from harness.analysis import dockerfile as dfm
+from harness.analysis.dockerfile import RunStep
+from harness.analysis.findings import Finding, last_line
+from harness.errors import EnvironmentProblem
+from harness.proc import run
+
+
+def tool_path(name: str) -> str:
+    """A lint tool, preferring the one installed next to this interpreter (pinned with the harness)."""
+    beside = Path(sys.executable).parent / name
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        raise EnvironmentProblem(f"`{name}` is not installed: install the harness dependencies (pip install {name}-py)")
+    return found
+
+
+def changed_runs(pristine: str, patched: str) -> list[RunStep]:
+    """The shell-form RUNs of the patched file whose script is not in the pristine file."""
+    before = {r.script for s in dfm.parse(pristine).stages for r in s.runs}
+    return [r for s in dfm.parse(patched).stages for r in s.runs if not r.exec_form and r.script not in before]
+
+
+def check_shellcheck(pristine: str, patched: str) -> list[Finding]:
+    """Every RUN script the patch adds or changes passes `shellcheck -s sh` (as sh runs it: one line)."""
+    shellcheck = tool_path("shellcheck")
+    findings = []
+    for step in changed_runs(pristine, patched):
+        proc = run(shellcheck, "-s", "sh", "-f", "json1", "-", input_bytes=step.script.encode(), check=False)
+        try:
+            comments = json.loads(proc.stdout)["comments"]
+        except (ValueError, KeyError) as e:
+            raise EnvironmentProblem(
+                f"shellcheck gave no JSON report (exit {proc.returncode}): "
+                f"{last_line(proc.stderr.decode(errors='replace'))}"
+            ) from e
+        messages = [f"SC{c['code']} ({c['level']}): {c['message']}" for c in comments]
+        findings.append(
+            Finding(
+                check="shellcheck",
+                ok=not messages,
+                line=step.start_line,
+                message="RUN script passes shellcheck -s sh" if not messages else "; ".join(messages),
+            )
+        )
+    if not findings:
+        findings.append(Finding(check="shellcheck", ok=True, line=None, message="the patch adds or changes no RUN"))
+    return findings
+
+
+def _hadolint(text: str, config: Path) -> list[dict[str, object]]:
+    proc = run(tool_path("hadolint"), "--config", config, "-f", "json", "-", input_bytes=text.encode(), check=False)
+    try:
+        report = json.loads(proc.stdout)
+    except ValueError as e:
+        raise EnvironmentProblem(
+            f"hadolint gave no JSON report (exit {proc.returncode}): {last_line(proc.stderr.decode(errors='replace'))}"
+        ) from e
+    if not isinstance(report, list):
+        raise EnvironmentProblem(f"hadolint failed: {report}")
+    return report
+
+
+def check_hadolint_new_findings(pristine: str, patched: str) -> list[Finding]:
+    """hadolint reports nothing on the patched file that it does not report on the pristine one.
+
+    Compared by rule code and message, as a multiset: lines shift with the patch.
+    """
+    with tempfile.TemporaryDirectory(prefix="mas-hadolint-") as tmp:
+        # An explicit, empty config: the user's ~/.config/hadolint.yaml must not change the verdict.
+        config = Path(tmp) / "hadolint.yaml"
+        config.write_text("ignored: []\n", encoding="utf-8")
+        old = _hadolint(pristine, config)
+        new = _hadolint(patched, config)
+    remaining = Counter((str(r["code"]), str(r["message"])) for r in old)
+    findings = []
+    for r in new:
+        key = (str(r["code"]), str(r["message"]))
+        if remaining[key] > 0:
+            remaining[key] -= 1
+            continue
+        line = r.get("line")
+        findings.append(
+            Finding(
+                check="hadolint-new-findings",
+                ok=False,
+                line=line if isinstance(line, int) else None,
+                message=f"{key[0]} ({r.get('level')}): {key[1]}",
+            )
+        )
+    if not findings:
+        findings.append(
+            Finding(
+                check="hadolint-new-findings",
+                ok=True,
+                line=None,
+                message=f"no new hadolint finding ({len(new)} on the patched file, all also upstream)",
+            )
+        )
+    return findings
