@@ -20,7 +20,8 @@ from harness.analysis.compat import nearest_pin
 from harness.cli.main import main
 from harness.config.pins import load_pins
 from harness.config.series import Choice
-from harness.patch.engine import Patch, patched_contents
+from harness.patch.patchfile import Patch
+from harness.patch.engine import patched_contents
 from harness.resources import patches_dir
 
 NODE_LINE = "ARG NODEJS_VERSION=24.15.0\n"

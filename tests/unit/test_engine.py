@@ -9,7 +9,8 @@ import pytest
 from conftest import git
 
 from harness.errors import PatchError
-from harness.patch.engine import Patch, PatchConflict, State, apply, revert, status
+from harness.patch.patchfile import Patch
+from harness.patch.engine import PatchConflict, State, apply, revert, status
 
 UPSTREAM = b"".join(b"line %d\n" % n for n in range(1, 31))
 PATCH = b"""Description: test patch
@@ -171,19 +172,19 @@ def test_failed_write_rolls_back_every_file(
 
     from harness.patch import engine  # noqa: PLC0415
 
-    real = engine._atomic_write
+    real = engine.atomic_write  # type: ignore[attr-defined]
     calls = []
 
-    def failing_second_write(target: Path, data: bytes) -> None:
+    def failing_second_write(target: Path, data: bytes, **options: object) -> None:
         calls.append(target)
         if len(calls) == 2:
             raise OSError(28, "No space left on device")
         real(target, data)
 
-    monkeypatch.setattr(engine, "_atomic_write", failing_second_write)
+    monkeypatch.setattr(engine, "atomic_write", failing_second_write)
     with pytest.raises(OSError, match="No space"):
         apply(repo, patch)
-    monkeypatch.setattr(engine, "_atomic_write", real)
+    monkeypatch.setattr(engine, "atomic_write", real)
     assert _snapshot(repo) == before
     assert not list(repo.glob(".Dockerfile*")), "no temporary file is left behind"
 

@@ -10,7 +10,8 @@ import pytest
 from conftest import BUNDLE, CheckoutFactory
 
 from harness.config.pins import Pin, load_pins
-from harness.patch.engine import Patch, PatchConflict, State, apply, git_blob_id, revert, status
+from harness.patch.patchfile import Patch, git_blob_id
+from harness.patch.engine import PatchConflict, State, apply, revert, status
 
 PINS = load_pins()
 

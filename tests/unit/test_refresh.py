@@ -15,7 +15,8 @@ from conftest import git
 from harness.cli.main import main
 from harness.config.pins import Pin, Pins
 from harness.errors import BadInput, PatchError, UpstreamError
-from harness.patch.engine import Patch, State, evaluate, git_blob_id, patched_contents
+from harness.patch.patchfile import Patch, git_blob_id
+from harness.patch.engine import State, evaluate, patched_contents
 from harness.patch.rebase import Refresh, bump_last_update, rebase_patch, refresh_onto
 from harness.resources import patches_dir
 from harness.upstream.cache import DOCKERFILE, UpstreamCache, UpstreamSource

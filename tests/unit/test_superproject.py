@@ -14,7 +14,8 @@ from harness.cli.main import main
 from harness.config.pins import Pins
 from harness.config.superproject import SuperprojectFlags, resolve_superproject
 from harness.errors import BadInput
-from harness.patch.engine import Patch, patched_contents
+from harness.patch.patchfile import Patch
+from harness.patch.engine import patched_contents
 from harness.resources import patches_dir, pins_file
 
 SUBMODULE = "docker/chat/mas/repo"

@@ -13,7 +13,9 @@ from harness.analysis.static import check_patched
 from harness.config.pins import Pin, Pins, shown_path
 from harness.config.series import Choice, Variant, newest_release, tag_version
 from harness.errors import PinMismatch, UpstreamError
-from harness.patch.engine import HunkReport, Patch, PatchReport, State, evaluate, git_blob_id, patched_contents
+from harness.patch.engine import PatchReport, State, evaluate, patched_contents
+from harness.patch.hunks import HunkReport
+from harness.patch.patchfile import Patch, git_blob_id
 from harness.upstream.cache import DOCKERFILE, ResolvedRef, UpstreamCache
 
 # A unified diff longer than this is cut in the JSON report; the line count stays exact.

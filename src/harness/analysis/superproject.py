@@ -19,7 +19,7 @@ from harness.analysis.compat import CompatResult, StaticResult, check_ref, stati
 from harness.config.pins import Pins, shown_path
 from harness.config.superproject import SuperprojectConfig
 from harness.errors import BadInput, CheckFailed, UpstreamError
-from harness.patch.engine import Patch
+from harness.patch.patchfile import Patch
 from harness.proc import git, run
 from harness.upstream.cache import UpstreamCache, UpstreamSource
 

@@ -41,17 +41,10 @@ from harness.config.profiles import BASELINE, builtin_profiles, select_profiles,
 from harness.config.superproject import SuperprojectConfig, SuperprojectFlags, resolve_superproject
 from harness.errors import BadInput, CheckFailed, HarnessError
 from harness.knobs import CI_BUILD_ARGS
-from harness.patch.engine import (
-    ApplyResult,
-    Patch,
-    PatchReport,
-    apply,
-    committed_files,
-    git_blob_id,
-    revert,
-    status,
-)
-from harness.patch.rebase import refresh_onto, refuse_clobber, write_file
+from harness.patch.engine import ApplyResult, PatchReport, apply, committed_files, revert, status
+from harness.patch.patchfile import Patch, git_blob_id
+from harness.patch.rebase import refresh_onto
+from harness.files import atomic_write, refuse_clobber
 from harness.report.formats import Case, append_step_summary, compat_cases, publish, static_cases
 from harness.report.profile import profile_table, publish_profile, write_profile_outputs
 from harness.report.views import (
@@ -707,10 +700,10 @@ def _run_refresh(args: argparse.Namespace, console: Console) -> int:
         findings = check_patched(
             refreshed.result.decode(), pristine=refreshed.target.decode(), name=f"{args.ref}:{DOCKERFILE} (refreshed)"
         )
-        write_file(args.output, result.candidate, force=args.force)
+        atomic_write(args.output, result.candidate, mode=0o644, replace=args.force)
         written["output"] = str(args.output)
     elif result.status == "conflict" and args.conflicts is not None:
-        write_file(args.conflicts, b"".join(f.merged for f in result.files), force=args.force)
+        atomic_write(args.conflicts, b"".join(f.merged for f in result.files), mode=0o644, replace=args.force)
         written["conflicts_file"] = str(args.conflicts)
     if args.json:
         sys.stdout.write(refresh_json(result, findings=findings, written=written) + "\n")

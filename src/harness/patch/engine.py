@@ -11,21 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import hashlib
-import os
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from pathlib import Path, PurePosixPath
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
-from unidiff.errors import UnidiffParseError
-from unidiff.patch import PatchSet
-
-from harness.errors import CheckFailed, CommandFailed, PatchError
+from harness.errors import CheckFailed, CommandFailed
+from harness.files import atomic_write
+from harness.patch.hunks import HunkReport, hunk_reports
+from harness.patch.patchfile import Patch
 from harness.proc import run
-
-HunkStatus = Literal["exact", "offset", "applied", "conflict"]
 
 
 class State(enum.StrEnum):
@@ -37,180 +33,6 @@ class State(enum.StrEnum):
     """The committed upstream file already has the change: drop the patch."""
     CONFLICT = "conflict"
     """Neither forward nor reverse applies."""
-
-
-def git_blob_id(data: bytes) -> str:
-    """The id `git hash-object` gives these bytes, computed without a repository."""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
-
-
-@dataclass(frozen=True, kw_only=True)
-class Patch:
-    path: Path
-    data: bytes
-    files: tuple[str, ...]
-    header: Mapping[str, str]
-    patchset: PatchSet = field(repr=False, compare=False)
-
-    @classmethod
-    def load(cls, path: Path) -> Patch:
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise PatchError(f"patch {path} does not exist") from None
-        except OSError as exc:
-            raise PatchError(f"patch {path} cannot be read: {exc.strerror}") from None
-        return cls.parse(data, path=path)
-
-    @classmethod
-    def parse(cls, data: bytes, *, path: Path) -> Patch:
-        if not data.strip():
-            raise PatchError(f"patch {path} is empty")
-        try:
-            patchset = PatchSet(data.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise PatchError(f"patch {path} is not UTF-8 text") from None
-        except UnidiffParseError as exc:
-            raise PatchError(f"patch {path} is malformed: {exc}") from None
-        if not patchset or not any(len(patched) for patched in patchset):
-            raise PatchError(f"patch {path} contains no hunks")
-        files: list[str] = []
-        for patched in patchset:
-            for name in {patched.path, _strip_prefix(patched.source_file), _strip_prefix(patched.target_file)}:
-                if name != "/dev/null":
-                    _require_inside_tree(name, path)
-            if patched.is_added_file or patched.is_removed_file:
-                raise PatchError(f"patch {path} adds or removes {patched.path}; only modifications are supported")
-            files.append(patched.path)
-        return cls(path=path, data=data, files=tuple(files), header=_dep3_header(data), patchset=patchset)
-
-
-def _strip_prefix(name: str) -> str:
-    return name[2:] if name[:2] in ("a/", "b/") else name
-
-
-def _require_inside_tree(name: str, patch_path: Path) -> None:
-    pure = PurePosixPath(name)
-    if pure.is_absolute() or ".." in pure.parts or ".git" in pure.parts or not pure.parts:
-        raise PatchError(f"patch {patch_path} names {name!r}, a path that escapes the tree; refusing it")
-
-
-def _dep3_header(data: bytes) -> dict[str, str]:
-    """DEP-3 fields from the text before the first diff (continuation lines folded in)."""
-    fields: dict[str, str] = {}
-    last: str | None = None
-    for line in data.decode("utf-8").splitlines():
-        if line.startswith(("diff --git ", "--- ", "---\t")) or line == "---":
-            break
-        if line[:1] in (" ", "\t") and last:
-            fields[last] += "\n" + line.strip()
-        elif ":" in line:
-            key, _, value = line.partition(":")
-            if key and " " not in key:
-                last = key.strip()
-                fields[last] = value.strip()
-    return fields
-
-
-# -- hunk detail ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, kw_only=True)
-class HunkReport:
-    file: str
-    index: int
-    header: str
-    expected_start: int
-    """First upstream line the hunk expects (1-based), from its header."""
-    expected_length: int
-    status: HunkStatus
-    found_at: int | None = None
-    offset: int | None = None
-    mismatch_line: int | None = None
-    """For a conflict: the first line of the file that did not match."""
-    mismatch_expected: str | None = None
-    mismatch_found: str | None = None
-
-    def describe(self) -> str:
-        where = f"{self.file} hunk #{self.index} {self.header}"
-        if self.status == "exact":
-            return f"{where}: applies at line {self.found_at}"
-        if self.status == "offset":
-            return f"{where}: applies at line {self.found_at} (offset {self.offset:+d})"
-        if self.status == "applied":
-            return f"{where}: already applied at line {self.found_at}"
-        return (
-            f"{where}: conflict; line {self.mismatch_line} is {self.mismatch_found!r}, "
-            f"the patch expects {self.mismatch_expected!r}"
-        )
-
-
-def _find_block(lines: list[str], block: list[str], near: int) -> int | None:
-    """The start of `block` in `lines` nearest to `near`, searching outwards as git apply does."""
-    if not block:
-        return min(max(near, 0), len(lines))
-    last_start = len(lines) - len(block)
-    for distance in range(max(near, last_start - near) + 1):
-        for start in (near - distance, near + distance) if distance else (near,):
-            if 0 <= start <= last_start and lines[start : start + len(block)] == block:
-                return start
-    return None
-
-
-def _first_mismatch(lines: list[str], block: list[str], near: int) -> tuple[int, str, str]:
-    """Align `block` where most of its leading lines match, and return the first line that does not."""
-    best_start, best_len = near, -1
-    for start in range(len(lines)):
-        matched = 0
-        while matched < len(block) and start + matched < len(lines) and lines[start + matched] == block[matched]:
-            matched += 1
-        if matched > best_len or (matched == best_len and abs(start - near) < abs(best_start - near)):
-            best_start, best_len = start, matched
-    at = best_start + max(best_len, 0)
-    found = lines[at] if at < len(lines) else "<end of file>"
-    return at + 1, block[min(best_len, len(block) - 1)].rstrip("\n"), found.rstrip("\n")
-
-
-def hunk_reports(patch: Patch, contents: Mapping[str, bytes | None]) -> list[HunkReport]:
-    reports: list[HunkReport] = []
-    for patched in patch.patchset:
-        data = contents.get(patched.path)
-        lines = data.decode("utf-8", "surrogateescape").splitlines(keepends=True) if data is not None else []
-        drift = 0
-        for index, hunk in enumerate(patched, start=1):
-            before = [line.value for line in hunk if line.is_context or line.is_removed]
-            after = [line.value for line in hunk if line.is_context or line.is_added]
-            expected = hunk.source_start - 1
-            header = str(hunk).splitlines()[0]
-            unlocated = HunkReport(
-                file=patched.path,
-                index=index,
-                header=header,
-                expected_start=hunk.source_start,
-                expected_length=hunk.source_length,
-                status="conflict",
-            )
-            start = _find_block(lines, before, expected + drift)
-            if start is not None:
-                drift = start - expected
-                status: HunkStatus = "exact" if start == expected else "offset"
-                reports.append(replace(unlocated, status=status, found_at=start + 1, offset=start - expected))
-                continue
-            start = _find_block(lines, after, hunk.target_start - 1 + drift)
-            if start is not None:
-                offset = start - (hunk.target_start - 1)
-                reports.append(replace(unlocated, status="applied", found_at=start + 1, offset=offset))
-                continue
-            line_no, wanted, found = _first_mismatch(lines, before, expected + drift)
-            if data is None:
-                found = "<file missing>"
-            elif found.rstrip("\r") == wanted and found.endswith("\r"):
-                found += "  (CRLF line ending; the patch has LF)"
-            reports.append(replace(unlocated, mismatch_line=line_no, mismatch_expected=wanted, mismatch_found=found))
-    return reports
-
-
-# -- the engine ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -346,26 +168,13 @@ def _replace_all(tree: Path, originals: Mapping[str, bytes | None], updated: Map
     done: list[str] = []
     try:
         for name, data in updated.items():
-            _atomic_write(tree / name, data)
+            atomic_write(tree / name, data)
             done.append(name)
     except BaseException:
         for name in done:
             original = originals[name]
             if original is not None:
-                _atomic_write(tree / name, original)
-        raise
-
-
-def _atomic_write(target: Path, data: bytes) -> None:
-    mode = target.stat().st_mode & 0o7777 if target.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".mas-harness")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        Path(tmp).chmod(mode)
-        Path(tmp).replace(target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+                atomic_write(tree / name, original)
         raise
 
 

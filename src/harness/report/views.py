@@ -15,8 +15,10 @@ from rich.table import Table
 from harness.analysis.compat import CompatResult, StaticResult
 from harness.analysis.findings import Finding
 from harness.analysis.superproject import SuperprojectCheck
-from harness.patch.engine import HunkReport, git_blob_id
-from harness.patch.rebase import CONFLICT_REASONS, Refresh
+from harness.patch.hunks import HunkReport
+from harness.patch.patchfile import git_blob_id
+from harness.patch.merge import CONFLICT_REASONS
+from harness.patch.rebase import Refresh
 from harness.report.formats import markdown_table
 
 

@@ -1,0 +1,106 @@
+"""Where each hunk of a patch applies in a file, or the first line that does not match: the detail users act on."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from harness.patch.patchfile import Patch
+
+HunkStatus = Literal["exact", "offset", "applied", "conflict"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class HunkReport:
+    file: str
+    index: int
+    header: str
+    expected_start: int
+    """First upstream line the hunk expects (1-based), from its header."""
+    expected_length: int
+    status: HunkStatus
+    found_at: int | None = None
+    offset: int | None = None
+    mismatch_line: int | None = None
+    """For a conflict: the first line of the file that did not match."""
+    mismatch_expected: str | None = None
+    mismatch_found: str | None = None
+
+    def describe(self) -> str:
+        where = f"{self.file} hunk #{self.index} {self.header}"
+        if self.status == "exact":
+            return f"{where}: applies at line {self.found_at}"
+        if self.status == "offset":
+            return f"{where}: applies at line {self.found_at} (offset {self.offset:+d})"
+        if self.status == "applied":
+            return f"{where}: already applied at line {self.found_at}"
+        return (
+            f"{where}: conflict; line {self.mismatch_line} is {self.mismatch_found!r}, "
+            f"the patch expects {self.mismatch_expected!r}"
+        )
+
+
+def _find_block(lines: list[str], block: list[str], near: int) -> int | None:
+    """The start of `block` in `lines` nearest to `near`, searching outwards as git apply does."""
+    if not block:
+        return min(max(near, 0), len(lines))
+    last_start = len(lines) - len(block)
+    for distance in range(max(near, last_start - near) + 1):
+        for start in (near - distance, near + distance) if distance else (near,):
+            if 0 <= start <= last_start and lines[start : start + len(block)] == block:
+                return start
+    return None
+
+
+def _first_mismatch(lines: list[str], block: list[str], near: int) -> tuple[int, str, str]:
+    """Align `block` where most of its leading lines match, and return the first line that does not."""
+    best_start, best_len = near, -1
+    for start in range(len(lines)):
+        matched = 0
+        while matched < len(block) and start + matched < len(lines) and lines[start + matched] == block[matched]:
+            matched += 1
+        if matched > best_len or (matched == best_len and abs(start - near) < abs(best_start - near)):
+            best_start, best_len = start, matched
+    at = best_start + max(best_len, 0)
+    found = lines[at] if at < len(lines) else "<end of file>"
+    return at + 1, block[min(best_len, len(block) - 1)].rstrip("\n"), found.rstrip("\n")
+
+
+def hunk_reports(patch: Patch, contents: Mapping[str, bytes | None]) -> list[HunkReport]:
+    reports: list[HunkReport] = []
+    for patched in patch.patchset:
+        data = contents.get(patched.path)
+        lines = data.decode("utf-8", "surrogateescape").splitlines(keepends=True) if data is not None else []
+        drift = 0
+        for index, hunk in enumerate(patched, start=1):
+            before = [line.value for line in hunk if line.is_context or line.is_removed]
+            after = [line.value for line in hunk if line.is_context or line.is_added]
+            expected = hunk.source_start - 1
+            header = str(hunk).splitlines()[0]
+            unlocated = HunkReport(
+                file=patched.path,
+                index=index,
+                header=header,
+                expected_start=hunk.source_start,
+                expected_length=hunk.source_length,
+                status="conflict",
+            )
+            start = _find_block(lines, before, expected + drift)
+            if start is not None:
+                drift = start - expected
+                status: HunkStatus = "exact" if start == expected else "offset"
+                reports.append(replace(unlocated, status=status, found_at=start + 1, offset=start - expected))
+                continue
+            start = _find_block(lines, after, hunk.target_start - 1 + drift)
+            if start is not None:
+                offset = start - (hunk.target_start - 1)
+                reports.append(replace(unlocated, status="applied", found_at=start + 1, offset=offset))
+                continue
+            line_no, wanted, found = _first_mismatch(lines, before, expected + drift)
+            if data is None:
+                found = "<file missing>"
+            elif found.rstrip("\r") == wanted and found.endswith("\r"):
+                found += "  (CRLF line ending; the patch has LF)"
+            reports.append(replace(unlocated, mismatch_line=line_no, mismatch_expected=wanted, mismatch_found=found))
+    return reports
