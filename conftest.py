@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.build.runner import Engine, check_engine
+from harness.build.engine import Engine, check_engine
 from harness.config.pins import Pins, load_pins
 from harness.errors import EnvironmentProblem
-from harness.patch.patchfile import Patch
 from harness.patch.engine import patched_contents
+from harness.patch.patchfile import Patch
 from harness.upstream.cache import DOCKERFILE, ResolvedRef, UpstreamCache, UpstreamSource
 
 # The upstream test data sits beside the checkout (../shared), as it does in CI.

@@ -38,11 +38,13 @@ def run(
     env: Mapping[str, str] | None = None,
     check: bool = True,
     input_bytes: bytes | None = None,
+    capture: bool = True,
 ) -> subprocess.CompletedProcess[bytes]:
     """Run a command with list arguments, log it, and raise CommandFailed on a non-zero exit.
 
     Output is captured as bytes (Dockerfiles are compared byte for byte) with
-    stderr kept apart, so callers can read a tool's diagnostics.
+    stderr kept apart, so callers can read a tool's diagnostics; without `capture`
+    it goes to the terminal (an installer the user watches).
     """
     argv = [os.fspath(a) for a in args]
     program = shutil.which(argv[0])
@@ -54,7 +56,7 @@ def run(
         cwd=cwd,
         env=clean_env(env),
         input=input_bytes,
-        capture_output=True,
+        capture_output=capture,
         check=False,
     )
     if check and proc.returncode != 0:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from python_on_whales import docker
 
-from harness.build.runner import Engine
+from harness.build.engine import Engine
 from harness.cli.main import main
 
 # One pin per patch variant and base: v0.14.0 (the v0.14 variant, bookworm), v1.7.0 (bookworm, Rust 1.89

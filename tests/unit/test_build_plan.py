@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import DockerfileTexts
 
-from harness.build.runner import plan_build, plan_shape
+from harness.build.plan import plan_build, plan_shape
 from harness.knobs import expected_binaries
 
 X86 = "x86_64-unknown-linux-gnu"
@@ -29,7 +29,7 @@ def test_a_plan_knows_the_shape_it_builds(
         context=tmp_path,
         source="standin",
         build_args={"MAS_BUILD_TARGETS": X86},
-        air_gapped=False,
-        work_dir=tmp_path,
+        run_id="test",
+        base_image=None,
     )
     assert plan_shape(plan) == shape

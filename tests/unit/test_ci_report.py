@@ -1,15 +1,24 @@
-"""CI reports: JUnit one case per ref and check, Markdown, and GitHub's step summary, from real results."""
+"""Reports for CI from one Outcome: JUnit one case per result, Markdown, GitHub's step summary and annotations."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+from rich.console import Console
 
+from harness.analysis.compat import StaticSummary, check_ref
+from harness.analysis.findings import Finding
 from harness.cli.main import main
-from harness.report.formats import Case, compat_cases, junit_xml, markdown_cases, publish, static_cases
+from harness.config.pins import Pins
+from harness.report.formats import github_annotations, junit_xml, markdown
+from harness.report.publish import Sinks, check_writable, publish
+from harness.report.views import compat_results, finding_results
+from harness.results import Location, Outcome, Result, Status
+from harness.upstream.cache import UpstreamCache
 
 
 def _parse(data: bytes) -> ElementTree.Element:
@@ -18,106 +27,126 @@ def _parse(data: bytes) -> ElementTree.Element:
     return root
 
 
+def _outcome(*results: Result) -> Outcome:
+    return Outcome(command="compat", title="compat", results=results)
+
+
 def test_junit_has_one_case_each_and_failures_carry_the_detail() -> None:
-    cases = [
-        Case(suite="compat", name="v1.17.0", ok=True, message="applies"),
-        Case(suite="compat", name="v1.18.0", ok=False, message="conflict", detail="hunk #2 conflict at line 133"),
-    ]
-    root = _parse(junit_xml("compat", cases))
+    outcome = _outcome(
+        Result(group="compat", name="v1.17.0", status=Status.OK, reason="applies", duration=0.25),
+        Result(group="compat", name="v1.18.0", status=Status.FAILED, reason="conflict", detail="hunk #2 at line 133"),
+        Result(group="compat", name="v9", status=Status.ERROR, reason="not UTF-8"),
+    )
+    root = _parse(junit_xml(outcome))
     suite = root.find("testsuite")
     assert suite is not None
-    assert (suite.get("tests"), suite.get("failures")) == ("2", "1")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("3", "1", "1")
     testcases = suite.findall("testcase")
-    assert [(c.get("classname"), c.get("name")) for c in testcases] == [("compat", "v1.17.0"), ("compat", "v1.18.0")]
+    assert [(c.get("classname"), c.get("name")) for c in testcases] == [
+        ("compat", "v1.17.0"),
+        ("compat", "v1.18.0"),
+        ("compat", "v9"),
+    ]
+    assert testcases[0].get("time") == "0.250", "durations reach JUnit"
     failure = testcases[1].find("failure")
     assert failure is not None and failure.get("message") == "conflict"
-    assert failure.text == "hunk #2 conflict at line 133"
+    assert failure.text == "hunk #2 at line 133"
     assert testcases[0].find("failure") is None
+    assert testcases[2].find("error") is not None
 
 
-def test_compat_over_every_pin_gives_cases_per_ref_and_check(
+def test_compat_over_every_pin_gives_results_per_ref_and_check(
     bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     junit = tmp_path / "compat.xml"
     argv = ["compat", "--upstream", str(bundle), "--cache-dir", str(tmp_path / "cache"), "--json"]
     assert main([*argv, "--junit", str(junit)]) == 0
-    results = json.loads(capsys.readouterr().out)
-    cases = compat_cases(results)
-    assert {c.suite for c in cases} == {f"compat.{r['ref']}" for r in results}
-    for result in results:
-        names = [c.name for c in cases if c.suite == f"compat.{result['ref']}"]
-        assert names == ["state", "static checks", "post-image"], result["ref"]
-    v119 = next(c for c in cases if c.suite == "compat.v1.19.0" and c.name == "state")
-    assert v119.detail.startswith("variant v1.18+: ")
+    document = json.loads(capsys.readouterr().out)
+    refs, results = document["refs"], document["results"]
+    assert {r["group"] for r in results} == {f"compat.{r['ref']}" for r in refs}
+    for ref in refs:
+        names = [r["name"] for r in results if r["group"] == f"compat.{ref['ref']}"]
+        assert names == ["state", "static checks", "post-image", "upstream-release-profile"], ref["ref"]
+    v119 = next(r for r in results if r["group"] == "compat.v1.19.0" and r["name"] == "state")
+    assert v119["detail"].startswith("variant v1.18+: ")
+    assert v119["duration"] > 0
     written = _parse(junit.read_bytes()).findall("./testsuite/testcase")
-    assert len(written) == len(cases) == 3 * len(results)
+    assert len(written) == len(results) == 4 * len(refs)
 
 
-def test_compat_cases_fail_where_the_result_does() -> None:
-    result = {
-        "ref": "v2.0.0",
-        "ok": False,
-        "state": "conflict",
-        "expected": None,
-        "reason": "hunk #2 conflicts",
-        "patch": "p",
-        "hunks": [{"index": 2, "header": "@@ -1 +1 @@", "status": "conflict", "mismatch_line": 133}],
-        "static": {"ok": False, "checks": 30, "failed": ["move-step"]},
-        "drift": {"pin": "v1.19.0", "differs": True, "compared": "nearest pin", "changed_lines": 4, "diff": "-a\n+b"},
-    }
-    state, static, drift = compat_cases([result])
-    assert (state.ok, static.ok, drift.ok) == (True, False, True), "a static failure is its own case"
-    assert "conflict at line 133" in state.detail
-    assert "move-step" in static.message
-    assert "differs from v1.19.0's" in drift.message and drift.detail == "-a\n+b"
-    no_static = compat_cases([{**result, "static": None}])
-    assert no_static[0].ok is False
+def test_compat_results_fail_where_the_result_does(bundle_cache: UpstreamCache, pins: Pins) -> None:
+    real = check_ref(bundle_cache, "v1.19.0", pins=pins)
+    failing = Finding(check="move-step", ok=False, line=140, message="moves every binary")
+    broken = replace(
+        real,
+        ok=False,
+        reason="applies, but the patched Dockerfile fails the static checks: move-step",
+        static=StaticSummary(findings=(failing,)),
+    )
+    state, static, drift, profile = compat_results(broken)
+    assert (state.passed, static.passed, drift.passed, profile.passed) == (True, False, True, True), (
+        "a static failure is its own result"
+    )
+    assert "move-step" in static.reason and "moves every binary" in static.detail
+    assert "upstream builds with fat LTO (lto = true) at v1.19.0" in profile.reason
+    conflict = replace(real, ok=False, static=None, reason="conflict")
+    assert compat_results(conflict)[0].status is Status.FAILED
 
 
-def test_static_results_give_one_case_per_ref_and_check() -> None:
-    results = [
-        {"ref": "v1.7.0", "ok": True, "findings": [{"check": "knobs-declared", "ok": True, "line": 3, "message": "m"}]},
-        {
-            "ref": "v1.17.0",
-            "ok": False,
-            "findings": [
-                {"check": "knobs-declared", "ok": True, "line": None, "message": "m"},
-                {"check": "move-step", "ok": False, "line": 140, "message": "moves every binary"},
-                {"check": "knobs-declared", "ok": True, "line": None, "message": "m2"},
-            ],
-        },
+def test_findings_give_one_result_per_ref_and_check() -> None:
+    findings = [
+        Finding(check="knobs-declared", ok=True, line=None, message="m"),
+        Finding(check="move-step", ok=False, line=140, message="moves every binary"),
+        Finding(check="knobs-declared", ok=True, line=None, message="m2"),
     ]
-    cases = static_cases(results)
-    assert [(c.suite, c.name, c.ok) for c in cases] == [
-        ("static.v1.7.0", "knobs-declared", True),
+    results = finding_results(findings, group="static.v1.17.0", path="v1.17.0:Dockerfile (patched)")
+    assert [(r.group, r.name, r.passed) for r in results] == [
         ("static.v1.17.0", "knobs-declared [1/2]", True),
         ("static.v1.17.0", "move-step", False),
         ("static.v1.17.0", "knobs-declared [2/2]", True),
     ]
-    assert cases[2].message == "moves every binary (line 140)"
+    assert results[1].location == Location(path="v1.17.0:Dockerfile (patched)", line=140)
 
 
 def test_publish_writes_files_and_appends_to_the_step_summary(tmp_path: Path) -> None:
     summary = tmp_path / "step-summary.md"
     summary.write_text("earlier step\n")
-    cases = [Case(suite="compat", name="v1.17.0", ok=False, message="a | b")]
-    text = publish(
-        title="compat",
-        cases=cases,
+    (tmp_path / "out").mkdir()
+    outcome = _outcome(Result(group="compat", name="v1.17.0", status=Status.FAILED, reason="a | b"))
+    sinks = Sinks.from_environment(
+        {"GITHUB_STEP_SUMMARY": str(summary)},
+        output=tmp_path / "out" / "compat.json",
         junit=tmp_path / "out" / "compat.xml",
         markdown=tmp_path / "out" / "compat.md",
-        env={"GITHUB_STEP_SUMMARY": str(summary)},
     )
-    assert text == markdown_cases("compat", cases)
-    assert "1 of 1 NOT OK" in text and "a \\| b" in text, "a pipe in a message must not split the table cell"
+    check_writable(sinks)
+    publish(outcome, sinks, Console(file=open("/dev/null", "w")))  # noqa: SIM115, PTH123
+    text = markdown(outcome)
+    assert "1 of 1 not ok" in text and "a \\| b" in text, "a pipe in a message must not split the table cell"
     assert (tmp_path / "out" / "compat.md").read_text() == text
+    assert json.loads((tmp_path / "out" / "compat.json").read_text())["status"] == "failed"
     _parse((tmp_path / "out" / "compat.xml").read_bytes())
     assert summary.read_text() == "earlier step\n" + text + "\n", "appended, never overwritten"
 
 
-def test_no_step_summary_outside_github(tmp_path: Path) -> None:
-    publish(title="t", cases=[], junit=None, markdown=None, env={})
-    assert list(tmp_path.iterdir()) == []
+def test_no_step_summary_outside_github() -> None:
+    assert Sinks.from_environment({}).step_summary is None
+
+
+def test_annotations_point_at_the_patch_line_of_a_failed_result() -> None:
+    outcome = _outcome(
+        Result(
+            group="compat.v1.18.0",
+            name="state",
+            status=Status.FAILED,
+            reason="hunk #2: conflict, 50% off",
+            location=Location(path="patches/p.patch", line=49),
+        ),
+        Result(group="compat.v1.17.0", name="state", status=Status.OK, reason="ok", location=Location(path="x")),
+    )
+    assert github_annotations(outcome) == (
+        "::error file=patches/p.patch,line=49,title=compat.v1.18.0 state::hunk #2: conflict, 50%25 off\n"
+    )
 
 
 def test_summary_command_writes_markdown_json_and_fails_a_tier_with_no_test(
@@ -129,9 +158,12 @@ def test_summary_command_writes_markdown_json_and_fails_a_tier_with_no_test(
     step = tmp_path / "step.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step))
     argv = ["summary", "--reports", str(tmp_path), "--pytest", "unit.xml"]
-    assert main([*argv, "--markdown", str(tmp_path / "s.md"), "--json", str(tmp_path / "s.json")]) == 0
+    assert main([*argv, "--markdown", str(tmp_path / "s.md"), "--output", str(tmp_path / "s.json")]) == 0
     data = json.loads((tmp_path / "s.json").read_text())
-    assert data == {"ok": True, "parts": [{"part": "unit tests", "passed": 1, "failed": 0, "skipped": 0, "ok": True}]}
+    assert (data["schema_version"], data["command"], data["ok"]) == (1, "summary", True)
+    assert data["parts"] == [
+        {"name": "unit tests", "passed": 1, "failed": 0, "skipped": 0, "missing": False, "status": "ok"}
+    ]
     assert "| unit tests | 1 | 0 | 0 | ok |" in (tmp_path / "s.md").read_text()
     assert step.read_text().startswith("### mas-harness summary: all ok")
     assert main(["summary", "--reports", str(tmp_path), "--pytest", "empty.xml"]) == 1, "no test ran: not ok"
@@ -143,12 +175,12 @@ def test_check_writes_junit_and_markdown_for_every_finding(
 ) -> None:
     step = tmp_path / "step.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step))
-    junit, markdown = tmp_path / "static.xml", tmp_path / "static.md"
+    junit, md = tmp_path / "static.xml", tmp_path / "static.md"
     argv = ["check", "--upstream", str(bundle), "--cache-dir", str(tmp_path / "c"), "--ref", "v1.7.0", "--json"]
-    assert main([*argv, "--junit", str(junit), "--markdown", str(markdown)]) == 0
-    [result] = json.loads(capsys.readouterr().out)
+    assert main([*argv, "--junit", str(junit), "--markdown", str(md)]) == 0
+    [result] = json.loads(capsys.readouterr().out)["refs"]
     cases = _parse(junit.read_bytes()).findall("./testsuite/testcase")
     assert len(cases) == len(result["findings"]) > 0
     assert len({(c.get("classname"), c.get("name")) for c in cases}) == len(cases), "no two cases share a name"
-    assert markdown.read_text().startswith("### static checks: all ok")
-    assert step.read_text() == markdown.read_text() + "\n"
+    assert md.read_text().startswith("### Static checks of the patched Dockerfile: all ok")
+    assert step.read_text() == md.read_text() + "\n"

@@ -22,7 +22,9 @@ def test_compat_json_gives_the_expected_state_for_all_30_tags(
     bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(_compat(bundle, tmp_path, "--json")) == 0
-    results = json.loads(capsys.readouterr().out)
+    document = json.loads(capsys.readouterr().out)
+    assert (document["schema_version"], document["command"], document["ok"]) == (1, "compat", True)
+    results = document["refs"]
     assert len(results) == 30
     for result in results:
         assert {"ref", "upstream_commit", "dockerfile_blob", "patch", "state", "expected", "hunks"} <= result.keys()
@@ -55,7 +57,7 @@ def test_the_old_patch_on_v1_18_conflicts_hunk_by_hunk(
 ) -> None:
     old = str(patches_dir() / "patch-dockerfile.patch")
     assert main(_compat(bundle, tmp_path, "v1.18.0", "--patch", old, "--json")) == 1
-    [conflict] = json.loads(capsys.readouterr().out)
+    [conflict] = json.loads(capsys.readouterr().out)["refs"]
     assert (conflict["state"], conflict["expected"], conflict["static"]) == ("conflict", None, None)
     assert conflict["variant"]["basis"] == "forced"
     assert [h["status"] for h in conflict["hunks"]] == ["offset", "conflict"]
@@ -71,7 +73,7 @@ def test_compat_of_an_unpinned_ref_is_judged_on_its_own(
     (tmp_path / "patches").mkdir()
     (tmp_path / "patches/patch-dockerfile.patch").write_bytes((patches_dir() / "patch-dockerfile.patch").read_bytes())
     assert main([*_compat(bundle, tmp_path / "c", "--ref", "v1.7.0", "--json"), "--pins", str(pins)]) == 0
-    assert json.loads(capsys.readouterr().out)[0]["expected"] is None
+    assert json.loads(capsys.readouterr().out)["refs"][0]["expected"] is None
     assert main([*_compat(bundle, tmp_path / "c", "--ref", "v1.18.0"), "--pins", str(pins)]) == 1
 
 
@@ -150,7 +152,7 @@ def test_apply_on_a_conflicting_checkout_exits_1_and_changes_nothing(
     pristine = (tree / "Dockerfile").read_bytes()
     old = str(patches_dir() / "patch-dockerfile.patch")
     assert main(["apply", "--checkout", str(tree), "--patch", old]) == 1
-    assert "hunk #2" in capsys.readouterr().err
+    assert "hunk #2" in capsys.readouterr().out
     assert (tree / "Dockerfile").read_bytes() == pristine
 
 
@@ -177,7 +179,7 @@ def test_check_on_a_patched_and_a_broken_dockerfile(
     good = _write(tmp_path / "good", patched)
     upstream = _write(tmp_path / "upstream", pristine)
     assert main(["check", "--dockerfile", str(good), "--pristine", str(upstream), "--json"]) == 0
-    [result] = json.loads(capsys.readouterr().out)
+    [result] = json.loads(capsys.readouterr().out)["refs"]
     assert {f["check"] for f in result["findings"]} >= {
         "knobs-declared",
         "cargo-env",
@@ -189,7 +191,7 @@ def test_check_on_a_patched_and_a_broken_dockerfile(
     }
     broken = _write(tmp_path / "broken", patched.replace("ARG CARGO_BUILD_JOBS=2\n", "ARG CARGO_BUILD_JOBS=64\n"))
     assert main(["check", "--dockerfile", str(broken), "--json"]) == 1
-    [result] = json.loads(capsys.readouterr().out)
+    [result] = json.loads(capsys.readouterr().out)["refs"]
     assert [f["check"] for f in result["findings"] if not f["ok"]] == ["knobs-declared"]
 
 

@@ -20,8 +20,8 @@ from harness.analysis.compat import nearest_pin
 from harness.cli.main import main
 from harness.config.pins import load_pins
 from harness.config.series import Choice
-from harness.patch.patchfile import Patch
 from harness.patch.engine import patched_contents
+from harness.patch.patchfile import Patch
 from harness.resources import patches_dir
 
 NODE_LINE = "ARG NODEJS_VERSION=24.15.0\n"
@@ -61,7 +61,11 @@ def _compat(
 ) -> tuple[int, list[dict[str, Any]]]:
     code = main(["compat", "--upstream", str(upstream), "--cache-dir", str(cache), "--json", *args])
     out = capsys.readouterr().out
-    return code, json.loads(out) if out.strip() else []
+    if not out.strip():
+        return code, []
+    document = json.loads(out)
+    assert (document["schema_version"], document["command"], document["mode"]) == (1, "compat", "pins")
+    return code, document["refs"]
 
 
 def test_unpinned_refs_get_a_variant_a_reason_static_checks_and_drift(
@@ -94,8 +98,9 @@ def test_unpinned_refs_get_a_variant_a_reason_static_checks_and_drift(
 
 
 def test_the_table_says_why_and_how_much_drifted(
-    upstream: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    upstream: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # wide enough for every column, the optional ones too
     argv = ["compat", "--upstream", str(upstream), "--cache-dir", str(tmp_path), "v2.0.0", "--ref", "v1.19.0"]
     assert main(argv) == 0
     out = capsys.readouterr().out

@@ -9,8 +9,8 @@ import pytest
 from conftest import git
 
 from harness.errors import PatchError
-from harness.patch.patchfile import Patch
 from harness.patch.engine import PatchConflict, State, apply, revert, status
+from harness.patch.patchfile import Patch
 
 UPSTREAM = b"".join(b"line %d\n" % n for n in range(1, 31))
 PATCH = b"""Description: test patch

@@ -10,8 +10,8 @@ import pytest
 from conftest import BUNDLE, CheckoutFactory
 
 from harness.config.pins import Pin, load_pins
-from harness.patch.patchfile import Patch, git_blob_id
 from harness.patch.engine import PatchConflict, State, apply, revert, status
+from harness.patch.patchfile import Patch, git_blob_id
 
 PINS = load_pins()
 

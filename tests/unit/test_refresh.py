@@ -15,8 +15,8 @@ from conftest import git
 from harness.cli.main import main
 from harness.config.pins import Pin, Pins
 from harness.errors import BadInput, PatchError, UpstreamError
-from harness.patch.patchfile import Patch, git_blob_id
 from harness.patch.engine import State, evaluate, patched_contents
+from harness.patch.patchfile import Patch, git_blob_id
 from harness.patch.rebase import Refresh, bump_last_update, rebase_patch, refresh_onto
 from harness.resources import patches_dir
 from harness.upstream.cache import DOCKERFILE, UpstreamCache, UpstreamSource
@@ -271,7 +271,7 @@ def test_cli_refresh_onto_a_release_writes_the_patch_and_runs_the_static_checks(
     output = tmp_path / "out.patch"
     assert main([*_refresh(bundle, tmp_path / "c", input_patch, "v1.7.0", output), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert (report["status"], report["ok"], report["output"]) == ("clean", True, str(output))
+    assert (report["refresh_status"], report["ok"], report["output"]) == ("clean", True, str(output))
     assert [(h["status"], h["offset"]) for h in report["hunks"]] == [("clean", -2), ("clean", -2)]
     assert report["static"] and all(f["ok"] for f in report["static"])
     assert {f["check"] for f in report["static"]} >= {"move-step", "shellcheck", "hadolint-new-findings"}
@@ -332,10 +332,8 @@ def test_cli_refresh_onto_v1_18_0_writes_nothing_then_resolves_by_hand(
     captured = capsys.readouterr()
     assert "needs a human" in captured.out
     assert "ARG TARGETARCH" in captured.out  # the upstream side of region 1, with its line number
-    [summary] = captured.err.strip().splitlines()
-    assert summary == (
-        "mas-harness: error: 1 of 2 hunks of in.patch need a human on v1.18.0: #2 (3 region(s)); nothing written"
-    )
+    summary = captured.out.strip().splitlines()[-1]
+    assert summary == "1 of 2 hunks of in.patch need a human on v1.18.0: #2 (3 region(s)); nothing written"
     assert not output.exists()
 
     conflicts = tmp_path / "Dockerfile.conflicts"
@@ -354,7 +352,7 @@ def test_cli_refresh_onto_v1_18_0_writes_nothing_then_resolves_by_hand(
     # which the patch's move step no longer makes: the static checks say so, and the patch is written.
     assert main([*args, "--resolved", str(resolved), "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
-    assert report["status"] == "resolved"
+    assert report["refresh_status"] == "resolved"
     # v1.18.0's final stages make it the single-target shape: the per-arch moves and the choice of
     # any target are what a human must still change (the v1.18+ variant in patches/ is that change).
     failed = {(f["check"], f["message"].split(" (")[0]) for f in report["static"] if not f["ok"]}
@@ -387,7 +385,9 @@ def test_cli_real_conflict_on_a_synthetic_ref_exits_1_and_writes_nothing(
     [region] = [c for c in report["hunks"][1]["changes"] if c["status"] == "conflict"]
     assert (region["kind"], region["new_line"]) == ("overlap", 132)
     assert report["output"] is None
-    assert "hunks of in.patch need a human on next: #2" in captured.err
+    [verdict] = [r for r in report["results"] if r["name"] == "refresh"]
+    assert verdict["status"] == "failed"
+    assert "hunks of in.patch need a human on next: #2" in verdict["reason"]
     assert not output.exists()
     assert _fingerprint(input_patch) == before
 
@@ -400,11 +400,11 @@ def test_cli_take_patch_side_gives_a_patch_that_applies_to_v1_18_0_and_says_what
     assert main([*args, "--take-patch-side", "--json"]) == 1
     captured = capsys.readouterr()
     report = json.loads(captured.out)
-    assert report["status"] == "patch-side"
+    assert report["refresh_status"] == "patch-side"
     assert [h["status"] for h in report["hunks"]] == ["clean", "conflict"]
     failed = {f["check"] for f in report["static"] if not f["ok"]}
     assert failed == {"move-step", "targets-validated"}, "v1.18.0's final stages copy /usr/local/bin/mas-cli only"
-    [summary] = captured.err.strip().splitlines()
+    [summary] = [r["reason"] for r in report["results"] if r["name"] == "refresh"]
     assert "the patch's side was taken in #2 (3 region(s))" in summary
     assert f"wrote {output}" in summary and "move-step" in summary
     refreshed = Patch.load(output)

@@ -10,8 +10,9 @@ from harness.analysis.release_profile import (
     compare_with_defaults,
     describe_change,
     parse_release_profile,
+    upstream_profile,
 )
-from harness.config.profiles import BASELINE, upstream_profile
+from harness.config.profiles import BASELINE
 from harness.errors import BadInput
 from harness.knobs import KNOB_DEFAULTS
 from harness.upstream.cache import UpstreamCache

@@ -1,11 +1,15 @@
-"""The verify summary is computed from the reports, and a failure anywhere makes it fail."""
+"""The session summary is computed from the reports, and a failure anywhere makes it fail."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from harness.report.views import junit_tiers, verify_summary
+import pytest
+
+from harness.errors import BadInput
+from harness.report.summary import junit_tiers, summarize
+from harness.results import SCHEMA_VERSION, exit_code
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest">
@@ -17,22 +21,43 @@ JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 """
 
 
+def _document(command: str, *statuses: str) -> str:
+    results = [{"group": command, "name": str(i), "status": s, "reason": ""} for i, s in enumerate(statuses)]
+    return json.dumps({"schema_version": SCHEMA_VERSION, "command": command, "results": results})
+
+
 def _reports(tmp_path: Path, junit: str, static_ok: bool) -> Path:
     (tmp_path / "verify.xml").write_text(junit)
-    (tmp_path / "static.json").write_text(json.dumps([{"ref": "v1.7.0", "ok": static_ok}]))
-    (tmp_path / "compat.json").write_text(json.dumps([{"ref": "v1.7.0", "ok": True}, {"ref": "v1.18.0", "ok": True}]))
+    (tmp_path / "static.json").write_text(_document("check", "ok" if static_ok else "failed"))
+    (tmp_path / "compat.json").write_text(_document("compat", "ok", "ok"))
     return tmp_path
+
+
+def _ok(reports: Path) -> bool:
+    outcome = summarize(reports, pytest_files=["verify.xml"], json_reports=["static.json", "compat.json"])
+    return exit_code(outcome.results) == 0
 
 
 def test_tiers_are_counted_from_junit(tmp_path: Path) -> None:
     tiers = {
-        t.tier: (t.passed, t.failed, t.skipped) for t in junit_tiers(_reports(tmp_path, JUNIT, True) / "verify.xml")
+        t.name: (t.passed, t.failed, t.skipped) for t in junit_tiers(_reports(tmp_path, JUNIT, True) / "verify.xml")
     }
-    assert tiers == {"integration": (1, 0, 1), "unit": (1, 1, 0)}
+    assert tiers == {"integration tests": (1, 0, 1), "unit tests": (1, 1, 0)}
 
 
 def test_summary_fails_on_a_failed_test_or_ref(tmp_path: Path) -> None:
-    assert verify_summary(_reports(tmp_path, JUNIT, True))[1] is False
+    assert _ok(_reports(tmp_path, JUNIT, True)) is False
     clean = JUNIT.replace('<failure message="x"/>', "")
-    assert verify_summary(_reports(tmp_path, clean, True))[1] is True
-    assert verify_summary(_reports(tmp_path, clean, False))[1] is False
+    assert _ok(_reports(tmp_path, clean, True)) is True
+    assert _ok(_reports(tmp_path, clean, False)) is False
+
+
+def test_a_missing_report_fails_and_a_malformed_one_is_bad_input(tmp_path: Path) -> None:
+    (tmp_path / "verify.xml").write_text(JUNIT.replace('<failure message="x"/>', ""))
+    assert _ok(tmp_path) is False, "static.json and compat.json were never written"
+    (tmp_path / "static.json").write_text("{not json")
+    with pytest.raises(BadInput, match="not a JSON report"):
+        summarize(tmp_path, json_reports=["static.json"])
+    (tmp_path / "verify.xml").write_text("<testsuites>")
+    with pytest.raises(BadInput, match="not a JUnit XML file"):
+        summarize(tmp_path, pytest_files=["verify.xml"])

@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import git
@@ -14,8 +15,8 @@ from harness.cli.main import main
 from harness.config.pins import Pins
 from harness.config.superproject import SuperprojectFlags, resolve_superproject
 from harness.errors import BadInput
-from harness.patch.patchfile import Patch
 from harness.patch.engine import patched_contents
+from harness.patch.patchfile import Patch
 from harness.resources import patches_dir, pins_file
 
 SUBMODULE = "docker/chat/mas/repo"
@@ -58,6 +59,14 @@ def _verify(root: Path, cache: Path, *extra: str) -> list[str]:
     return ["verify", "--superproject", str(root), "--cache-dir", str(cache), *extra]
 
 
+def _report(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    """The JSON report of verify or compat in a superproject, its parts as the tests read them."""
+    document = json.loads(capsys.readouterr().out)
+    assert (document["schema_version"], document["mode"]) == (1, "superproject")
+    [compat] = document["refs"]
+    return {**document["superproject"], "compat": compat, "static": document["static"], "document": document}
+
+
 def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
     """The whole of stderr, which must be one error line."""
     err = capsys.readouterr().err.strip().splitlines()
@@ -70,7 +79,7 @@ def test_verify_checks_the_recorded_commit_from_the_submodules_own_repository(
     superproject: Path, tmp_path: Path, pins: Pins, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(_verify(superproject, tmp_path / "cache", "--json")) == 0
-    report = json.loads(capsys.readouterr().out)
+    report = _report(capsys)
     recorded = git(superproject, "rev-parse", f"HEAD:{SUBMODULE}")
     assert report["recorded_commit"] == recorded == git(superproject / SUBMODULE, "rev-parse", f"{PINNED_TAG}^{{}}")
     assert report["tag"] == PINNED_TAG
@@ -96,13 +105,13 @@ def test_verify_follows_the_gitlink_in_the_index_not_the_checkout(
     git(submodule, "checkout", "--quiet", "v1.18.0")
     # Checked out but not staged: the superproject still records v1.17.0.
     assert main(_verify(superproject, tmp_path / "cache", "--json")) == 0
-    report = json.loads(capsys.readouterr().out)
+    report = _report(capsys)
     assert (report["tag"], report["compat"]["state"]) == (PINNED_TAG, "applies")
     assert report["checked_out"] != report["recorded_commit"]
 
     git(superproject, "add", SUBMODULE)  # a staged bump is what the next commit records
     assert main(_verify(superproject, tmp_path / "cache", "--json")) == 1
-    report = json.loads(capsys.readouterr().out)
+    report = _report(capsys)
     assert report["tag"] == "v1.18.0"
     assert report["committed_commit"] != report["recorded_commit"]
     conflict = report["compat"]
@@ -136,7 +145,7 @@ def test_compat_bump_to_checks_a_ref_without_touching_the_superproject(
 
     assert main(["compat", "--superproject", str(superproject), "--cache-dir", str(cache), "--bump-to", "v1.17.0",
                  "--patch", patch, "--json"]) == 0  # fmt: skip
-    fits = json.loads(capsys.readouterr().out)
+    fits = _report(capsys)
     assert (fits["ref"], fits["compat"]["state"], fits["static"]) == ("v1.17.0", "applies", None)
 
     assert main(["compat", "--superproject", str(superproject), "--cache-dir", str(cache), "--bump-to", "v1.18.0",
@@ -157,7 +166,7 @@ def test_bump_to_a_ref_the_submodule_knows_only_by_commit_id(
     short = git(superproject / SUBMODULE, "rev-parse", "--short", "v1.11.0^{}")
     args = ["compat", "--superproject", str(superproject), "--cache-dir", str(tmp_path / "c"), "--json"]
     assert main([*args, "--bump-to", short]) == 0
-    report = json.loads(capsys.readouterr().out)
+    report = _report(capsys)
     assert (report["ref"], report["tag"], report["compat"]["state"]) == (short, "v1.11.0", "applies")
     assert main([*args, "--bump-to", "v9.9.9"]) == 2
     assert "v9.9.9" in _error_line(capsys)
@@ -200,9 +209,9 @@ def test_apply_refuses_a_dirty_submodule_naming_the_hunk_and_line(
     dockerfile.write_bytes(dirty)
 
     assert main(["apply", "--superproject", str(superproject)]) == 1
-    error = _error_line(capsys)
-    assert "hunk #2" in error
-    assert "line 122 is '# a local edit where the patch expects upstream'" in error
+    out = capsys.readouterr().out
+    assert "hunk #2" in out
+    assert "line 122 is '# a local edit where the patch expects upstream'" in out
     assert dockerfile.read_bytes() == dirty
 
 
@@ -230,7 +239,7 @@ def test_flags_override_the_pyproject_table(
 
     flags = ["--submodule", str(superproject / SUBMODULE), "--patch", str(superproject / PATCH), "--json"]
     assert main([*_verify(superproject, tmp_path / "c"), *flags]) == 0
-    report = json.loads(capsys.readouterr().out)
+    report = _report(capsys)
     assert (report["submodule"], report["compat"]["patch"]) == (SUBMODULE, PATCH)
 
 
@@ -296,7 +305,7 @@ def test_an_uninitialised_submodule_is_verified_from_its_remote_and_not_applied(
 ) -> None:
     git(superproject, "submodule", "deinit", "--quiet", "--force", SUBMODULE)
     assert main(_verify(superproject, tmp_path / "c", "--json")) == 0
-    report = json.loads(capsys.readouterr().out)
+    report = _report(capsys)
     assert report["source"] == str(upstream_clone)
     assert (report["checked_out"], report["compat"]["state"]) == (None, "applies")
     assert main(["apply", "--superproject", str(superproject)]) == 2
@@ -336,7 +345,7 @@ def test_upstream_and_pins_keys_of_the_table(
 
     config.write_text(CONFIG + f'upstream = "{bundle}"\n')
     assert main(_verify(superproject, tmp_path / "c", "--json")) == 0
-    report = json.loads(capsys.readouterr().out)
+    report = _report(capsys)
     assert (report["source"], report["tag"]) == (str(bundle), PINNED_TAG)
 
     # The recorded commit is tagged v1.17.0, so a pin of that tag with another Dockerfile is a moved tag.

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, MutableMapping
+import time
+from collections.abc import Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.analysis.dockerfile import DockerfileError
 from harness.analysis.findings import Finding
+from harness.analysis.release_profile import ReleaseProfile, release_profile_of
 from harness.analysis.static import check_patched
 from harness.config.pins import Pin, Pins, shown_path
 from harness.config.series import Choice, Variant, newest_release, tag_version
-from harness.errors import PinMismatch, UpstreamError
+from harness.errors import BadInput, PinMismatch, UpstreamError
+from harness.files import atomic_write, refuse_clobber
 from harness.patch.engine import PatchReport, State, evaluate, patched_contents
 from harness.patch.hunks import HunkReport
 from harness.patch.patchfile import Patch, git_blob_id
@@ -24,10 +27,17 @@ DIFF_LINES_SHOWN = 60
 
 @dataclass(frozen=True, kw_only=True)
 class StaticSummary:
-    """The static checks of a patched Dockerfile, condensed for the compat report."""
+    """The static checks of a patched Dockerfile, every finding kept; the compat report shows the failed ones."""
 
-    checks: int
-    failed: tuple[Finding, ...]
+    findings: tuple[Finding, ...]
+
+    @property
+    def checks(self) -> int:
+        return len(self.findings)
+
+    @property
+    def failed(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if not f.ok)
 
     @property
     def ok(self) -> bool:
@@ -85,8 +95,11 @@ class CompatResult:
     """The static checks of the patched Dockerfile; None when the patch does not apply."""
     drift: Drift | None
     """Against the nearest pin of the same variant; None when the patch does not apply or no pin compares."""
+    release_profile: ReleaseProfile | None
+    """Upstream's own [profile.release] at the ref."""
     ok: bool
     reason: str
+    duration: float = 0.0
 
     def as_json(self) -> dict[str, object]:
         variant = self.choice.variant
@@ -111,22 +124,9 @@ class CompatResult:
             "reason": self.reason,
             "static": self.static.as_json() if self.static else None,
             "drift": self.drift.as_json() if self.drift else None,
-            "hunks": [
-                {
-                    "file": h.file,
-                    "index": h.index,
-                    "header": h.header,
-                    "expected_start": h.expected_start,
-                    "expected_length": h.expected_length,
-                    "status": h.status,
-                    "found_at": h.found_at,
-                    "offset": h.offset,
-                    "mismatch_line": h.mismatch_line,
-                    "mismatch_expected": h.mismatch_expected,
-                    "mismatch_found": h.mismatch_found,
-                }
-                for h in self.hunks
-            ],
+            "upstream_release_profile": self.release_profile.as_json() if self.release_profile else None,
+            "hunks": [hunk.as_json() for hunk in self.hunks],
+            "duration": round(self.duration, 6),
         }
 
 
@@ -167,6 +167,31 @@ def latest_release_tag(cache: UpstreamCache) -> str:
     if newest is None:
         raise UpstreamError(f"--latest: upstream {cache.source.location} has no version tag such as v1.19.0")
     return newest
+
+
+def refs_to_check(cache: UpstreamCache, pins: Pins, *, refs: Sequence[str], latest: bool) -> list[str]:
+    """The refs named, in order and once each, then the newest release with `latest`; every pin when none is named."""
+    chosen = list(refs)
+    if latest:
+        chosen.append(latest_release_tag(cache))
+    chosen = chosen or [pin.tag for pin in pins.pins]
+    if not chosen:
+        raise BadInput(f"nothing to check: {pins.source} pins no release ([[pin]]) and no ref was named")
+    return list(dict.fromkeys(chosen))
+
+
+def export_variant(
+    cache: UpstreamCache, ref: str, *, pins: Pins, output: Path, force: bool
+) -> tuple[PatchedRef, StaticSummary | None, bool]:
+    """Write the harness's variant for `ref` to `output` when it applies there; (the variant evaluated, its static
+    checks, whether it was written). A variant that does not apply is not written."""
+    refuse_clobber(output, force=force)
+    variant_ref = patch_ref(cache, ref, pins=pins)
+    static = summarize_static(variant_ref)
+    if variant_ref.patched is None:
+        return variant_ref, static, False
+    atomic_write(output, variant_ref.patch_path.read_bytes(), mode=0o644, replace=force)
+    return variant_ref, static, True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -229,7 +254,7 @@ def summarize_static(patched_ref: PatchedRef, *, memo: StaticMemo | None = None)
     except DockerfileError as exc:
         # One odd ref must not hide the others' results: it fails here, with the parser's word.
         findings = [Finding(check="dockerfile-parses", ok=False, line=None, message=str(exc))]
-    summary = StaticSummary(checks=len(findings), failed=tuple(f for f in findings if not f.ok))
+    summary = StaticSummary(findings=tuple(findings))
     if memo is not None:
         memo[key] = summary
     return summary
@@ -313,6 +338,7 @@ def check_ref(
     static_memo: StaticMemo | None = None,
     patched_memo: dict[str, bytes] | None = None,
 ) -> CompatResult:
+    started = time.perf_counter()
     patched_ref = patch_ref(cache, ref, pins=pins, forced_patch=forced_patch, refresh=refresh)
     resolved, pin, patch_path, report = (
         patched_ref.resolved,
@@ -325,6 +351,7 @@ def check_ref(
     expected_patched = pin.patched_blob if pin and forced_patch is None else None
     static = summarize_static(patched_ref, memo=static_memo)
     drift = post_image_drift(cache, patched_ref, pins=pins, patched_memo=patched_memo)
+    release = release_profile_of(cache, resolved)
 
     ok, reason = _judge(report.state, expected, patched_blob, expected_patched, report.reason)
     if ok and static is not None and not static.ok:
@@ -343,8 +370,10 @@ def check_ref(
         hunks=report.hunks,
         static=static,
         drift=drift,
+        release_profile=release,
         ok=ok,
         reason=reason,
+        duration=time.perf_counter() - started,
     )
 
 
@@ -390,6 +419,14 @@ def static_check_ref(cache: UpstreamCache, ref: str, *, pins: Pins, forced_patch
         shape=patched_ref.choice.variant.shape,
     )
     return StaticResult(ref=ref, patch=shown, findings=tuple(findings))
+
+
+def static_result_of(result: CompatResult, *, label: str | None = None) -> StaticResult:
+    """The static checks a compat result carries, as `check` reports them (a patch that does not apply fails)."""
+    if result.static is None:
+        finding = Finding(check="patch-applies", ok=False, line=None, message=f"{result.state}: {result.reason}")
+        return StaticResult(ref=label or result.ref, patch=result.patch, findings=(finding,))
+    return StaticResult(ref=label or result.ref, patch=result.patch, findings=result.static.findings)
 
 
 def check_refs(

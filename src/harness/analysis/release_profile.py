@@ -12,13 +12,16 @@ default for the release profile, and says so.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from harness.config.profiles import BASELINE, Profile
 from harness.errors import BadInput
+from harness.knobs import CODEGEN_UNITS, JOBS, LTO, ONE_TARGET, TARGETS
+from harness.upstream.cache import CARGO_TOML, ResolvedRef, UpstreamCache
 
-CARGO_TOML = "Cargo.toml"
 FROM_FILE = "Cargo.toml [profile.release]"
 FROM_CARGO = "cargo's default"
 
@@ -147,3 +150,40 @@ def describe_change(before: ReleaseProfile, after: ReleaseProfile, *, old: str, 
         return None
     moves = ", ".join(f"{key} {before[key].value} -> {after[key].value}" for key in changed)
     return f"upstream's release profile changes from {old} to {new}: {moves}"
+
+
+def upstream_profile(release: ReleaseProfile, *, ref: str, cpus: int | None = None) -> Profile:
+    """What upstream's own build of `ref` does for one target: its Cargo.toml's LTO and codegen units,
+    cargo's default parallelism (one job per CPU).
+
+    Every knob is given explicitly: the patched Dockerfile's own defaults would otherwise replace
+    upstream's settings through the environment.
+    """
+    jobs = str(cpus or os.cpu_count() or 1)
+    lto, units = release["lto"], release["codegen-units"]
+    where = f"{ref} {lto.source}" if lto.source != FROM_CARGO else f"{lto.source} ({ref} does not set it)"
+    units_where = f"{ref} {units.source}" if units.source != FROM_CARGO else f"{units.source} ({ref} does not set it)"
+    return Profile(
+        name=BASELINE,
+        description=f"what upstream's own build of {ref} does for one target: lto = {lto.value}, "
+        f"codegen-units = {units.value}, jobs = CPUs ({jobs})",
+        build_args={
+            JOBS: jobs,
+            LTO: lto.value,
+            CODEGEN_UNITS: units.value,
+            TARGETS: ONE_TARGET,
+        },
+        sources={
+            JOBS: "cargo's default: one job per CPU",
+            LTO: where,
+            CODEGEN_UNITS: units_where,
+            TARGETS: "one target, as every profile here builds",
+        },
+    )
+
+
+def release_profile_of(cache: UpstreamCache, resolved: ResolvedRef) -> ReleaseProfile:
+    """The release profile of a resolved ref, read through the checkout cache (one more blob)."""
+    blob = resolved.cargo_toml_blob
+    text = cache.read_blob(blob).decode("utf-8", errors="replace") if blob else None
+    return parse_release_profile(text, where=f"{resolved.ref}:{CARGO_TOML}")

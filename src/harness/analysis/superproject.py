@@ -6,8 +6,9 @@ patch against that exact commit's Dockerfile, `check_bump` against a ref the
 submodule might move to; both read upstream through the harness's checkout cache
 with the submodule's own repository (or its remote) as the source, so the
 superproject's index and work tree and the submodule's checkout are only read.
-`work_tree_for` hands the submodule's work tree to the patch engine for an in-place
-apply, which is what the users' shell snippet does, with the engine's guarantees.
+When the patch does not fit, the check says which variant this harness has for the
+ref, whether that variant applies and passes the static checks, and the command that
+writes it into the user's patches directory.
 """
 
 from __future__ import annotations
@@ -15,158 +16,53 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from harness.analysis.compat import CompatResult, StaticResult, check_ref, static_check_ref, verify_pin
+from harness.analysis.compat import (
+    CompatResult,
+    StaticResult,
+    check_ref,
+    patch_ref,
+    static_result_of,
+    summarize_static,
+    verify_pin,
+)
+from harness.analysis.release_profile import describe_change, release_profile_of
 from harness.config.pins import Pins, shown_path
 from harness.config.superproject import SuperprojectConfig
-from harness.errors import BadInput, CheckFailed, UpstreamError
+from harness.patch.engine import State
 from harness.patch.patchfile import Patch
-from harness.proc import git, run
-from harness.upstream.cache import UpstreamCache, UpstreamSource
-
-_GITLINK_MODE = "160000"
+from harness.upstream.cache import UpstreamCache
+from harness.upstream.submodule import Submodule, exact_tag, inspect_submodule, open_upstream
 
 
 @dataclass(frozen=True, kw_only=True)
-class Submodule:
-    path: str
-    """Relative to the superproject directory, as in its configuration."""
-    work_tree: Path
-    recorded_commit: str
-    """The gitlink in the superproject's index."""
-    committed_commit: str | None
-    """The gitlink in the superproject's HEAD; None before the first commit that has the submodule."""
-    checked_out: str | None
-    """The submodule work tree's HEAD; None when it is not initialised."""
-    git_dir: Path | None
-    remote_url: str | None
+class Suggestion:
+    """The harness's own variant for a ref the user's patch does not fit, and the commands that take it."""
 
-    @property
-    def bump_staged(self) -> bool:
-        return self.committed_commit is not None and self.committed_commit != self.recorded_commit
-
-    @property
-    def at_recorded_commit(self) -> bool:
-        return self.checked_out == self.recorded_commit
-
-
-def _git_ok(*args: str, cwd: Path) -> str | None:
-    """Stdout of a git query, or None when git says no (an absent ref, not a repository)."""
-    proc = run("git", *args, cwd=cwd, check=False)
-    return proc.stdout.decode().strip() if proc.returncode == 0 else None
-
-
-def _gitlink(listing: str, path: str) -> str | None:
-    """The commit of `path` in `git ls-files --stage` or `git ls-tree` output, when it is a gitlink."""
-    for line in listing.splitlines():
-        meta, _, name = line.partition("\t")
-        fields = meta.split()
-        if name == path and fields and fields[0] == _GITLINK_MODE:
-            # ls-files --stage: mode sha stage; ls-tree: mode type sha.
-            return fields[1] if len(fields[1]) >= 40 else fields[2]
-    return None
-
-
-def _remote_url_from_gitmodules(root: Path, path: str) -> str | None:
-    """The URL `git submodule` would clone from, for a submodule that is not initialised."""
-    top = _git_ok("rev-parse", "--show-toplevel", cwd=root)
-    prefix = _git_ok("rev-parse", "--show-prefix", cwd=root) or ""
-    if top is None:
-        return None
-    from_top = f"{prefix}{path}"
-    listing = _git_ok("config", "-f", ".gitmodules", "--get-regexp", r"^submodule\..*\.path$", cwd=Path(top)) or ""
-    for line in listing.splitlines():
-        key, _, value = line.partition(" ")
-        if value == from_top:
-            name = key.removeprefix("submodule.").removesuffix(".path")
-            # `git submodule init` writes the absolute URL to .git/config; .gitmodules may hold a relative one.
-            url = _git_ok("config", "--get", f"submodule.{name}.url", cwd=Path(top)) or _git_ok(
-                "config", "-f", ".gitmodules", "--get", f"submodule.{name}.url", cwd=Path(top)
-            )
-            if url and not url.startswith(("./", "../")):
-                return url
-    return None
-
-
-def inspect_submodule(config: SuperprojectConfig) -> Submodule:
-    """Read (never write) what the superproject records for its submodule and what is checked out."""
-    root, path = config.root, config.submodule
-    if _git_ok("rev-parse", "--show-toplevel", cwd=root) is None:
-        raise BadInput(f"superproject {root} is not inside a git work tree")
-    staged = git("ls-files", "--stage", "--", path, cwd=root)
-    recorded = _gitlink(staged, path)
-    if recorded is None:
-        what = "is tracked as ordinary files" if staged else "is not in its index"
-        raise BadInput(f"{path} is not a submodule of {root}: it {what} (add it with `git submodule add URL {path}`)")
-    committed = _gitlink(_git_ok("ls-tree", "HEAD", "--", path, cwd=root) or "", path)
-    work_tree = config.work_tree
-    checked_out = git_dir = None
-    remote_url: str | None = None
-    # An uninitialised submodule is an empty directory: git there would answer for the superproject.
-    top = _git_ok("rev-parse", "--show-toplevel", cwd=work_tree) if work_tree.is_dir() else None
-    if top is not None and Path(top).resolve() == work_tree.resolve():
-        checked_out = _git_ok("rev-parse", "--verify", "--quiet", "HEAD", cwd=work_tree)
-        git_dir_text = _git_ok("rev-parse", "--absolute-git-dir", cwd=work_tree)
-        git_dir = Path(git_dir_text) if git_dir_text else None
-        remote_url = _git_ok("remote", "get-url", "origin", cwd=work_tree)
-    if remote_url is None:
-        remote_url = _remote_url_from_gitmodules(root, path)
-    return Submodule(
-        path=path,
-        work_tree=work_tree,
-        recorded_commit=recorded,
-        committed_commit=committed,
-        checked_out=checked_out,
-        git_dir=git_dir,
-        remote_url=remote_url,
-    )
-
-
-def _require_ref_syntax(ref: str) -> None:
-    if not ref or ref.startswith("-"):
-        raise UpstreamError(f"invalid ref {ref!r}")
-
-
-def _local_commit(git_dir: Path, ref: str) -> str | None:
-    return _git_ok(f"--git-dir={git_dir}", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=git_dir)
-
-
-@dataclass(frozen=True, kw_only=True)
-class _Upstream:
-    cache: UpstreamCache
     ref: str
-    """The ref as the cache should resolve it."""
+    variant: str
+    reason: str
+    applies: bool
+    static_ok: bool | None
+    """None when the variant does not apply (nothing to check)."""
+    export_command: str
+    refresh_command: str
 
+    def lines(self) -> list[str]:
+        verdict = (
+            "applies and passes the static checks"
+            if self.applies and self.static_ok
+            else "applies but fails a static check"
+            if self.applies
+            else "does not apply either"
+        )
+        lines = [f"the harness's {self.variant} variant for {self.ref} ({self.reason}) {verdict}"]
+        if self.applies:
+            lines.append(f"  take it:    {self.export_command}")
+        lines.append(f"  or rebase yours: {self.refresh_command}")
+        return lines
 
-def _open_upstream(config: SuperprojectConfig, sub: Submodule, ref: str, cache_dir: Path) -> _Upstream:
-    """The cache for `ref`: the configured upstream, else the submodule's repository when it has
-    the ref (no network), else the submodule's remote."""
-    _require_ref_syntax(ref)
-    if config.upstream is not None:
-        return _Upstream(cache=UpstreamCache(cache_dir, UpstreamSource.parse(config.upstream)), ref=ref)
-    if sub.git_dir is not None:
-        commit = _local_commit(sub.git_dir, ref)
-        if commit is not None:
-            source = UpstreamSource.parse(str(sub.git_dir))
-            # The cache fetches tags and branches by name; anything else the submodule's repository
-            # knows (a short id, origin/main) is fetched by its full commit id.
-            by_name = any(
-                _git_ok(f"--git-dir={sub.git_dir}", "show-ref", "--verify", "--quiet", full, cwd=sub.git_dir)
-                is not None
-                for full in (f"refs/tags/{ref}", f"refs/heads/{ref}")
-            )
-            return _Upstream(cache=UpstreamCache(cache_dir, source), ref=ref if by_name else commit)
-    if sub.remote_url is not None:
-        return _Upstream(cache=UpstreamCache(cache_dir, UpstreamSource.parse(sub.remote_url)), ref=ref)
-    raise UpstreamError(
-        f"{sub.path} does not have {ref} and has no remote to fetch it from: "
-        f"run `git submodule update --init {sub.path}` or set `upstream` in [tool.mas-harness]"
-    )
-
-
-def _exact_tag(sub: Submodule, commit: str) -> str | None:
-    if sub.git_dir is None:
-        return None
-    return _git_ok(f"--git-dir={sub.git_dir}", "describe", "--tags", "--exact-match", commit, cwd=sub.git_dir)
+    def as_json(self) -> dict[str, object]:
+        return asdict(self)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -182,6 +78,10 @@ class SuperprojectCheck:
     source: str
     compat: CompatResult
     static: StaticResult | None
+    profile_change: str | None = None
+    """For a bump: one line when upstream's release profile differs between the recorded commit and the ref."""
+    suggestion: Suggestion | None = None
+    """When the patch does not fit: the harness's variant for the ref."""
 
     @property
     def ok(self) -> bool:
@@ -199,11 +99,25 @@ class SuperprojectCheck:
             "tag": self.tag,
             "source": self.source,
             "ok": self.ok,
-            "compat": self.compat.as_json(),
-            "static": None
-            if self.static is None
-            else {"ok": self.static.ok, "findings": [asdict(f) for f in self.static.findings]},
+            "profile_change": self.profile_change,
         }
+
+
+def suggest_variant(cache: UpstreamCache, ref: str, *, label: str, pins: Pins, patch: Path, root: Path) -> Suggestion:
+    """What the harness has for `ref` when the user's patch does not fit it."""
+    variant_ref = patch_ref(cache, ref, pins=pins)
+    choice = variant_ref.choice
+    static = summarize_static(variant_ref)
+    shown = shown_path(patch, root)
+    return Suggestion(
+        ref=label,
+        variant=choice.variant.name,
+        reason=choice.reason.removeprefix(f"{ref}: ").removeprefix(f"{ref}"),
+        applies=variant_ref.report.state == State.APPLIES,
+        static_ok=None if static is None else static.ok,
+        export_command=f"mas-harness patch --for {label} --output {shown} --force",
+        refresh_command=f"mas-harness refresh --ref {label} --output {Path(shown).with_suffix('.refreshed.patch')}",
+    )
 
 
 def _check(
@@ -214,11 +128,12 @@ def _check(
     pins: Pins,
     cache_dir: Path,
     static: bool,
+    bump: bool,
 ) -> SuperprojectCheck:
     Patch.load(config.patch)  # a bad patch is reported before any fetch
-    upstream = _open_upstream(config, sub, ref, cache_dir)
+    upstream = open_upstream(config, sub, ref, cache_dir)
     resolved = upstream.cache.resolve(upstream.ref)
-    tag = _exact_tag(sub, resolved.commit)
+    tag = exact_tag(sub, resolved.commit)
     if tag is not None and tag != ref:
         # A commit the submodule's repository tags: the pin of that tag guards against a moved tag too.
         verify_pin(resolved, pins.get(tag))
@@ -226,10 +141,18 @@ def _check(
     # A commit id the submodule's repository tags is shown by its tag; a name is shown as the user gave it.
     label = tag if tag is not None and ref == resolved.commit else ref
     result = replace(result, ref=label, patch=shown_path(config.patch, config.root))
-    static_result = None
-    if static:
-        static_result = static_check_ref(upstream.cache, upstream.ref, pins=pins, forced_patch=config.patch)
-        static_result = replace(static_result, ref=label, patch=result.patch)
+    static_result = static_result_of(result, label=label) if static else None
+    profile_change = None
+    if bump and result.release_profile is not None:
+        recorded = open_upstream(config, sub, sub.recorded_commit, cache_dir)
+        before = release_profile_of(recorded.cache, recorded.cache.resolve(recorded.ref))
+        old = exact_tag(sub, sub.recorded_commit) or sub.recorded_commit[:12]
+        profile_change = describe_change(before, result.release_profile, old=old, new=label)
+    suggestion = None
+    if not result.ok and result.state != State.UPSTREAMED:
+        suggestion = suggest_variant(
+            upstream.cache, upstream.ref, label=label, pins=pins, patch=config.patch, root=config.root
+        )
     return SuperprojectCheck(
         superproject=config.root,
         submodule=sub,
@@ -238,34 +161,20 @@ def _check(
         source=upstream.cache.source.location,
         compat=result,
         static=static_result,
+        profile_change=profile_change,
+        suggestion=suggestion,
     )
 
 
 def verify(config: SuperprojectConfig, *, pins: Pins, cache_dir: Path, static: bool = True) -> SuperprojectCheck:
     """The patch against the Dockerfile of the commit the superproject records: state, hunks, static checks."""
     submodule = inspect_submodule(config)
-    return _check(config, submodule, submodule.recorded_commit, pins=pins, cache_dir=cache_dir, static=static)
+    return _check(
+        config, submodule, submodule.recorded_commit, pins=pins, cache_dir=cache_dir, static=static, bump=False
+    )
 
 
 def check_bump(config: SuperprojectConfig, ref: str, *, pins: Pins, cache_dir: Path) -> SuperprojectCheck:
     """Would the patch still fit if the submodule moved to `ref`? Nothing of the superproject is written."""
     submodule = inspect_submodule(config)
-    return _check(config, submodule, ref, pins=pins, cache_dir=cache_dir, static=False)
-
-
-def work_tree_for(config: SuperprojectConfig, *, require_recorded: bool) -> tuple[Path, Submodule]:
-    """The submodule's work tree, for the patch engine to work on in place.
-
-    With `require_recorded`, a checkout at another commit than the one recorded is
-    refused: that is not the upstream `verify` vouched for.
-    """
-    sub = inspect_submodule(config)
-    if sub.checked_out is None:
-        raise BadInput(f"submodule {sub.path} is not checked out: run `git submodule update --init {sub.path}`")
-    if require_recorded and not sub.at_recorded_commit:
-        raise CheckFailed(
-            f"submodule {sub.path} is checked out at {sub.checked_out[:12]}, the superproject records "
-            f"{sub.recorded_commit[:12]}: run `git submodule update {sub.path}` or stage the bump with "
-            f"`git add {sub.path}` (or use --checkout {sub.path} to patch whatever is checked out)"
-        )
-    return sub.work_tree, sub
+    return _check(config, submodule, ref, pins=pins, cache_dir=cache_dir, static=False, bump=True)

@@ -20,8 +20,10 @@ import psutil
 from python_on_whales import DockerException, docker
 from rich.console import Console
 
-from harness.build.runner import BuildReport, Check, build_and_check, plan_build, prune_cache_mounts
+from harness.build.engine import prune_cache_mounts
+from harness.build.runner import BuildReport, Check, build_ref
 from harness.build.sampler import Figures, Sample, SamplerReport
+from harness.build.setup import BuildInputs
 from harness.config.profiles import BASELINE, Profile
 from harness.errors import BadInput
 
@@ -195,17 +197,11 @@ def machine_facts() -> dict[str, object]:
 
 
 def run_profiles(
+    inputs: BuildInputs,
     *,
-    ref: str,
-    patched_dockerfile: bytes,
-    context: Path,
-    source: str,
     profiles: Sequence[Profile],
     base_build_args: Mapping[str, str],
-    air_gapped: bool,
-    work_dir: Path,
     report_dir: Path,
-    standin: bool,
     interval: float = 0.5,
     builder: str | None = None,
     keep_images: bool = False,
@@ -220,19 +216,14 @@ def run_profiles(
     for profile in profiles:
         log.info("profile %s: %s", profile.name, profile.description)
         namespace = f"mas-harness-profile-{run_id}-{profile.name}"
-        plan = plan_build(
-            ref=ref,
-            patched_dockerfile=patched_dockerfile,
-            context=context,
-            source=source,
+        build = build_ref(
+            inputs,
             build_args={**base_build_args, **profile.build_args},
-            air_gapped=air_gapped,
-            work_dir=work_dir,
+            report_dir=report_dir / profile.name,
             builder=builder,
             cache_namespace=namespace,
-        )
-        build = build_and_check(
-            plan, report_dir=report_dir / profile.name, standin=standin, console=console, sample_interval=interval
+            console=console,
+            sample_interval=interval,
         )
         runs.append(ProfileRun(profile=profile, build=build))
         if not keep_images:
@@ -241,8 +232,8 @@ def run_profiles(
             # A full-source target directory is several GB; its id is this profile's alone, nothing reuses it.
             prune_cache_mounts(namespace, builder=builder)
         report = ProfileReport(
-            ref=ref,
-            source=source,
+            ref=inputs.ref,
+            source=inputs.source,
             interval_seconds=interval,
             cache_state=CACHE_STATE,
             machine=machine,

@@ -9,15 +9,11 @@ with testcontainers.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
-import re
-import socket
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,228 +23,12 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from harness.analysis import dockerfile as dfm
-from harness.analysis.semantic import detect_shape
-from harness.build.baseimage import LocalRustImage, ensure_rust_base_image
+from harness.build.plan import BuildPlan, plan_build, plan_shape
 from harness.build.sampler import ProcessSampler, SamplerReport
-from harness.errors import BadInput, EnvironmentProblem
-from harness.knobs import Shape, expected_binaries, requested_targets
-from harness.proc import run
-from harness.upstream.cache import DOCKERFILE, ResolvedRef, UpstreamCache
+from harness.build.setup import BuildInputs
+from harness.knobs import expected_binaries, requested_targets
 
 log = logging.getLogger("harness")
-
-MIN_ENGINE = (23, 0)
-"""The first engine whose default builder is BuildKit with a frontend that knows RUN --network."""
-MIN_BUILDX = (0, 10)
-REGISTRY_HOST = "registry-1.docker.io"
-_SYNTAX = re.compile(rb"^#\s*syntax\s*=", re.IGNORECASE)
-_CACHE_MOUNT = re.compile(rb"--mount=(type=cache,[^\s\\]*)")
-_VERSION = re.compile(r"(\d+)\.(\d+)")
-
-
-# -- the engine ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, kw_only=True)
-class Engine:
-    server_version: str
-    buildx_version: str
-
-
-def _version_tuple(text: str) -> tuple[int, int]:
-    match = _VERSION.search(text)
-    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
-
-
-def check_engine() -> Engine:
-    """The engine and buildx must be new enough for MAS Dockerfiles, or we say exactly what is wrong."""
-    try:
-        server = docker.version().server
-    except DockerException as exc:
-        raise EnvironmentProblem(
-            "no Docker engine answers (`docker version` failed); on Debian run scripts/install-docker-engine.sh"
-            f": {str(exc.stderr or exc).strip().splitlines()[-1:]}"
-        ) from None
-    server_version = server.version if server and server.version else "unknown"
-    if _version_tuple(server_version) < MIN_ENGINE:
-        raise EnvironmentProblem(
-            f"Docker engine {server_version} is too old for MAS Dockerfiles (RUN --network needs >= "
-            f"{'.'.join(map(str, MIN_ENGINE))}); run scripts/install-docker-engine.sh"
-        )
-    try:
-        buildx = docker.buildx.version()
-    except DockerException:
-        raise EnvironmentProblem("the docker buildx plugin is missing; run scripts/install-docker-engine.sh") from None
-    buildx_version = str(buildx.get("version", buildx) if isinstance(buildx, dict) else buildx)
-    if _version_tuple(buildx_version) < MIN_BUILDX:
-        raise EnvironmentProblem(f"docker buildx {buildx_version} is too old (need >= 0.10)")
-    return Engine(server_version=server_version, buildx_version=buildx_version)
-
-
-def registry_reachable(host: str = REGISTRY_HOST) -> bool:
-    """Air-gapped when the registry's name does not even resolve (it fails fast here, no timeout to wait)."""
-    try:
-        socket.getaddrinfo(host, 443)
-    except OSError:
-        return False
-    return True
-
-
-# -- the build context ---------------------------------------------------------------------------
-
-
-def build_context(source: str, *, cache: UpstreamCache, resolved: ResolvedRef, work_dir: Path, standin: Path) -> Path:
-    """`standin` (the test double), `full` (a full checkout of the ref, made once) or a source tree's path."""
-    if source == "standin":
-        return standin
-    if source == "full":
-        context = work_dir / f"full-{resolved.commit[:12]}"
-        if not (context / DOCKERFILE).is_file():
-            cache.checkout(resolved, context)
-        return context
-    context = Path(source)
-    if not context.is_dir():
-        raise BadInput(f"--source {source}: not standin, full, or a directory")
-    return context
-
-
-# -- planning ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, kw_only=True)
-class BuildPlan:
-    ref: str
-    dockerfile: bytes
-    """The build copy: the patched Dockerfile, byte for byte but for an air-gapped syntax line."""
-    context: Path
-    source: str
-    """`standin`, `full` or a path."""
-    build_args: dict[str, str]
-    build_contexts: dict[str, str | Path]
-    air_gapped: bool
-    deviations: tuple[str, ...]
-    image_tag: str
-    target: str = "builder"
-    builder: str | None = None
-
-
-def drop_syntax_line(data: bytes) -> tuple[bytes, str | None]:
-    """Without a registry the `# syntax` frontend cannot be pulled; BuildKit's built-in one is used."""
-    first, _, rest = data.partition(b"\n")
-    if _SYNTAX.match(first):
-        return rest, first.decode(errors="replace")
-    return data, None
-
-
-def isolate_cache_mounts(data: bytes, *, namespace: str, targets: Sequence[str] = ("/app/target",)) -> bytes:
-    """Give cache mounts of these targets an id of their own, so a build starts with them empty.
-
-    BuildKit keys a cache mount without an `id` by its target path, so every build on one
-    engine shares `/app/target` with every other: a concurrent build can take the binary
-    from under another's `mv`, and a warm target directory makes a measured build cheap.
-    """
-
-    def rename(match: re.Match[bytes]) -> bytes:
-        options = match.group(1)
-        fields = dict(part.partition(b"=")[::2] for part in options.split(b","))
-        target = fields.get(b"target", fields.get(b"dst", fields.get(b"destination", b""))).decode()
-        if b"id" in fields or target not in targets:
-            return match.group(0)
-        return b"--mount=" + options + f",id={namespace}{target}".encode()
-
-    return _CACHE_MOUNT.sub(rename, data)
-
-
-def cache_records(du_verbose: str) -> dict[str, str]:
-    """Record id -> description, from `docker buildx du --verbose` (python-on-whales does not wrap it)."""
-    records: dict[str, str] = {}
-    record_id = None
-    for line in du_verbose.splitlines():
-        key, _, value = line.partition(":")
-        if key == "ID":
-            record_id = value.strip()
-        elif key == "Description" and record_id:
-            records[record_id] = value.strip()
-    return records
-
-
-def prune_cache_mounts(namespace: str, *, builder: str | None = None) -> list[str]:
-    """Drop the cache mounts `isolate_cache_mounts` made under this namespace; returns the record ids dropped."""
-    selector = ["--builder", builder] if builder else []
-    listing = run("docker", "buildx", "du", "--verbose", *selector, check=False)
-    if listing.returncode != 0:
-        log.warning("could not list BuildKit's cache to prune %s: %s", namespace, listing.stderr.decode().strip())
-        return []
-    marker = f'with id "/{namespace}/'
-    doomed = [rid for rid, text in cache_records(listing.stdout.decode()).items() if marker in text]
-    for record_id in doomed:
-        run("docker", "buildx", "prune", "--force", "--filter", f"id={record_id}", *selector)
-    return doomed
-
-
-def plan_build(
-    *,
-    ref: str,
-    patched_dockerfile: bytes,
-    context: Path,
-    source: str,
-    build_args: Mapping[str, str],
-    air_gapped: bool,
-    work_dir: Path,
-    builder: str | None = None,
-    base_image: LocalRustImage | None = None,
-    cache_namespace: str | None = None,
-) -> BuildPlan:
-    args = dict(build_args)
-    deviations: list[str] = []
-    if cache_namespace:
-        isolated = isolate_cache_mounts(patched_dockerfile, namespace=cache_namespace)
-        if isolated != patched_dockerfile:
-            deviations.append(f"cache mount of /app/target given id {cache_namespace}/app/target: it starts empty")
-        patched_dockerfile = isolated
-    if "VERGEN_GIT_DESCRIBE" not in args:
-        # The layer cache would otherwise serve an unchanged build step without running cargo,
-        # leaving nothing to sample; this ARG feeds an ENV just before the build RUN.
-        args["VERGEN_GIT_DESCRIBE"] = f"mas-harness-{uuid.uuid4().hex[:12]}"
-        deviations.append("VERGEN_GIT_DESCRIBE set to a per-run value so the build step runs, not the layer cache")
-    contexts: dict[str, str | Path] = {}
-    dockerfile = patched_dockerfile
-    if air_gapped:
-        dockerfile, dropped = drop_syntax_line(patched_dockerfile)
-        if dropped:
-            log.info("air-gapped: dropped %r from the build copy of the Dockerfile", dropped)
-            deviations.append(f"air-gapped: dropped the line {dropped!r} (BuildKit's built-in frontend is used)")
-        parsed = dfm.parse(dockerfile.decode())
-        defaults = {a.name: a.default for a in parsed.global_args}
-        suite = args.get("DEBIAN_VERSION_NAME") or defaults.get("DEBIAN_VERSION_NAME") or "bookworm"
-        wanted_rustc = args.get("RUSTC_VERSION") or defaults.get("RUSTC_VERSION") or ""
-        image = base_image or ensure_rust_base_image(suite, work_dir=work_dir)
-        contexts.update(image.build_contexts())
-        if wanted_rustc != image.rustc_version:
-            args["RUSTC_VERSION"] = image.rustc_version
-            deviations.append(
-                f"RUSTC_VERSION {wanted_rustc} replaced by the local toolchain {image.rustc_version} "
-                f"(base image {image.tag} stands in for docker.io/library/rust:{wanted_rustc}-{suite})"
-            )
-        else:
-            deviations.append(f"base image {image.tag} stands in for {image.upstream_ref}")
-    digest = hashlib.sha256(repr((ref, source, sorted(args.items()))).encode()).hexdigest()[:12]
-    return BuildPlan(
-        ref=ref,
-        dockerfile=dockerfile,
-        context=context,
-        source=source,
-        build_args=args,
-        build_contexts=contexts,
-        air_gapped=air_gapped,
-        deviations=tuple(deviations),
-        image_tag=f"mas-harness/builder:{re.sub(r'[^A-Za-z0-9_.-]', '-', ref)}-{digest}",
-        builder=builder,
-    )
-
-
-# -- running -------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -327,9 +107,12 @@ class ImageFacts:
 
 def inspect_image(tag: str, *, binary: str, want_build_info: bool) -> ImageFacts:
     """Run the built builder image with testcontainers and read what it holds."""
-    # Ryuk, testcontainers' reaper, is an image to pull; the context manager removes the container itself.
-    os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
-    from testcontainers.core.container import DockerContainer  # noqa: PLC0415  # reads the variable on import
+    from testcontainers.core.config import testcontainers_config  # noqa: PLC0415  # only builds need it
+    from testcontainers.core.container import DockerContainer  # noqa: PLC0415
+
+    # Ryuk, testcontainers' reaper, is an image to pull, which an air-gapped engine cannot; the
+    # context manager removes the container itself.
+    testcontainers_config.ryuk_disabled = True
 
     with DockerContainer(tag).with_command("sleep infinity") as container:
         listing = container.exec(["sh", "-c", "ls -1 /usr/local/bin"])
@@ -354,14 +137,6 @@ def inspect_image(tag: str, *, binary: str, want_build_info: bool) -> ImageFacts
         build_info=build_info,
         binary_size_bytes=size,
     )
-
-
-def plan_shape(plan: BuildPlan) -> Shape:
-    """The builder shape of the Dockerfile being built, read from its COPY lines."""
-    return detect_shape(dfm.parse(plan.dockerfile.decode()))
-
-
-# -- one build and its checks, as data --------------------------------------------------------------
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -486,3 +261,30 @@ def build_and_check(
     )
     (report_dir / "report.json").write_text(json.dumps(report.as_json(), indent=2) + "\n")
     return report
+
+
+def build_ref(
+    inputs: BuildInputs,
+    *,
+    build_args: Mapping[str, str],
+    report_dir: Path,
+    builder: str | None = None,
+    cache_namespace: str | None = None,
+    console: Console | None = None,
+    sample_interval: float = 0.25,
+) -> BuildReport:
+    """Plan the build of the prepared ref with these build args, run it sampled, and check the image."""
+    plan = plan_build(
+        ref=inputs.ref,
+        patched_dockerfile=inputs.patched_dockerfile,
+        context=inputs.context,
+        source=inputs.source,
+        build_args=build_args,
+        run_id=uuid.uuid4().hex[:12],
+        base_image=inputs.base_image,
+        builder=builder,
+        cache_namespace=cache_namespace,
+    )
+    return build_and_check(
+        plan, report_dir=report_dir, standin=inputs.standin, console=console, sample_interval=sample_interval
+    )

@@ -163,6 +163,10 @@ class Settings:
     upstream: str
     cache_dir: Path
     pins: Pins
+    offline: bool = False
+    """Use only what the cache holds: refs are not looked up upstream again."""
+    use_verdict_cache: bool = True
+    """Reuse stored static-check verdicts (off: `--no-cache`)."""
 
 
 def resolve_settings(
@@ -171,6 +175,8 @@ def resolve_settings(
     cache_dir: Path | None,
     pins_file: Path | None,
     env: Mapping[str, str],
+    offline: bool = False,
+    use_verdict_cache: bool = True,
 ) -> Settings:
     override = pins_file or (Path(env["MAS_HARNESS_PINS"]) if env.get("MAS_HARNESS_PINS") else None)
     pins = load_pins(override)
@@ -178,4 +184,6 @@ def resolve_settings(
         upstream=upstream or env.get("MAS_UPSTREAM") or pins.upstream,
         cache_dir=cache_dir or default_cache_dir(env),
         pins=pins,
+        offline=offline,
+        use_verdict_cache=use_verdict_cache,
     )

@@ -2,7 +2,8 @@
 
 Four are built in: the patch's defaults (`low-ram`), the integration setting (`ci`), the
 historical upstream settings (`fat-lto`) and `upstream`, which is what the ref's own Cargo.toml
-and Dockerfile do for one target, made by `upstream_profile()` once that Cargo.toml is read. More
+and Dockerfile do for one target (made by harness.analysis.release_profile once that Cargo.toml
+is read). More
 come from `[profiles.NAME]` tables of the pins file, e.g.
 
     [profiles.sixteen-gb]
@@ -17,16 +18,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from harness.analysis.release_profile import FROM_CARGO, ReleaseProfile
 from harness.errors import BadInput
+from harness.knobs import CI_BUILD_ARGS, CODEGEN_UNITS, JOBS, LTO, ONE_TARGET, TARGETS, is_arg_name
 
-ONE_TARGET = "x86_64-unknown-linux-gnu"
 BASELINE = "upstream"
 """The profile every other one is compared with: what upstream's own build of the ref does."""
 FAT_LTO = "fat-lto"
 """Upstream's settings up to v1.21 (fat LTO, one codegen unit), kept as a fixed historical baseline."""
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
-_ARG = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,49 +48,14 @@ def builtin_profiles(cpus: int | None = None) -> dict[str, Profile]:
         "ci": Profile(
             name="ci",
             description="the integration setting: 1 job, LTO off, x86_64 only",
-            build_args={"CARGO_BUILD_JOBS": "1", "CARGO_PROFILE_RELEASE_LTO": "false", "MAS_BUILD_TARGETS": ONE_TARGET},
+            build_args=dict(CI_BUILD_ARGS),
         ),
         FAT_LTO: Profile(
             name=FAT_LTO,
             description=f"upstream's settings to v1.21, one target: fat LTO, 1 codegen unit, jobs = CPUs ({jobs})",
-            build_args={
-                "CARGO_BUILD_JOBS": jobs,
-                "CARGO_PROFILE_RELEASE_LTO": "fat",
-                "CARGO_PROFILE_RELEASE_CODEGEN_UNITS": "1",
-                "MAS_BUILD_TARGETS": ONE_TARGET,
-            },
+            build_args={JOBS: jobs, LTO: "fat", CODEGEN_UNITS: "1", TARGETS: ONE_TARGET},
         ),
     }
-
-
-def upstream_profile(release: ReleaseProfile, *, ref: str, cpus: int | None = None) -> Profile:
-    """What upstream's own build of `ref` does for one target: its Cargo.toml's LTO and codegen units,
-    cargo's default parallelism (one job per CPU).
-
-    Every knob is given explicitly: the patched Dockerfile's own defaults would otherwise replace
-    upstream's settings through the environment.
-    """
-    jobs = str(cpus or os.cpu_count() or 1)
-    lto, units = release["lto"], release["codegen-units"]
-    where = f"{ref} {lto.source}" if lto.source != FROM_CARGO else f"{lto.source} ({ref} does not set it)"
-    units_where = f"{ref} {units.source}" if units.source != FROM_CARGO else f"{units.source} ({ref} does not set it)"
-    return Profile(
-        name=BASELINE,
-        description=f"what upstream's own build of {ref} does for one target: lto = {lto.value}, "
-        f"codegen-units = {units.value}, jobs = CPUs ({jobs})",
-        build_args={
-            "CARGO_BUILD_JOBS": jobs,
-            "CARGO_PROFILE_RELEASE_LTO": lto.value,
-            "CARGO_PROFILE_RELEASE_CODEGEN_UNITS": units.value,
-            "MAS_BUILD_TARGETS": ONE_TARGET,
-        },
-        sources={
-            "CARGO_BUILD_JOBS": "cargo's default: one job per CPU",
-            "CARGO_PROFILE_RELEASE_LTO": where,
-            "CARGO_PROFILE_RELEASE_CODEGEN_UNITS": units_where,
-            "MAS_BUILD_TARGETS": "one target, as every profile here builds",
-        },
-    )
 
 
 def configured_profiles(data: Mapping[str, object], *, source: str) -> dict[str, Profile]:
@@ -111,7 +75,7 @@ def configured_profiles(data: Mapping[str, object], *, source: str) -> dict[str,
             raise BadInput(f"{where}: must be a table")
         build_args = table.get("build_args", {})
         if not isinstance(build_args, dict) or not all(
-            isinstance(value, str) and _ARG.fullmatch(key) for key, value in build_args.items()
+            isinstance(value, str) and is_arg_name(key) for key, value in build_args.items()
         ):
             raise BadInput(
                 f'{where}: `build_args` must map build arg names to strings, e.g. {{ CARGO_BUILD_JOBS = "4" }}'

@@ -19,6 +19,8 @@ class HunkReport:
     expected_start: int
     """First upstream line the hunk expects (1-based), from its header."""
     expected_length: int
+    patch_line: int | None
+    """The line of the patch file that holds this hunk's `@@` header."""
     status: HunkStatus
     found_at: int | None = None
     offset: int | None = None
@@ -26,6 +28,22 @@ class HunkReport:
     """For a conflict: the first line of the file that did not match."""
     mismatch_expected: str | None = None
     mismatch_found: str | None = None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "file": self.file,
+            "index": self.index,
+            "header": self.header,
+            "patch_line": self.patch_line,
+            "expected_start": self.expected_start,
+            "expected_length": self.expected_length,
+            "status": self.status,
+            "found_at": self.found_at,
+            "offset": self.offset,
+            "mismatch_line": self.mismatch_line,
+            "mismatch_expected": self.mismatch_expected,
+            "mismatch_found": self.mismatch_found,
+        }
 
     def describe(self) -> str:
         where = f"{self.file} hunk #{self.index} {self.header}"
@@ -84,6 +102,7 @@ def hunk_reports(patch: Patch, contents: Mapping[str, bytes | None]) -> list[Hun
                 header=header,
                 expected_start=hunk.source_start,
                 expected_length=hunk.source_length,
+                patch_line=hunk[0].diff_line_no - 1 if len(hunk) and hunk[0].diff_line_no else None,
                 status="conflict",
             )
             start = _find_block(lines, before, expected + drift)

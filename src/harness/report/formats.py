@@ -1,55 +1,63 @@
-"""Results for CI: JUnit XML (one test case per ref and check), Markdown, and GitHub's step summary.
-
-Every command's results are first turned into `Case`s, so that one writer serves compat, the
-static checks and the profiles; the converters read the commands' JSON shapes, which are the
-stable interface (the same files `verify` writes and `summary` reads).
-"""
+"""An Outcome as JSON, JUnit XML, Markdown and GitHub annotations: every command's results, one writer each."""
 
 from __future__ import annotations
 
-import os
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+import json
+from collections.abc import Iterable, Sequence
 from xml.etree import ElementTree
 
-STEP_SUMMARY = "GITHUB_STEP_SUMMARY"
+from harness.results import Outcome, Status, Table
+
+VERDICT_WORDS = {Status.OK: "ok", Status.FAILED: "FAILED", Status.ERROR: "ERROR", Status.SKIPPED: "skipped"}
+"""The one vocabulary every table, Markdown file and summary uses for a verdict."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class Case:
-    suite: str
-    """JUnit classname, e.g. `compat` or `static.v1.17.0`."""
-    name: str
-    ok: bool
-    message: str
-    detail: str = ""
-    seconds: float = 0.0
+def json_text(outcome: Outcome) -> str:
+    return json.dumps(outcome.document(), indent=2) + "\n"
 
 
-def junit_xml(suite_name: str, cases: Sequence[Case]) -> bytes:
-    failures = sum(1 for case in cases if not case.ok)
-    root = ElementTree.Element("testsuites", name="mas-harness", tests=str(len(cases)), failures=str(failures))
+def junit_xml(outcome: Outcome) -> bytes:
+    """One test case per result (classname = its group), with its duration; a failure carries its detail."""
+    results = outcome.results
+    counts = {status: sum(1 for r in results if r.status is status) for status in Status}
+    root = ElementTree.Element(
+        "testsuites",
+        name="mas-harness",
+        tests=str(len(results)),
+        failures=str(counts[Status.FAILED]),
+        errors=str(counts[Status.ERROR]),
+    )
     suite = ElementTree.SubElement(
         root,
         "testsuite",
-        name=suite_name,
-        tests=str(len(cases)),
-        failures=str(failures),
-        errors="0",
-        skipped="0",
-        time=f"{sum(c.seconds for c in cases):.3f}",
+        name=outcome.title,
+        tests=str(len(results)),
+        failures=str(counts[Status.FAILED]),
+        errors=str(counts[Status.ERROR]),
+        skipped=str(counts[Status.SKIPPED]),
+        time=f"{sum(r.duration for r in results):.3f}",
     )
-    for case in cases:
-        element = ElementTree.SubElement(
-            suite, "testcase", classname=case.suite, name=case.name, time=f"{case.seconds:.3f}"
+    for result in results:
+        case = ElementTree.SubElement(
+            suite,
+            "testcase",
+            classname=result.group or outcome.command,
+            name=result.name,
+            time=f"{result.duration:.3f}",
         )
-        if not case.ok:
-            failure = ElementTree.SubElement(element, "failure", message=case.message)
-            failure.text = case.detail or case.message
-        elif case.detail:
-            ElementTree.SubElement(element, "system-out").text = case.detail
+        if result.location is not None:
+            case.set("file", result.location.path)
+            if result.location.line is not None:
+                case.set("line", str(result.location.line))
+        text = result.detail or result.reason
+        if result.status is Status.FAILED:
+            ElementTree.SubElement(case, "failure", message=result.reason).text = text
+        elif result.status is Status.ERROR:
+            ElementTree.SubElement(case, "error", message=result.reason).text = text
+        elif result.status is Status.SKIPPED:
+            ElementTree.SubElement(case, "skipped", message=result.reason)
+        else:
+            ElementTree.SubElement(case, "system-out").text = text
     ElementTree.indent(root)
     data: bytes = ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
     return data + b"\n"
@@ -65,149 +73,59 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> s
     return "\n".join(lines) + "\n"
 
 
-def markdown_cases(title: str, cases: Sequence[Case]) -> str:
-    failed = [case for case in cases if not case.ok]
-    verdict = "all ok" if not failed else f"{len(failed)} of {len(cases)} NOT OK"
-    head = f"### {title}: {verdict}\n\n"
-    rows = [(case.suite, case.name, "ok" if case.ok else "**NOT OK**", case.message) for case in cases]
-    return head + markdown_table(("suite", "case", "verdict", "detail"), rows)
+def markdown_verdict(status: Status) -> str:
+    word = VERDICT_WORDS[status]
+    return word if status.passed else f"**{word}**"
 
 
-def publish(
-    *,
-    title: str,
-    cases: Sequence[Case],
-    junit: Path | None,
-    markdown: Path | None,
-    env: Mapping[str, str] | None = None,
-    extra_markdown: str = "",
-) -> str:
-    """Write the JUnit and Markdown files asked for; append the Markdown to GitHub's step summary when set."""
-    text = markdown_cases(title, cases) + (f"\n{extra_markdown}" if extra_markdown else "")
-    if junit:
-        junit.parent.mkdir(parents=True, exist_ok=True)
-        junit.write_bytes(junit_xml(title, cases))
-    if markdown:
-        markdown.parent.mkdir(parents=True, exist_ok=True)
-        markdown.write_text(text)
-    append_step_summary(text, env if env is not None else os.environ)
-    return text
-
-
-def append_step_summary(markdown: str, env: Mapping[str, str]) -> None:
-    """GitHub Actions shows what is appended to $GITHUB_STEP_SUMMARY on the run's page."""
-    summary = env.get(STEP_SUMMARY)
-    if summary:
-        with Path(summary).open("a", encoding="utf-8") as handle:
-            handle.write(markdown + "\n")
-
-
-# -- converters from the commands' JSON ---------------------------------------------------------
-
-
-def compat_cases(results: Sequence[Mapping[str, object]]) -> list[Case]:
-    """Per ref: the patch's state against the pin, the static checks of the patched file, post-image drift."""
-    cases = []
-    for result in results:
-        ref = str(result["ref"])
-        hunks = result.get("hunks") or []
-        assert isinstance(hunks, list)
-        variant = result.get("variant")
-        detail_lines = [
-            f"patch {result.get('patch')}",
-            f"state {result.get('state')} (expected {result.get('expected')})",
-        ]
-        if isinstance(variant, dict):
-            detail_lines.insert(0, f"variant {variant.get('name')}: {variant.get('reason')}")
-        detail_lines += [_hunk_line(hunk) for hunk in hunks if isinstance(hunk, dict)]
-        static = result.get("static")
-        static_ok = not isinstance(static, dict) or bool(static.get("ok"))
-        state_ok = bool(result["ok"]) or not static_ok  # a static failure alone is reported by its own case
-        cases.append(
-            Case(
-                suite=f"compat.{ref}",
-                name="state",
-                ok=state_ok,
-                message=str(result.get("reason") or result.get("state")),
-                detail="\n".join(detail_lines),
-            )
-        )
-        if isinstance(static, dict):
-            failed = static.get("failed") or []
-            cases.append(
-                Case(
-                    suite=f"compat.{ref}",
-                    name="static checks",
-                    ok=static_ok,
-                    message=f"{static.get('checks')} checks" + (f", failing: {failed}" if failed else ", all hold"),
-                )
-            )
-        drift = result.get("drift")
-        if isinstance(drift, dict):
-            differs = bool(drift.get("differs"))
-            message = (
-                f"the patched Dockerfile differs from {drift.get('pin')}'s ({drift.get('compared')}): "
-                f"{drift.get('changed_lines')} line(s)"
-                if differs
-                else f"the patched Dockerfile is {drift.get('pin')}'s ({drift.get('compared')})"
-            )
-            # Drift from a nearby pin is news, not a failure; from the ref's own lock, `ok` already fails.
-            cases.append(
-                Case(
-                    suite=f"compat.{ref}",
-                    name="post-image",
-                    ok=True,
-                    message=message,
-                    detail=str(drift.get("diff") or ""),
-                )
-            )
-    return cases
-
-
-def _hunk_line(hunk: Mapping[str, object]) -> str:
-    where = f"hunk #{hunk.get('index')} {hunk.get('header', '')}".strip()
-    if hunk.get("status") == "conflict":
-        return (
-            f"{where}: conflict at line {hunk.get('mismatch_line')}: found {hunk.get('mismatch_found')!r}, "
-            f"expected {hunk.get('mismatch_expected')!r}"
-        )
-    return f"{where}: {hunk.get('status')} at line {hunk.get('found_at')} (offset {hunk.get('offset')})"
-
-
-def static_cases(results: Sequence[Mapping[str, object]]) -> list[Case]:
-    cases = []
-    for result in results:
-        findings = result.get("findings") or []
-        assert isinstance(findings, list)
-        totals = Counter(str(finding["check"]) for finding in findings)
-        seen: Counter[str] = Counter()
-        for finding in findings:
-            check = str(finding["check"])
-            seen[check] += 1
-            line = f" (line {finding['line']})" if finding.get("line") else ""
-            cases.append(
-                Case(
-                    suite=f"static.{result['ref']}",
-                    # A check makes one finding per line or scenario; JUnit readers merge equal names.
-                    name=check if totals[check] == 1 else f"{check} [{seen[check]}/{totals[check]}]",
-                    ok=bool(finding["ok"]),
-                    message=f"{finding['message']}{line}",
-                )
-            )
-    return cases
-
-
-def profile_cases(report: Mapping[str, object]) -> list[Case]:
-    profiles = report.get("profiles") or []
-    assert isinstance(profiles, list)
-    return [
-        Case(
-            suite=f"profile.{profile['name']}",
-            name=str(check["name"]),
-            ok=bool(check["ok"]),
-            message=str(check["detail"]),
-            seconds=float(profile.get("wall_seconds") or 0) if index == 0 else 0.0,
-        )
-        for profile in profiles
-        for index, check in enumerate(profile.get("checks") or [])
+def _table_markdown(table: Table) -> str:
+    header = [column.header for column in table.columns] + (["verdict"] if table.has_verdict else [])
+    rows = [
+        [*row.cells, *([markdown_verdict(row.status) if row.status else ""] if table.has_verdict else [])]
+        for row in table.rows
     ]
+    return f"**{table.title}**\n\n" + markdown_table(header, rows)
+
+
+def headline(outcome: Outcome) -> str:
+    failing = [r for r in outcome.results if not r.passed]
+    if not outcome.results:
+        return "nothing was checked"
+    return "all ok" if not failing else f"{len(failing)} of {len(outcome.results)} not ok"
+
+
+def markdown(outcome: Outcome) -> str:
+    """A title with the verdict, the command's tables, then each result that did not pass."""
+    parts = [f"### {outcome.title}: {headline(outcome)}\n"]
+    parts += [_table_markdown(table) for table in outcome.tables]
+    failing = [r for r in outcome.results if not r.passed]
+    if failing:
+        parts.append(
+            markdown_table(
+                ("group", "check", "verdict", "where", "reason"),
+                [(r.group, r.name, markdown_verdict(r.status), str(r.location or ""), r.reason) for r in failing],
+            )
+        )
+    return "\n".join(parts)
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def github_annotations(outcome: Outcome) -> str:
+    """GitHub Actions workflow commands: an `::error` for each result that did not pass and points at a file."""
+    lines = []
+    for result in outcome.results:
+        if result.passed or result.location is None:
+            continue
+        where = f"file={_escape_property(result.location.path)}"
+        if result.location.line is not None:
+            where += f",line={result.location.line}"
+        title = _escape_property(f"{result.group} {result.name}".strip())
+        lines.append(f"::error {where},title={title}::{_escape_data(result.reason)}")
+    return "".join(line + "\n" for line in lines)

@@ -1,28 +1,33 @@
-"""Reporting: results as data rendered as a terminal table or JSON."""
+"""Each command's findings as one Outcome: its results, its tables and notes, its JSON fields.
+
+The JSON shape of each command is documented in the README ("JSON reports"); every one
+carries the common fields of `Outcome.document()` (`schema_version`, `command`, `status`,
+`ok`, `results`) and then its own.
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+import itertools
+from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
-from xml.etree import ElementTree
-
-from rich.console import Console
-from rich.table import Table
 
 from harness.analysis.compat import CompatResult, StaticResult
 from harness.analysis.findings import Finding
+from harness.analysis.release_profile import compare_with_defaults, describe_change, lto_words
 from harness.analysis.superproject import SuperprojectCheck
+from harness.config.series import tag_version
+from harness.knobs import KNOB_DEFAULTS
+from harness.patch.engine import ApplyResult, PatchReport, State
 from harness.patch.hunks import HunkReport
-from harness.patch.patchfile import git_blob_id
-from harness.patch.merge import CONFLICT_REASONS
-from harness.patch.rebase import Refresh
-from harness.report.formats import markdown_table
+from harness.results import Column, Location, Outcome, Result, Row, Status, Table, status_of
+
+STATIC_TITLE = "Static checks of the patched Dockerfile"
+
+# -- hunks and findings ---------------------------------------------------------------------------
 
 
-def _hunk_cell(hunk: HunkReport) -> str:
+def hunk_cell(hunk: HunkReport) -> str:
     if hunk.status == "offset":
         return f"#{hunk.index} offset {hunk.offset:+d}"
     if hunk.status == "conflict":
@@ -30,12 +35,49 @@ def _hunk_cell(hunk: HunkReport) -> str:
     return f"#{hunk.index} {hunk.status}"
 
 
+def first_conflict(hunks: Sequence[HunkReport], patch: str) -> Location | None:
+    """Where a user fixes a conflict: the `@@` line of the first hunk that does not apply, in their patch."""
+    conflict = next((h for h in hunks if h.status == "conflict"), None)
+    return Location(path=patch, line=conflict.patch_line) if conflict else None
+
+
+def hunk_lines(hunks: Sequence[HunkReport]) -> str:
+    return "\n".join(hunk.describe() for hunk in hunks)
+
+
+def finding_results(findings: Sequence[Finding], *, group: str, path: str) -> list[Result]:
+    """One result per finding; a check that makes several findings (one per scenario) is numbered."""
+    totals = {check: sum(1 for f in findings if f.check == check) for check in {f.check for f in findings}}
+    seen: dict[str, int] = {}
+    results = []
+    for finding in findings:
+        seen[finding.check] = seen.get(finding.check, 0) + 1
+        result = finding.result(group=group, path=path)
+        if totals[finding.check] > 1:
+            result = Result(
+                **{**vars(result), "name": f"{finding.check} [{seen[finding.check]}/{totals[finding.check]}]"}
+            )
+        results.append(result)
+    return results
+
+
+def findings_table(title: str, rows: Sequence[tuple[str, Finding]]) -> Table:
+    return Table(
+        title=title,
+        columns=(Column(header="ref"), Column(header="check"), Column(header="line"), Column(header="message")),
+        rows=tuple(Row(cells=(ref, f.check, str(f.line or ""), f.message), status=status_of(f.ok)) for ref, f in rows),
+    )
+
+
+# -- compat -----------------------------------------------------------------------------------------
+
+
 def _static_cell(result: CompatResult) -> str:
     if result.static is None:
         return "-"
     if result.static.ok:
         return f"ok ({result.static.checks})"
-    return "[red]FAIL[/red] " + ", ".join(dict.fromkeys(f.check for f in result.static.failed))
+    return "failed: " + ", ".join(dict.fromkeys(f.check for f in result.static.failed))
 
 
 def _drift_cell(result: CompatResult) -> str:
@@ -45,10 +87,23 @@ def _drift_cell(result: CompatResult) -> str:
     if drift.differs is None:
         return f"{drift.pin} not compared"
     if drift.compared == "lock":
-        return "matches its lock" if not drift.differs else "[red]differs from its lock[/red]"
-    if not drift.differs:
-        return f"same as {drift.pin}"
-    return f"{drift.changed_lines} lines differ from {drift.pin}"
+        return "differs from its lock" if drift.differs else "matches its lock"
+    return f"{drift.changed_lines} lines differ from {drift.pin}" if drift.differs else f"same as {drift.pin}"
+
+
+def _drift_sentence(result: CompatResult) -> str:
+    drift = result.drift
+    assert drift is not None
+    if drift.differs:
+        return f"the patched Dockerfile differs from {drift.pin}'s ({drift.compared}): {drift.changed_lines} line(s)"
+    return f"the patched Dockerfile is {drift.pin}'s ({drift.compared})"
+
+
+def _profile_cell(result: CompatResult) -> str:
+    profile = result.release_profile
+    if profile is None:
+        return "-"
+    return f"{lto_words(profile.lto)}, {profile.codegen_units} cgu"
 
 
 def _plain_choice(result: CompatResult) -> bool:
@@ -57,322 +112,271 @@ def _plain_choice(result: CompatResult) -> bool:
     return choice.basis == "only" or (choice.basis == "in-range" and choice.version_tag == result.ref)
 
 
-def compat_table(results: Sequence[CompatResult]) -> Table:
-    table = Table(title="Patch compatibility", show_lines=False)
-    columns = ("ref", "upstream commit", "Dockerfile", "variant", "state", "expected", "hunks", "static")
-    for column in (*columns, "post-image", "verdict"):
-        table.add_column(column)
-    for result in results:
-        variant = result.choice.variant.name
-        table.add_row(
-            result.ref,
-            result.upstream_commit[:12],
-            result.dockerfile_blob[:12],
-            variant if _plain_choice(result) else f"{variant} *",
-            str(result.state),
-            result.expected or "(no pin)",
-            ", ".join(_hunk_cell(h) for h in result.hunks),
-            _static_cell(result),
-            _drift_cell(result),
-            "[green]ok[/green]" if result.ok else "[red]NOT OK[/red]",
+def compat_results(result: CompatResult) -> list[Result]:
+    """Per ref: the patch's state (against the pin), the static checks, the post-image, upstream's profile."""
+    group = f"compat.{result.ref}"
+    static_ok = result.static is None or result.static.ok
+    # A static failure alone is reported by its own result, not twice.
+    results = [
+        Result(
+            name="state",
+            status=status_of(result.ok or not static_ok),
+            reason=result.reason if not result.ok or static_ok else f"{result.state}: {result.reason}",
+            group=group,
+            duration=result.duration,
+            detail="\n".join(
+                [f"variant {result.choice.variant.name}: {result.choice.reason}", f"patch {result.patch}"]
+                + [hunk.describe() for hunk in result.hunks]
+            ),
+            location=first_conflict(result.hunks, result.patch),
         )
-    return table
-
-
-def print_compat(results: Sequence[CompatResult], console: Console) -> None:
-    console.print(compat_table(results))
-    for result in results:
-        if not _plain_choice(result):
-            console.print(f"* {result.choice.reason}", highlight=False, markup=False, soft_wrap=True)
-        if result.drift is not None and result.drift.note:
-            console.print(f"{result.ref}: {result.drift.note}", highlight=False, markup=False, soft_wrap=True)
-        if result.drift is not None and result.drift.compared == "text" and result.drift.differs:
-            console.print(
-                f"{result.ref}: the patched Dockerfile differs from {result.drift.pin}'s in "
-                f"{result.drift.changed_lines} lines (the diff is in --json)",
-                highlight=False,
-                markup=False,
-                soft_wrap=True,
+    ]
+    if result.static is not None:
+        failed = ", ".join(dict.fromkeys(f.check for f in result.static.failed))
+        results.append(
+            Result(
+                name="static checks",
+                status=status_of(static_ok),
+                reason=f"{result.static.checks} checks" + (f", failing: {failed}" if failed else ", all hold"),
+                group=group,
+                detail="\n".join(f"{f.check} (line {f.line}): {f.message}" for f in result.static.failed),
             )
-        if not result.ok:
-            console.print(f"[red]{result.ref}[/red]: {result.reason}", highlight=False, soft_wrap=True)
-            for hunk in result.hunks:
-                if hunk.status == "conflict":
-                    console.print(f"  {hunk.describe()}", highlight=False, markup=False, soft_wrap=True)
-            for finding in result.static.failed if result.static else ():
-                console.print(
-                    f"  {finding.check} (line {finding.line}): {finding.message}",
-                    highlight=False,
-                    markup=False,
-                    soft_wrap=True,
-                )
-
-
-def compat_json(results: Sequence[CompatResult]) -> str:
-    return json.dumps([r.as_json() for r in results], indent=2)
-
-
-def findings_table(results: Sequence[StaticResult]) -> Table:
-    table = Table(title="Static checks of the patched Dockerfile")
-    for column in ("ref", "check", "line", "verdict", "message"):
-        table.add_column(column, overflow="fold")
-    for result in results:
-        for finding in result.findings:
-            table.add_row(
-                result.ref,
-                finding.check,
-                str(finding.line or ""),
-                "[green]ok[/green]" if finding.ok else "[red]FAIL[/red]",
-                finding.message,
+        )
+    if result.drift is not None:
+        drift = result.drift
+        # Drift from a nearby pin is news, not a failure; from the ref's own lock, `state` already failed.
+        results.append(
+            Result(
+                name="post-image",
+                status=Status.OK,
+                reason=drift.note or _drift_sentence(result),
+                group=group,
+                detail=drift.diff or "",
             )
-    return table
+        )
+    if result.release_profile is not None:
+        results.append(
+            Result(
+                name="upstream-release-profile",
+                status=Status.OK,
+                reason=compare_with_defaults(result.release_profile, KNOB_DEFAULTS, ref=result.ref),
+                group=group,
+                detail=result.release_profile.describe(),
+            )
+        )
+    return results
 
 
-def static_json(results: Sequence[StaticResult]) -> str:
-    return json.dumps(
-        [{"ref": r.ref, "patch": r.patch, "ok": r.ok, "findings": [asdict(f) for f in r.findings]} for r in results],
-        indent=2,
+def compat_table(results: Sequence[CompatResult], *, title: str = "Patch compatibility") -> Table:
+    columns = (
+        Column(header="ref"),
+        Column(header="upstream commit", optional=True),
+        Column(header="Dockerfile", optional=True),
+        Column(header="variant"),
+        Column(header="state"),
+        Column(header="expected", optional=True),
+        Column(header="hunks"),
+        Column(header="static"),
+        Column(header="post-image", optional=True),
+        Column(header="upstream profile", optional=True),
     )
-
-
-@dataclass(frozen=True, kw_only=True)
-class TierSummary:
-    tier: str
-    passed: int
-    failed: int
-    skipped: int
-
-
-def junit_tiers(junit_xml: Path) -> list[TierSummary]:
-    """Per-tier counts (tests/unit, tests/integration, ...) from a pytest JUnit XML file."""
-    counts: dict[str, list[int]] = {}
-    for case in ElementTree.parse(junit_xml).getroot().iter("testcase"):
-        parts = (case.get("classname") or "").split(".")
-        tier = parts[1] if len(parts) > 1 and parts[0] == "tests" else "other"
-        slot = counts.setdefault(tier, [0, 0, 0])
-        if case.find("failure") is not None or case.find("error") is not None:
-            slot[1] += 1
-        elif case.find("skipped") is not None:
-            slot[2] += 1
-        else:
-            slot[0] += 1
-    return [TierSummary(tier=t, passed=p, failed=f, skipped=s) for t, (p, f, s) in sorted(counts.items())]
-
-
-@dataclass(frozen=True, kw_only=True)
-class SummaryRow:
-    part: str
-    passed: int
-    failed: int
-    skipped: int
-
-    @property
-    def ok(self) -> bool:
-        # A tier that ran no test is a failure, as pytest's exit 5 is.
-        return self.failed == 0 and self.passed > 0
-
-
-def summary_rows(
-    reports: Path,
-    *,
-    pytest_files: Sequence[str] = ("verify.xml",),
-    ref_reports: Sequence[str] = ("static.json", "compat.json"),
-    profile_reports: Sequence[str] | None = None,
-) -> list[SummaryRow]:
-    """Test tiers from pytest's JUnit files, refs from static/compat JSON, profiles from profile JSON.
-
-    Files are named relative to `reports`; a named file that is missing is a failed part, so a step that
-    crashed before writing its report cannot pass. `profile_reports=None` takes every profile*/profile.json.
-    """
-    rows: list[SummaryRow] = []
-    for name in pytest_files:
-        path = reports / name
-        if not path.is_file():
-            rows.append(SummaryRow(part=f"{name} (missing)", passed=0, failed=1, skipped=0))
-            continue
-        rows += [
-            SummaryRow(part=f"{tier.tier} tests", passed=tier.passed, failed=tier.failed, skipped=tier.skipped)
-            for tier in junit_tiers(path)
-        ]
-    for name in ref_reports:
-        rows.append(_json_part(reports / name, f"{Path(name).stem} (refs)", lambda data: data))
-    profiles = (
-        [p.relative_to(reports) for p in sorted(reports.glob("profile*/profile.json"))]
-        if profile_reports is None
-        else [Path(name) for name in profile_reports]
+    rows = tuple(
+        Row(
+            cells=(
+                r.ref,
+                r.upstream_commit[:12],
+                r.dockerfile_blob[:12],
+                r.choice.variant.name if _plain_choice(r) else f"{r.choice.variant.name} *",
+                str(r.state),
+                r.expected or "(no pin)",
+                ", ".join(hunk_cell(h) for h in r.hunks),
+                _static_cell(r),
+                _drift_cell(r),
+                _profile_cell(r),
+            ),
+            status=status_of(r.ok),
+        )
+        for r in results
     )
-    for relative in profiles:
-        part = f"{relative.parent.name or relative.stem} (profiles)"
-        rows.append(_json_part(reports / relative, part, lambda data: data.get("profiles", [])))
-    return rows
+    return Table(title=title, columns=columns, rows=rows)
 
 
-def _json_part(path: Path, part: str, entries: Callable[[Any], list[dict[str, Any]]]) -> SummaryRow:
-    """A JSON report's entries counted by their `ok`; a report that was never written fails its part."""
-    if not path.is_file():
-        return SummaryRow(part=f"{part}: {path} missing", passed=0, failed=1, skipped=0)
-    found = entries(json.loads(path.read_text()))
-    failed = sum(1 for entry in found if not entry["ok"])
-    return SummaryRow(part=part, passed=len(found) - failed, failed=failed, skipped=0)
-
-
-def summary_table(rows: Sequence[SummaryRow]) -> Table:
-    table = Table(title="mas-harness summary")
-    for column in ("part", "passed", "failed", "skipped", "verdict"):
-        table.add_column(column)
-    for row in rows:
-        verdict = "[green]ok[/green]" if row.ok else "[red]NOT OK[/red]"
-        table.add_row(row.part, str(row.passed), str(row.failed), str(row.skipped), verdict)
-    return table
-
-
-def summary_markdown(rows: Sequence[SummaryRow]) -> str:
-    verdict = "all ok" if rows and all(row.ok for row in rows) else "NOT OK"
-    table = markdown_table(
-        ("part", "passed", "failed", "skipped", "verdict"),
-        [(row.part, row.passed, row.failed, row.skipped, "ok" if row.ok else "**NOT OK**") for row in rows],
+def profile_changes(results: Sequence[CompatResult]) -> list[str]:
+    """Where upstream's release profile changes between consecutive releases of the run."""
+    released = sorted(
+        ((version, r) for r in results if r.release_profile and (version := tag_version(r.ref))),
+        key=lambda item: item[0],
     )
-    return f"### mas-harness summary: {verdict}\n\n{table}"
-
-
-def verify_summary(reports: Path) -> tuple[Table, bool]:
-    """One table for `nox -s verify`: test tiers from JUnit, then the static, compat and profile reports."""
-    rows = summary_rows(reports)
-    return summary_table(rows), bool(rows) and all(row.ok for row in rows)
-
-
-def print_superproject_check(check: SuperprojectCheck, console: Console) -> None:
-    """What was checked in a superproject, the compat row with every hunk, then the static findings if run."""
-    sub = check.submodule
     notes = []
-    if sub.bump_staged:
-        notes.append(f"staged; HEAD records {(sub.committed_commit or '')[:12]}")
-    if sub.checked_out is None:
-        notes.append("not checked out")
-    elif not sub.at_recorded_commit:
-        notes.append(f"checked out at {sub.checked_out[:12]}")
-    console.print(f"superproject: {check.superproject}", highlight=False)
-    console.print(
-        f"submodule: {sub.path} records {sub.recorded_commit[:12]}" + (f" ({'; '.join(notes)})" if notes else ""),
-        highlight=False,
+    for (_, before), (_, after) in itertools.pairwise(released):
+        assert before.release_profile is not None and after.release_profile is not None
+        line = describe_change(before.release_profile, after.release_profile, old=before.ref, new=after.ref)
+        if line:
+            notes.append(line)
+    return notes
+
+
+def compat_notes(results: Sequence[CompatResult]) -> list[str]:
+    notes = []
+    for r in results:
+        if not _plain_choice(r):
+            notes.append(f"* {r.choice.reason}")
+        if r.drift is not None and r.drift.note:
+            notes.append(f"{r.ref}: {r.drift.note}")
+        if r.drift is not None and r.drift.compared == "text" and r.drift.differs:
+            notes.append(
+                f"{r.ref}: the patched Dockerfile differs from {r.drift.pin}'s in {r.drift.changed_lines} lines "
+                "(the diff is in the JSON)"
+            )
+        if not r.ok:
+            notes.append(f"{r.ref}: {r.reason}")
+            notes += [f"  {h.describe()}" for h in r.hunks if h.status == "conflict"]
+            notes += [f"  {f.check} (line {f.line}): {f.message}" for f in (r.static.failed if r.static else ())]
+    return [*notes, *profile_changes(results)]
+
+
+def compat_outcome(results: Sequence[CompatResult], *, upstream: str) -> Outcome:
+    return Outcome(
+        command="compat",
+        title="Patch compatibility",
+        results=tuple(r for c in results for r in compat_results(c)),
+        tables=(compat_table(results),),
+        notes=tuple(compat_notes(results)),
+        data={"mode": "pins", "upstream": upstream, "superproject": None, "refs": [r.as_json() for r in results]},
     )
-    console.print(f"checked: {check.compat.ref} from {check.source}", highlight=False, soft_wrap=True)
-    console.print(compat_table([check.compat]))
-    for hunk in check.compat.hunks:
-        console.print(f"  {hunk.describe()}", highlight=False, markup=False, soft_wrap=True)
-    if not check.compat.ok:
-        console.print(f"{check.compat.ref}: {check.compat.reason}", highlight=False, markup=False, soft_wrap=True)
-    if check.static is not None:
-        console.print(findings_table([check.static]))
-    verdict = "[green]ok[/green]" if check.ok else "[red]NOT OK[/red]"
-    console.print(f"verdict: {verdict}", highlight=False)
 
 
-def superproject_json(check: SuperprojectCheck) -> str:
-    return json.dumps(check.as_json(), indent=2)
+# -- check --------------------------------------------------------------------------------------------
 
 
-# -- refresh ---------------------------------------------------------------------------------------
-
-_REFRESH_VERDICT = {"clean": "[green]clean[/green]", "upstream": "[yellow]already upstream[/yellow]"}
-
-
-def _at_sign(header: str) -> str:
-    """`@@ -76,13 +76,9 @@` without the section heading git appends."""
-    return header[: header.index(" @@", 2) + 3] if " @@" in header[2:] else header
-
-
-def refresh_table(result: Refresh) -> Table:
-    table = Table(title=f"refresh {result.patch.name} onto {result.target_label}")
-    for column in ("hunk", "was", "result", "now", "detail"):
-        table.add_column(column, overflow="fold")
-    for hunk in result.hunks:
-        if hunk.status == "conflict":
-            verdict = "[red]needs a human[/red]" + (" (resolved by hand)" if result.status == "resolved" else "")
-            now = "lines " + ", ".join(change.region for change in hunk.conflicts)
-            detail = "; ".join(
-                f"{change.region}: {CONFLICT_REASONS[change.kind]}" for change in hunk.conflicts if change.kind
-            )
-        else:
-            verdict = _REFRESH_VERDICT[hunk.status]
-            now = f"line {hunk.new_start}" if hunk.new_start is not None else "-"
-            detail = f"offset {hunk.offset:+d}" if hunk.offset is not None else "the ref has this change"
-        if hunk.new_header:
-            now = _at_sign(hunk.new_header)
-        table.add_row(f"{hunk.file} #{hunk.index}", _at_sign(hunk.header), verdict, now, detail)
-    return table
-
-
-def _print_lines(console: Console, title: str, lines: Sequence[str], first: int | None) -> None:
-    console.print(f"    {title}:" + ("" if lines else " (nothing)"), highlight=False, markup=False)
-    for offset, line in enumerate(lines):
-        number = f"{first + offset:4d}" if first is not None else "    "
-        console.print(f"    {number} | {line}", highlight=False, markup=False, soft_wrap=True)
-
-
-def print_refresh(
-    result: Refresh, console: Console, *, findings: Sequence[Finding] | None, written: Sequence[str]
-) -> None:
-    console.print(refresh_table(result))
-    # Once resolved by hand, the regions are history; the static checks below are what matters.
-    for hunk in result.conflicting_hunks if result.status != "resolved" else ():
-        for number, change in enumerate(hunk.conflicts, start=1):
-            reason = CONFLICT_REASONS[change.kind] if change.kind else ""
-            console.print(
-                f"{hunk.file} hunk #{hunk.index}, region {number}: "
-                f"{result.target_label} {'lines' if '-' in change.region else 'line'} {change.region}: {reason}",
-                highlight=False,
-                markup=False,
-                soft_wrap=True,
-            )
-            _print_lines(console, f"{result.target_label} (upstream)", change.upstream_lines, change.new_line)
-            _print_lines(console, f"the patch's pre-image (line {change.base_line})", change.base_lines, None)
-            _print_lines(console, "the patch", change.patch_lines, None)
-    if findings is not None:
-        static = StaticResult(ref=result.target_label, patch="refreshed", findings=tuple(findings))
-        console.print(findings_table([static]))
-    for note in result.notes:
-        console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
-    for line in written:
-        console.print(line, highlight=False, markup=False, soft_wrap=True)
-
-
-def refresh_json(result: Refresh, *, findings: Sequence[Finding] | None, written: Mapping[str, str | None]) -> str:
-    ok = result.status in ("clean", "resolved") and all(finding.ok for finding in findings or ())
-    return json.dumps(
-        {
-            "patch": str(result.patch),
-            "ref": result.target_label,
-            "status": result.status,
-            "ok": ok,
-            "summary": result.summary(),
-            "files": [
-                {
-                    "path": f.path,
-                    "preimage_blob": f.base_blob,
-                    "ref_blob": f.target_blob,
-                    "conflicts": f.conflicts,
-                    "refreshed_blob": git_blob_id(f.result) if f.result is not None else None,
-                }
-                for f in result.files
-            ],
-            "hunks": [
-                {
-                    "file": h.file,
-                    "index": h.index,
-                    "header": h.header,
-                    "status": h.status,
-                    "old_start": h.old_start,
-                    "new_start": h.new_start,
-                    "offset": h.offset,
-                    "new_header": h.new_header,
-                    "changes": [asdict(change) for change in h.changes],
-                }
-                for h in result.hunks
-            ],
-            "static": [asdict(finding) for finding in findings] if findings is not None else None,
-            "notes": list(result.notes),
-            **written,
+def check_outcome(results: Sequence[StaticResult]) -> Outcome:
+    return Outcome(
+        command="check",
+        title=STATIC_TITLE,
+        results=tuple(
+            r
+            for s in results
+            for r in finding_results(s.findings, group=f"static.{s.ref}", path=f"{s.ref}:Dockerfile (patched)")
+        ),
+        tables=(
+            findings_table(
+                "Static checks of the patched Dockerfile", [(s.ref, f) for s in results for f in s.findings]
+            ),
+        ),
+        data={
+            "refs": [
+                {"ref": s.ref, "patch": s.patch, "ok": s.ok, "findings": [asdict(f) for f in s.findings]}
+                for s in results
+            ]
         },
-        indent=2,
+    )
+
+
+# -- a superproject -----------------------------------------------------------------------------------
+
+
+def superproject_outcome(check: SuperprojectCheck, *, command: str) -> Outcome:
+    """`verify` (the recorded commit, with the static checks) or `compat` in a superproject (a bump, or not)."""
+    sub = check.submodule
+    state = [f"records {sub.recorded_commit[:12]}"]
+    if sub.bump_staged:
+        state.append(f"staged; HEAD records {(sub.committed_commit or '')[:12]}")
+    if sub.checked_out is None:
+        state.append("not checked out")
+    elif not sub.at_recorded_commit:
+        state.append(f"checked out at {sub.checked_out[:12]}")
+    compat = check.compat
+    results = compat_results(compat)
+    tables = [compat_table([compat], title=f"{sub.path}: {compat.ref} from {check.source}")]
+    if check.static is not None:
+        path = f"{compat.ref}:Dockerfile (patched)"
+        results = [r for r in results if r.name != "static checks"]
+        results += finding_results(check.static.findings, group=f"static.{compat.ref}", path=path)
+        tables.append(
+            findings_table("Static checks of the patched Dockerfile", [(compat.ref, f) for f in check.static.findings])
+        )
+    notes = [f"superproject: {check.superproject}", f"submodule: {sub.path} ({'; '.join(state)})"]
+    notes += [f"  {h.describe()}" for h in compat.hunks]
+    if not compat.ok:
+        notes.append(f"{compat.ref}: {compat.reason}")
+    if check.profile_change:
+        notes.append(check.profile_change)
+    if check.suggestion is not None:
+        notes += check.suggestion.lines()
+    return Outcome(
+        command=command,
+        title=f"{command} {sub.path} at {compat.ref}",
+        results=tuple(results),
+        tables=tuple(tables),
+        notes=tuple(notes),
+        data={
+            "mode": "superproject",
+            "upstream": check.source,
+            "superproject": check.as_json(),
+            "refs": [compat.as_json()],
+            "static": None
+            if check.static is None
+            else {"ok": check.static.ok, "findings": [asdict(f) for f in check.static.findings]},
+            "suggestion": check.suggestion.as_json() if check.suggestion else None,
+        },
+    )
+
+
+# -- a checkout: status, apply, revert ----------------------------------------------------------------
+
+
+def _where(hunk: HunkReport) -> str:
+    return hunk.describe().split(": ", 1)[-1]
+
+
+def _hunk_table(report: PatchReport) -> Table:
+    return Table(
+        title=f"state: {report.state}",
+        columns=(Column(header="hunk"), Column(header="where")),
+        rows=tuple(
+            Row(
+                cells=(f"{h.file} #{h.index}", h.describe().split(": ", 1)[-1]),
+                status=status_of(h.status != "conflict"),
+            )
+            for h in report.hunks
+        ),
+    )
+
+
+def tree_outcome(
+    *, command: str, tree: Path, patch: Path, report: PatchReport, action: ApplyResult | None, refused: str | None
+) -> Outcome:
+    """`status` passes when the patch applies or is applied; `apply`/`revert` when they did (or had nothing to do)."""
+    shown_patch = str(patch)
+    if command == "status":
+        ok = report.state in (State.APPLIES, State.APPLIED)
+        reason = f"{report.state}: {report.reason}"
+    else:
+        ok = refused is None
+        reason = refused or (action.message if action else "")
+    result = Result(
+        name=command,
+        status=status_of(ok),
+        reason=reason,
+        group=f"{command}.{tree}",
+        detail=hunk_lines(report.hunks),
+        location=None if ok else first_conflict(report.hunks, shown_patch),
+    )
+    notes = [f"patch: {shown_patch}", f"checkout: {tree}", f"state: {report.state} ({report.reason})"]
+    if command != "status":
+        notes.append(reason)
+    return Outcome(
+        command=command,
+        title=f"{command} {patch.name} in {tree}",
+        results=(result,),
+        tables=(_hunk_table(report),),
+        notes=tuple(notes),
+        data={
+            "checkout": str(tree),
+            "patch": shown_patch,
+            "state": str(report.state),
+            "reason": report.reason,
+            "action": action.action if action else ("refused" if refused else None),
+            "hunks": [h.as_json() for h in report.hunks],
+        },
     )

@@ -1,15 +1,17 @@
-"""A profile run rendered: a table (terminal and Markdown), and memory over time plotted (PNG and SVG)."""
+"""Builds rendered: `build` and `profile` as Outcomes; a profile run's table, Markdown and memory plot (PNG, SVG)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from rich.table import Table
-
+from harness.analysis.release_profile import ReleaseProfile
 from harness.build.measure import ProfileReport, ProfileRun
-from harness.report.formats import markdown_table, profile_cases, publish
+from harness.build.runner import BuildReport
+from harness.config.profiles import Profile
+from harness.report.formats import junit_xml, markdown_table
+from harness.results import Column, Outcome, Result, Row, Status, Table, status_of
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -17,7 +19,6 @@ if TYPE_CHECKING:
 COLUMNS = (
     "profile",
     "build args",
-    "ok",
     "wall",
     "compile",
     "peak RSS rustc+cargo",
@@ -66,7 +67,6 @@ def rows(report: ProfileReport) -> Iterator[tuple[str, ...]]:
         yield (
             run.profile.name,
             _args(run),
-            "ok" if run.build.ok else "FAIL",
             _with_ratio(_seconds(run.wall_seconds), ratios.get("wall"), baseline=base),
             _seconds(figures.compile_seconds),
             _with_ratio(_bytes(figures.peak_rss_bytes), ratios.get("peak_rss"), baseline=base),
@@ -79,12 +79,15 @@ def rows(report: ProfileReport) -> Iterator[tuple[str, ...]]:
 
 
 def profile_table(report: ProfileReport) -> Table:
-    table = Table(title=f"Build cost per profile: {report.ref} ({report.source})")
-    for column in COLUMNS:
-        table.add_column(column, overflow="fold")
-    for row in rows(report):
-        table.add_row(*row)
-    return table
+    optional = {"build args", "peak cgroup", "heaviest rustc"}
+    return Table(
+        title=f"Build cost per profile: {report.ref} ({report.source})",
+        columns=tuple(Column(header=c, optional=c in optional) for c in COLUMNS),
+        rows=tuple(
+            Row(cells=cells, status=status_of(run.build.ok))
+            for run, cells in zip(report.runs, rows(report), strict=True)
+        ),
+    )
 
 
 def profile_markdown(report: ProfileReport, *, plot: str | None = None) -> str:
@@ -96,7 +99,13 @@ def profile_markdown(report: ProfileReport, *, plot: str | None = None) -> str:
         f"kernel {machine.get('kernel')}; sampled every {report.interval_seconds}s. "
         "Ratios (x) are against the `upstream` profile.",
         "",
-        markdown_table(COLUMNS, list(rows(report))).rstrip("\n"),
+        markdown_table(
+            (*COLUMNS, "ok"),
+            [
+                (*row, "ok" if run.build.ok else "**FAILED**")
+                for run, row in zip(report.runs, rows(report), strict=True)
+            ],
+        ).rstrip("\n"),
         "",
         f"Cache state: {report.cache_state}.",
     ]
@@ -174,14 +183,111 @@ def write_profile_outputs(report: ProfileReport, report_dir: Path) -> list[Path]
     return [markdown, *plots]
 
 
-def publish_profile(report: ProfileReport, report_dir: Path) -> Path:
-    """JUnit (one case per profile and check) beside the report; the table goes to GitHub's step summary."""
-    junit = report_dir / "profile.xml"
-    publish(
-        title=f"profile {report.ref} ({report.source})",
-        cases=profile_cases(report.as_json()),
-        junit=junit,
-        markdown=None,
-        extra_markdown=profile_markdown(report),
+def profile_outcome(report: ProfileReport, *, written: list[Path]) -> Outcome:
+    """One result per profile and check (the build's own checks), each profile's wall time on its first."""
+    results = tuple(
+        Result(
+            name=check.name,
+            status=status_of(check.ok),
+            reason=check.detail,
+            group=f"profile.{run.profile.name}",
+            duration=run.wall_seconds if index == 0 else 0.0,
+        )
+        for run in report.runs
+        for index, check in enumerate(run.build.checks)
     )
+    return Outcome(
+        command="profile",
+        title=f"profile {report.ref} ({report.source})",
+        results=results,
+        tables=(profile_table(report),),
+        notes=tuple(f"wrote {path}" for path in written),
+        data={"report": _without_samples(report.as_json()), "files": [str(path) for path in written]},
+    )
+
+
+def _without_samples(data: dict[str, object]) -> dict[str, object]:
+    """The report as profile.json has it, less the samples (those stay in profile.json)."""
+    profiles = data.get("profiles")
+    if isinstance(profiles, list):
+        data = {**data, "profiles": [{k: v for k, v in p.items() if k != "samples"} for p in profiles]}
+    return data
+
+
+def write_profile_junit(report: ProfileReport, report_dir: Path) -> Path:
+    """JUnit (one case per profile and check) beside the report."""
+    junit = report_dir / "profile.xml"
+    junit.write_bytes(junit_xml(profile_outcome(report, written=[])))
     return junit
+
+
+def build_outcome(report: BuildReport, *, report_file: Path) -> Outcome:
+    """`build`: one result per check of the build and its image (the build's wall time on the first)."""
+    group = f"build.{report.ref}"
+    results = tuple(
+        Result(
+            name=check.name,
+            status=status_of(check.ok),
+            reason=check.detail,
+            group=group,
+            duration=report.sampler.wall_seconds if index == 0 else 0.0,
+        )
+        for index, check in enumerate(report.checks)
+    )
+    table = Table(
+        title=f"build {report.ref} ({report.source})",
+        columns=(Column(header="check"), Column(header="detail")),
+        rows=tuple(Row(cells=(check.name, check.detail), status=status_of(check.ok)) for check in report.checks),
+    )
+    notes = [f"deviation: {deviation}" for deviation in report.deviations]
+    notes.append(f"report: {report_file}")
+    return Outcome(
+        command="build",
+        title=f"build {report.ref} ({report.source})",
+        results=results,
+        tables=(table,),
+        notes=tuple(notes),
+        data={"build": report.as_json(), "report_file": str(report_file)},
+    )
+
+
+def dry_run_outcome(
+    *, ref: str, release: ReleaseProfile, profiles: Sequence[Profile], base_build_args: Mapping[str, str]
+) -> Outcome:
+    """`profile --dry-run`: each profile's build args and where each value comes from, nothing built."""
+    entries: list[dict[str, Any]] = [
+        {
+            "name": p.name,
+            "description": p.description,
+            "build_args": {**base_build_args, **p.build_args},
+            "sources": dict(p.sources),
+        }
+        for p in profiles
+    ]
+    table = Table(
+        title=f"profiles for {ref} (dry run: nothing built)",
+        columns=(Column(header="profile"), Column(header="build args"), Column(header="where from", optional=True)),
+        rows=tuple(
+            Row(
+                cells=(
+                    str(e["name"]),
+                    " ".join(f"{k}={v}" for k, v in e["build_args"].items()) or "(patch defaults)",
+                    "; ".join(f"{k}: {v}" for k, v in e["sources"].items()) or "-",
+                )
+            )
+            for e in entries
+        ),
+    )
+    return Outcome(
+        command="profile",
+        title=f"profile {ref} (dry run)",
+        results=tuple(
+            Result(
+                name=str(e["name"]), status=Status.SKIPPED, reason="dry run: not built", group=f"profile.{e['name']}"
+            )
+            for e in entries
+        ),
+        tables=(table,),
+        notes=(f"{ref}: upstream's release profile: {release.describe()}",),
+        data={"ref": ref, "dry_run": True, "upstream_release_profile": release.as_json(), "profiles": entries},
+    )

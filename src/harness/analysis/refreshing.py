@@ -1,0 +1,100 @@
+"""Refresh a patch onto a ref and judge the result: the rebase, the static checks of what it makes, what is written.
+
+The rebase itself is harness.patch.rebase; this adds what a user needs to act on it:
+the static checks of the refreshed Dockerfile, the refreshed patch (or the conflicts
+file) written, never over an existing file without `force` and never over an input,
+and one verdict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from harness.analysis.compat import verify_pin
+from harness.analysis.findings import Finding
+from harness.analysis.static import check_patched
+from harness.config.pins import Pins
+from harness.files import atomic_write, refuse_clobber
+from harness.patch.patchfile import Patch
+from harness.patch.rebase import Refresh, refresh_onto
+from harness.results import Status
+from harness.upstream.cache import DOCKERFILE, UpstreamCache
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefreshRun:
+    refresh: Refresh
+    findings: tuple[Finding, ...] | None
+    """The static checks of the refreshed Dockerfile; None when there is no candidate."""
+    output: Path | None
+    """Where the refreshed patch was written, if it was."""
+    conflicts_file: Path | None
+    """Where the merge with conflict markers was written, if it was."""
+
+    @property
+    def failed_checks(self) -> list[str]:
+        return list(dict.fromkeys(f.check for f in self.findings or () if not f.ok))
+
+    def verdict(self) -> tuple[Status, str]:
+        """Passed only when a refreshed patch was written and its Dockerfile passes every static check."""
+        refresh = self.refresh
+        if refresh.candidate is None:
+            wrote = (
+                f"; wrote {self.conflicts_file}: resolve it, then refresh again with --resolved"
+                if (self.conflicts_file)
+                else "; nothing written"
+            )
+            return Status.FAILED, refresh.summary() + wrote
+        failed = self.failed_checks
+        if refresh.status == "patch-side":
+            checks = f"static checks fail on it: {', '.join(failed)}" if failed else "static checks pass"
+            return Status.FAILED, f"{refresh.summary()}; wrote {self.output} ({checks})"
+        if failed:
+            return Status.FAILED, f"wrote {self.output}, but static checks fail on it: {', '.join(failed)}: review it"
+        return Status.OK, f"{refresh.summary()}; wrote {self.output}"
+
+
+def check_outputs(*, patch: Path, output: Path, conflicts: Path | None, resolved: Path | None, force: bool) -> None:
+    """Before any work: the files to write must be writable and not inputs, and not exist unless `force`."""
+    inputs = [patch, *([resolved] if resolved else [])]
+    refuse_clobber(output, force=force, protected=inputs)
+    if conflicts is not None:
+        refuse_clobber(conflicts, force=force, protected=[*inputs, output])
+
+
+def refresh_patch(
+    cache: UpstreamCache,
+    patch: Patch,
+    ref: str,
+    *,
+    pins: Pins,
+    output: Path,
+    today: date,
+    force: bool = False,
+    conflicts: Path | None = None,
+    resolution: bytes | None = None,
+    take_patch_side: bool = False,
+) -> RefreshRun:
+    resolved = cache.resolve(ref)
+    verify_pin(resolved, pins.get(ref))
+    refresh = refresh_onto(
+        cache, patch, resolved, pins=pins, today=today, resolution=resolution, take_patch_side=take_patch_side
+    )
+    findings = None
+    written = conflicts_written = None
+    if refresh.candidate is not None:
+        [refreshed] = refresh.files
+        assert refreshed.result is not None
+        findings = tuple(
+            check_patched(
+                refreshed.result.decode(), pristine=refreshed.target.decode(), name=f"{ref}:{DOCKERFILE} (refreshed)"
+            )
+        )
+        atomic_write(output, refresh.candidate, mode=0o644, replace=force)
+        written = output
+    elif refresh.status == "conflict" and conflicts is not None:
+        atomic_write(conflicts, b"".join(f.merged for f in refresh.files), mode=0o644, replace=force)
+        conflicts_written = conflicts
+    return RefreshRun(refresh=refresh, findings=findings, output=written, conflicts_file=conflicts_written)

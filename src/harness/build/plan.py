@@ -1,0 +1,153 @@
+"""What to build: the patched Dockerfile's build copy, its build args and contexts, and every deviation from upstream.
+
+Planning is pure: `plan_build()` reads nothing and runs nothing. What it needs from
+the machine (the local stand-in for upstream's Rust base image, when no registry is
+reachable) is prepared beforehand (harness.build.baseimage) and passed in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.analysis import dockerfile as dfm
+from harness.analysis.semantic import detect_shape
+from harness.build.baseimage import LocalRustImage
+from harness.knobs import Shape
+
+log = logging.getLogger("harness")
+
+_SYNTAX = re.compile(rb"^#\s*syntax\s*=", re.IGNORECASE)
+_CACHE_MOUNT = re.compile(rb"--mount=(type=cache,[^\s\\]*)")
+DEFAULT_SUITE = "bookworm"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildPlan:
+    ref: str
+    dockerfile: bytes
+    """The build copy: the patched Dockerfile, byte for byte but for an air-gapped syntax line."""
+    context: Path
+    source: str
+    """`standin`, `full` or a path."""
+    build_args: dict[str, str]
+    build_contexts: dict[str, str | Path]
+    air_gapped: bool
+    deviations: tuple[str, ...]
+    image_tag: str
+    target: str = "builder"
+    builder: str | None = None
+
+
+def drop_syntax_line(data: bytes) -> tuple[bytes, str | None]:
+    """Without a registry the `# syntax` frontend cannot be pulled; BuildKit's built-in one is used."""
+    first, _, rest = data.partition(b"\n")
+    if _SYNTAX.match(first):
+        return rest, first.decode(errors="replace")
+    return data, None
+
+
+def isolate_cache_mounts(data: bytes, *, namespace: str, targets: Sequence[str] = ("/app/target",)) -> bytes:
+    """Give cache mounts of these targets an id of their own, so a build starts with them empty.
+
+    BuildKit keys a cache mount without an `id` by its target path, so every build on one
+    engine shares `/app/target` with every other: a concurrent build can take the binary
+    from under another's `mv`, and a warm target directory makes a measured build cheap.
+    """
+
+    def rename(match: re.Match[bytes]) -> bytes:
+        options = match.group(1)
+        fields = dict(part.partition(b"=")[::2] for part in options.split(b","))
+        target = fields.get(b"target", fields.get(b"dst", fields.get(b"destination", b""))).decode()
+        if b"id" in fields or target not in targets:
+            return match.group(0)
+        return b"--mount=" + options + f",id={namespace}{target}".encode()
+
+    return _CACHE_MOUNT.sub(rename, data)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BaseImageNeed:
+    """The upstream Rust base image a Dockerfile builds from, as its ARGs (and the build args) name it."""
+
+    suite: str
+    rustc_version: str
+
+
+def base_image_need(patched_dockerfile: bytes, build_args: Mapping[str, str]) -> BaseImageNeed:
+    parsed = dfm.parse(drop_syntax_line(patched_dockerfile)[0].decode())
+    defaults = {a.name: a.default for a in parsed.global_args}
+    return BaseImageNeed(
+        suite=build_args.get("DEBIAN_VERSION_NAME") or defaults.get("DEBIAN_VERSION_NAME") or DEFAULT_SUITE,
+        rustc_version=build_args.get("RUSTC_VERSION") or defaults.get("RUSTC_VERSION") or "",
+    )
+
+
+def plan_build(
+    *,
+    ref: str,
+    patched_dockerfile: bytes,
+    context: Path,
+    source: str,
+    build_args: Mapping[str, str],
+    run_id: str,
+    base_image: LocalRustImage | None,
+    builder: str | None = None,
+    cache_namespace: str | None = None,
+) -> BuildPlan:
+    """The build of `patched_dockerfile`; air-gapped when `base_image` (the local stand-in for upstream's) is given.
+
+    `run_id` makes this build's VERGEN_GIT_DESCRIBE, the marker its processes carry.
+    """
+    air_gapped = base_image is not None
+    args = dict(build_args)
+    deviations: list[str] = []
+    if cache_namespace:
+        isolated = isolate_cache_mounts(patched_dockerfile, namespace=cache_namespace)
+        if isolated != patched_dockerfile:
+            deviations.append(f"cache mount of /app/target given id {cache_namespace}/app/target: it starts empty")
+        patched_dockerfile = isolated
+    if "VERGEN_GIT_DESCRIBE" not in args:
+        # The layer cache would otherwise serve an unchanged build step without running cargo,
+        # leaving nothing to sample; this ARG feeds an ENV just before the build RUN.
+        args["VERGEN_GIT_DESCRIBE"] = f"mas-harness-{run_id}"
+        deviations.append("VERGEN_GIT_DESCRIBE set to a per-run value so the build step runs, not the layer cache")
+    contexts: dict[str, str | Path] = {}
+    dockerfile = patched_dockerfile
+    if base_image is not None:
+        dockerfile, dropped = drop_syntax_line(patched_dockerfile)
+        if dropped:
+            deviations.append(f"air-gapped: dropped the line {dropped!r} (BuildKit's built-in frontend is used)")
+        need = base_image_need(patched_dockerfile, args)
+        image, suite, wanted_rustc = base_image, need.suite, need.rustc_version
+        contexts.update(image.build_contexts())
+        if wanted_rustc != image.rustc_version:
+            args["RUSTC_VERSION"] = image.rustc_version
+            deviations.append(
+                f"RUSTC_VERSION {wanted_rustc} replaced by the local toolchain {image.rustc_version} "
+                f"(base image {image.tag} stands in for docker.io/library/rust:{wanted_rustc}-{suite})"
+            )
+        else:
+            deviations.append(f"base image {image.tag} stands in for {image.upstream_ref}")
+    digest = hashlib.sha256(repr((ref, source, sorted(args.items()))).encode()).hexdigest()[:12]
+    return BuildPlan(
+        ref=ref,
+        dockerfile=dockerfile,
+        context=context,
+        source=source,
+        build_args=args,
+        build_contexts=contexts,
+        air_gapped=air_gapped,
+        deviations=tuple(deviations),
+        image_tag=f"mas-harness/builder:{re.sub(r'[^A-Za-z0-9_.-]', '-', ref)}-{digest}",
+        builder=builder,
+    )
+
+
+def plan_shape(plan: BuildPlan) -> Shape:
+    """The builder shape of the Dockerfile being built, read from its COPY lines."""
+    return detect_shape(dfm.parse(plan.dockerfile.decode()))

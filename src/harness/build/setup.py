@@ -1,0 +1,98 @@
+"""What `build` and `profile` both need before anything is built: the engine, the ref's patched
+Dockerfile, upstream's release profile, the build context, and, without a registry, the local
+stand-in for upstream's Rust base image. Everything with a side effect happens here, so that
+planning (harness.build.plan) stays pure.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import resources
+from harness.analysis.compat import patch_ref
+from harness.analysis.release_profile import ReleaseProfile, release_profile_of
+from harness.build.baseimage import LocalRustImage, ensure_rust_base_image
+from harness.build.context import build_context
+from harness.build.engine import check_engine, registry_reachable
+from harness.build.plan import base_image_need
+from harness.config.pins import Settings
+from harness.errors import CheckFailed
+from harness.upstream.cache import UpstreamCache, UpstreamSource
+
+log = logging.getLogger("harness")
+
+STANDIN = "standin"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildInputs:
+    ref: str
+    source: str
+    """`standin`, `full` or a path, as the user gave it."""
+    patched_dockerfile: bytes
+    context: Path
+    release: ReleaseProfile
+    """Upstream's own [profile.release] at the ref."""
+    base_image: LocalRustImage | None
+    """The local stand-in for upstream's Rust image: set when no registry is reachable (air-gapped)."""
+    work_dir: Path
+
+    @property
+    def standin(self) -> bool:
+        return self.source == STANDIN
+
+
+def prepare_build(
+    settings: Settings,
+    *,
+    ref: str,
+    source: str,
+    forced_patch: Path | None = None,
+    build_args: Mapping[str, str] | None = None,
+    air_gapped: bool | None = None,
+    dry_run: bool = False,
+) -> BuildInputs:
+    """Check the engine, patch the ref's Dockerfile (off the tree) and get the context and base image ready.
+
+    `air_gapped` None means: air-gapped when the registry's name does not resolve. With
+    `dry_run` nothing is prepared that a build alone needs (no engine, no context, no image).
+    """
+    if not dry_run:
+        engine = check_engine()
+        log.info("engine %s, buildx %s", engine.server_version, engine.buildx_version)
+    cache = UpstreamCache(settings.cache_dir, UpstreamSource.parse(settings.upstream))
+    patched_ref = patch_ref(cache, ref, pins=settings.pins, forced_patch=forced_patch)
+    if patched_ref.patched is None:
+        report = patched_ref.report
+        raise CheckFailed(f"{patched_ref.patch_path.name} does not apply to {ref}: {report.state}: {report.reason}")
+    release = release_profile_of(cache, patched_ref.resolved)
+    work_dir = settings.cache_dir / "work"
+    if dry_run:
+        return BuildInputs(
+            ref=ref,
+            source=source,
+            patched_dockerfile=patched_ref.patched,
+            context=resources.standin_tree(),
+            release=release,
+            base_image=None,
+            work_dir=work_dir,
+        )
+    context = build_context(
+        source, cache=cache, resolved=patched_ref.resolved, work_dir=work_dir, standin=resources.standin_tree()
+    )
+    base_image = None
+    if air_gapped if air_gapped is not None else not registry_reachable():
+        need = base_image_need(patched_ref.patched, build_args or {})
+        base_image = ensure_rust_base_image(need.suite, work_dir=work_dir)
+    return BuildInputs(
+        ref=ref,
+        source=source,
+        patched_dockerfile=patched_ref.patched,
+        context=context,
+        release=release,
+        base_image=base_image,
+        work_dir=work_dir,
+    )

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.analysis.tree import tree_target
+from harness.config.pins import Pins
+from harness.config.superproject import SuperprojectConfig
+from harness.patch import engine
+from harness.report.views import tree_outcome
+from harness.results import Outcome
+
+
+def apply(*, checkout: Path | None, patch: Path | None, superproject: SuperprojectConfig | None, pins: Pins) -> Outcome:
+    target = tree_target(checkout=checkout, patch=patch, superproject=superproject, pins=pins, for_apply=True)
+    try:
+        result = engine.apply(target.tree, target.patch)
+    except engine.PatchConflict as conflict:
+        return tree_outcome(
+            command="apply",
+            tree=target.tree,
+            patch=target.patch.path,
+            report=conflict.report,
+            action=None,
+            refused=str(conflict),
+        )
+    return tree_outcome(
+        command="apply", tree=target.tree, patch=target.patch.path, report=result.report, action=result, refused=None
+    )

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+from harness.build.runner import build_ref
+from harness.build.setup import prepare_build
+from harness.config.pins import Settings
+from harness.knobs import CI_BUILD_ARGS, parse_build_args
+from harness.report.builds import build_outcome
+from harness.results import Outcome
+
+
+def build(
+    *,
+    settings: Settings,
+    ref: str,
+    source: str,
+    build_args: Sequence[str],
+    forced_patch: Path | None,
+    air_gapped: bool | None,
+    builder: str | None,
+    report_dir: Path | None,
+    console: Console,
+) -> Outcome:
+    """The ref's patched builder stage, built with the CI settings unless overridden, and its image checked."""
+    args = parse_build_args(build_args, defaults=CI_BUILD_ARGS)
+    inputs = prepare_build(
+        settings, ref=ref, source=source, forced_patch=forced_patch, build_args=args, air_gapped=air_gapped
+    )
+    report_dir = report_dir or Path("reports") / f"build-{ref}"
+    report = build_ref(inputs, build_args=args, report_dir=report_dir, builder=builder, console=console)
+    return build_outcome(report, report_file=report_dir / "report.json")

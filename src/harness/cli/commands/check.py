@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.analysis.compat import StaticResult, check_refs, static_result_of
+from harness.analysis.static import check_patched
+from harness.config.pins import Settings
+from harness.errors import BadInput
+from harness.report.views import check_outcome
+from harness.results import Outcome
+from harness.upstream.cache import UpstreamCache, UpstreamSource
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"{what} {path} cannot be read: {exc}") from None
+
+
+def check_dockerfile(*, dockerfile: Path, pristine: Path | None) -> Outcome:
+    """An already patched Dockerfile, with upstream's original to lint the change against when given."""
+    findings = check_patched(
+        _read_text(dockerfile, "Dockerfile"),
+        pristine=_read_text(pristine, "pristine Dockerfile") if pristine else None,
+        name=str(dockerfile),
+    )
+    return check_outcome([StaticResult(ref=str(dockerfile), patch="", findings=tuple(findings))])
+
+
+def check(*, refs: Sequence[str], forced_patch: Path | None, settings: Settings) -> Outcome:
+    """The refs named, else every pin expected to apply: each patched (off the tree) and checked."""
+    cache = UpstreamCache(settings.cache_dir, UpstreamSource.parse(settings.upstream))
+    chosen = list(refs) or [pin.tag for pin in settings.pins.pins if pin.expected == "applies"]
+    if not chosen:
+        raise BadInput(f"nothing to check: {settings.pins.source} pins no release expected to apply")
+    results = check_refs(cache, chosen, pins=settings.pins, forced_patch=forced_patch)
+    return check_outcome([static_result_of(result) for result in results])

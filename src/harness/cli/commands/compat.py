@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.analysis.compat import check_refs, refs_to_check
+from harness.analysis.superproject import check_bump, verify
+from harness.config.pins import Settings
+from harness.config.superproject import SuperprojectConfig
+from harness.patch.patchfile import Patch
+from harness.report.views import compat_outcome, superproject_outcome
+from harness.results import Outcome
+from harness.upstream.cache import UpstreamCache, UpstreamSource
+
+
+def compat(
+    *,
+    refs: Sequence[str],
+    latest: bool,
+    forced_patch: Path | None,
+    settings: Settings,
+) -> Outcome:
+    """Pins mode: every pin, or the refs named (and the newest release with `latest`)."""
+    if forced_patch is not None:
+        Patch.load(forced_patch)  # bad input is reported before any fetch
+    cache = UpstreamCache(settings.cache_dir, UpstreamSource.parse(settings.upstream))
+    results = check_refs(
+        cache,
+        refs_to_check(cache, settings.pins, refs=refs, latest=latest),
+        pins=settings.pins,
+        forced_patch=forced_patch,
+    )
+    return compat_outcome(results, upstream=settings.upstream)
+
+
+def compat_superproject(*, superproject: SuperprojectConfig, bump_to: str | None, settings: Settings) -> Outcome:
+    """In a superproject: the recorded commit (verify without the static checks), or the ref of a bump."""
+    if bump_to is not None:
+        check = check_bump(superproject, bump_to, pins=settings.pins, cache_dir=settings.cache_dir)
+    else:
+        check = verify(superproject, pins=settings.pins, cache_dir=settings.cache_dir, static=False)
+    return superproject_outcome(check, command="compat")

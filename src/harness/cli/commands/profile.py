@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+from harness.analysis.release_profile import upstream_profile
+from harness.build.measure import load_profile_report, run_profiles
+from harness.build.setup import prepare_build
+from harness.config.pins import Settings, newest_applying_pin
+from harness.config.profiles import BASELINE, builtin_profiles, select_profiles
+from harness.errors import BadInput
+from harness.knobs import parse_build_args
+from harness.report.builds import dry_run_outcome, profile_outcome, write_profile_junit, write_profile_outputs
+from harness.results import Outcome
+
+DEFAULT_PROFILES = ("low-ram", "ci", BASELINE)
+
+
+def profile(
+    *,
+    settings: Settings,
+    ref: str | None,
+    names: Sequence[str],
+    source: str,
+    build_args: Sequence[str],
+    interval: float,
+    report_dir: Path | None,
+    keep_images: bool,
+    air_gapped: bool | None,
+    builder: str | None,
+    dry_run: bool,
+    console: Console,
+) -> Outcome:
+    """One build per profile, one after the other; `upstream` is what the ref's own Cargo.toml does."""
+    names = list(names) or list(DEFAULT_PROFILES)
+    # Unknown names are refused before anything is fetched; `upstream` is made once the ref is read.
+    select_profiles({**builtin_profiles(), **settings.pins.profiles}, [n for n in names if n != BASELINE])
+    if interval <= 0:
+        raise BadInput("--interval must be a positive number of seconds")
+    extra_args = parse_build_args(build_args)
+    ref = ref or newest_applying_pin(settings.pins)
+    inputs = prepare_build(
+        settings, ref=ref, source=source, build_args=extra_args, air_gapped=air_gapped, dry_run=dry_run
+    )
+    available = {
+        **builtin_profiles(),
+        BASELINE: upstream_profile(inputs.release, ref=ref),
+        **settings.pins.profiles,
+    }
+    profiles = select_profiles(available, names)
+    if dry_run:
+        return dry_run_outcome(ref=ref, release=inputs.release, profiles=profiles, base_build_args=extra_args)
+    report_dir = report_dir or Path("reports") / f"profile-{ref}"
+    report = run_profiles(
+        inputs,
+        profiles=profiles,
+        base_build_args=extra_args,
+        report_dir=report_dir,
+        interval=interval,
+        builder=builder,
+        keep_images=keep_images,
+        console=console,
+    )
+    written = [*write_profile_outputs(report, report_dir), write_profile_junit(report, report_dir)]
+    return profile_outcome(report, written=written)
+
+
+def profile_from_report(*, report_file: Path, report_dir: Path | None) -> Outcome:
+    """Render a profile.json again (table, Markdown, plot, JUnit), building nothing."""
+    report = load_profile_report(report_file)
+    out_dir = report_dir or report_file.parent
+    written = [*write_profile_outputs(report, out_dir), write_profile_junit(report, out_dir)]
+    return profile_outcome(report, written=written)

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from harness.analysis.refreshing import check_outputs, refresh_patch
+from harness.config.pins import Pins, shown_path
+from harness.errors import BadInput
+from harness.patch.patchfile import Patch
+from harness.report.refresh import refresh_outcome
+from harness.results import Outcome
+from harness.upstream.cache import UpstreamCache
+
+
+def _read_bytes(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise BadInput(f"{what} {path} cannot be read: {exc.strerror}") from None
+
+
+def refresh(
+    *,
+    cache: UpstreamCache,
+    ref: str,
+    patch: Path,
+    pins: Pins,
+    output: Path,
+    force: bool,
+    conflicts: Path | None,
+    resolved: Path | None,
+    take_patch_side: bool,
+    today: date,
+    shown_from: Path,
+) -> Outcome:
+    check_outputs(patch=patch, output=output, conflicts=conflicts, resolved=resolved, force=force)
+    run = refresh_patch(
+        cache,
+        Patch.load(patch),
+        ref,
+        pins=pins,
+        output=output,
+        today=today,
+        force=force,
+        conflicts=conflicts,
+        resolution=_read_bytes(resolved, "resolved Dockerfile") if resolved else None,
+        take_patch_side=take_patch_side,
+    )
+    return refresh_outcome(run, patch_shown=shown_path(patch, shown_from))
