@@ -1,0 +1,282 @@
+"""The users' whole workflow, as they get it: a wheel installed non-editable, run in their own repository.
+
+The wheel and the sdist are built from this checkout; the wheel is installed into a fresh
+virtualenv; a superproject is generated outside the checkout with MAS as a real git
+submodule (a clone of the bundled upstream test data), the users' patch beside it, their
+build.sh and a [tool.mas-harness] table. Everything then goes through the installed
+`mas-harness` console script, the pre-commit hook (`pre-commit try-repo`) and the GitHub
+Action's script, never through this source tree. No network beyond the package registries.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import venv
+import zipfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+SUBMODULE = "docker/chat/mas/repo"
+PATCH = "docker/chat/mas/patches/patch-dockerfile.patch"
+RECORDED = "v1.17.0"
+CONFIG = f'[project]\nname = "chat"\nversion = "0"\n\n[tool.mas-harness]\nsubmodule = "{SUBMODULE}"\npatch = "{PATCH}"\n'
+# The users' build.sh, as their README describes it: the snippet, then the knobs as build args.
+BUILD_SH = """#!/usr/bin/env bash
+set -euo pipefail
+MAS_REPO="docker/chat/mas/repo"
+MAS_PATCH="$(realpath docker/chat/mas/patches/patch-dockerfile.patch)"
+if git -C "$MAS_REPO" apply --reverse --check "$MAS_PATCH" >/dev/null 2>&1; then
+  echo "MAS Dockerfile patch already applied"
+else
+  git -C "$MAS_REPO" apply "$MAS_PATCH"
+fi
+docker build "$MAS_REPO" --build-arg CARGO_BUILD_JOBS=4 --build-arg MAS_BUILD_TARGETS=x86_64-unknown-linux-gnu
+"""
+
+
+def _run(argv: list[str], *, cwd: Path, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+
+
+def _git(cwd: Path, *args: str) -> str:
+    proc = _run(["git", *args], cwd=cwd)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+@dataclass(frozen=True)
+class Dist:
+    wheel: Path
+    sdist: Path
+
+
+@pytest.fixture(scope="session")
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Dist:
+    """The wheel and sdist of this checkout, built as a release would build them."""
+    out = tmp_path_factory.mktemp("dist")
+    proc = _run([sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", str(out), str(REPO)], cwd=out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [wheel] = out.glob("*.whl")
+    [sdist] = out.glob("*.tar.gz")
+    return Dist(wheel=wheel, sdist=sdist)
+
+
+@pytest.fixture(scope="session")
+def installed(dist: Dist, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh virtualenv with the wheel installed non-editable; returns its bin directory."""
+    env_dir = tmp_path_factory.mktemp("users-venv")
+    venv.create(env_dir, with_pip=True)
+    bin_dir = env_dir / "bin"
+    proc = _run([str(bin_dir / "python"), "-m", "pip", "install", "--quiet", str(dist.wheel)], cwd=env_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return bin_dir
+
+
+@pytest.fixture
+def user_env(installed: Path, tmp_path: Path) -> dict[str, str]:
+    """The environment of a user's shell: the venv first on PATH, their own cache, nothing of this checkout."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAS_", "PYTHON", "GIT_", "GITHUB_"))}
+    env["PATH"] = f"{installed}{os.pathsep}{env.get('PATH', '')}"
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg-cache")
+    env["HOME"] = str(tmp_path / "home")
+    (tmp_path / "home").mkdir()
+    for key, value in (("user.email", "user@example.org"), ("user.name", "A User"), ("protocol.file.allow", "always")):
+        _run(["git", "config", "--global", key, value], cwd=tmp_path, env=env)
+    return env
+
+
+@pytest.fixture
+def superproject(bundle: Path, tmp_path: Path, user_env: dict[str, str]) -> Iterator[Path]:
+    """The users' repository, outside this checkout: MAS as a submodule at RECORDED, their patch and build.sh."""
+    upstream = tmp_path / "upstream" / "matrix-authentication-service"
+    assert _run(["git", "clone", "--quiet", str(bundle), str(upstream)], cwd=tmp_path, env=user_env).returncode == 0
+    root = tmp_path / "chat"
+    root.mkdir()
+    assert not root.is_relative_to(REPO)
+    _run(["git", "init", "--quiet"], cwd=root, env=user_env)
+    added = _run(["git", "submodule", "add", "--quiet", str(upstream), SUBMODULE], cwd=root, env=user_env)
+    assert added.returncode == 0, added.stderr
+    _run(["git", "checkout", "--quiet", RECORDED], cwd=root / SUBMODULE, env=user_env)
+    (root / PATCH).parent.mkdir(parents=True)
+    shutil.copyfile(REPO / "patches" / "patch-dockerfile.patch", root / PATCH)
+    (root / "docker/chat/mas/build.sh").write_text(BUILD_SH)
+    (root / "pyproject.toml").write_text(CONFIG)
+    _run(["git", "add", "-A"], cwd=root, env=user_env)
+    committed = _run(["git", "commit", "--quiet", "-m", f"MAS at {RECORDED} with our patch"], cwd=root, env=user_env)
+    assert committed.returncode == 0, committed.stderr
+    yield root
+
+
+def _harness(root: Path, env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return _run(["mas-harness", *args], cwd=root, env=env)
+
+
+def test_the_wheel_and_the_sdist_carry_the_data(dist: Dist, tmp_path: Path) -> None:
+    names = set(zipfile.ZipFile(dist.wheel).namelist())
+    data = "harness/resources/"
+    expected = {
+        f"{data}pins.toml",
+        f"{data}patches/series.toml",
+        f"{data}install-docker-engine.sh",
+        f"{data}standin/Cargo.toml",
+        f"{data}standin/Cargo.lock",
+        f"{data}standin/crates/cli/src/main.rs",
+        f"{data}standin/crates/cli/build.rs",
+    }
+    expected |= {f"{data}patches/{p.name}" for p in (REPO / "patches").glob("*.patch")}
+    assert len([n for n in expected if n.endswith(".patch")]) == 3, "every variant"
+    assert expected <= names, sorted(expected - names)
+    assert "harness/py.typed" in names
+    # A wheel built from the sdist (what `pip install` of the sdist does) carries the same data.
+    rebuilt = tmp_path / "from-sdist"
+    proc = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(rebuilt), str(dist.sdist)], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    [wheel] = rebuilt.glob("*.whl")
+    assert expected <= set(zipfile.ZipFile(wheel).namelist())
+
+
+def test_version_and_help_speak_to_users(superproject: Path, user_env: dict[str, str]) -> None:
+    version = _harness(superproject, user_env, "--version")
+    assert version.returncode == 0
+    assert version.stdout.startswith("mas-harness 0.")
+    for args in (["--help"], ["verify", "--help"], ["compat", "--help"]):
+        shown = _harness(superproject, user_env, *args)
+        assert shown.returncode == 0
+        assert "nox" not in shown.stdout and "lower layer" not in shown.stdout
+
+
+def test_verify_writes_junit_markdown_and_json(superproject: Path, user_env: dict[str, str], tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    args = ["--junit", str(reports / "v.xml"), "--markdown", str(reports / "v.md"), "--output", str(reports / "v.json")]
+    proc = _harness(superproject, user_env, "verify", *args)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    cases = ElementTree.parse(reports / "v.xml").getroot().findall("./testsuite/testcase")
+    assert len(cases) > 10
+    assert (reports / "v.md").read_text().startswith(f"### verify {SUBMODULE} at {RECORDED}: all ok")
+    document = json.loads((reports / "v.json").read_text())
+    assert (document["schema_version"], document["command"], document["mode"]) == (1, "verify", "superproject")
+    assert document["refs"][0]["state"] == "applies"
+    assert document["refs"][0]["upstream_release_profile"]["lto"]["value"] == "true"
+
+
+def test_status_apply_twice_the_users_snippet_and_revert(superproject: Path, user_env: dict[str, str]) -> None:
+    dockerfile = superproject / SUBMODULE / "Dockerfile"
+    pristine = dockerfile.read_bytes()
+    status = _harness(superproject, user_env, "status")
+    assert status.returncode == 0 and "state: applies" in status.stdout
+    first = _harness(superproject, user_env, "apply")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert dockerfile.read_bytes() != pristine
+    second = _harness(superproject, user_env, "apply", "--json")
+    assert second.returncode == 0
+    assert json.loads(second.stdout)["action"] == "no-op"
+    # The users' own reverse-check agrees that the patch is applied.
+    reverse = _run(["git", "-C", SUBMODULE, "apply", "--reverse", "--check", str(superproject / PATCH)], cwd=superproject)
+    assert reverse.returncode == 0, reverse.stderr
+    reverted = _harness(superproject, user_env, "revert")
+    assert reverted.returncode == 0
+    assert dockerfile.read_bytes() == pristine
+
+
+def test_a_bump_that_fits_and_one_that_names_the_variant_to_take(
+    superproject: Path, user_env: dict[str, str], tmp_path: Path
+) -> None:
+    before = _git(superproject, "status", "--porcelain")
+    fits = _harness(superproject, user_env, "compat", "--bump-to", "v1.16.0")
+    assert fits.returncode == 0, fits.stdout + fits.stderr
+    bump = _harness(superproject, user_env, "compat", "--bump-to", "v1.19.0")
+    assert bump.returncode == 1, bump.stdout + bump.stderr
+    assert "the harness's v1.18+ variant for v1.19.0" in bump.stdout
+    assert "applies and passes the static checks" in bump.stdout
+    assert f"mas-harness patch --for v1.19.0 --output {PATCH} --force" in bump.stdout
+    assert _git(superproject, "status", "--porcelain") == before, "a bump check writes nothing of the user's"
+
+    exported = tmp_path / "v1.18.patch"
+    taken = _harness(superproject, user_env, "patch", "--for", "v1.19.0", "--output", str(exported))
+    assert taken.returncode == 0, taken.stdout + taken.stderr
+    assert exported.read_bytes() == (REPO / "patches" / "patch-dockerfile-v1.18.patch").read_bytes()
+    again = _harness(superproject, user_env, "patch", "--for", "v1.19.0", "--output", str(exported))
+    assert again.returncode == 2 and again.stderr.startswith("mas-harness: error: ") and "--force" in again.stderr
+
+
+def test_refresh_in_the_superproject_takes_the_configured_patch(
+    superproject: Path, user_env: dict[str, str], tmp_path: Path
+) -> None:
+    output = tmp_path / "refreshed.patch"
+    proc = _harness(superproject, user_env, "refresh", "--ref", "v1.16.0", "--output", str(output), "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["refresh_status"] == "clean"
+    assert b"Last-Update: " in output.read_bytes()
+
+
+def test_the_pre_commit_hook_passes_and_fails_with_the_patch(superproject: Path, user_env: dict[str, str]) -> None:
+    pre_commit = [sys.executable, "-m", "pre_commit", "try-repo", str(REPO), "mas-patch-verify", "--all-files"]
+    env = {**user_env, "PRE_COMMIT_HOME": str(superproject.parent / "pre-commit-home")}
+    passed = _run(pre_commit, cwd=superproject, env=env)
+    assert passed.returncode == 0, passed.stdout[-3000:] + passed.stderr[-3000:]
+    assert "Passed" in passed.stdout
+    broken = (superproject / PATCH).read_text().replace("ARG CARGO_BUILD_JOBS=2", "ARG CARGO_BUILD_JOBS=64")
+    (superproject / PATCH).write_text(broken)
+    failed = _run(pre_commit, cwd=superproject, env=env)
+    assert failed.returncode == 1, failed.stdout[-3000:]
+    assert "knobs-declared" in failed.stdout
+
+
+def test_the_github_action_script_reports_and_annotates(
+    superproject: Path, user_env: dict[str, str], tmp_path: Path
+) -> None:
+    summary, outputs = tmp_path / "step-summary.md", tmp_path / "outputs.txt"
+    github = {
+        **user_env,
+        "GITHUB_ACTION_PATH": str(REPO),
+        "GITHUB_WORKSPACE": str(superproject),
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "GITHUB_OUTPUT": str(outputs),
+        "RUNNER_TEMP": str(tmp_path / "runner-temp"),
+        "MAS_HARNESS_REPORTS": "reports",
+    }
+    (tmp_path / "runner-temp").mkdir()
+    script = REPO / "scripts" / "github-action.sh"
+    ok = _run(["bash", str(script)], cwd=superproject, env=github)
+    assert ok.returncode == 0, ok.stdout[-3000:] + ok.stderr[-3000:]
+    assert (superproject / "reports" / "mas-harness.xml").is_file()
+    assert json.loads((superproject / "reports" / "mas-harness.json").read_text())["ok"] is True
+    assert "exit-code=0" in outputs.read_text()
+    assert summary.read_text().startswith(f"### verify {SUBMODULE} at {RECORDED}: all ok")
+
+    # The old patch against a v1.18+ release: its second hunk is annotated on its @@ line in the patch.
+    bump = _run(["bash", str(script)], cwd=superproject, env={**github, "MAS_HARNESS_BUMP_TO": "v1.19.0"})
+    assert bump.returncode == 1
+    hunk_line = next(
+        number
+        for number, line in enumerate((superproject / PATCH).read_text().splitlines(), start=1)
+        if line.startswith("@@ -119,")
+    )
+    assert f"::error file={PATCH},line={hunk_line}," in bump.stdout
+    assert "exit-code=1" in outputs.read_text()
+
+
+def test_install_engine_ships_the_installer(superproject: Path, user_env: dict[str, str]) -> None:
+    shown = _harness(superproject, user_env, "install-engine", "--print")
+    assert shown.returncode == 0
+    assert shown.stdout == (REPO / "scripts" / "install-docker-engine.sh").read_text()
+
+
+def test_bad_input_is_one_line_and_exit_2(superproject: Path, user_env: dict[str, str], tmp_path: Path) -> None:
+    unknown = _harness(superproject, user_env, "compat", "--bump-to", "v9.9.9")
+    assert unknown.returncode == 2
+    assert unknown.stderr.count("\n") == 1 and unknown.stderr.startswith("mas-harness: error: ")
+    unwritable = _harness(superproject, user_env, "verify", "--junit", str(tmp_path / "no" / "such" / "dir.xml"))
+    assert unwritable.returncode == 2 and "is not a directory" in unwritable.stderr
