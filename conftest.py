@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from tests.support import BUNDLE, CheckoutFactory, DockerfileTexts, git
 
-from harness.build.engine import Engine, check_engine
 from harness.config.pins import Pins, load_pins
-from harness.errors import EnvironmentProblem
 from harness.patch.engine import patched_contents
 from harness.patch.patchfile import Patch
 from harness.upstream.cache import DOCKERFILE, ResolvedRef, UpstreamCache, UpstreamSource
-
-# The upstream test data sits beside the checkout (../shared), as it does in CI.
-BUNDLE = Path(
-    os.environ.get(
-        "MAS_HARNESS_BUNDLE", Path(__file__).resolve().parent.parent / "shared/upstream/mas-dockerfiles.bundle"
-    )
-)
 
 
 @pytest.fixture(autouse=True)
@@ -54,9 +44,6 @@ def bundle_cache(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Upst
     return UpstreamCache(tmp_path_factory.mktemp("cache"), UpstreamSource.parse(str(bundle)))
 
 
-DockerfileTexts = Callable[[str], tuple[str, str]]
-
-
 @pytest.fixture(scope="session")
 def dockerfile_texts(bundle_cache: UpstreamCache, pins: Pins) -> DockerfileTexts:
     """(pristine, patched) Dockerfile text of a tag, read from the cache and patched by the engine
@@ -74,9 +61,6 @@ def dockerfile_texts(bundle_cache: UpstreamCache, pins: Pins) -> DockerfileTexts
     return get
 
 
-CheckoutFactory = Callable[[str], Path]
-
-
 @pytest.fixture
 def checkout(bundle_cache: UpstreamCache, tmp_path: Path) -> Iterator[CheckoutFactory]:
     """Check a tag of the bundle out into this test's own directory (never patch in the cache)."""
@@ -92,10 +76,6 @@ def checkout(bundle_cache: UpstreamCache, tmp_path: Path) -> Iterator[CheckoutFa
     yield make
     for dest in made:
         bundle_cache.remove_checkout(dest)
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
 
 
 @pytest.fixture
@@ -117,14 +97,3 @@ def make_repo(tmp_path: Path) -> Callable[..., Path]:
         return repo
 
     return make
-
-
-@pytest.fixture(scope="session")
-def engine() -> Engine:
-    """The integration tier needs a real Docker engine with BuildKit: under CI a missing one fails the run."""
-    try:
-        return check_engine()
-    except EnvironmentProblem as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true and no usable Docker engine: {exc}")
-        pytest.skip(str(exc))

@@ -30,7 +30,9 @@ REPO = Path(__file__).resolve().parents[2]
 SUBMODULE = "docker/chat/mas/repo"
 PATCH = "docker/chat/mas/patches/patch-dockerfile.patch"
 RECORDED = "v1.17.0"
-CONFIG = f'[project]\nname = "chat"\nversion = "0"\n\n[tool.mas-harness]\nsubmodule = "{SUBMODULE}"\npatch = "{PATCH}"\n'
+CONFIG = (
+    f'[project]\nname = "chat"\nversion = "0"\n\n[tool.mas-harness]\nsubmodule = "{SUBMODULE}"\npatch = "{PATCH}"\n'
+)
 # The users' build.sh, as their README describes it: the snippet, then the knobs as build args.
 BUILD_SH = """#!/usr/bin/env bash
 set -euo pipefail
@@ -183,7 +185,9 @@ def test_status_apply_twice_the_users_snippet_and_revert(superproject: Path, use
     assert second.returncode == 0
     assert json.loads(second.stdout)["action"] == "no-op"
     # The users' own reverse-check agrees that the patch is applied.
-    reverse = _run(["git", "-C", SUBMODULE, "apply", "--reverse", "--check", str(superproject / PATCH)], cwd=superproject)
+    reverse = _run(
+        ["git", "-C", SUBMODULE, "apply", "--reverse", "--check", str(superproject / PATCH)], cwd=superproject
+    )
     assert reverse.returncode == 0, reverse.stderr
     reverted = _harness(superproject, user_env, "revert")
     assert reverted.returncode == 0

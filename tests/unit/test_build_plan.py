@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import DockerfileTexts
+from tests.support import DockerfileTexts
 
 from harness.build.plan import plan_build, plan_shape
 from harness.knobs import expected_binaries

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import DockerfileTexts
+from tests.support import DockerfileTexts
 
 from harness.analysis import dockerfile as dfm
 from harness.analysis.sandbox import ScriptRun, run_build_script

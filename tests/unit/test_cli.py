@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import CheckoutFactory, DockerfileTexts
+from tests.support import CheckoutFactory, DockerfileTexts
 
 from harness.cli.main import main
 from harness.resources import patches_dir, pins_file

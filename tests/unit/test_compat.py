@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import git
+from tests.support import git
 
 from harness.analysis.compat import nearest_pin
 from harness.cli.main import main

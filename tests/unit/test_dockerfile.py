@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from conftest import DockerfileTexts
+from tests.support import DockerfileTexts
 
 from harness.analysis import dockerfile as dfm
+from harness.analysis import environment
 from harness.errors import BadInput
 
 
@@ -64,7 +65,7 @@ def test_find_build_run_on_upstream(dockerfile_texts: DockerfileTexts) -> None:
 
 
 def test_build_script_environment_defaults(patched: dfm.Dockerfile) -> None:
-    env = dfm.build_script_environment(patched, {}, targetarch="amd64")
+    env = environment.build_script_environment(patched, {}, targetarch="amd64")
     assert env["CARGO_BUILD_JOBS"] == "2"
     assert env["CARGO_PROFILE_RELEASE_LTO"] == "false"
     assert env["CARGO_PROFILE_RELEASE_CODEGEN_UNITS"] == "16"
@@ -79,7 +80,7 @@ def test_build_script_environment_defaults(patched: dfm.Dockerfile) -> None:
 
 
 def test_build_script_environment_build_args(patched: dfm.Dockerfile) -> None:
-    env = dfm.build_script_environment(
+    env = environment.build_script_environment(
         patched,
         {
             "CARGO_BUILD_JOBS": "1",
@@ -106,15 +107,15 @@ def test_environment_order_follows_buildkit() -> None:
         "ARG E=from-arg\n"
         "RUN cargo auditable build\n"
     )
-    env = dfm.build_script_environment(df, {}, targetarch="amd64")
+    env = environment.build_script_environment(df, {}, targetarch="amd64")
     assert env == {"G": "global", "A": "global-a", "E": "from-arg", "F": "set", "H": "global-a"}
-    given = dfm.build_script_environment(df, {"G": "given", "E": "e"}, targetarch="amd64")
+    given = environment.build_script_environment(df, {"G": "given", "E": "e"}, targetarch="amd64")
     assert given["A"] == "given-a" and given["E"] == "e"
 
 
 def test_stage_inherits_env_of_parent_stage() -> None:
     df = dfm.parse("FROM base AS one\nENV X=1\nFROM one AS builder\nENV Y=${X}2\nRUN cargo auditable build\n")
-    assert dfm.build_script_environment(df, {}, targetarch="amd64") == {"X": "1", "Y": "12"}
+    assert environment.build_script_environment(df, {}, targetarch="amd64") == {"X": "1", "Y": "12"}
 
 
 @pytest.mark.parametrize(
@@ -139,13 +140,13 @@ def test_stage_inherits_env_of_parent_stage() -> None:
     ],
 )
 def test_expand(word: str, expected: str) -> None:
-    assert dfm.expand(word, {"A": "a", "E": ""}) == expected
+    assert environment.expand(word, {"A": "a", "E": ""}) == expected
 
 
 @pytest.mark.parametrize("word", ["${", "${A", "${A%x}", "'open", '"open'])
 def test_expand_refuses_what_it_does_not_know(word: str) -> None:
     with pytest.raises(dfm.DockerfileError):
-        dfm.expand(word, {"A": "a"})
+        environment.expand(word, {"A": "a"})
 
 
 @pytest.mark.parametrize(

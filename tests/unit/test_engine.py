@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import git
+from tests.support import MakeRepo, git
 
 from harness.errors import PatchError
 from harness.patch.engine import PatchConflict, State, apply, revert, status
@@ -28,8 +27,6 @@ PATCH = b"""Description: test patch
 +inserted after 21
  line 22
 """
-
-MakeRepo = Callable[..., Path]
 
 
 def _patched(data: bytes = UPSTREAM) -> bytes:

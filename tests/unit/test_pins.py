@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import BUNDLE, CheckoutFactory
+from tests.support import BUNDLE, CheckoutFactory
 
 from harness.config.pins import Pin, load_pins
 from harness.patch.engine import PatchConflict, State, apply, revert, status

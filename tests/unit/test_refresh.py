@@ -5,26 +5,24 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import git
+from tests.support import MakeRepo, git
 
 from harness.cli.main import main
 from harness.config.pins import Pin, Pins
 from harness.errors import BadInput, PatchError, UpstreamError
 from harness.patch.engine import State, evaluate, patched_contents
 from harness.patch.patchfile import Patch, git_blob_id
-from harness.patch.rebase import Refresh, bump_last_update, rebase_patch, refresh_onto
+from harness.patch.rebase import Refresh, Settlement, bump_last_update, rebase_patch, refresh_onto
 from harness.resources import patches_dir
 from harness.upstream.cache import DOCKERFILE, UpstreamCache, UpstreamSource
 
 MAIN_PATCH = patches_dir() / "patch-dockerfile.patch"
 PREIMAGE_BLOB = "ba2ed16c8401fffb9bab73e03704e95ad5c87e6a"  # v1.11.0 - v1.17.0
 TODAY = date(2031, 2, 3)
-MakeRepo = Callable[..., Path]
 
 
 def _dockerfile(cache: UpstreamCache, ref: str) -> bytes:
@@ -226,7 +224,7 @@ def test_resolution_equal_to_the_ref_is_refused(bundle_cache: UpstreamCache, mai
             targets={DOCKERFILE: base},
             target_label="v1.17.0",
             today=TODAY,
-            resolution={DOCKERFILE: base},
+            settlement=Settlement(resolution={DOCKERFILE: base}),
         )
 
 

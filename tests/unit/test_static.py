@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import DockerfileTexts
+from tests.support import DockerfileTexts
 
 from harness.analysis import dockerfile as dfm
 from harness.analysis.dockerfile import DockerfileError

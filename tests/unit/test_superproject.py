@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import git
+from tests.support import git
 
 from harness.cli.main import main
 from harness.config.pins import Pins

@@ -8,7 +8,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import git
+from tests.support import git
 
 from harness.errors import UpstreamError
 from harness.upstream.cache import UpstreamCache, UpstreamSource

@@ -328,7 +328,7 @@ def post_image_drift(
     return Drift(pin=pin.tag, differs=True, compared="text", changed_lines=changed, diff="".join(shown))
 
 
-def check_ref(
+def check_ref(  # noqa: PLR0913  # the memos are passed explicitly rather than kept as global state
     cache: UpstreamCache,
     ref: str,
     *,

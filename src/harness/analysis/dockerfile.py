@@ -14,7 +14,6 @@ the builder, and a shell-word tokenizer for RUN scripts (not for the file).
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -90,11 +89,11 @@ class Stage:
 
     @property
     def args(self) -> tuple[ArgDecl, ...]:
-        return tuple(a for i in self.instructions if i.cmd == "ARG" for a in _arg_decls(i))
+        return tuple(a for i in self.instructions if i.cmd == "ARG" for a in arg_decls(i))
 
     @property
     def envs(self) -> tuple[EnvSet, ...]:
-        return tuple(e for i in self.instructions if i.cmd == "ENV" for e in _env_sets(i))
+        return tuple(e for i in self.instructions if i.cmd == "ENV" for e in env_sets(i))
 
     @property
     def runs(self) -> tuple[RunStep, ...]:
@@ -173,7 +172,7 @@ def parse(text: str) -> Dockerfile:
         elif head is None:
             if ins.cmd != "ARG":
                 raise DockerfileError(f"line {ins.start_line}: `{ins.cmd}` before the first FROM")
-            global_args.extend(_arg_decls(ins))
+            global_args.extend(arg_decls(ins))
         else:
             current.append(ins)
     close()
@@ -182,7 +181,7 @@ def parse(text: str) -> Dockerfile:
     return Dockerfile(global_args=tuple(global_args), stages=tuple(stages))
 
 
-def _arg_decls(ins: Instruction) -> list[ArgDecl]:
+def arg_decls(ins: Instruction) -> list[ArgDecl]:
     decls = []
     for word in ins.value:
         name, eq, default = word.partition("=")
@@ -190,7 +189,7 @@ def _arg_decls(ins: Instruction) -> list[ArgDecl]:
     return decls
 
 
-def _env_sets(ins: Instruction) -> list[EnvSet]:
+def env_sets(ins: Instruction) -> list[EnvSet]:
     # The parser hands ENV over as name, value, name, value ... for both the
     # `ENV a=b c=d` and the legacy `ENV a b` forms.
     v = ins.value
@@ -300,147 +299,3 @@ def relative_to_workdir(path: str, workdir: str) -> str | None:
     except ValueError:
         return None
     return None if ".." in relative.parts or not relative.parts else str(relative)
-
-
-# --- BuildKit word expansion and the environment of a RUN --------------------
-
-
-def expand(word: str, env: Mapping[str, str]) -> str:
-    """BuildKit's ProcessWord for one word: quotes, backslashes and $-expansion.
-
-    Supports `$VAR`, `${VAR}`, `${VAR:-w}`, `${VAR-w}`, `${VAR:+w}`, `${VAR+w}`;
-    an unset variable expands to the empty string, as in BuildKit.
-    """
-    out, _ = _expand(word, 0, env, stop="")
-    return out
-
-
-def _expand(word: str, i: int, env: Mapping[str, str], *, stop: str) -> tuple[str, int]:
-    out: list[str] = []
-    in_double = False
-    while i < len(word):
-        ch = word[i]
-        if not in_double and stop and ch == stop:
-            return "".join(out), i
-        if ch == "'" and not in_double:
-            end = word.find("'", i + 1)
-            if end < 0:
-                raise DockerfileError(f"unmatched ' in {word!r}")
-            out.append(word[i + 1 : end])
-            i = end + 1
-        elif ch == '"':
-            in_double = not in_double
-            i += 1
-        elif ch == "\\" and i + 1 < len(word):
-            out.append(word[i + 1])
-            i += 2
-        elif ch == "$":
-            value, i = _dollar(word, i + 1, env)
-            out.append(value)
-        else:
-            out.append(ch)
-            i += 1
-    if in_double:
-        raise DockerfileError(f'unmatched " in {word!r}')
-    if stop:
-        raise DockerfileError(f"missing '{stop}' in {word!r}")
-    return "".join(out), i
-
-
-def _dollar(word: str, i: int, env: Mapping[str, str]) -> tuple[str, int]:
-    if i < len(word) and word[i] == "{":
-        j = i + 1
-        while j < len(word) and (word[j].isalnum() or word[j] == "_"):
-            j += 1
-        name = word[i + 1 : j]
-        if not name:
-            raise DockerfileError(f"bad substitution in {word!r}")
-        if j < len(word) and word[j] == "}":
-            return env.get(name, ""), j + 1
-        op = word[j : j + 2] if word[j : j + 1] == ":" else word[j : j + 1]
-        if op not in (":-", "-", ":+", "+"):
-            raise DockerfileError(f"unsupported substitution `${{{name}{word[j : j + 2]}...` in {word!r}")
-        alt, end = _expand(word, j + len(op), env, stop="}")
-        is_set = name in env and (env[name] != "" or not op.startswith(":"))
-        if op.endswith("-"):
-            return (env[name] if is_set else alt), end + 1
-        return (alt if is_set else ""), end + 1
-    j = i
-    while j < len(word) and (word[j].isalnum() or word[j] == "_"):
-        j += 1
-    if j == i:
-        return "$", i  # a lone `$` stays as it is
-    return env.get(word[i:j], ""), j
-
-
-def platform_args(*, targetarch: str, buildarch: str = "amd64") -> dict[str, str]:
-    """The automatic platform build args BuildKit defines (visible once a stage declares them)."""
-    return {
-        "TARGETPLATFORM": f"linux/{targetarch}",
-        "TARGETOS": "linux",
-        "TARGETARCH": targetarch,
-        "TARGETVARIANT": "",
-        "BUILDPLATFORM": f"linux/{buildarch}",
-        "BUILDOS": "linux",
-        "BUILDARCH": buildarch,
-        "BUILDVARIANT": "",
-    }
-
-
-def global_arg_values(df: Dockerfile, build_args: Mapping[str, str], *, targetarch: str) -> dict[str, str]:
-    """Values of the ARGs declared before the first FROM (BuildKit's meta args)."""
-    given = {**platform_args(targetarch=targetarch), **build_args}
-    values: dict[str, str] = {}
-    for a in df.global_args:
-        if a.name in given:
-            values[a.name] = given[a.name]
-        elif a.default is not None:
-            values[a.name] = expand(a.default, values)
-    return values
-
-
-def environment_at(
-    df: Dockerfile,
-    stage: Stage,
-    line: int,
-    build_args: Mapping[str, str],
-    *,
-    targetarch: str,
-) -> dict[str, str]:
-    """The environment BuildKit gives an instruction of `stage` starting at `line`.
-
-    Follows BuildKit's dispatchArg/dispatchEnv in order: an ARG takes the given
-    build arg, else its default (word-expanded), else the global ARG of that
-    name; an ARG with a value is added to the build environment like an ENV
-    (later instructions win). ENV values are word-expanded against what is set
-    so far. The base image's own ENV (PATH, CARGO_HOME ...) is not known here,
-    except ENV inherited from an earlier stage used as base.
-    """
-    given = {**platform_args(targetarch=targetarch), **build_args}
-    meta = global_arg_values(df, build_args, targetarch=targetarch)
-    env: dict[str, str] = {}
-    parent = next((s for s in df.stages[: stage.index] if s.name and s.name.lower() == stage.base.lower()), None)
-    if parent is not None:
-        for e in parent.envs:
-            env[e.name] = expand(e.value, env)
-    for ins in stage.instructions:
-        if ins.start_line >= line:
-            break
-        if ins.cmd == "ARG":
-            for a in _arg_decls(ins):
-                if a.name in given:
-                    env[a.name] = given[a.name]
-                elif a.default is not None:
-                    env[a.name] = expand(a.default, env)
-                elif a.name in meta:
-                    env[a.name] = meta[a.name]
-        elif ins.cmd == "ENV":
-            for e in _env_sets(ins):
-                env[e.name] = expand(e.value, env)
-    return env
-
-
-def build_script_environment(df: Dockerfile, build_args: Mapping[str, str], *, targetarch: str) -> dict[str, str]:
-    """What BuildKit gives the builder stage's cargo build RUN as environment."""
-    stage = df.builder
-    return environment_at(df, stage, find_build_run(stage).start_line, build_args, targetarch=targetarch)

@@ -8,7 +8,7 @@ and one verdict.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from harness.analysis.static import check_patched
 from harness.config.pins import Pins
 from harness.files import atomic_write, refuse_clobber
 from harness.patch.patchfile import Patch
-from harness.patch.rebase import Refresh, refresh_onto
+from harness.patch.rebase import Refresh, Settlement, refresh_onto
 from harness.results import Status
 from harness.upstream.cache import DOCKERFILE, UpstreamCache
 
@@ -64,24 +64,22 @@ def check_outputs(*, patch: Path, output: Path, conflicts: Path | None, resolved
         refuse_clobber(conflicts, force=force, protected=[*inputs, output])
 
 
-def refresh_patch(
-    cache: UpstreamCache,
-    patch: Patch,
-    ref: str,
-    *,
-    pins: Pins,
-    output: Path,
-    today: date,
-    force: bool = False,
-    conflicts: Path | None = None,
-    resolution: bytes | None = None,
-    take_patch_side: bool = False,
-) -> RefreshRun:
-    resolved = cache.resolve(ref)
-    verify_pin(resolved, pins.get(ref))
-    refresh = refresh_onto(
-        cache, patch, resolved, pins=pins, today=today, resolution=resolution, take_patch_side=take_patch_side
-    )
+@dataclass(frozen=True, kw_only=True)
+class RefreshRequest:
+    """What the user asked of `refresh`: onto which ref, where to write, and how to settle what does not merge."""
+
+    ref: str
+    output: Path
+    today: date
+    force: bool = False
+    conflicts: Path | None = None
+    settlement: Settlement = field(default_factory=Settlement)
+
+
+def refresh_patch(cache: UpstreamCache, patch: Patch, request: RefreshRequest, *, pins: Pins) -> RefreshRun:
+    resolved = cache.resolve(request.ref)
+    verify_pin(resolved, pins.get(request.ref))
+    refresh = refresh_onto(cache, patch, resolved, pins=pins, today=request.today, settlement=request.settlement)
     findings = None
     written = conflicts_written = None
     if refresh.candidate is not None:
@@ -89,12 +87,15 @@ def refresh_patch(
         assert refreshed.result is not None
         findings = tuple(
             check_patched(
-                refreshed.result.decode(), pristine=refreshed.target.decode(), name=f"{ref}:{DOCKERFILE} (refreshed)"
+                refreshed.result.decode(),
+                pristine=refreshed.target.decode(),
+                name=f"{request.ref}:{DOCKERFILE} (refreshed)",
             )
         )
-        atomic_write(output, refresh.candidate, mode=0o644, replace=force)
-        written = output
-    elif refresh.status == "conflict" and conflicts is not None:
-        atomic_write(conflicts, b"".join(f.merged for f in refresh.files), mode=0o644, replace=force)
-        conflicts_written = conflicts
+        atomic_write(request.output, refresh.candidate, mode=0o644, replace=request.force)
+        written = request.output
+    elif refresh.status == "conflict" and request.conflicts is not None:
+        merged = b"".join(f.merged for f in refresh.files)
+        atomic_write(request.conflicts, merged, mode=0o644, replace=request.force)
+        conflicts_written = request.conflicts
     return RefreshRun(refresh=refresh, findings=findings, output=written, conflicts_file=conflicts_written)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.analysis import dockerfile as dfm
+from harness.analysis import environment
 from harness.analysis.dockerfile import Dockerfile, RunStep, Stage
 from harness.errors import EnvironmentProblem
 from harness.knobs import INSTALL_DIR
@@ -235,7 +236,7 @@ def run_build_script(
             ]
             for index, rel in enumerate(mounted):
                 caches.mount(rel, root / "layer-stash" / str(index))
-            env = dfm.environment_at(df, stage, step.start_line, build_args, targetarch=targetarch)
+            env = environment.environment_at(df, stage, step.start_line, build_args, targetarch=targetarch)
             script = step.script.replace(INSTALL_PREFIX, _shell_safe_path(root) + INSTALL_PREFIX)
             log.debug("running the RUN at line %d with %s rewritten to %s", step.start_line, INSTALL_PREFIX, dest)
             proc = run(
@@ -298,9 +299,9 @@ def _copy_sources(df: Dockerfile, root: Path, *, targetarch: str) -> list[CopySo
         for copy in stage.copies_from:
             if copy.source_stage.lower() != "builder":
                 continue
-            env = dfm.environment_at(df, stage, copy.line, {}, targetarch=targetarch)
+            env = environment.environment_at(df, stage, copy.line, {}, targetarch=targetarch)
             for source in copy.sources:
-                path = dfm.expand(source, env)
+                path = environment.expand(source, env)
                 local = root / path.lstrip("/")
                 content = local.read_text(errors="replace") if local.is_file() else None
                 found.append(CopySource(line=copy.line, path=path, content=content))

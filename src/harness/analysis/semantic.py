@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 
 from harness.analysis import dockerfile as dfm
+from harness.analysis import environment
 from harness.analysis.dockerfile import Dockerfile, RunStep, Stage
 from harness.analysis.findings import Finding, last_line
 from harness.analysis.sandbox import INSTALL_PREFIX, ScriptRun, option_values, run_build_script, write_doubles
@@ -30,8 +31,8 @@ def detect_shape(df: Dockerfile) -> Shape:
         for copy in stage.copies_from:
             if copy.source_stage.lower() != "builder":
                 continue
-            env = dfm.environment_at(df, stage, copy.line, {}, targetarch="amd64")
-            names |= {PurePosixPath(dfm.expand(s, env)).name for s in copy.sources}
+            env = environment.environment_at(df, stage, copy.line, {}, targetarch="amd64")
+            names |= {PurePosixPath(environment.expand(s, env)).name for s in copy.sources}
     binaries = {n for n in names if n.startswith("mas-cli")}
     return "single" if binaries == {"mas-cli"} else "per-arch"
 
@@ -126,7 +127,7 @@ def check_cargo_env(stage: Stage, build_run: RunStep, good: Sequence[tuple[Scena
             continue
         env_set = sets[-1]
         arg_first = stage.arg(knob)
-        refers = dfm.expand(env_set.value, {knob: KNOB_PROBES[knob]}) == KNOB_PROBES[knob]
+        refers = environment.expand(env_set.value, {knob: KNOB_PROBES[knob]}) == KNOB_PROBES[knob]
         declared = arg_first is not None and arg_first.line < env_set.line
         ok = refers and declared
         why = (

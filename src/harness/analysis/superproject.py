@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 from harness.analysis.compat import (
     CompatResult,
@@ -26,7 +27,7 @@ from harness.analysis.compat import (
     verify_pin,
 )
 from harness.analysis.release_profile import describe_change, release_profile_of
-from harness.config.pins import Pins, shown_path
+from harness.config.pins import Pins, Settings, shown_path
 from harness.config.superproject import SuperprojectConfig
 from harness.patch.engine import State
 from harness.patch.patchfile import Patch
@@ -103,12 +104,14 @@ class SuperprojectCheck:
         }
 
 
-def suggest_variant(cache: UpstreamCache, ref: str, *, label: str, pins: Pins, patch: Path, root: Path) -> Suggestion:
+def suggest_variant(
+    cache: UpstreamCache, ref: str, *, label: str, pins: Pins, config: SuperprojectConfig
+) -> Suggestion:
     """What the harness has for `ref` when the user's patch does not fit it."""
     variant_ref = patch_ref(cache, ref, pins=pins)
     choice = variant_ref.choice
     static = summarize_static(variant_ref)
-    shown = shown_path(patch, root)
+    shown = shown_path(config.patch, config.root)
     return Suggestion(
         ref=label,
         variant=choice.variant.name,
@@ -120,16 +123,14 @@ def suggest_variant(cache: UpstreamCache, ref: str, *, label: str, pins: Pins, p
     )
 
 
+CheckKind = Literal["recorded", "recorded-static", "bump"]
+"""The recorded commit (with the static checks or without), or the ref of a proposed bump."""
+
+
 def _check(
-    config: SuperprojectConfig,
-    sub: Submodule,
-    ref: str,
-    *,
-    pins: Pins,
-    cache_dir: Path,
-    static: bool,
-    bump: bool,
+    config: SuperprojectConfig, sub: Submodule, ref: str, *, settings: Settings, kind: CheckKind
 ) -> SuperprojectCheck:
+    pins, cache_dir = settings.pins, settings.cache_dir
     Patch.load(config.patch)  # a bad patch is reported before any fetch
     upstream = open_upstream(config, sub, ref, cache_dir)
     resolved = upstream.cache.resolve(upstream.ref)
@@ -141,18 +142,16 @@ def _check(
     # A commit id the submodule's repository tags is shown by its tag; a name is shown as the user gave it.
     label = tag if tag is not None and ref == resolved.commit else ref
     result = replace(result, ref=label, patch=shown_path(config.patch, config.root))
-    static_result = static_result_of(result, label=label) if static else None
+    static_result = static_result_of(result, label=label) if kind == "recorded-static" else None
     profile_change = None
-    if bump and result.release_profile is not None:
+    if kind == "bump" and result.release_profile is not None:
         recorded = open_upstream(config, sub, sub.recorded_commit, cache_dir)
         before = release_profile_of(recorded.cache, recorded.cache.resolve(recorded.ref))
         old = exact_tag(sub, sub.recorded_commit) or sub.recorded_commit[:12]
         profile_change = describe_change(before, result.release_profile, old=old, new=label)
     suggestion = None
     if not result.ok and result.state != State.UPSTREAMED:
-        suggestion = suggest_variant(
-            upstream.cache, upstream.ref, label=label, pins=pins, patch=config.patch, root=config.root
-        )
+        suggestion = suggest_variant(upstream.cache, upstream.ref, label=label, pins=pins, config=config)
     return SuperprojectCheck(
         superproject=config.root,
         submodule=sub,
@@ -166,15 +165,13 @@ def _check(
     )
 
 
-def verify(config: SuperprojectConfig, *, pins: Pins, cache_dir: Path, static: bool = True) -> SuperprojectCheck:
+def verify(config: SuperprojectConfig, *, settings: Settings, static: bool = True) -> SuperprojectCheck:
     """The patch against the Dockerfile of the commit the superproject records: state, hunks, static checks."""
     submodule = inspect_submodule(config)
-    return _check(
-        config, submodule, submodule.recorded_commit, pins=pins, cache_dir=cache_dir, static=static, bump=False
-    )
+    kind: CheckKind = "recorded-static" if static else "recorded"
+    return _check(config, submodule, submodule.recorded_commit, settings=settings, kind=kind)
 
 
-def check_bump(config: SuperprojectConfig, ref: str, *, pins: Pins, cache_dir: Path) -> SuperprojectCheck:
+def check_bump(config: SuperprojectConfig, ref: str, *, settings: Settings) -> SuperprojectCheck:
     """Would the patch still fit if the submodule moved to `ref`? Nothing of the superproject is written."""
-    submodule = inspect_submodule(config)
-    return _check(config, submodule, ref, pins=pins, cache_dir=cache_dir, static=False, bump=True)
+    return _check(config, inspect_submodule(config), ref, settings=settings, kind="bump")

@@ -4,6 +4,10 @@ No registry is reachable, so the image is made here: a debootstrap rootfs of the
 the host's own rustup toolchain laid out as the official image lays out its toolchain, and
 `docker import`. BuildKit is then pointed at it with
 `--build-context docker.io/library/rust:<v>-<suite>=docker-image://<local tag>`.
+
+One module of some 480 lines on purpose: what goes into the image (the inputs and their
+hash, which decides reuse) and how it is laid out are one contract; split, a change to one
+half would silently stale the other.
 """
 
 from __future__ import annotations
@@ -283,10 +287,6 @@ def _first_existing(*paths: Path) -> Path | None:
 # --- host discovery ------------------------------------------------------------------------
 
 
-def local_rustc_version() -> str:
-    return parse_rustc_version(run("rustc", "--version").stdout.decode())
-
-
 def host_toolchain() -> HostToolchain:
     verbose = run("rustc", "-vV").stdout.decode()
     sysroot = Path(run("rustc", "--print", "sysroot").stdout.decode().strip())
@@ -360,7 +360,7 @@ def ensure_rust_base_image(suite: str, *, work_dir: Path) -> LocalRustImage:
         _remove_tree(build_dir)
         build_dir.mkdir()
         try:
-            _build(build_dir, suite=suite, toolchain=toolchain, inputs=inputs, tag=tag, labels=labels)
+            _build(build_dir, toolchain=toolchain, inputs=inputs, tag=tag)
         finally:
             _remove_tree(build_dir)
     return LocalRustImage(tag=tag, rustc_version=toolchain.version, suite=suite, reused=False)
@@ -373,15 +373,8 @@ def _image_matches(tag: str, labels: Mapping[str, str]) -> bool:
     return all(found.get(key) == value for key, value in labels.items())
 
 
-def _build(
-    build_dir: Path,
-    *,
-    suite: str,
-    toolchain: HostToolchain,
-    inputs: ImageInputs,
-    tag: str,
-    labels: Mapping[str, str],
-) -> None:
+def _build(build_dir: Path, *, toolchain: HostToolchain, inputs: ImageInputs, tag: str) -> None:
+    suite, labels = inputs.suite, inputs.labels(toolchain.version)
     rootfs = build_dir / "rootfs"
     log.info("debootstrap %s into %s", suite, rootfs)
     run(

@@ -196,7 +196,7 @@ def machine_facts() -> dict[str, object]:
     }
 
 
-def run_profiles(
+def run_profiles(  # noqa: PLR0913  # each an independent choice of the user; keyword-only
     inputs: BuildInputs,
     *,
     profiles: Sequence[Profile],

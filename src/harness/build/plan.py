@@ -87,7 +87,7 @@ def base_image_need(patched_dockerfile: bytes, build_args: Mapping[str, str]) ->
     )
 
 
-def plan_build(
+def plan_build(  # noqa: PLR0913  # a plan is made of these independent inputs; keyword-only
     *,
     ref: str,
     patched_dockerfile: bytes,

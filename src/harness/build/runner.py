@@ -263,7 +263,7 @@ def build_and_check(
     return report
 
 
-def build_ref(
+def build_ref(  # noqa: PLR0913  # each an independent choice of the user; keyword-only
     inputs: BuildInputs,
     *,
     build_args: Mapping[str, str],

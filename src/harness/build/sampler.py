@@ -15,7 +15,6 @@ page cache as well; its anonymous memory is what cannot be reclaimed.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -113,9 +112,6 @@ class SamplerReport:
         if not with_samples:
             data.pop("samples")
         return data
-
-    def write(self, path: Path) -> None:
-        path.write_text(json.dumps(self.as_json(), indent=2) + "\n")
 
 
 def codegen_flags(cmdline: list[str]) -> Iterator[tuple[str, str]]:
@@ -237,26 +233,29 @@ class ProcessSampler:
             self.sample_once()
             self._stop.wait(self.interval)
 
+    def _counts(self, proc: psutil.Process, name: str, cmdline: list[str]) -> bool:
+        """A rustc or cargo of this build: in the source tree, carrying the build's marker, not a rustup proxy."""
+        if name not in _WATCHED:
+            return False
+        try:
+            if not belongs_to_build(proc.cwd(), cmdline, self.source_root):
+                return False
+            if self.environ_marker:
+                marker, value = self.environ_marker
+                if proc.environ().get(marker) != value:
+                    return False
+            # A rustup proxy waiting on the real rustc would be counted twice.
+            return not (name == "rustc" and psutil.Process(proc.info["ppid"]).name() == "rustc")
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            return False
+
     def sample_once(self) -> Sample:
         rss = rustc = cargo = 0
         cgroup_dirs: set[tuple[Path, int]] = set()
         for proc in psutil.process_iter(["name", "cmdline", "memory_info", "ppid"]):
             name = proc.info["name"] or ""
-            if name not in _WATCHED:
-                continue
-            try:
-                cmdline = proc.info["cmdline"] or []
-                cwd = proc.cwd()
-                if not belongs_to_build(cwd, cmdline, self.source_root):
-                    continue
-                if self.environ_marker:
-                    name_, value = self.environ_marker
-                    if proc.environ().get(name_) != value:
-                        continue
-                # A rustup proxy waiting on the real rustc would be counted twice.
-                if name == "rustc" and psutil.Process(proc.info["ppid"]).name() == "rustc":
-                    continue
-            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            cmdline = proc.info["cmdline"] or []
+            if not self._counts(proc, name, cmdline):
                 continue
             found = self.cgroups.cgroup_dir(proc.pid)
             if found:

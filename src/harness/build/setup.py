@@ -45,7 +45,7 @@ class BuildInputs:
         return self.source == STANDIN
 
 
-def prepare_build(
+def prepare_build(  # noqa: PLR0913  # each an independent choice of the user; keyword-only
     settings: Settings,
     *,
     ref: str,

@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from rich.logging import RichHandler
 
 from harness import __version__
 from harness.cli.parser import build_parser
-from harness.config.pins import Settings, resolve_settings
+from harness.config.pins import Settings, SettingsFlags, resolve_settings
 from harness.config.superproject import SuperprojectConfig, SuperprojectFlags, resolve_superproject
 from harness.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, BadInput, EnvironmentProblem, HarnessError
 from harness.report.publish import Sinks, check_writable, publish
@@ -37,14 +37,14 @@ BUILD_EXTRA = (
 
 def _settings(args: argparse.Namespace, config: SuperprojectConfig | None = None) -> Settings:
     """Flags over the environment over the pins file; in a superproject, its table's upstream and pins."""
-    return resolve_settings(
+    flags = SettingsFlags(
         upstream=config.upstream if config else getattr(args, "upstream", None),
         cache_dir=getattr(args, "cache_dir", None),
         pins_file=config.pins if config and config.pins else getattr(args, "pins", None),
-        env=os.environ,
         offline=getattr(args, "offline", False),
-        use_verdict_cache=not getattr(args, "no_cache", False),
+        no_cache=getattr(args, "no_cache", False),
     )
+    return resolve_settings(flags, env=os.environ)
 
 
 def _superproject(args: argparse.Namespace, *, discover: bool) -> SuperprojectConfig | None:
@@ -65,7 +65,7 @@ def _no_superproject(command: str) -> BadInput:
     )
 
 
-def _tree_command(args: argparse.Namespace) -> Outcome:
+def _tree_command(args: argparse.Namespace, console: Console) -> Outcome:
     from harness.cli.commands.apply import apply  # noqa: PLC0415  # each command imports only what it uses
     from harness.cli.commands.revert import revert  # noqa: PLC0415
     from harness.cli.commands.status import status  # noqa: PLC0415
@@ -82,7 +82,7 @@ def _tree_command(args: argparse.Namespace) -> Outcome:
     )
 
 
-def _refresh(args: argparse.Namespace) -> Outcome:
+def _refresh(args: argparse.Namespace, console: Console) -> Outcome:
     from harness.cli.commands.refresh import refresh  # noqa: PLC0415
     from harness.upstream.cache import UpstreamCache, UpstreamSource  # noqa: PLC0415
     from harness.upstream.submodule import inspect_submodule, open_upstream  # noqa: PLC0415
@@ -112,7 +112,7 @@ def _refresh(args: argparse.Namespace) -> Outcome:
     )
 
 
-def _export(args: argparse.Namespace) -> Outcome:
+def _export(args: argparse.Namespace, console: Console) -> Outcome:
     from harness.cli.commands.patch import export  # noqa: PLC0415
     from harness.upstream.cache import UpstreamCache, UpstreamSource  # noqa: PLC0415
     from harness.upstream.submodule import inspect_submodule, open_upstream  # noqa: PLC0415
@@ -163,52 +163,66 @@ def _builds(args: argparse.Namespace, console: Console) -> Outcome:
     )
 
 
-def run_command(args: argparse.Namespace, console: Console) -> Outcome:
-    """Dispatch to the command's function, with its arguments by keyword."""
-    command = args.command
-    if command in ("status", "apply", "revert"):
-        return _tree_command(args)
-    if command == "verify":
-        from harness.cli.commands.verify import verify  # noqa: PLC0415
+def _verify(args: argparse.Namespace, console: Console) -> Outcome:
+    from harness.cli.commands.verify import verify  # noqa: PLC0415
 
-        config = _superproject(args, discover=True)
-        if config is None:
-            raise _no_superproject("verify")
-        return verify(superproject=config, settings=_settings(args, config))
-    if command == "compat":
-        from harness.cli.commands.compat import compat, compat_superproject  # noqa: PLC0415
+    config = _superproject(args, discover=True)
+    if config is None:
+        raise _no_superproject("verify")
+    return verify(superproject=config, settings=_settings(args, config))
 
-        config = _superproject(args, discover=args.bump_to is not None)
-        if config is None and args.bump_to is not None:
-            raise _no_superproject("compat --bump-to")
-        if config is not None:
-            if args.refs or args.ref_args or args.latest:
-                raise BadInput("in a superproject, name the ref to check with --bump-to REF")
-            return compat_superproject(superproject=config, bump_to=args.bump_to, settings=_settings(args, config))
-        return compat(
-            refs=[*args.refs, *args.ref_args], latest=args.latest, forced_patch=args.patch, settings=_settings(args)
-        )
-    if command == "check":
-        from harness.cli.commands.check import check, check_dockerfile  # noqa: PLC0415
 
-        if args.dockerfile is not None:
-            return check_dockerfile(dockerfile=args.dockerfile, pristine=args.pristine)
-        if args.pristine is not None:
-            raise BadInput("--pristine goes with --dockerfile")
-        return check(refs=args.refs, forced_patch=args.patch, settings=_settings(args))
-    if command == "refresh":
-        return _refresh(args)
-    if command == "patch":
-        return _export(args)
-    if command in ("build", "profile"):
-        return _builds(args, console)
-    if command == "summary":
-        from harness.cli.commands.summary import summary  # noqa: PLC0415
+def _compat(args: argparse.Namespace, console: Console) -> Outcome:
+    from harness.cli.commands.compat import compat, compat_superproject  # noqa: PLC0415
 
-        return summary(reports=args.reports, pytest_files=args.pytest, json_reports=args.refs, profiles=args.profiles)
+    config = _superproject(args, discover=args.bump_to is not None)
+    if config is None and args.bump_to is not None:
+        raise _no_superproject("compat --bump-to")
+    if config is not None:
+        if args.refs or args.ref_args or args.latest:
+            raise BadInput("in a superproject, name the ref to check with --bump-to REF")
+        return compat_superproject(superproject=config, bump_to=args.bump_to, settings=_settings(args, config))
+    refs = [*args.refs, *args.ref_args]
+    return compat(refs=refs, latest=args.latest, forced_patch=args.patch, settings=_settings(args))
+
+
+def _check(args: argparse.Namespace, console: Console) -> Outcome:
+    from harness.cli.commands.check import check, check_dockerfile  # noqa: PLC0415
+
+    if args.dockerfile is not None:
+        return check_dockerfile(dockerfile=args.dockerfile, pristine=args.pristine)
+    if args.pristine is not None:
+        raise BadInput("--pristine goes with --dockerfile")
+    return check(refs=args.refs, forced_patch=args.patch, settings=_settings(args))
+
+
+def _summary(args: argparse.Namespace, console: Console) -> Outcome:
+    from harness.cli.commands.summary import summary  # noqa: PLC0415
+
+    return summary(reports=args.reports, pytest_files=args.pytest, json_reports=args.refs, profiles=args.profiles)
+
+
+def _install_engine(args: argparse.Namespace, console: Console) -> Outcome:
     from harness.cli.commands.install_engine import install_engine  # noqa: PLC0415
 
     return install_engine(print_only=args.print)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Console], Outcome]] = {
+    "verify": _verify,
+    "compat": _compat,
+    "status": _tree_command,
+    "apply": _tree_command,
+    "revert": _tree_command,
+    "check": _check,
+    "refresh": _refresh,
+    "patch": _export,
+    "build": _builds,
+    "profile": _builds,
+    "summary": _summary,
+    "install-engine": _install_engine,
+}
+"""Each command's dispatcher: it resolves what the command needs and calls it with its arguments by keyword."""
 
 
 def _sinks(args: argparse.Namespace) -> Sinks:
@@ -253,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         sinks = _sinks(args)
         check_writable(sinks)
-        outcome = run_command(args, console)
+        outcome = COMMANDS[args.command](args, console)
         publish(outcome, sinks, console)
     except BrokenPipeError:
         # The reader went away (`mas-harness compat | head -1`): the verdict stands, the rest of the output is moot.

@@ -169,21 +169,24 @@ class Settings:
     """Reuse stored static-check verdicts (off: `--no-cache`)."""
 
 
-def resolve_settings(
-    *,
-    upstream: str | None,
-    cache_dir: Path | None,
-    pins_file: Path | None,
-    env: Mapping[str, str],
-    offline: bool = False,
-    use_verdict_cache: bool = True,
-) -> Settings:
-    override = pins_file or (Path(env["MAS_HARNESS_PINS"]) if env.get("MAS_HARNESS_PINS") else None)
+@dataclass(frozen=True, kw_only=True)
+class SettingsFlags:
+    """What the command line said; None where a flag was not given."""
+
+    upstream: str | None = None
+    cache_dir: Path | None = None
+    pins_file: Path | None = None
+    offline: bool = False
+    no_cache: bool = False
+
+
+def resolve_settings(flags: SettingsFlags, *, env: Mapping[str, str]) -> Settings:
+    override = flags.pins_file or (Path(env["MAS_HARNESS_PINS"]) if env.get("MAS_HARNESS_PINS") else None)
     pins = load_pins(override)
     return Settings(
-        upstream=upstream or env.get("MAS_UPSTREAM") or pins.upstream,
-        cache_dir=cache_dir or default_cache_dir(env),
+        upstream=flags.upstream or env.get("MAS_UPSTREAM") or pins.upstream,
+        cache_dir=flags.cache_dir or default_cache_dir(env),
         pins=pins,
-        offline=offline,
-        use_verdict_cache=use_verdict_cache,
+        offline=flags.offline,
+        use_verdict_cache=not flags.no_cache,
     )

@@ -24,10 +24,10 @@ from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
-from unidiff.patch import PatchSet
+from unidiff.patch import PatchedFile, PatchSet
 
 from harness.config.pins import Pins
-from harness.errors import BadInput, CheckFailed, CommandFailed, PatchError, UpstreamError
+from harness.errors import BadInput, CommandFailed, PatchError, UpstreamError
 from harness.patch.engine import patched_contents
 from harness.patch.merge import (
     HunkMerge,
@@ -167,26 +167,6 @@ def _check_resolution(name: str, data: bytes) -> None:
         raise BadInput(f"the resolved {name} still has a conflict marker at line {line}: resolve it first")
 
 
-def _no_candidate(
-    patch: Patch,
-    target_label: str,
-    status: RefreshStatus,
-    *,
-    hunks: Sequence[HunkMerge],
-    files: Sequence[FileRefresh],
-    notes: Sequence[str],
-) -> Refresh:
-    return Refresh(
-        patch=patch.path,
-        target_label=target_label,
-        status=status,
-        hunks=tuple(hunks),
-        files=tuple(files),
-        candidate=None,
-        notes=tuple(notes),
-    )
-
-
 def _apply_resolution(files: Sequence[FileRefresh], resolution: Mapping[str, bytes]) -> list[FileRefresh]:
     for name, data in resolution.items():
         _check_resolution(name, data)
@@ -210,22 +190,71 @@ def _take_patch_side(
     ]
 
 
-def rebase_patch(
+@dataclass(frozen=True, kw_only=True)
+class Settlement:
+    """How a human settles what does not merge: their resolved files, or the patch's side taken everywhere."""
+
+    resolution: Mapping[str, bytes] | None = None
+    take_patch_side: bool = False
+
+
+def _merge_file(
+    patch: Patch, patched: PatchedFile, *, sides: tuple[bytes, bytes, bytes], target_label: str
+) -> tuple[list[HunkMerge], FileRefresh, list[str]]:
+    """One file of the patch merged onto the ref's version: its hunks change by change, then the whole file.
+
+    `sides` are the pre-image (the merge base), the ref's file ("ours") and the patched pre-image ("theirs").
+    """
+    name = patched.path
+    base, ours, theirs = sides
+    notes = []
+    _, post_id, _ = index_ids(patch, patched)
+    if not git_blob_id(theirs).startswith(post_id):
+        notes.append(
+            f"{name}: the index line names post-image {post_id}, but the patch makes {git_blob_id(theirs)} of "
+            "its pre-image (edited by hand after it was made?)"
+        )
+    base_lines, ours_lines = split_lines(base), split_lines(ours)
+    per_hunk = [hunk_changes(hunk) for hunk in patched]
+    every_change = [c for changes in per_hunk for c in changes]
+    if any(tuple(base_lines[c.start : c.start + len(c.removed)]) != c.removed for c in every_change):
+        raise PatchError(f"patch {patch.path}: a hunk's removed lines are not where its header puts them")
+    if splice(base_lines, every_change) != split_lines(theirs):
+        raise PatchError(f"patch {patch.path}: its hunks for {name} do not add up to what git apply makes of them")
+    hunks = [
+        hunk_merge(name, index, hunk, tuple(merge_change(ours_lines, base_lines, change) for change in changes))
+        for index, (hunk, changes) in enumerate(zip(patched, per_hunk, strict=True), start=1)
+    ]
+    labels = (f"{target_label} ({name})", f"pre-image {git_blob_id(base)[:12]}", patch.path.name)
+    merged, conflicts = merge_file(ours, base, theirs, labels=labels, style="--zdiff3")
+    refreshed = FileRefresh(
+        path=name,
+        base_blob=git_blob_id(base),
+        target_blob=git_blob_id(ours),
+        target=ours,
+        merged=merged,
+        conflicts=conflicts,
+        result=None if conflicts else merged,
+    )
+    return hunks, refreshed, notes
+
+
+def rebase_patch(  # noqa: PLR0913  # each an independent input; keyword-only
     patch: Patch,
     *,
     bases: Mapping[str, bytes],
     targets: Mapping[str, bytes],
     target_label: str,
     today: date,
-    resolution: Mapping[str, bytes] | None = None,
-    take_patch_side: bool = False,
+    settlement: Settlement | None = None,
 ) -> Refresh:
     """Move `patch` from its pre-images (`bases`) onto `targets`, the same files as the new ref has them.
 
-    With `resolution` (the files as a human resolved them), the candidate is made from those instead of the merge.
-    With `take_patch_side`, every region that does not merge takes the patch's side (`git merge-file --theirs`):
-    a candidate that applies, for the static checks to judge and a human to review region by region.
+    With a `settlement.resolution` (the files as a human resolved them), the candidate is made from those instead
+    of the merge. With `settlement.take_patch_side`, every region that does not merge takes the patch's side
+    (`git merge-file --theirs`): a candidate that applies, for the static checks to judge and a human to review.
     """
+    settlement = settlement or Settlement()
     try:
         theirs_all = patched_contents(patch, bases)
     except CommandFailed as exc:
@@ -233,64 +262,47 @@ def rebase_patch(
     notes: list[str] = []
     hunks: list[HunkMerge] = []
     files: list[FileRefresh] = []
-    modes: dict[str, str | None] = {}
+    modes = {patched.path: index_ids(patch, patched)[2] for patched in patch.patchset}
     for patched in patch.patchset:
         name = patched.path
-        base, ours, theirs = bases[name], targets[name], theirs_all[name]
-        _, post_id, modes[name] = index_ids(patch, patched)
-        if not git_blob_id(theirs).startswith(post_id):
-            notes.append(
-                f"{name}: the index line names post-image {post_id}, but the patch makes {git_blob_id(theirs)} of "
-                "its pre-image (edited by hand after it was made?)"
-            )
-        base_lines, ours_lines = split_lines(base), split_lines(ours)
-        per_hunk = [hunk_changes(hunk) for hunk in patched]
-        for change in (c for changes in per_hunk for c in changes):
-            if tuple(base_lines[change.start : change.start + len(change.removed)]) != change.removed:
-                raise PatchError(f"patch {patch.path}: a hunk's removed lines are not where its header puts them")
-        if splice(base_lines, [c for changes in per_hunk for c in changes]) != split_lines(theirs):
-            raise PatchError(f"patch {patch.path}: its hunks for {name} do not add up to what git apply makes of them")
-        for index, (hunk, changes) in enumerate(zip(patched, per_hunk, strict=True), start=1):
-            merges = tuple(merge_change(ours_lines, base_lines, change) for change in changes)
-            hunks.append(hunk_merge(name, index, hunk, merges))
-        labels = (f"{target_label} ({name})", f"pre-image {git_blob_id(base)[:12]}", patch.path.name)
-        merged, conflicts = merge_file(ours, base, theirs, labels=labels, style="--zdiff3")
-        files.append(
-            FileRefresh(
-                path=name,
-                base_blob=git_blob_id(base),
-                target_blob=git_blob_id(ours),
-                target=ours,
-                merged=merged,
-                conflicts=conflicts,
-                result=None if conflicts else merged,
-            )
+        sides = (bases[name], targets[name], theirs_all[name])
+        file_hunks, refreshed, file_notes = _merge_file(patch, patched, sides=sides, target_label=target_label)
+        hunks += file_hunks
+        files.append(refreshed)
+        notes += file_notes
+
+    def without_candidate(status: RefreshStatus) -> Refresh:
+        return Refresh(
+            patch=patch.path,
+            target_label=target_label,
+            status=status,
+            hunks=tuple(hunks),
+            files=tuple(files),
+            candidate=None,
+            notes=tuple(notes),
         )
 
-    if resolution is not None:
-        files = _apply_resolution(files, resolution)
-        status: RefreshStatus = "resolved"
-    elif any(f.conflicts for f in files) and take_patch_side:
-        files = _take_patch_side(files, bases, theirs_all)
-        status = "patch-side"
-    elif any(f.conflicts for f in files):
-        return _no_candidate(patch, target_label, "conflict", hunks=hunks, files=files, notes=notes)
+    conflicting = any(f.conflicts for f in files)
+    status: RefreshStatus
+    if settlement.resolution is not None:
+        files, status = _apply_resolution(files, settlement.resolution), "resolved"
+    elif conflicting and settlement.take_patch_side:
+        files, status = _take_patch_side(files, bases, theirs_all), "patch-side"
+    elif conflicting:
+        return without_candidate("conflict")
     else:
         status = "clean"
     results = {f.path: f.result for f in files if f.result is not None}
     if all(results[f.path] == f.target for f in files):
         if status == "resolved":
             raise BadInput(f"the resolved file is {target_label}'s own {', '.join(results)}: there is no patch to make")
-        return _no_candidate(patch, target_label, "upstreamed", hunks=hunks, files=files, notes=notes)
+        return without_candidate("upstreamed")
     body = b"".join(_diff(f.path, f.target, results[f.path], modes[f.path]) for f in files)
     candidate = bump_last_update(_header(patch.data), today) + body
     candidate_patch = Patch.parse(candidate, path=Path(f"{patch.path.name} (refreshed)"))
-    try:
-        applied = patched_contents(candidate_patch, targets)
-    except CommandFailed as exc:
-        raise CheckFailed(f"the refreshed patch does not apply to {target_label} (a harness bug): {exc}") from None
-    if applied != results:
-        raise CheckFailed(f"the refreshed patch does not reproduce the merge on {target_label} (a harness bug)")
+    # The candidate is made to reproduce the merge; if it does not, the harness is wrong, not the user's input.
+    if patched_contents(candidate_patch, targets) != results:
+        raise RuntimeError(f"the refreshed patch does not reproduce the merge on {target_label}")
     return Refresh(
         patch=patch.path,
         target_label=target_label,
@@ -341,17 +353,16 @@ def preimage(cache: UpstreamCache, patch: Patch, *, pins: Pins) -> dict[str, byt
     return bases
 
 
-def refresh_onto(
+def refresh_onto(  # noqa: PLR0913  # each an independent input: cache, patch, ref, pins (for the pre-image), date, settlement
     cache: UpstreamCache,
     patch: Patch,
     resolved: ResolvedRef,
     *,
     pins: Pins,
     today: date,
-    resolution: bytes | None = None,
-    take_patch_side: bool = False,
+    settlement: Settlement | None = None,
 ) -> Refresh:
-    """Refresh `patch` onto the resolved ref's Dockerfile."""
+    """Refresh `patch` onto the resolved ref's Dockerfile (`settlement.resolution` holds its Dockerfile)."""
     bases = preimage(cache, patch, pins=pins)
     target = cache.read_blob(resolved.dockerfile_blob)
     return rebase_patch(
@@ -360,6 +371,5 @@ def refresh_onto(
         targets={DOCKERFILE: target},
         target_label=resolved.ref,
         today=today,
-        resolution={DOCKERFILE: resolution} if resolution is not None else None,
-        take_patch_side=take_patch_side,
+        settlement=settlement,
     )

@@ -121,7 +121,8 @@ def profile_markdown(report: ProfileReport, *, plot: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _mark_peak(axes: Axes, t: float | None, value: int | None, *, scale: float, marker: str, colour: str) -> None:
+def _mark_peak(axes: Axes, t: float | None, value: int | None, *, scale: float, style: tuple[str, str]) -> None:
+    marker, colour = style
     if t is None or value is None:
         return
     peak = value / 1e9
@@ -155,10 +156,8 @@ def plot_memory(report: ProfileReport, out_stem: Path) -> list[Path]:
             xs, ys = zip(*anon, strict=True)
             axes.plot(xs, ys, color=colour, linestyle="--", alpha=0.6, label=f"{run.profile.name}: build cgroup, anon")
         figures = run.figures
-        _mark_peak(axes, figures.peak_rss_t, figures.peak_rss_bytes, scale=scale, marker="o", colour=colour)
-        _mark_peak(
-            axes, figures.peak_cgroup_anon_t, figures.peak_cgroup_anon_bytes, scale=scale, marker="^", colour=colour
-        )
+        _mark_peak(axes, figures.peak_rss_t, figures.peak_rss_bytes, scale=scale, style=("o", colour))
+        _mark_peak(axes, figures.peak_cgroup_anon_t, figures.peak_cgroup_anon_bytes, scale=scale, style=("^", colour))
     axes.set_xlabel(f"{unit} since the build started")
     axes.set_ylabel("memory (GB)")
     axes.set_title(f"MAS builder stage, {report.ref} ({report.source}): memory per knob profile")

@@ -10,12 +10,12 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import asdict
-from pathlib import Path
 
 from harness.analysis.compat import CompatResult, StaticResult
 from harness.analysis.findings import Finding
 from harness.analysis.release_profile import compare_with_defaults, describe_change, lto_words
 from harness.analysis.superproject import SuperprojectCheck
+from harness.analysis.tree import TreeTarget
 from harness.config.series import tag_version
 from harness.knobs import KNOB_DEFAULTS
 from harness.patch.engine import ApplyResult, PatchReport, State
@@ -344,9 +344,15 @@ def _hunk_table(report: PatchReport) -> Table:
 
 
 def tree_outcome(
-    *, command: str, tree: Path, patch: Path, report: PatchReport, action: ApplyResult | None, refused: str | None
+    command: str,
+    target: TreeTarget,
+    report: PatchReport,
+    *,
+    action: ApplyResult | None = None,
+    refused: str | None = None,
 ) -> Outcome:
     """`status` passes when the patch applies or is applied; `apply`/`revert` when they did (or had nothing to do)."""
+    tree, patch = target.tree, target.patch.path
     shown_patch = str(patch)
     if command == "status":
         ok = report.state in (State.APPLIES, State.APPLIED)

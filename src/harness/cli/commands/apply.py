@@ -15,14 +15,5 @@ def apply(*, checkout: Path | None, patch: Path | None, superproject: Superproje
     try:
         result = engine.apply(target.tree, target.patch)
     except engine.PatchConflict as conflict:
-        return tree_outcome(
-            command="apply",
-            tree=target.tree,
-            patch=target.patch.path,
-            report=conflict.report,
-            action=None,
-            refused=str(conflict),
-        )
-    return tree_outcome(
-        command="apply", tree=target.tree, patch=target.patch.path, report=result.report, action=result, refused=None
-    )
+        return tree_outcome("apply", target, conflict.report, refused=str(conflict))
+    return tree_outcome("apply", target, result.report, action=result)

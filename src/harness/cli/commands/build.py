@@ -13,7 +13,7 @@ from harness.report.builds import build_outcome
 from harness.results import Outcome
 
 
-def build(
+def build(  # noqa: PLR0913  # one keyword per option of the command, by design
     *,
     settings: Settings,
     ref: str,

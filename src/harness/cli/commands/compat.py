@@ -36,7 +36,7 @@ def compat(
 def compat_superproject(*, superproject: SuperprojectConfig, bump_to: str | None, settings: Settings) -> Outcome:
     """In a superproject: the recorded commit (verify without the static checks), or the ref of a bump."""
     if bump_to is not None:
-        check = check_bump(superproject, bump_to, pins=settings.pins, cache_dir=settings.cache_dir)
+        check = check_bump(superproject, bump_to, settings=settings)
     else:
-        check = verify(superproject, pins=settings.pins, cache_dir=settings.cache_dir, static=False)
+        check = verify(superproject, settings=settings, static=False)
     return superproject_outcome(check, command="compat")

@@ -18,7 +18,7 @@ from harness.results import Outcome
 DEFAULT_PROFILES = ("low-ram", "ci", BASELINE)
 
 
-def profile(
+def profile(  # noqa: PLR0913  # one keyword per option of the command, by design
     *,
     settings: Settings,
     ref: str | None,

@@ -3,13 +3,14 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from harness.analysis.refreshing import check_outputs, refresh_patch
+from harness.analysis.refreshing import RefreshRequest, check_outputs, refresh_patch
 from harness.config.pins import Pins, shown_path
 from harness.errors import BadInput
 from harness.patch.patchfile import Patch
+from harness.patch.rebase import Settlement
 from harness.report.refresh import refresh_outcome
 from harness.results import Outcome
-from harness.upstream.cache import UpstreamCache
+from harness.upstream.cache import DOCKERFILE, UpstreamCache
 
 
 def _read_bytes(path: Path, what: str) -> bytes:
@@ -19,7 +20,7 @@ def _read_bytes(path: Path, what: str) -> bytes:
         raise BadInput(f"{what} {path} cannot be read: {exc.strerror}") from None
 
 
-def refresh(
+def refresh(  # noqa: PLR0913  # one keyword per option of the command, by design
     *,
     cache: UpstreamCache,
     ref: str,
@@ -34,16 +35,14 @@ def refresh(
     shown_from: Path,
 ) -> Outcome:
     check_outputs(patch=patch, output=output, conflicts=conflicts, resolved=resolved, force=force)
-    run = refresh_patch(
-        cache,
-        Patch.load(patch),
-        ref,
-        pins=pins,
+    resolution = {DOCKERFILE: _read_bytes(resolved, "resolved Dockerfile")} if resolved else None
+    request = RefreshRequest(
+        ref=ref,
         output=output,
         today=today,
         force=force,
         conflicts=conflicts,
-        resolution=_read_bytes(resolved, "resolved Dockerfile") if resolved else None,
-        take_patch_side=take_patch_side,
+        settlement=Settlement(resolution=resolution, take_patch_side=take_patch_side),
     )
+    run = refresh_patch(cache, Patch.load(patch), request, pins=pins)
     return refresh_outcome(run, patch_shown=shown_path(patch, shown_from))

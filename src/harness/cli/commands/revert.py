@@ -17,14 +17,5 @@ def revert(
     try:
         result = engine.revert(target.tree, target.patch)
     except engine.PatchConflict as conflict:
-        return tree_outcome(
-            command="revert",
-            tree=target.tree,
-            patch=target.patch.path,
-            report=conflict.report,
-            action=None,
-            refused=str(conflict),
-        )
-    return tree_outcome(
-        command="revert", tree=target.tree, patch=target.patch.path, report=result.report, action=result, refused=None
-    )
+        return tree_outcome("revert", target, conflict.report, refused=str(conflict))
+    return tree_outcome("revert", target, result.report, action=result)

@@ -15,6 +15,4 @@ def status(
 ) -> Outcome:
     target = tree_target(checkout=checkout, patch=patch, superproject=superproject, pins=pins, for_apply=False)
     report = engine.status(target.tree, target.patch)
-    return tree_outcome(
-        command="status", tree=target.tree, patch=target.patch.path, report=report, action=None, refused=None
-    )
+    return tree_outcome("status", target, report)

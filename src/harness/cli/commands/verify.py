@@ -8,5 +8,5 @@ from harness.results import Outcome
 
 
 def verify(*, superproject: SuperprojectConfig, settings: Settings) -> Outcome:
-    check = verify_recorded(superproject, pins=settings.pins, cache_dir=settings.cache_dir, static=True)
+    check = verify_recorded(superproject, settings=settings)
     return superproject_outcome(check, command="verify")
