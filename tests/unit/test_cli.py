@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.support import CheckoutFactory, DockerfileTexts
+from tests.support import CheckoutFactory, CompatRun, DockerfileTexts
 
 from harness.cli.main import main
 from harness.resources import patches_dir, pins_file
@@ -18,11 +18,9 @@ def _compat(bundle: Path, cache: Path, *extra: str) -> list[str]:
     return ["compat", "--upstream", str(bundle), "--cache-dir", str(cache), *extra]
 
 
-def test_compat_json_gives_the_expected_state_for_all_30_tags(
-    bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(_compat(bundle, tmp_path, "--json")) == 0
-    document = json.loads(capsys.readouterr().out)
+def test_compat_json_gives_the_expected_state_for_all_30_tags(compat_all: CompatRun) -> None:
+    assert compat_all.code == 0
+    document = compat_all.document
     assert (document["schema_version"], document["command"], document["ok"]) == (1, "compat", True)
     results = document["refs"]
     assert len(results) == 30
@@ -53,10 +51,10 @@ def test_compat_json_gives_the_expected_state_for_all_30_tags(
 
 
 def test_the_old_patch_on_v1_18_conflicts_hunk_by_hunk(
-    bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    bundle: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     old = str(patches_dir() / "patch-dockerfile.patch")
-    assert main(_compat(bundle, tmp_path, "v1.18.0", "--patch", old, "--json")) == 1
+    assert main(_compat(bundle, shared_cache, "v1.18.0", "--patch", old, "--json")) == 1
     [conflict] = json.loads(capsys.readouterr().out)["refs"]
     assert (conflict["state"], conflict["expected"], conflict["static"]) == ("conflict", None, None)
     assert conflict["variant"]["basis"] == "forced"
@@ -65,16 +63,16 @@ def test_the_old_patch_on_v1_18_conflicts_hunk_by_hunk(
 
 
 def test_compat_of_an_unpinned_ref_is_judged_on_its_own(
-    bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    bundle: Path, tmp_path: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pins = tmp_path / "pins.toml"
     pins.write_text('[upstream]\ndefault_patch = "patches/patch-dockerfile.patch"\n')
     # An empty pins file beside a copy of the patch: no ref is pinned.
     (tmp_path / "patches").mkdir()
     (tmp_path / "patches/patch-dockerfile.patch").write_bytes((patches_dir() / "patch-dockerfile.patch").read_bytes())
-    assert main([*_compat(bundle, tmp_path / "c", "--ref", "v1.7.0", "--json"), "--pins", str(pins)]) == 0
+    assert main([*_compat(bundle, shared_cache, "--ref", "v1.7.0", "--json"), "--pins", str(pins)]) == 0
     assert json.loads(capsys.readouterr().out)["refs"][0]["expected"] is None
-    assert main([*_compat(bundle, tmp_path / "c", "--ref", "v1.18.0"), "--pins", str(pins)]) == 1
+    assert main([*_compat(bundle, shared_cache, "--ref", "v1.18.0"), "--pins", str(pins)]) == 1
 
 
 def test_unknown_ref_is_bad_input(bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -116,7 +114,7 @@ def test_blob_mismatch_is_a_hard_error_naming_both_ids(
 
 
 def test_post_image_drift_is_reported_not_passed(
-    bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    bundle: Path, tmp_path: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     original = (pins_file()).read_text()
     block_start = original.index('tag = "v1.7.0"')
@@ -126,7 +124,7 @@ def test_post_image_drift_is_reported_not_passed(
     pins = tmp_path / "pins.toml"
     pins.write_text(original[:block_start] + drifted_block + original[block_end:])
     (tmp_path / "patches").symlink_to(patches_dir())
-    assert main([*_compat(bundle, tmp_path / "c", "--ref", "v1.7.0"), "--pins", str(pins)]) == 1
+    assert main([*_compat(bundle, shared_cache, "--ref", "v1.7.0"), "--pins", str(pins)]) == 1
     assert "post-image drift" in capsys.readouterr().out
 
 
@@ -202,9 +200,9 @@ def test_check_on_an_unparsable_file_is_bad_input(tmp_path: Path, capsys: pytest
     assert main(["check", "--dockerfile", str(tmp_path / "missing")]) == 2
 
 
-def test_check_by_ref_with_a_patch_that_conflicts_fails(bundle: Path, tmp_path: Path) -> None:
+def test_check_by_ref_with_a_patch_that_conflicts_fails(bundle: Path, shared_cache: Path) -> None:
     old = str(patches_dir() / "patch-dockerfile.patch")
-    argv = ["check", "--upstream", str(bundle), "--cache-dir", str(tmp_path), "--ref", "v1.18.0"]
+    argv = ["check", "--upstream", str(bundle), "--cache-dir", str(shared_cache), "--ref", "v1.18.0"]
     assert main([*argv, "--patch", old]) == 1
     assert main(argv) == 0  # the series gives v1.18.0 its own variant
 

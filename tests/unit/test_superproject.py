@@ -76,9 +76,9 @@ def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
 
 
 def test_verify_checks_the_recorded_commit_from_the_submodules_own_repository(
-    superproject: Path, tmp_path: Path, pins: Pins, capsys: pytest.CaptureFixture[str]
+    superproject: Path, shared_cache: Path, pins: Pins, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(_verify(superproject, tmp_path / "cache", "--json")) == 0
+    assert main(_verify(superproject, shared_cache, "--json")) == 0
     report = _report(capsys)
     recorded = git(superproject, "rev-parse", f"HEAD:{SUBMODULE}")
     assert report["recorded_commit"] == recorded == git(superproject / SUBMODULE, "rev-parse", f"{PINNED_TAG}^{{}}")
@@ -99,18 +99,18 @@ def test_verify_checks_the_recorded_commit_from_the_submodules_own_repository(
 
 
 def test_verify_follows_the_gitlink_in_the_index_not_the_checkout(
-    superproject: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    superproject: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     submodule = superproject / SUBMODULE
     git(submodule, "checkout", "--quiet", "v1.18.0")
     # Checked out but not staged: the superproject still records v1.17.0.
-    assert main(_verify(superproject, tmp_path / "cache", "--json")) == 0
+    assert main(_verify(superproject, shared_cache, "--json")) == 0
     report = _report(capsys)
     assert (report["tag"], report["compat"]["state"]) == (PINNED_TAG, "applies")
     assert report["checked_out"] != report["recorded_commit"]
 
     git(superproject, "add", SUBMODULE)  # a staged bump is what the next commit records
-    assert main(_verify(superproject, tmp_path / "cache", "--json")) == 1
+    assert main(_verify(superproject, shared_cache, "--json")) == 1
     report = _report(capsys)
     assert report["tag"] == "v1.18.0"
     assert report["committed_commit"] != report["recorded_commit"]
@@ -135,12 +135,12 @@ def _untouched_state(root: Path) -> dict[str, object]:
 
 
 def test_compat_bump_to_checks_a_ref_without_touching_the_superproject(
-    superproject: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    superproject: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     status_before = git(superproject, "status", "--porcelain")
     assert status_before == ""
     before = _untouched_state(superproject)
-    cache = tmp_path / "cache"
+    cache = shared_cache
     patch = str(superproject / PATCH)  # the main patch, named explicitly: a v1.18+ variant may be configured later
 
     assert main(["compat", "--superproject", str(superproject), "--cache-dir", str(cache), "--bump-to", "v1.17.0",
@@ -161,10 +161,10 @@ def test_compat_bump_to_checks_a_ref_without_touching_the_superproject(
 
 
 def test_bump_to_a_ref_the_submodule_knows_only_by_commit_id(
-    superproject: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    superproject: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     short = git(superproject / SUBMODULE, "rev-parse", "--short", "v1.11.0^{}")
-    args = ["compat", "--superproject", str(superproject), "--cache-dir", str(tmp_path / "c"), "--json"]
+    args = ["compat", "--superproject", str(superproject), "--cache-dir", str(shared_cache), "--json"]
     assert main([*args, "--bump-to", short]) == 0
     report = _report(capsys)
     assert (report["ref"], report["tag"], report["compat"]["state"]) == (short, "v1.11.0", "applies")
@@ -229,26 +229,26 @@ def test_apply_refuses_a_submodule_checked_out_off_its_recorded_commit(
 
 
 def test_flags_override_the_pyproject_table(
-    superproject: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    superproject: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (superproject / "pyproject.toml").write_text(
         '[tool.mas-harness]\nsubmodule = "docker/chat/mas/elsewhere"\npatch = "no-such.patch"\n'
     )
-    assert main(_verify(superproject, tmp_path / "c")) == 2
+    assert main(_verify(superproject, shared_cache)) == 2
     assert "elsewhere is not a submodule" in _error_line(capsys)
 
     flags = ["--submodule", str(superproject / SUBMODULE), "--patch", str(superproject / PATCH), "--json"]
-    assert main([*_verify(superproject, tmp_path / "c"), *flags]) == 0
+    assert main([*_verify(superproject, shared_cache), *flags]) == 0
     report = _report(capsys)
     assert (report["submodule"], report["compat"]["patch"]) == (SUBMODULE, PATCH)
 
 
 def test_flags_alone_make_a_superproject_of_the_current_directory(
-    superproject: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    superproject: Path, shared_cache: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (superproject / "pyproject.toml").unlink()
     monkeypatch.chdir(superproject)
-    assert main(["compat", "--submodule", SUBMODULE, "--patch", PATCH, "--cache-dir", str(tmp_path / "c")]) == 0
+    assert main(["compat", "--submodule", SUBMODULE, "--patch", PATCH, "--cache-dir", str(shared_cache)]) == 0
     assert "v1.17.0" in capsys.readouterr().out
 
 
@@ -269,14 +269,14 @@ def test_flags_alone_make_a_superproject_of_the_current_directory(
     ],
 )
 def test_missing_or_invalid_configuration_is_one_line_and_exit_2(
-    superproject: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], pyproject: str | None, message: str
+    superproject: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str], pyproject: str | None, message: str
 ) -> None:
     config = superproject / "pyproject.toml"
     if pyproject is None:
         config.unlink()
     else:
         config.write_text(pyproject)
-    for command in (_verify(superproject, tmp_path / "c"), ["apply", "--superproject", str(superproject)]):
+    for command in (_verify(superproject, shared_cache), ["apply", "--superproject", str(superproject)]):
         assert main(command) == 2
         assert message in _error_line(capsys)
 
@@ -301,10 +301,10 @@ def test_verify_and_bump_to_outside_a_superproject_say_how_to_name_one(
 
 
 def test_an_uninitialised_submodule_is_verified_from_its_remote_and_not_applied(
-    superproject: Path, upstream_clone: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    superproject: Path, upstream_clone: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     git(superproject, "submodule", "deinit", "--quiet", "--force", SUBMODULE)
-    assert main(_verify(superproject, tmp_path / "c", "--json")) == 0
+    assert main(_verify(superproject, shared_cache, "--json")) == 0
     report = _report(capsys)
     assert report["source"] == str(upstream_clone)
     assert (report["checked_out"], report["compat"]["state"]) == (None, "applies")
@@ -333,7 +333,7 @@ def test_resolution_paths_flags_relative_to_cwd_table_relative_to_the_pyproject(
 
 
 def test_upstream_and_pins_keys_of_the_table(
-    superproject: Path, bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    superproject: Path, bundle: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pinned = (pins_file()).read_text()
     start = pinned.index(f'tag = "{PINNED_TAG}"')
@@ -344,13 +344,13 @@ def test_upstream_and_pins_keys_of_the_table(
     config = superproject / "pyproject.toml"
 
     config.write_text(CONFIG + f'upstream = "{bundle}"\n')
-    assert main(_verify(superproject, tmp_path / "c", "--json")) == 0
+    assert main(_verify(superproject, shared_cache, "--json")) == 0
     report = _report(capsys)
     assert (report["source"], report["tag"]) == (str(bundle), PINNED_TAG)
 
     # The recorded commit is tagged v1.17.0, so a pin of that tag with another Dockerfile is a moved tag.
     config.write_text(CONFIG + 'pins = "moved-pins.toml"\n')
-    assert main(_verify(superproject, tmp_path / "c")) == 2
+    assert main(_verify(superproject, shared_cache)) == 2
     error = _error_line(capsys)
     assert PINNED_TAG in error
     assert "0" * 40 in error
