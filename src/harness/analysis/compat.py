@@ -175,7 +175,9 @@ def choose_variant(
     if tag_version(ref) is None:
         # Like `git describe --tags`, but by version: a commit can carry several tags, and
         # history can merge several release branches; the newest release below it decides.
-        described = newest_release(cache.tags_reachable_from(resolved.commit), prerelease_fallback=False)
+        # The tags on the commit itself count too: a commit fetched by its id brings no tag along.
+        reachable = (*resolved.tags, *cache.tags_reachable_from(resolved.commit))
+        described = newest_release(reachable, prerelease_fallback=False)
     return pins.series.choose(ref, described=described)
 
 
