@@ -48,6 +48,18 @@ def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("shared-cache")
 
 
+@pytest.fixture
+def fresh_cache(tmp_path: Path, shared_cache: Path) -> Path:
+    """A checkout cache of the test's own, empty, that reads and writes the session's verdict store: for tests about
+    what a run fetches, not about what it computes (verdicts are named by their content, so sharing them is safe)."""
+    verdicts = shared_cache / "verdicts"
+    verdicts.mkdir(exist_ok=True)
+    cache = tmp_path / "fresh-cache"
+    cache.mkdir()
+    (cache / "verdicts").symlink_to(verdicts, target_is_directory=True)
+    return cache
+
+
 @pytest.fixture(scope="session")
 def bundle_cache(bundle: Path, shared_cache: Path) -> UpstreamCache:
     return UpstreamCache(shared_cache, UpstreamSource.parse(str(bundle)))

@@ -20,7 +20,7 @@ import pytest
 from tests.support import MakeRepo, git
 
 from harness.cli.main import main
-from harness.config.pins import Pins
+from harness.config.pins import Pin, load_pins
 from harness.errors import UpstreamError
 from harness.resources import patches_dir, pins_file
 from harness.upstream.cache import MAX_BLOB_BYTES, UpstreamCache, UpstreamSource, is_ref_name
@@ -91,9 +91,9 @@ def _moved_pins(tmp_path: Path, tag: str) -> Path:
 
 
 def test_a_branch_that_moved_is_seen_on_a_warm_cache(
-    upstream: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    upstream: Path, tmp_path: Path, fresh_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cache = tmp_path / "cache"
+    cache = fresh_cache
     code, before = _compat(capsys, upstream, cache, "main")
     assert code == 0
     dockerfile = (upstream / "Dockerfile").read_text()
@@ -111,9 +111,9 @@ def test_a_branch_that_moved_is_seen_on_a_warm_cache(
 
 
 def test_a_tag_moved_upstream_is_exit_2_on_a_warm_cache(
-    upstream: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    upstream: Path, tmp_path: Path, fresh_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cache = tmp_path / "cache"
+    cache = fresh_cache
     assert _compat(capsys, upstream, cache, PINNED)[0] == 0
     pinned_blob = git(upstream, "rev-parse", f"{PINNED}:Dockerfile")
 
@@ -132,9 +132,9 @@ def test_a_tag_moved_upstream_is_exit_2_on_a_warm_cache(
 
 
 def test_one_ls_remote_per_run_and_only_what_is_missing_is_fetched(
-    upstream: Path, tmp_path: Path, trace: Path, capsys: pytest.CaptureFixture[str]
+    upstream: Path, tmp_path: Path, fresh_cache: Path, trace: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cache = tmp_path / "cache"
+    cache = fresh_cache
     refs = ("v1.15.0", "v1.16.0", "v1.17.0", "v1.18.0", "main")
     assert _compat(capsys, upstream, cache, *refs)[0] == 0
     cold = _git_commands(trace)
@@ -155,10 +155,10 @@ def test_one_ls_remote_per_run_and_only_what_is_missing_is_fetched(
 
 
 def test_offline_answers_from_the_cache_alone_and_says_so(
-    upstream: Path, tmp_path: Path, trace: Path, capsys: pytest.CaptureFixture[str]
+    upstream: Path, tmp_path: Path, fresh_cache: Path, trace: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url = f"file://{upstream}"
-    cache = tmp_path / "cache"
+    cache = fresh_cache
     code, online = _compat(capsys, url, cache, "v1.7.0")
     assert code == 0
     shutil.rmtree(upstream)  # the remote is out of reach, as on a plane
@@ -185,15 +185,15 @@ def test_offline_answers_from_the_cache_alone_and_says_so(
 
 
 def test_offline_finds_a_local_upstream_that_is_gone_by_its_name(
-    bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    bundle: Path, tmp_path: Path, fresh_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     copy = tmp_path / "copy.bundle"
     shutil.copy(bundle, copy)
-    assert _compat(capsys, copy, tmp_path / "cache", "v1.7.0")[0] == 0
+    assert _compat(capsys, copy, fresh_cache, "v1.7.0")[0] == 0
     copy.unlink()
-    assert _compat(capsys, copy, tmp_path / "cache", "v1.7.0")[0] == 2
+    assert _compat(capsys, copy, fresh_cache, "v1.7.0")[0] == 2
     assert "neither a URL nor an existing repository or bundle" in _error_line(capsys)
-    code, document = _compat(capsys, copy, tmp_path / "cache", "v1.7.0", "--offline")
+    code, document = _compat(capsys, copy, fresh_cache, "v1.7.0", "--offline")
     assert (code, document["offline"], document["refs"][0]["state"]) == (0, True, "applies")
 
 
@@ -207,13 +207,18 @@ def test_offline_with_an_empty_cache_is_exit_2(
 # -- revision expressions -------------------------------------------------------------------------------
 
 
+def _pin(tag: str) -> Pin:
+    pin = load_pins().get(tag)
+    assert pin is not None
+    return pin
+
+
 @pytest.mark.parametrize("ref", [f"{PINNED}^0", f"{PINNED}^{{commit}}", f"{PINNED}^{{}}"])
 def test_a_revision_of_a_pinned_tag_is_held_to_its_pin(
-    bundle: Path, tmp_path: Path, pins: Pins, capsys: pytest.CaptureFixture[str], ref: str
+    bundle: Path, tmp_path: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str], ref: str
 ) -> None:
-    pin = pins.get(PINNED)
-    assert pin is not None
-    code, document = _compat(capsys, bundle, tmp_path / "c", ref)
+    pin = _pin(PINNED)
+    code, document = _compat(capsys, bundle, shared_cache, ref)
     assert code == 0
     [result] = document["refs"]
     assert (result["ref"], result["upstream_commit"], result["dockerfile_blob"]) == (
@@ -222,32 +227,32 @@ def test_a_revision_of_a_pinned_tag_is_held_to_its_pin(
         pin.dockerfile_blob,
     )
     moved = _moved_pins(tmp_path, PINNED)
-    assert (
-        main(["compat", "--upstream", str(bundle), "--cache-dir", str(tmp_path / "c"), "--pins", str(moved), ref]) == 2
-    )
+    args = ["compat", "--upstream", str(bundle), "--cache-dir", str(shared_cache), "--pins", str(moved)]
+    assert main([*args, ref]) == 2
     error = _error_line(capsys)
     assert f"{PINNED}: upstream Dockerfile is blob" in error and f"({ref} is that tag's commit)" in error
 
 
-def test_a_commit_id_and_an_ancestor_are_held_to_the_pins_of_their_tags(
-    upstream: Path, bundle: Path, tmp_path: Path, pins: Pins, capsys: pytest.CaptureFixture[str]
+def test_a_commit_id_is_held_to_the_pin_of_its_tag(
+    upstream: Path, tmp_path: Path, fresh_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     commit = git(upstream, "rev-parse", f"{PINNED}^{{commit}}")
-    moved = _moved_pins(tmp_path, PINNED)
-    args = ["compat", "--upstream", str(upstream), "--cache-dir", str(tmp_path / "c"), "--pins", str(moved)]
-    assert main([*args, commit]) == 2
+    args = ["compat", "--upstream", str(upstream), "--cache-dir", str(fresh_cache)]
+    assert main([*args, "--pins", str(_moved_pins(tmp_path, PINNED)), commit]) == 2
     assert PINNED in _error_line(capsys)
+    code, document = _compat(capsys, upstream, fresh_cache, commit)
+    assert (code, document["refs"][0]["upstream_commit"]) == (0, _pin(PINNED).upstream_commit)
 
+
+def test_an_ancestor_is_held_to_the_pin_of_its_tag(
+    bundle: Path, tmp_path: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # A bundle is fetched whole, so `~1` can be answered: it is v1.16.0's commit, held to v1.16.0's pin.
-    moved = _moved_pins(tmp_path, SAME_DOCKERFILE)
-    args = ["compat", "--upstream", str(bundle), "--cache-dir", str(tmp_path / "b"), "--pins", str(moved)]
-    assert main([*args, f"{PINNED}~1"]) == 2
+    args = ["compat", "--upstream", str(bundle), "--cache-dir", str(shared_cache)]
+    assert main([*args, "--pins", str(_moved_pins(tmp_path, SAME_DOCKERFILE)), f"{PINNED}~1"]) == 2
     assert SAME_DOCKERFILE in _error_line(capsys)
-    code, document = _compat(capsys, bundle, tmp_path / "b", f"{PINNED}~1")
-    assert code == 0
-    parent = pins.get(SAME_DOCKERFILE)
-    assert parent is not None
-    assert document["refs"][0]["upstream_commit"] == parent.upstream_commit
+    code, document = _compat(capsys, bundle, shared_cache, f"{PINNED}~1")
+    assert (code, document["refs"][0]["upstream_commit"]) == (0, _pin(SAME_DOCKERFILE).upstream_commit)
 
 
 def test_history_a_shallow_cache_lacks_is_exit_2(
