@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -44,8 +45,17 @@ def main_patch(pins: Pins) -> Patch:
 @pytest.fixture(scope="session")
 def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One cache directory (checkouts and static verdicts) for the tests that only read upstream: a Dockerfile's
-    static checks then run once a session however many tests check it. Tests of the cache itself make their own."""
-    return tmp_path_factory.mktemp("shared-cache")
+    static checks then run once a session however many tests check it. Tests of the cache itself make their own.
+
+    Under pytest-xdist the workers share it too (beside their own temporary directories): the cache is made for
+    concurrent runs, with a file lock around every fetch and every verdict computed.
+    """
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    cache = root / "shared-cache"
+    cache.mkdir(exist_ok=True)
+    return cache
 
 
 @pytest.fixture

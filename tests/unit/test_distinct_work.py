@@ -68,13 +68,18 @@ def test_twelve_refs_cost_what_three_do(
     few = [f"{base}.1" for base in BASES]
     many = [f"{base}.{n}" for base in BASES for n in range(1, 5)]
 
-    document, three = _run(capsys, trace, point_releases, tmp_path / "a", few)
-    assert [r["ref"] for r in document["refs"]] == few
-    assert (document["verdicts"]["computed"], document["verdicts"]["reused"]) == (3, 0)
     document, twelve = _run(capsys, trace, point_releases, tmp_path / "b", many)
     assert [r["ref"] for r in document["refs"]] == many
     assert all(r["ok"] and r["drift"]["differs"] is False for r in document["refs"]), "each is its base's post-image"
     assert (document["verdicts"]["computed"], document["verdicts"]["reused"]) == (3, 0), "once per distinct Dockerfile"
+
+    # Three refs from an empty checkout cache (the verdicts just computed are read back, not computed again).
+    few_cache = tmp_path / "a"
+    few_cache.mkdir()
+    (few_cache / "verdicts").symlink_to(tmp_path / "b" / "verdicts", target_is_directory=True)
+    document, three = _run(capsys, trace, point_releases, few_cache, few)
+    assert [r["ref"] for r in document["refs"]] == few
+    assert (document["verdicts"]["computed"], document["verdicts"]["reused"]) == (0, 3)
     assert twelve == three, "the same git commands for 12 refs as for 3"
     # One fetch for the refs, one for the blobs they need, one for the pins their post-images are compared with.
     assert (twelve["ls-remote"], twelve["fetch"]) == (1, 3)
