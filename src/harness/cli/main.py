@@ -269,6 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_writable(sinks)
         outcome = COMMANDS[args.command](args, console)
         publish(outcome, sinks, console)
+        sys.stdout.flush()  # inside the try: a reader that went away shows up here, not at interpreter exit
     except BrokenPipeError:
         # The reader went away (`mas-harness compat | head -1`): the verdict stands, the rest of the output is moot.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
