@@ -275,7 +275,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return exit_code(outcome.results) if outcome is not None else 0
     except HarnessError as exc:
-        print(f"mas-harness: error: {exc}", file=sys.stderr)
+        # One line, whatever a tool's output quoted in the message held.
+        print(f"mas-harness: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return exc.return_code
     except KeyboardInterrupt:
         print("mas-harness: interrupted", file=sys.stderr)

@@ -28,6 +28,9 @@ _SHA = re.compile(r"^[0-9a-f]{40}$")
 _TRAILER = re.compile(r"^upstream-commit:\s*([0-9a-f]{40})\s*$", re.MULTILINE)
 DOCKERFILE = "Dockerfile"
 CARGO_TOML = "Cargo.toml"
+# `scheme://...`, or git's `transport::address`, which runs a remote helper (`ext::` runs any command).
+_URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)(://|::)")
+_ALLOWED_SCHEMES = ("https", "ssh", "git", "file", "git+ssh", "ssh+git")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,7 +42,15 @@ class UpstreamSource:
 
     @classmethod
     def parse(cls, text: str) -> UpstreamSource:
-        if "://" in text or re.match(r"^[\w.-]+@[\w.-]+:", text):
+        scheme = _URL_SCHEME.match(text)
+        if scheme is not None or text.startswith("-"):
+            if scheme is None or scheme.group(2) != "://" or scheme.group(1).lower() not in _ALLOWED_SCHEMES:
+                raise UpstreamError(
+                    f"upstream {text!r} is not allowed: name an https://, ssh://, git:// or file:// URL, "
+                    "user@host:path, a local repository or a bundle"
+                )
+            return cls(location=text, kind="url")
+        if re.match(r"^[\w.-]+@[\w.-]+:", text):
             return cls(location=text, kind="url")
         path = Path(text).expanduser()
         if path.is_file():
