@@ -1,16 +1,101 @@
-"""Writing files all at once or not at all; the one implementation every writer uses."""
+"""Writing files all at once or not at all, and reading and writing inside a tree without leaving it.
+
+Every writer uses `atomic_write` (a path the user named) or `write_in_tree` (a file of a
+checkout the patch names). Both write a temporary file beside the target and rename it
+over the target, so a crash leaves the old file or the new one, never half of one.
+
+Inside a checkout, a path is walked one component at a time from the checkout's own
+directory with O_NOFOLLOW, as git apply does with its "beyond a symbolic link" check:
+a symbolic link anywhere on the path, or a target that is not a regular file, is
+refused before anything is read or written, and the walk cannot be redirected between
+the check and the write because every step holds the directory it checked open.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import os
-import tempfile
-from collections.abc import Sequence
-from pathlib import Path
+import re
+import secrets
+import stat
+from collections.abc import Iterator, Sequence
+from pathlib import Path, PurePosixPath
 
 from harness.errors import BadInput
 
 TEMP_SUFFIX = ".mas-harness"
 """Temporary files are `.NAME.<random>.mas-harness` beside their target: a crash can leave one, never a half file."""
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{8}" + re.escape(TEMP_SUFFIX) + "$")
+
+_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_TREE_DIRECTORY = _DIRECTORY | os.O_NOFOLLOW
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def size_text(size: int) -> str:
+    return f"{size:,} bytes ({size / 2**20:.1f} MiB)" if size >= 2**20 else f"{size:,} bytes"
+
+
+# -- one atomic writer ------------------------------------------------------------------------------
+
+
+def _temp_name(name: str) -> str:
+    return f".{name}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+
+
+def is_temp_of(name: str, candidate: str) -> bool:
+    """Whether `candidate` is a temporary file a write of `name` makes (and a crash may leave)."""
+    found = _TEMP_NAME.match(candidate)
+    return found is not None and found.group("name") == name
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.fsync(fd)
+
+
+def _write_at(at: tuple[int, str], data: bytes, *, mode: int, owner: tuple[int, int] | None, replace: bool) -> None:
+    """Write `data` to `name` in the open `directory` (`at`) through a temporary file and one rename (or link)."""
+    directory, name = at
+    tmp = _temp_name(name)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=directory)
+    try:
+        try:
+            _write_all(fd, data)
+            if owner is not None:
+                # Run with sudo, the harness must not hand the user's file to root.
+                with contextlib.suppress(PermissionError):
+                    os.fchown(fd, *owner)
+            os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+        if replace:
+            os.replace(tmp, name, src_dir_fd=directory, dst_dir_fd=directory)
+        else:
+            # A hard link never replaces what is at `name`, whatever appeared there since the caller looked.
+            os.link(tmp, name, src_dir_fd=directory, dst_dir_fd=directory, follow_symlinks=False)
+        # The rename is only durable once the directory is: a journal that says "done" must not outlive it.
+        os.fsync(directory)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp, dir_fd=directory)
 
 
 def atomic_write(path: Path, data: bytes, *, mode: int | None = None, replace: bool = True) -> None:
@@ -19,25 +104,18 @@ def atomic_write(path: Path, data: bytes, *, mode: int | None = None, replace: b
     `mode` defaults to the mode of the file being replaced (0o644 for a new one). Without
     `replace`, an existing `path` is never replaced, not even one that appeared meanwhile.
     """
-    if mode is None:
-        mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
-    tmp = Path(tmp_name)
+    directory = os.open(path.parent, _DIRECTORY)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.chmod(mode)
-        if replace:
-            tmp.replace(path)
-        else:
-            # A hard link never replaces what is at `path`, whatever appeared there since the caller looked.
-            os.link(tmp, path)
+        if mode is None:
+            try:
+                mode = os.stat(path.name, dir_fd=directory).st_mode & 0o7777
+            except FileNotFoundError:
+                mode = 0o644
+        _write_at((directory, path.name), data, mode=mode, owner=None, replace=replace)
     except FileExistsError:
         raise BadInput(f"{path} exists: refusing to overwrite it (pass --force to replace it)") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        os.close(directory)
 
 
 def refuse_clobber(path: Path, *, force: bool, protected: Sequence[Path] = ()) -> None:
@@ -48,3 +126,175 @@ def refuse_clobber(path: Path, *, force: bool, protected: Sequence[Path] = ()) -
         raise BadInput(f"{path} exists: refusing to overwrite it (pass --force to replace it)")
     if not path.parent.is_dir():
         raise BadInput(f"cannot write {path}: {path.parent} is not a directory")
+
+
+# -- inside a tree ----------------------------------------------------------------------------------
+
+
+def _parts(name: str) -> tuple[str, ...]:
+    pure = PurePosixPath(name)
+    if pure.is_absolute() or not pure.parts or any(part in (".", "..") for part in pure.parts):
+        raise BadInput(f"{name!r} is not a path inside the checkout; refusing it")
+    return pure.parts
+
+
+def _link_text(directory: int, name: str) -> str | None:
+    """Where the symbolic link `name` points, None when it is not a link."""
+    try:
+        return os.readlink(name, dir_fd=directory)
+    except OSError:
+        return None
+
+
+def _walk(root: Path, name: str, parts: tuple[str, ...]) -> int | None:
+    """The open directory holding the last of `parts`, walked from `root` without following a link; None when a
+    directory on the way is missing."""
+    try:
+        directory = os.open(root, _DIRECTORY)
+    except OSError as exc:
+        raise BadInput(f"checkout {root} cannot be opened: {exc.strerror}") from None
+    for depth, part in enumerate(parts[:-1]):
+        try:
+            inner = os.open(part, _TREE_DIRECTORY, dir_fd=directory)
+        except OSError as exc:
+            walked = "/".join(parts[: depth + 1])
+            # O_DIRECTORY with O_NOFOLLOW fails on a link with ENOTDIR or ELOOP, depending on the kernel: ask.
+            link = _link_text(directory, part) if exc.errno in (errno.ELOOP, errno.ENOTDIR) else None
+            os.close(directory)
+            if exc.errno == errno.ENOENT:
+                return None
+            if link is not None:
+                raise BadInput(
+                    f"{root / name} is beyond a symbolic link ({walked} -> {link}): a patch changes files inside "
+                    "the checkout only, and git apply refuses it too"
+                ) from None
+            if exc.errno == errno.ENOTDIR:
+                raise BadInput(f"{root / name}: {walked} is not a directory") from None
+            raise BadInput(f"{root / name}: cannot open {walked}: {exc.strerror}") from None
+        os.close(directory)
+        directory = inner
+    return directory
+
+
+@contextlib.contextmanager
+def _parent_in_tree(root: Path, name: str) -> Iterator[tuple[int, str] | None]:
+    """The open directory holding `name` under `root`, and the last component; None when a directory is missing."""
+    parts = _parts(name)
+    directory = _walk(root, name, parts)
+    if directory is None:
+        yield None
+        return
+    try:
+        yield directory, parts[-1]
+    finally:
+        os.close(directory)
+
+
+def _regular(directory: int, leaf: str, shown: Path) -> os.stat_result | None:
+    """The status of `leaf` when it is a regular file, None when it is absent; anything else is refused."""
+    try:
+        status = os.stat(leaf, dir_fd=directory, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(status.st_mode):
+        raise BadInput(
+            f"{shown} is a symbolic link (-> {_link_text(directory, leaf) or '?'}), not a regular file: refusing to "
+            "read or replace it (git apply refuses it too)"
+        )
+    if not stat.S_ISREG(status.st_mode):
+        raise BadInput(f"{shown} is {_kind(status.st_mode)}, not a regular file: refusing to read or replace it")
+    return status
+
+
+def read_in_tree(root: Path, name: str, *, limit: int) -> bytes | None:
+    """The bytes of the regular file `name` under `root`, or None when it is absent.
+
+    Refused (bad input): a path through a symbolic link, a target that is not a regular
+    file, or one larger than `limit` bytes.
+    """
+    shown = root / name
+    try:
+        return _read(root, name, limit=limit)
+    except OSError as exc:
+        raise BadInput(f"{shown} cannot be read: {exc.strerror}") from None
+
+
+def _read(root: Path, name: str, *, limit: int) -> bytes | None:
+    shown = root / name
+    with _parent_in_tree(root, name) as found:
+        if found is None:
+            return None
+        directory, leaf = found
+        if _regular(directory, leaf, shown) is None:
+            return None
+        # O_NONBLOCK: should a named pipe replace the file after the check, opening it must not hang.
+        fd = os.open(leaf, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=directory)
+        with os.fdopen(fd, "rb") as handle:
+            status = os.fstat(handle.fileno())
+            if not stat.S_ISREG(status.st_mode):
+                raise BadInput(f"{shown} is {_kind(status.st_mode)}, not a regular file: refusing to read it")
+            if status.st_size > limit:
+                raise BadInput(
+                    f"{shown} is {size_text(status.st_size)}, more than the {size_text(limit)} a Dockerfile "
+                    "plausibly has: refusing to read it (is this the right checkout?)"
+                )
+            data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise BadInput(f"{shown} grew beyond {size_text(limit)} while it was read: refusing it")
+    return data
+
+
+def write_in_tree(root: Path, name: str, data: bytes) -> None:
+    """Replace the regular file `name` under `root` (or create it) atomically, keeping its mode and owner.
+
+    Refused as in `read_in_tree`; the rename replaces a directory entry inside the
+    checkout and never follows a link, whatever changed since the check.
+    """
+    shown = root / name
+    with _parent_in_tree(root, name) as found:
+        if found is None:
+            raise BadInput(f"cannot write {shown}: its directory does not exist")
+        directory, leaf = found
+        status = _regular(directory, leaf, shown)
+        mode = status.st_mode & 0o7777 if status is not None else 0o644
+        owner = (status.st_uid, status.st_gid) if status is not None else None
+        _write_at((directory, leaf), data, mode=mode, owner=owner, replace=True)
+
+
+def remove_stray_temps(root: Path, name: str) -> list[str]:
+    """Delete the temporary files an interrupted write of `name` under `root` left beside it; their names."""
+    removed: list[str] = []
+    with _parent_in_tree(root, name) as found:
+        if found is None:
+            return removed
+        directory, leaf = found
+        for entry in os.listdir(directory):  # noqa: PTH208  # a directory descriptor, which pathlib cannot list
+            if not is_temp_of(leaf, entry):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                if stat.S_ISREG(os.stat(entry, dir_fd=directory, follow_symlinks=False).st_mode):
+                    os.unlink(entry, dir_fd=directory)
+                    removed.append(str(PurePosixPath(name).parent / entry))
+    return removed
+
+
+@contextlib.contextmanager
+def locked_tree(root: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the checkout directory itself (flock), so two runs never write it at once.
+
+    Locking the directory creates no file in the user's tree.
+    """
+    try:
+        directory = os.open(root, _DIRECTORY)
+    except OSError as exc:
+        raise BadInput(f"checkout {root} cannot be opened: {exc.strerror}") from None
+    try:
+        try:
+            fcntl.flock(directory, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BadInput(
+                f"another mas-harness run is writing {root} right now; run this one when it has finished"
+            ) from None
+        yield
+    finally:
+        os.close(directory)

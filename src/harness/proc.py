@@ -18,6 +18,10 @@ log = logging.getLogger("harness")
 # would point git at the caller's repository instead of ours.
 _GIT_LEAKS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_COMMON_DIR")
 
+GIT_PROTOCOLS = ("https", "ssh", "git", "file")
+"""The transports git may use for the harness: `file` covers local paths and bundles. Remote helpers such as
+`ext::` (which runs a command) are never allowed, whatever the user's git configuration or environment says."""
+
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _GIT_LEAKS}
@@ -27,6 +31,9 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env.setdefault("GIT_COMMITTER_NAME", "mas-harness")
     env.setdefault("GIT_COMMITTER_EMAIL", "mas-harness@localhost")
     env["GIT_TERMINAL_PROMPT"] = "0"
+    # Git's own allow-list, set here rather than inherited: it overrides protocol.*.allow in every config,
+    # GIT_CONFIG_PARAMETERS included, for every git the harness runs (and the git those run, e.g. for submodules).
+    env["GIT_ALLOW_PROTOCOL"] = ":".join(GIT_PROTOCOLS)
     if extra:
         env.update(extra)
     return env

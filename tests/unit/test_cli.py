@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.support import CheckoutFactory, CompatRun, DockerfileTexts
@@ -216,3 +217,34 @@ def test_status_picks_the_variant_of_the_checkout(
         out = capsys.readouterr().out
         assert f"patch: {patches_dir() / patch}" in out
         assert "state: applies" in out
+
+
+def test_a_closed_pipe_keeps_the_verdict(bundle: Path, tmp_path: Path) -> None:
+    """`mas-harness compat | head -1`: the reader goes away after one line; the exit is the verdict, not 1."""
+    argv = [sys.executable, "-m", "harness", *_compat(bundle, tmp_path)]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        first = proc.stdout.readline()
+        proc.stdout.close()
+        code = proc.wait()
+        err = proc.stderr.read().decode()
+    assert first.strip()
+    assert code == 0, err
+    assert "Traceback" not in err and "BrokenPipeError" not in err
+
+
+def test_options_go_before_or_after_the_command(
+    bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["-q", *_compat(bundle, tmp_path, "v1.17.0", "--json")]) == 0
+    before = json.loads(capsys.readouterr().out)
+    assert main([*_compat(bundle, tmp_path, "v1.17.0", "--json"), "-q"]) == 0
+    after = json.loads(capsys.readouterr().out)
+
+    def timeless(document: dict[str, Any]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in ref.items() if k != "duration"} for ref in document["refs"]]
+
+    assert timeless(after) == timeless(before)
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("mas-harness ")
+    assert main(["compat", "--late"]) == 2, "no abbreviations: --late is not --latest"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from tests.support import MakeRepo, git
 
-from harness.errors import PatchError
+from harness.errors import BadInput, PatchError
 from harness.patch.engine import PatchConflict, State, apply, revert, status
 from harness.patch.patchfile import Patch
 
@@ -169,19 +169,20 @@ def test_failed_write_rolls_back_every_file(
 
     from harness.patch import engine  # noqa: PLC0415
 
-    real = engine.atomic_write  # type: ignore[attr-defined]
+    real = engine.write_in_tree  # type: ignore[attr-defined]
     calls = []
 
-    def failing_second_write(target: Path, data: bytes, **options: object) -> None:
-        calls.append(target)
+    def failing_second_write(tree: Path, name: str, data: bytes) -> None:
+        calls.append(name)
         if len(calls) == 2:
             raise OSError(28, "No space left on device")
-        real(target, data)
+        real(tree, name, data)
 
-    monkeypatch.setattr(engine, "atomic_write", failing_second_write)
-    with pytest.raises(OSError, match="No space"):
+    monkeypatch.setattr(engine, "write_in_tree", failing_second_write)
+    # A full disk is reported as bad input (exit 2) naming the file, no longer as a bare OSError (exit 4).
+    with pytest.raises(BadInput, match="No space"):
         apply(repo, patch)
-    monkeypatch.setattr(engine, "atomic_write", real)
+    monkeypatch.setattr(engine, "write_in_tree", real)
     assert _snapshot(repo) == before
     assert not list(repo.glob(".Dockerfile*")), "no temporary file is left behind"
 

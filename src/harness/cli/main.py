@@ -276,12 +276,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_writable(sinks)
         outcome = COMMANDS[args.command](args, console)
         publish(outcome, sinks, console)
+        sys.stdout.flush()  # inside the try: a reader that went away shows up here, not at interpreter exit
     except BrokenPipeError:
         # The reader went away (`mas-harness compat | head -1`): the verdict stands, the rest of the output is moot.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return exit_code(outcome.results) if outcome is not None else 0
     except HarnessError as exc:
-        print(f"mas-harness: error: {exc}", file=sys.stderr)
+        # One line, whatever a tool's output quoted in the message held.
+        print(f"mas-harness: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return exc.return_code
     except KeyboardInterrupt:
         print("mas-harness: interrupted", file=sys.stderr)

@@ -18,6 +18,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from harness.config.tomlfile import refuse_unknown, string_at
 from harness.errors import BadInput
 from harness.knobs import CI_BUILD_ARGS, CODEGEN_UNITS, JOBS, LTO, ONE_TARGET, TARGETS, is_arg_name
 
@@ -73,6 +74,8 @@ def configured_profiles(data: Mapping[str, object], *, source: str) -> dict[str,
             raise BadInput(f"{where}: {name!r} is a built-in profile; pick another name")
         if not isinstance(table, dict):
             raise BadInput(f"{where}: must be a table")
+        refuse_unknown(table, ("description", "build_args"), where)
+        description = string_at(table, "description", where) or "configured in the pins file"
         build_args = table.get("build_args", {})
         if not isinstance(build_args, dict) or not all(
             isinstance(value, str) and is_arg_name(key) for key, value in build_args.items()
@@ -80,9 +83,7 @@ def configured_profiles(data: Mapping[str, object], *, source: str) -> dict[str,
             raise BadInput(
                 f'{where}: `build_args` must map build arg names to strings, e.g. {{ CARGO_BUILD_JOBS = "4" }}'
             )
-        profiles[name] = Profile(
-            name=name, description=str(table.get("description", "configured in the pins file")), build_args=build_args
-        )
+        profiles[name] = Profile(name=name, description=description, build_args=build_args)
     return profiles
 
 

@@ -20,7 +20,7 @@ from typing import Literal
 
 from packaging.version import InvalidVersion, Version
 
-from harness.config.tomlfile import require_toml
+from harness.config.tomlfile import refuse_unknown, require_toml, string_at, tables_at
 from harness.errors import BadInput
 from harness.knobs import SHAPES, Shape
 
@@ -155,11 +155,12 @@ def single_patch_series(patch: Path) -> Series:
     )
 
 
+_VARIANT_KEYS = ("name", "patch", "from", "until", "shape")
+
+
 def _text(table: Mapping[str, object], key: str, where: str, *, required: bool = True) -> str | None:
-    value = table.get(key)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value:
+    value = string_at(table, key, where)
+    if value is None and required:
         raise BadInput(f"{where}: `{key}` must be a non-empty string")
     return value
 
@@ -173,14 +174,16 @@ def _release(table: Mapping[str, object], key: str, where: str, *, required: boo
 
 def load_series(path: Path) -> Series:
     data = require_toml(path, "series file")
-    raw_variants = data.get("variant", [])
-    if not isinstance(raw_variants, list) or not raw_variants:
+    refuse_unknown(data, ("variant",), path.name)
+    raw_variants = tables_at(data.get("variant", []), f"{path.name}: `variant`")
+    if not raw_variants:
         raise BadInput(f"series file {path} has no [[variant]]")
     variants: list[Variant] = []
     for index, raw in enumerate(raw_variants):
         where = f"{path.name} variant #{index + 1}"
         name = _text(raw, "name", where) or ""
         where = f"{path.name} variant {name}"
+        refuse_unknown(raw, _VARIANT_KEYS, where)
         patch = path.parent / (_text(raw, "patch", where) or "")
         if not patch.is_file():
             raise BadInput(f"{where}: patch {patch} does not exist")

@@ -3,25 +3,35 @@
 `git apply` is the authority on whether a patch applies (zero fuzz, as users run
 it); unidiff reads the hunks so that a conflict can be explained hunk by hunk.
 Every git apply runs in a private staging directory holding copies of the files
-the patch touches, so a failure can never leave the user's tree half-written and
-files the patch does not name are never opened for writing.
+the patch touches, so files the patch does not name are never opened for writing.
+
+The checkout's files are read and written only inside it (harness.files: no symbolic
+link is followed, only regular files are touched), and an apply or a revert is
+all-or-nothing even across a crash (harness.patch.journal).
 """
 
 from __future__ import annotations
 
 import contextlib
 import enum
+import logging
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from harness.errors import CheckFailed, CommandFailed
-from harness.files import atomic_write
+from harness.errors import BadInput, CheckFailed, CommandFailed, PatchError
+from harness.files import locked_tree, read_in_tree, remove_stray_temps, size_text, write_in_tree
 from harness.patch.hunks import HunkReport, hunk_reports
+from harness.patch.journal import Journal, JournalEntry, JournalFile, roll_forward
 from harness.patch.patchfile import Patch
 from harness.proc import run
+
+log = logging.getLogger("harness")
+
+MAX_FILE_BYTES = 2**20
+"""MAS's Dockerfile is about 10 KB; a checkout file past this is not the file the patch is for."""
 
 
 class State(enum.StrEnum):
@@ -56,13 +66,17 @@ class PatchConflict(CheckFailed):
 
 
 def read_files(tree: Path, patch: Patch) -> dict[str, bytes | None]:
-    contents: dict[str, bytes | None] = {}
-    for name in patch.files:
-        try:
-            contents[name] = (tree / name).read_bytes()
-        except FileNotFoundError:
-            contents[name] = None
-    return contents
+    """The files the patch names, read inside `tree` only (None: absent); a link or a special file is refused."""
+    return {name: read_in_tree(tree, name, limit=MAX_FILE_BYTES) for name in patch.files}
+
+
+def _require_plausible_sizes(contents: Mapping[str, bytes | None]) -> None:
+    for name, data in contents.items():
+        if data is not None and len(data) > MAX_FILE_BYTES:
+            raise PatchError(
+                f"{name} is {size_text(len(data))}, more than the {size_text(MAX_FILE_BYTES)} a Dockerfile "
+                "plausibly has: refusing to patch it"
+            )
 
 
 @contextlib.contextmanager
@@ -112,6 +126,7 @@ def evaluate(
     For a ref read straight from upstream, pass the contents themselves; None
     means there is no commit to compare with, and the change is taken as ours.
     """
+    _require_plausible_sizes(contents)
     hunks = tuple(hunk_reports(patch, contents))
     forward, reverse = _checks(contents, patch)
     if forward:
@@ -150,6 +165,14 @@ def committed_files(tree: Path, names: Sequence[str]) -> dict[str, bytes | None]
 
 
 def status(tree: Path, patch: Patch) -> PatchReport:
+    """The state of the checkout; it writes nothing, so an interrupted apply or revert is reported, not finished."""
+    journal_file = JournalFile.of(tree)
+    pending = journal_file.read()
+    if pending is not None:
+        raise BadInput(
+            f"the {pending.action} of {pending.patch} in {tree} was interrupted ({journal_file.path} records it): "
+            "run `mas-harness apply` or `mas-harness revert` on this checkout to finish it first"
+        )
     return evaluate(read_files(tree, patch), patch, committed=committed_files(tree, patch.files))
 
 
@@ -163,48 +186,114 @@ def patched_contents(patch: Patch, contents: Mapping[str, bytes | None], *, reve
         return {name: (root / name).read_bytes() for name in patch.files}
 
 
-def _replace_all(tree: Path, originals: Mapping[str, bytes | None], updated: Mapping[str, bytes]) -> None:
-    """Write every file or none: each goes through a temp file and os.replace, rolled back on failure."""
-    done: list[str] = []
+def _finish_interrupted(tree: Path, patch: Patch, journal_file: JournalFile) -> None:
+    """What a crashed run left: finish its apply or revert, and delete its temporary files."""
+    finished = roll_forward(tree, journal_file, limit=MAX_FILE_BYTES)
+    if finished is not None:
+        log.warning(
+            "finished the %s of %s in %s that was interrupted (%d files)",
+            finished.action,
+            finished.patch,
+            tree,
+            len(finished.entries),
+        )
+    stray = journal_file.remove_stray_temps()
+    names = dict.fromkeys([*patch.files, *(entry.name for entry in (finished.entries if finished else ()))])
+    for name in names:
+        stray += [str(tree / temp) for temp in remove_stray_temps(tree, name)]
+    if stray:
+        log.warning("removed temporary files an interrupted run left: %s", ", ".join(stray))
+
+
+def _replace_all(tree: Path, journal_file: JournalFile, journal: Journal) -> None:
+    """Write every file or none, even across a crash: the journal first, then each file by one rename.
+
+    A failure here rolls the written files back and removes the journal; a crash leaves
+    the journal, and the next apply or revert finishes the job from it.
+    """
     try:
-        for name, data in updated.items():
-            atomic_write(tree / name, data)
-            done.append(name)
-    except BaseException:
-        for name in done:
-            original = originals[name]
-            if original is not None:
-                atomic_write(tree / name, original)
+        journal_file.write(journal)
+    except OSError as exc:
+        raise BadInput(
+            f"cannot record the change in {journal_file.path}: {exc.strerror}; nothing was changed"
+        ) from None
+    done: list[JournalEntry] = []
+    current = ""
+    try:
+        for entry in journal.entries:
+            current = entry.name
+            write_in_tree(tree, entry.name, entry.after)
+            done.append(entry)
+    except BaseException as failure:
+        _roll_back(tree, journal_file, done, failure)
+        if isinstance(failure, OSError):
+            raise BadInput(f"cannot write {tree / current}: {failure.strerror}; nothing was changed") from None
         raise
+    journal_file.remove()
+
+
+def _roll_back(tree: Path, journal_file: JournalFile, done: Sequence[JournalEntry], failure: BaseException) -> None:
+    try:
+        for entry in reversed(done):
+            write_in_tree(tree, entry.name, entry.before)
+    except (OSError, BadInput) as exc:
+        # The journal stays: the next apply or revert rolls the whole change forward from it.
+        raise BadInput(
+            f"writing {tree} failed ({failure}) and undoing it failed too ({exc}); the next `mas-harness apply` "
+            f"or `revert` on this checkout finishes the change from {journal_file.path}"
+        ) from None
+    journal_file.remove()
+
+
+def _journal(action: str, patch: Patch, before: Mapping[str, bytes | None], after: Mapping[str, bytes]) -> Journal:
+    entries = []
+    for name, data in after.items():
+        original = before[name]
+        if original is None:
+            raise PatchError(f"{patch.path.name} would create {name}; only modifications are supported")
+        if original != data:
+            entries.append(JournalEntry(name=name, before=original, after=data))
+    return Journal(action=action, patch=patch.path.name, entries=tuple(entries))
 
 
 def apply(tree: Path, patch: Patch) -> ApplyResult:
     """Apply once: a second call is a reported no-op; on any failure the tree is unchanged."""
-    contents = read_files(tree, patch)
-    report = evaluate(contents, patch, committed=committed_files(tree, patch.files))
-    if report.state == State.APPLIED:
-        return ApplyResult(action="no-op", report=report, message=f"{patch.path.name} is already applied")
-    if report.state != State.APPLIES:
-        raise PatchConflict(f"{patch.path.name} cannot be applied to {tree}: {report.state}: {report.reason}", report)
-    updated = patched_contents(patch, contents)
-    with _staging(updated) as check_root:
-        reversible, _ = _git_apply(check_root, patch, "--check", "--reverse")
-    if not reversible:
-        raise PatchConflict(
-            f"{patch.path.name} applies to {tree} but its result does not reverse-check; tree left unchanged", report
-        )
-    _replace_all(tree, contents, updated)
+    with locked_tree(tree):
+        journal_file = JournalFile.of(tree)
+        _finish_interrupted(tree, patch, journal_file)
+        contents = read_files(tree, patch)
+        report = evaluate(contents, patch, committed=committed_files(tree, patch.files))
+        if report.state == State.APPLIED:
+            return ApplyResult(action="no-op", report=report, message=f"{patch.path.name} is already applied")
+        if report.state != State.APPLIES:
+            raise PatchConflict(
+                f"{patch.path.name} cannot be applied to {tree}: {report.state}: {report.reason}", report
+            )
+        updated = patched_contents(patch, contents)
+        with _staging(updated) as check_root:
+            reversible, _ = _git_apply(check_root, patch, "--check", "--reverse")
+        if not reversible:
+            raise PatchConflict(
+                f"{patch.path.name} applies to {tree} but its result does not reverse-check; tree left unchanged",
+                report,
+            )
+        _replace_all(tree, journal_file, _journal("apply", patch, contents, updated))
     return ApplyResult(action="applied", report=report, message=f"applied {patch.path.name} to {tree}")
 
 
 def revert(tree: Path, patch: Patch) -> ApplyResult:
     """Undo an apply; a tree without the patch is a reported no-op."""
-    contents = read_files(tree, patch)
-    report = evaluate(contents, patch, committed=committed_files(tree, patch.files))
-    if report.state == State.APPLIES:
-        return ApplyResult(action="no-op", report=report, message=f"{patch.path.name} is not applied")
-    if report.state != State.APPLIED:
-        raise PatchConflict(f"{patch.path.name} cannot be reverted in {tree}: {report.state}: {report.reason}", report)
-    updated = patched_contents(patch, contents, reverse=True)
-    _replace_all(tree, contents, updated)
+    with locked_tree(tree):
+        journal_file = JournalFile.of(tree)
+        _finish_interrupted(tree, patch, journal_file)
+        contents = read_files(tree, patch)
+        report = evaluate(contents, patch, committed=committed_files(tree, patch.files))
+        if report.state == State.APPLIES:
+            return ApplyResult(action="no-op", report=report, message=f"{patch.path.name} is not applied")
+        if report.state != State.APPLIED:
+            raise PatchConflict(
+                f"{patch.path.name} cannot be reverted in {tree}: {report.state}: {report.reason}", report
+            )
+        updated = patched_contents(patch, contents, reverse=True)
+        _replace_all(tree, journal_file, _journal("revert", patch, contents, updated))
     return ApplyResult(action="reverted", report=report, message=f"reverted {patch.path.name} in {tree}")

@@ -87,8 +87,8 @@ def _first_mismatch(lines: list[str], block: list[str], near: int) -> tuple[int,
 
 def hunk_reports(patch: Patch, contents: Mapping[str, bytes | None]) -> list[HunkReport]:
     reports: list[HunkReport] = []
-    for patched in patch.patchset:
-        data = contents.get(patched.path)
+    for name, patched in zip(patch.files, patch.patchset, strict=True):
+        data = contents.get(name)
         lines = data.decode("utf-8", "surrogateescape").splitlines(keepends=True) if data is not None else []
         drift = 0
         for index, hunk in enumerate(patched, start=1):
@@ -97,7 +97,7 @@ def hunk_reports(patch: Patch, contents: Mapping[str, bytes | None]) -> list[Hun
             expected = hunk.source_start - 1
             header = str(hunk).splitlines()[0]
             unlocated = HunkReport(
-                file=patched.path,
+                file=name,
                 index=index,
                 header=header,
                 expected_start=hunk.source_start,
@@ -121,5 +121,7 @@ def hunk_reports(patch: Patch, contents: Mapping[str, bytes | None]) -> list[Hun
                 found = "<file missing>"
             elif found.rstrip("\r") == wanted and found.endswith("\r"):
                 found += "  (CRLF line ending; the patch has LF)"
+            elif wanted.rstrip("\r") == found and wanted.endswith("\r"):
+                found += "  (LF line ending; the patch has CRLF)"
             reports.append(replace(unlocated, mismatch_line=line_no, mismatch_expected=wanted, mismatch_found=found))
     return reports

@@ -19,7 +19,7 @@ from unidiff.constants import LINE_TYPE_NO_NEWLINE
 from unidiff.patch import Hunk, PatchedFile
 
 from harness.errors import CommandFailed, PatchError
-from harness.patch.patchfile import Patch
+from harness.patch.patchfile import Patch, file_name
 from harness.proc import run
 
 ChangeStatus = Literal["clean", "upstream", "conflict"]
@@ -124,14 +124,14 @@ def index_ids(patch: Patch, patched: PatchedFile) -> tuple[str, str, str | None]
         if found:
             return found.group(1), found.group(2), found.group(3)
     raise PatchError(
-        f"patch {patch.path} has no `index` line for {patched.path}: refresh needs the pre-image blob id "
+        f"patch {patch.path} has no `index` line for {file_name(patched)}: refresh needs the pre-image blob id "
         "(make patches with `git diff --full-index`)"
     )
 
 
 def preimage_ids(patch: Patch) -> dict[str, str]:
     """File -> the blob id (or the abbreviation) the patch names as its pre-image."""
-    return {patched.path: index_ids(patch, patched)[0] for patched in patch.patchset}
+    return {file_name(patched): index_ids(patch, patched)[0] for patched in patch.patchset}
 
 
 # -- merging -------------------------------------------------------------------------------------

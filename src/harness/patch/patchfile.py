@@ -1,16 +1,46 @@
-"""A patch file: read, parsed with unidiff, its paths checked, its DEP-3 header read."""
+"""A patch file: read, parsed with unidiff, its paths checked, its DEP-3 header read.
+
+The harness changes the content of files that exist, as `git apply` would; a patch
+that asks for anything else (a mode change, a rename or copy, an added or deleted
+file, a symbolic link, a binary diff) is refused before anything runs, rather than
+carried out in part.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from unidiff.errors import UnidiffParseError
-from unidiff.patch import PatchSet
+from unidiff.patch import PatchedFile, PatchSet
 
 from harness.errors import PatchError
+from harness.files import size_text
+
+MAX_PATCH_BYTES = 2**20
+"""The patches users keep are a few KB; a patch past this is a mistake (a generated diff, the wrong file)."""
+MAX_HUNKS = 2000
+"""Likewise for hunks: the patch has a handful, and unidiff's cost grows with every one."""
+
+# Extended header lines of `git diff` that ask for more than a content change, and what they ask for.
+_REFUSED_HEADERS = {
+    "old mode": "a mode change",
+    "new mode": "a mode change",
+    "new file mode": "a new file",
+    "deleted file mode": "a deleted file",
+    "rename from": "a rename",
+    "rename to": "a rename",
+    "copy from": "a copy",
+    "copy to": "a copy",
+    "GIT binary patch": "a binary diff",
+    "Binary files": "a binary diff",
+}
+_INDEX_LINE = re.compile(r"^index [0-9a-f]+\.\.[0-9a-f]+(?: (?P<mode>\d+))?$")
+_REGULAR_MODES = ("100644", "100755")
 
 
 def git_blob_id(data: bytes) -> str:
@@ -28,39 +58,104 @@ class Patch:
 
     @classmethod
     def load(cls, path: Path) -> Patch:
+        # Read at most one byte past the limit: a huge file, or /dev/zero, costs no more than a real patch.
         try:
-            data = path.read_bytes()
+            with path.open("rb") as handle:
+                data = handle.read(MAX_PATCH_BYTES + 1)
+                # A pipe has no size; then what was read says "more than the limit".
+                size = max(os.fstat(handle.fileno()).st_size, len(data))
         except FileNotFoundError:
             raise PatchError(f"patch {path} does not exist") from None
         except OSError as exc:
             raise PatchError(f"patch {path} cannot be read: {exc.strerror}") from None
+        if len(data) > MAX_PATCH_BYTES:
+            raise PatchError(_too_big(path, size))
         return cls.parse(data, path=path)
 
     @classmethod
     def parse(cls, data: bytes, *, path: Path) -> Patch:
+        if len(data) > MAX_PATCH_BYTES:
+            raise PatchError(_too_big(path, len(data)))
         if not data.strip():
             raise PatchError(f"patch {path} is empty")
+        hunks = data.count(b"\n@@ ") + data.startswith(b"@@ ")
+        if hunks > MAX_HUNKS:
+            raise PatchError(
+                f"patch {path} has {hunks:,} hunks, more than the {MAX_HUNKS:,} a Dockerfile patch plausibly has "
+                "(a few): is it the right file?"
+            )
         try:
-            patchset = PatchSet(data.decode("utf-8"))
+            text = data.decode("utf-8")
         except UnicodeDecodeError:
             raise PatchError(f"patch {path} is not UTF-8 text") from None
+        _refuse_extended_headers(text, path)
+        try:
+            patchset = PatchSet(text)
         except UnidiffParseError as exc:
             raise PatchError(f"patch {path} is malformed: {exc}") from None
         if not patchset or not any(len(patched) for patched in patchset):
             raise PatchError(f"patch {path} contains no hunks")
         files: list[str] = []
         for patched in patchset:
-            for name in {patched.path, _strip_prefix(patched.source_file), _strip_prefix(patched.target_file)}:
-                if name != "/dev/null":
-                    _require_inside_tree(name, path)
-            if patched.is_added_file or patched.is_removed_file:
-                raise PatchError(f"patch {path} adds or removes {patched.path}; only modifications are supported")
-            files.append(patched.path)
+            name = file_name(patched)
+            before, after = _strip_prefix(patched.source_file), _strip_prefix(patched.target_file)
+            for named in {name, before, after}:
+                if named != "/dev/null":
+                    _require_inside_tree(named, path)
+            if "/dev/null" in (before, after) or patched.is_added_file or patched.is_removed_file:
+                raise PatchError(f"patch {path} adds or removes {name}; only modifications are supported")
+            if _is_git_diff(patched) and before != after:
+                # git apply reads different names in a git diff as a rename (a plain diff names its target).
+                raise PatchError(
+                    f"patch {path} renames {before} to {after}; the harness changes files in place only: "
+                    "make the patch without the rename (git diff --no-renames)"
+                )
+            files.append(name)
         return cls(path=path, data=data, files=tuple(files), header=_dep3_header(data), patchset=patchset)
 
 
+def _too_big(path: Path, size: int) -> str:
+    return (
+        f"patch {path} is {size_text(size)}, more than the {size_text(MAX_PATCH_BYTES)} a Dockerfile patch "
+        "plausibly has (a few KB): is it the right file?"
+    )
+
+
+def file_name(patched: PatchedFile) -> str:
+    """The path a patched file names in the tree; a patch saved with CRLF line endings has a CR after it, which
+    git apply drops too."""
+    return str(patched.path).removesuffix("\r")
+
+
+def _is_git_diff(patched: PatchedFile) -> bool:
+    return any(str(line).startswith("diff --git ") for line in patched.patch_info or ())
+
+
 def _strip_prefix(name: str) -> str:
+    name = name.removesuffix("\r")
     return name[2:] if name[:2] in ("a/", "b/") else name
+
+
+def _refuse_extended_headers(text: str, path: Path) -> None:
+    """Refuse what `git diff` headers ask beyond a content change, naming the line; only lines from the first
+    `diff --git` on are headers (the DEP-3 text before it is prose)."""
+    in_git_diff = False
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.rstrip("\r")
+        if line.startswith("diff --git "):
+            in_git_diff = True
+            continue
+        if not in_git_diff or line[:1] in (" ", "+", "-", "\\", "@", ""):
+            continue
+        asked = next((what for prefix, what in _REFUSED_HEADERS.items() if line.startswith(prefix)), None)
+        index = _INDEX_LINE.match(line)
+        if index and index.group("mode") not in (None, *_REGULAR_MODES):
+            asked = f"a file of mode {index.group('mode')} (a symbolic link or a submodule)"
+        if asked is not None:
+            raise PatchError(
+                f"patch {path} line {number} (`{line}`) asks for {asked}; the harness applies content changes to "
+                "regular files only: remove it from the patch"
+            )
 
 
 def _require_inside_tree(name: str, patch_path: Path) -> None:

@@ -42,7 +42,7 @@ from harness.patch.merge import (
     splice,
     split_lines,
 )
-from harness.patch.patchfile import Patch, git_blob_id
+from harness.patch.patchfile import Patch, file_name, git_blob_id
 from harness.proc import run
 from harness.upstream.cache import DOCKERFILE, ResolvedRef, UpstreamCache
 
@@ -150,7 +150,7 @@ def _locate_new_headers(hunks: Sequence[HunkMerge], candidate: PatchSet) -> list
         first = next((c.new_line for c in hunk.changes if c.new_line is not None), None)
         new_header = None
         for patched in candidate:
-            if patched.path != hunk.file or first is None:
+            if file_name(patched) != hunk.file or first is None:
                 continue
             for new in patched:
                 if new.source_start <= first <= new.source_start + new.source_length:
@@ -205,7 +205,7 @@ def _merge_file(
 
     `sides` are the pre-image (the merge base), the ref's file ("ours") and the patched pre-image ("theirs").
     """
-    name = patched.path
+    name = file_name(patched)
     base, ours, theirs = sides
     notes = []
     _, post_id, _ = index_ids(patch, patched)
@@ -262,9 +262,9 @@ def rebase_patch(  # noqa: PLR0913  # each an independent input; keyword-only
     notes: list[str] = []
     hunks: list[HunkMerge] = []
     files: list[FileRefresh] = []
-    modes = {patched.path: index_ids(patch, patched)[2] for patched in patch.patchset}
+    modes = {file_name(patched): index_ids(patch, patched)[2] for patched in patch.patchset}
     for patched in patch.patchset:
-        name = patched.path
+        name = file_name(patched)
         sides = (bases[name], targets[name], theirs_all[name])
         file_hunks, refreshed, file_notes = _merge_file(patch, patched, sides=sides, target_label=target_label)
         hunks += file_hunks

@@ -8,6 +8,7 @@ pipe on stdout (`mas-harness compat | head -1`) costs the terminal output, never
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -50,22 +51,42 @@ class Sinks:
         return {what: path for what, path in named.items() if path is not None}
 
 
+def _is_stream(path: Path) -> bool:
+    """A character device or a named pipe (/dev/stdout, /dev/null, a FIFO): written into, never replaced."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+
+
 def check_writable(sinks: Sinks) -> None:
     """Refuse, before any work, a report file that cannot be written (bad input, exit 2)."""
+    seen: dict[Path, str] = {}
     for what, path in sinks.files().items():
         if path.is_dir():
             raise BadInput(f"{what} {path} is a directory; name a file")
+        if path.exists() and not path.is_file() and not _is_stream(path):
+            raise BadInput(f"{what} {path} is not a regular file; name a file")
         parent = path.parent if str(path.parent) else Path()
         if not parent.is_dir():
             raise BadInput(f"{what} {path}: {parent} is not a directory")
         if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
             raise BadInput(f"{what} {path} cannot be written (permission denied)")
+        same = seen.setdefault(path.resolve(), what)
+        if same != what:
+            raise BadInput(f"{same} and {what} both name {path}; give each report its own file")
 
 
 def _write(what: str, path: Path, data: bytes) -> None:
     try:
-        atomic_write(path, data)
+        if _is_stream(path):
+            with path.open("wb") as handle:
+                handle.write(data)
+        else:
+            atomic_write(path, data)
     except OSError as exc:
+        # A full disk shows here, at write time, whatever was checked before.
         raise BadInput(f"{what} {path} cannot be written: {exc.strerror or exc}") from None
 
 
@@ -75,6 +96,23 @@ def _append(what: str, path: Path, text: str) -> None:
             handle.write(text + "\n")
     except OSError as exc:
         raise BadInput(f"{what} {path} cannot be written: {exc.strerror or exc}") from None
+
+
+def _show(outcome: Outcome, sinks: Sinks, console: Console) -> None:
+    try:
+        if sinks.annotations:
+            sys.stdout.write(github_annotations(outcome))
+        if sinks.json_stdout:
+            sys.stdout.write(json_text(outcome))
+            sys.stdout.flush()
+        else:
+            render(outcome, console)
+    except BrokenPipeError:
+        raise  # the reader went away: the command line knows what to do
+    except OSError as exc:
+        # What could not be written stays buffered: send it where the final flush at exit cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise BadInput(f"cannot write to standard output: {exc.strerror or exc}") from None
 
 
 def publish(outcome: Outcome, sinks: Sinks, console: Console) -> None:
@@ -88,10 +126,4 @@ def publish(outcome: Outcome, sinks: Sinks, console: Console) -> None:
         _write("--markdown", sinks.markdown, text.encode())
     if sinks.step_summary is not None:
         _append(f"${STEP_SUMMARY}", sinks.step_summary, text)
-    if sinks.annotations:
-        sys.stdout.write(github_annotations(outcome))
-    if sinks.json_stdout:
-        sys.stdout.write(json_text(outcome))
-        sys.stdout.flush()
-    else:
-        render(outcome, console)
+    _show(outcome, sinks, console)

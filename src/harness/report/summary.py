@@ -29,23 +29,28 @@ class Part:
         return Status.OK if self.failed == 0 and self.passed > 0 and not self.missing else Status.FAILED
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def junit_tiers(path: Path) -> list[Part]:
     """Per test tier (tests/unit, tests/integration, ...) from a pytest JUnit XML file."""
+    counts: dict[str, list[int]] = {}
     try:
         root = ElementTree.parse(path).getroot()
-    except (ElementTree.ParseError, OSError) as exc:
-        raise BadInput(f"{path} is not a JUnit XML file: {exc}") from None
-    counts: dict[str, list[int]] = {}
-    for case in root.iter("testcase"):
-        parts = (case.get("classname") or "").split(".")
-        tier = parts[1] if len(parts) > 1 and parts[0] == "tests" else "other"
-        slot = counts.setdefault(tier, [0, 0, 0])
-        if case.find("failure") is not None or case.find("error") is not None:
-            slot[1] += 1
-        elif case.find("skipped") is not None:
-            slot[2] += 1
-        else:
-            slot[0] += 1
+        for case in root.iter("testcase"):
+            parts = (case.get("classname") or "").split(".")
+            tier = parts[1] if len(parts) > 1 and parts[0] == "tests" else "other"
+            slot = counts.setdefault(tier, [0, 0, 0])
+            if case.find("failure") is not None or case.find("error") is not None:
+                slot[1] += 1
+            elif case.find("skipped") is not None:
+                slot[2] += 1
+            else:
+                slot[0] += 1
+    # An unknown encoding is a LookupError; absurd nesting, a RecursionError.
+    except (ElementTree.ParseError, OSError, ValueError, LookupError, RecursionError) as exc:
+        raise BadInput(f"{path} is not a JUnit XML file: {_one_line(exc)}") from None
     return [Part(name=f"{tier} tests", passed=p, failed=f, skipped=s) for tier, (p, f, s) in sorted(counts.items())]
 
 
@@ -53,8 +58,8 @@ def json_part(path: Path, name: str) -> Part:
     """A JSON report the harness wrote: a command's document (its results), or a profile.json (its profiles)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise BadInput(f"{path} is not a JSON report of the harness: {exc}") from None
+    except (OSError, ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise BadInput(f"{path} is not a JSON report of the harness: {_one_line(exc)}") from None
     if isinstance(data, dict) and "schema_version" in data and isinstance(data.get("results"), list):
         statuses = [
             Result.deserialize(entry, where=str(path)).status for entry in data["results"] if isinstance(entry, dict)

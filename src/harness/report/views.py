@@ -117,6 +117,13 @@ def _plain_choice(result: CompatResult) -> bool:
     return choice.basis == "only" or (choice.basis == "in-range" and choice.version_tag == result.ref)
 
 
+def _static_status(findings: Sequence[Finding]) -> Status:
+    """ERROR when the Dockerfile could not be checked at all, else whether every check held."""
+    if any(f.error for f in findings):
+        return Status.ERROR
+    return status_of(all(f.ok for f in findings))
+
+
 def compat_results(result: CompatResult) -> list[Result]:
     """Per ref: the patch's state (against the pin), the static checks, the post-image, upstream's profile."""
     group = f"compat.{result.ref}"
@@ -141,7 +148,7 @@ def compat_results(result: CompatResult) -> list[Result]:
         results.append(
             Result(
                 name="static checks",
-                status=status_of(static_ok),
+                status=_static_status(result.static.findings),
                 reason=f"{result.static.checks} checks" + (f", failing: {failed}" if failed else ", all hold"),
                 group=group,
                 detail="\n".join(f"{f.check} (line {f.line}): {f.message}" for f in result.static.failed),
@@ -199,7 +206,7 @@ def compat_table(results: Sequence[CompatResult], *, title: str = "Patch compati
                 _drift_cell(r),
                 _profile_cell(r),
             ),
-            status=status_of(r.ok),
+            status=_static_status(r.static.findings) if r.static and not r.static.ok else status_of(r.ok),
         )
         for r in results
     )

@@ -47,6 +47,9 @@ MAX_BLOB_BYTES = 1 << 20
 _TAGS, _BRANCHES = "refs/tags/", "refs/remotes/origin/"
 # Never ask a promisor remote for an object behind the caller's back: a miss is answered here, in one fetch.
 _NO_LAZY_FETCH = {"GIT_NO_LAZY_FETCH": "1"}
+# `scheme://...`, or git's `transport::address`, which runs a remote helper (`ext::` runs any command).
+_URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)(://|::)")
+_ALLOWED_SCHEMES = ("https", "ssh", "git", "file", "git+ssh", "ssh+git")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,7 +61,15 @@ class UpstreamSource:
 
     @classmethod
     def parse(cls, text: str) -> UpstreamSource:
-        if "://" in text or re.match(r"^[\w.-]+@[\w.-]+:", text):
+        scheme = _URL_SCHEME.match(text)
+        if scheme is not None or text.startswith("-"):
+            if scheme is None or scheme.group(2) != "://" or scheme.group(1).lower() not in _ALLOWED_SCHEMES:
+                raise UpstreamError(
+                    f"upstream {text!r} is not allowed: name an https://, ssh://, git:// or file:// URL, "
+                    "user@host:path, a local repository or a bundle"
+                )
+            return cls(location=text, kind="url")
+        if re.match(r"^[\w.-]+@[\w.-]+:", text):
             return cls(location=text, kind="url")
         path = Path(text).expanduser()
         if path.is_file():

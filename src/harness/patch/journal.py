@@ -1,0 +1,139 @@
+"""The journal that makes an apply or a revert all-or-nothing across a crash.
+
+Each file is replaced by one rename, which is atomic; a patch of several files needs
+more. Before the first rename, the journal records every file the patch changes, as it
+is and as it will be, durably, in the checkout's git directory (`git rev-parse
+--git-path mas-harness-journal`; a directory that is not the top of a git work tree
+keeps it at its own top as `.mas-harness-journal`). It is removed once every file is
+written. The next apply or revert that finds one finishes the interrupted run first
+(rolls it forward): every file is then either written already or still as it was; a
+file that is neither was changed by someone since, and the run stops and says so.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import BadInput
+from harness.files import read_in_tree, remove_stray_temps, write_in_tree
+from harness.proc import run
+
+JOURNAL = "mas-harness-journal"
+FORMAT = "mas-harness-journal/1"
+_LIMIT = 256 * 2**20
+"""Two copies of each file a patch changes, base64-encoded: far below this for any real patch."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class JournalEntry:
+    name: str
+    before: bytes
+    after: bytes
+
+
+@dataclass(frozen=True, kw_only=True)
+class Journal:
+    action: str
+    """`apply` or `revert`."""
+    patch: str
+    entries: tuple[JournalEntry, ...]
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(
+            {
+                "format": FORMAT,
+                "action": self.action,
+                "patch": self.patch,
+                "files": [
+                    {
+                        "name": entry.name,
+                        "before": base64.b64encode(entry.before).decode(),
+                        "after": base64.b64encode(entry.after).decode(),
+                    }
+                    for entry in self.entries
+                ],
+            }
+        ).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, where: Path) -> Journal:
+        unreadable = (
+            f"{where} is not a journal this harness can read (%s); if no apply or revert was interrupted, delete it"
+        )
+        try:
+            document = json.loads(data)
+            if document.get("format") != FORMAT:
+                raise BadInput(unreadable % f"format {document.get('format')!r}")
+            return cls(
+                action=str(document["action"]),
+                patch=str(document["patch"]),
+                entries=tuple(
+                    JournalEntry(
+                        name=str(entry["name"]),
+                        before=base64.b64decode(entry["before"], validate=True),
+                        after=base64.b64decode(entry["after"], validate=True),
+                    )
+                    for entry in document["files"]
+                ),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as exc:
+            raise BadInput(unreadable % f"{type(exc).__name__}: {exc}") from None
+
+
+@dataclass(frozen=True, kw_only=True)
+class JournalFile:
+    """Where a checkout's journal lives: the directory and the file name in it."""
+
+    directory: Path
+    name: str
+
+    @property
+    def path(self) -> Path:
+        return self.directory / self.name
+
+    @classmethod
+    def of(cls, tree: Path) -> JournalFile:
+        probe = run("git", "rev-parse", "--show-toplevel", "--git-path", JOURNAL, cwd=tree, check=False)
+        lines = probe.stdout.decode().splitlines()
+        if probe.returncode == 0 and len(lines) == 2 and Path(lines[0]).resolve() == tree.resolve():
+            # --git-path answers relative to the directory git ran in, or absolute.
+            path = tree / lines[1]
+            return cls(directory=path.parent, name=path.name)
+        return cls(directory=tree, name=f".{JOURNAL}")
+
+    def read(self) -> Journal | None:
+        data = read_in_tree(self.directory, self.name, limit=_LIMIT)
+        return None if data is None else Journal.from_bytes(data, where=self.path)
+
+    def write(self, journal: Journal) -> None:
+        write_in_tree(self.directory, self.name, journal.to_bytes())
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def remove_stray_temps(self) -> list[str]:
+        return [str(self.directory / name) for name in remove_stray_temps(self.directory, self.name)]
+
+
+def roll_forward(tree: Path, journal_file: JournalFile, *, limit: int) -> Journal | None:
+    """Finish the apply or revert the journal records, if one was interrupted; the journal it finished."""
+    journal = journal_file.read()
+    if journal is None:
+        return None
+    for entry in journal.entries:
+        current = read_in_tree(tree, entry.name, limit=limit)
+        if current == entry.after:
+            continue
+        if current != entry.before:
+            raise BadInput(
+                f"{tree / entry.name} changed after the {journal.action} of {journal.patch} was interrupted; "
+                f"{journal_file.path} holds the file as it was and as the {journal.action} leaves it: restore "
+                "one of them and run again"
+            )
+        write_in_tree(tree, entry.name, entry.after)
+    journal_file.remove()
+    return journal
