@@ -219,9 +219,9 @@ def test_status_picks_the_variant_of_the_checkout(
         assert "state: applies" in out
 
 
-def test_a_closed_pipe_keeps_the_verdict(bundle: Path, tmp_path: Path) -> None:
+def test_a_closed_pipe_keeps_the_verdict(bundle: Path, shared_cache: Path) -> None:
     """`mas-harness compat | head -1`: the reader goes away after one line; the exit is the verdict, not 1."""
-    argv = [sys.executable, "-m", "harness", *_compat(bundle, tmp_path)]
+    argv = [sys.executable, "-m", "harness", *_compat(bundle, shared_cache)]
     with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
         assert proc.stdout is not None and proc.stderr is not None
         first = proc.stdout.readline()
@@ -234,11 +234,11 @@ def test_a_closed_pipe_keeps_the_verdict(bundle: Path, tmp_path: Path) -> None:
 
 
 def test_options_go_before_or_after_the_command(
-    bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    bundle: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["-q", *_compat(bundle, tmp_path, "v1.17.0", "--json")]) == 0
+    assert main(["-q", *_compat(bundle, shared_cache, "v1.17.0", "--json")]) == 0
     before = json.loads(capsys.readouterr().out)
-    assert main([*_compat(bundle, tmp_path, "v1.17.0", "--json"), "-q"]) == 0
+    assert main([*_compat(bundle, shared_cache, "v1.17.0", "--json"), "-q"]) == 0
     after = json.loads(capsys.readouterr().out)
 
     def timeless(document: dict[str, Any]) -> list[dict[str, Any]]:
