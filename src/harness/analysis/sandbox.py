@@ -10,6 +10,7 @@ reading of shell text.
 from __future__ import annotations
 
 import logging
+import shlex
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -141,16 +142,21 @@ def read_calls(log_file: Path) -> tuple[ToolCall, ...]:
     while at < len(fields) - 1:  # the last field is what follows the final NUL: nothing
         tool, count = fields[at].decode(), int(fields[at + 1])
         argv = tuple(arg.decode(errors="replace") for arg in fields[at + 2 : at + 2 + count])
-        at += 2 + count
-        env = {}
-        while fields[at]:
-            name, _, value = fields[at].decode(errors="replace").partition("=")
-            if name not in _HARNESS_VARS:
-                env[name] = value
-            at += 1
-        at += 1
-        calls.append(ToolCall(tool=tool, argv=argv, env=env))
+        exported = fields[at + 2 + count].decode(errors="replace")
+        at += 3 + count
+        calls.append(ToolCall(tool=tool, argv=argv, env=_exported(exported)))
     return tuple(calls)
+
+
+def _exported(listing: str) -> dict[str, str]:
+    """NAME -> value from `export -p` (dash: `export NAME='value'`; bash: `declare -x NAME="value"`), the
+    variables set to run the script and its doubles left out."""
+    env = {}
+    for word in shlex.split(listing):
+        name, equals, value = word.partition("=")
+        if equals and name not in _HARNESS_VARS:
+            env[name] = value
+    return env
 
 
 def _shell_safe_path(path: Path) -> str:

@@ -6,8 +6,8 @@
 # give the RUN script, with only PATH and HARNESS_DOUBLE_LOG added.
 #
 # Each call appends one record to $HARNESS_DOUBLE_LOG, every field ended by a NUL byte (which
-# no argument or variable can hold): the tool, the number of arguments, the arguments, the
-# environment as `env -0` prints it, then an empty field.
+# no argument or variable can hold): the tool, the number of arguments, the arguments, then the
+# environment as the shell's `export -p` prints it, in shell quoting (a builtin: no process).
 #
 # `cargo build` (or `cargo auditable build`) creates target/<triple>/release/<bin> for each
 # --target, holding "<bin> built for <triple>", so that a later `mv` can be traced back to the
@@ -16,7 +16,7 @@ set -eu
 tool=${0##*/}
 {
   printf '%s\0' "$tool" "$#" "$@"
-  env -0
+  export -p
   printf '\0'
 } >>"$HARNESS_DOUBLE_LOG"
 [ "$tool" = cargo ] || exit 0
