@@ -98,6 +98,23 @@ def test_verify_checks_the_recorded_commit_from_the_submodules_own_repository(
     }
 
 
+def test_verify_offline_answers_from_the_cache_and_says_so(
+    superproject: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cache = tmp_path / "cache"
+    assert main(_verify(superproject, cache, "--offline")) == 2, "nothing cached yet"
+    assert "--offline fetches nothing" in _error_line(capsys)
+    assert main(_verify(superproject, cache, "--json")) == 0
+    online = _report(capsys)
+    assert main(_verify(superproject, cache, "--json", "--offline")) == 0
+    offline = _report(capsys)
+    assert (online["document"]["offline"], offline["document"]["offline"]) == (False, True)
+    assert offline["compat"]["upstream_commit"] == online["compat"]["upstream_commit"]
+    assert offline["document"]["verdicts"]["reused"] == 1, "the static checks were read back"
+    assert main(_verify(superproject, cache, "--offline")) == 0
+    assert "offline: refs were answered from the cache alone" in capsys.readouterr().out
+
+
 def test_verify_follows_the_gitlink_in_the_index_not_the_checkout(
     superproject: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
