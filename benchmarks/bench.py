@@ -207,8 +207,9 @@ def time_check_then_compat(python: str, upstream: str, *, repeat: int, scratch: 
 
 
 def time_status(python: str, upstream: str, *, repeat: int, scratch: Path) -> Timing:
-    checkout = scratch / "status-checkout"
-    subprocess.run(["git", "clone", "--quiet", upstream, str(checkout)], check=True, capture_output=True)
+    checkout = Path(tempfile.mkdtemp(prefix="status-checkout-", dir=scratch))
+    subprocess.run(["git", "clone", "--quiet", upstream, str(checkout / "mas")], check=True, capture_output=True)
+    checkout = checkout / "mas"
     subprocess.run(["git", "-C", str(checkout), "checkout", "--quiet", "v1.17.0"], check=True, capture_output=True)
     beside = Path(python).parent / "mas-harness"
     argv = [str(beside)] if beside.is_file() else _harness(python)
