@@ -162,7 +162,8 @@ class VerdictCache:
         """The stored findings for these inputs, else `compute()`'s, stored for the next run."""
         key = self.key(pristine=pristine, patched=patched, shape=shape)
         path = self.path(key)
-        if self.reuse and (stored := self._read(path, key)) is not None:
+        # Unlocked, a bad entry is not worth a word yet: the look under the lock decides, and says why.
+        if self.reuse and (stored := self._read(path, key, warn=False)) is not None:
             return self._count(stored, reused=True)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -189,17 +190,18 @@ class VerdictCache:
                 self.computed += 1
         return findings
 
-    def _read(self, path: Path, key: VerdictKey) -> list[Finding] | None:
+    def _read(self, path: Path, key: VerdictKey, *, warn: bool = True) -> list[Finding] | None:
         try:
             data = path.read_bytes()
         except FileNotFoundError:
             return None
         except OSError as exc:
-            log.warning("stored verdict %s cannot be read (%s): computing it again", path, exc.strerror)
+            if warn:
+                log.warning("stored static verdict %s cannot be read (%s): checking again", path, exc.strerror)
             return None
         findings = _entry_findings(data, key)
-        if findings is None:
-            log.warning("stored verdict %s is corrupt or not for these inputs: computing it again", path)
+        if findings is None and warn:
+            log.warning("stored static verdict %s is damaged or stale: checking again and replacing it", path)
         return findings
 
     def _publish(self, path: Path, key: VerdictKey, findings: list[Finding]) -> None:
