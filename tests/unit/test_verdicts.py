@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
+from harness import __version__
 from harness.analysis.findings import Finding
-from harness.analysis.verdicts import VerdictCache, tool_versions
+from harness.analysis.verdicts import VerdictCache, checks_version, tool_versions
 from harness.cli.main import main
 
 FINDINGS = [
@@ -164,6 +165,15 @@ def test_concurrent_runs_compute_a_verdict_once(tmp_path: Path) -> None:
         results = list(pool.map(_slow_lookup, [str(tmp_path / "store")] * 8, [str(marks)] * 8))
     assert all(result == FINDINGS for result in results)
     assert marks.read_text() == "computed\n"
+
+
+def test_the_harness_version_names_the_code_of_the_checks(tmp_path: Path) -> None:
+    version = checks_version()
+    assert version.startswith(f"{__version__}+checks.") and len(version) == len(__version__) + 24
+    store = VerdictCache(tmp_path, versions=lambda: TOOLS)
+    _lookup(store, Counting(FINDINGS))
+    [entry] = tmp_path.rglob("*.json")
+    assert json.loads(entry.read_text())["key"]["harness"] == version
 
 
 def test_the_tool_versions_are_what_the_tools_say() -> None:

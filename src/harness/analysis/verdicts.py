@@ -1,12 +1,13 @@
 """Static verdicts kept by content: the findings of the static checks, computed once per distinct input.
 
 The static checks of a patched Dockerfile are a pure function of the pristine and the
-patched Dockerfile's bytes, the builder-stage shape, the harness's version and the
-versions of shellcheck and hadolint: the 30 pinned releases have 9 distinct Dockerfiles,
-and a rerun changes none of them. So the findings are stored under the harness's cache
-directory (`verdicts/`), named by a digest of all of those, the way the checkout cache
-is kept: looked up without a lock; on a miss, under a file lock per entry, looked up
-again (another run may have just computed it), computed, and published all at once.
+patched Dockerfile's bytes, the builder-stage shape, the harness's version (with a
+digest of the code the checks run) and the versions of shellcheck and hadolint: the 30
+pinned releases have 9 distinct Dockerfiles, and a rerun changes none of them. So the
+findings are stored under the harness's cache directory (`verdicts/`), named by a
+digest of all of those, the way the checkout cache is kept: looked up without a lock;
+on a miss, under a file lock per entry, looked up again (another run may have just
+computed it), computed, and published all at once.
 
 An entry names its inputs and carries a digest of its findings: one that does not read
 back whole (truncated, edited, written by another format) is recomputed and replaced,
@@ -39,6 +40,26 @@ VERDICTS = "verdicts"
 FORMAT = 1
 """The layout of an entry; another layout is not read."""
 LINT_TOOLS = ("shellcheck", "hadolint")
+
+
+# The code the static checks run: a harness installed from a commit between two releases keeps its version
+# number, so the version alone would hand it verdicts of other checks.
+_CHECKS_CODE = (
+    *(f"analysis/{name}.py" for name in ("static", "semantic", "sandbox", "scenarios", "lint", "dockerfile")),
+    *("analysis/environment.py", "analysis/findings.py", "analysis/doubles/tool_double.sh", "knobs.py"),
+)
+
+
+def checks_version() -> str:
+    """The harness's version and a digest of the code its static checks run (just the version if it cannot be read)."""
+    package = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    try:
+        for relative in _CHECKS_CODE:
+            digest.update((package / relative).read_bytes())
+    except OSError:
+        return __version__
+    return f"{__version__}+checks.{digest.hexdigest()[:16]}"
 
 
 def tool_versions() -> dict[str, str]:
@@ -119,12 +140,12 @@ class VerdictCache:
         root: Path,
         *,
         reuse: bool = True,
-        harness_version: str = __version__,
+        harness_version: str | None = None,
         versions: Callable[[], Mapping[str, str]] = tool_versions,
     ) -> None:
         self.root = root
         self.reuse = reuse
-        self.harness_version = harness_version
+        self.harness_version = harness_version if harness_version is not None else checks_version()
         self._versions = versions
         self._tools: Mapping[str, str] | None = None
         self._guard = threading.Lock()
