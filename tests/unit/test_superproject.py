@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -38,10 +39,10 @@ def _commit(repo: Path, message: str) -> None:
     git(repo, "commit", "--quiet", "-m", message)
 
 
-@pytest.fixture
-def superproject(upstream_clone: Path, tmp_path: Path, main_patch: Patch) -> Path:
+@pytest.fixture(scope="module")
+def superproject_template(upstream_clone: Path, tmp_path_factory: pytest.TempPathFactory, main_patch: Patch) -> Path:
     """The users' repository: the submodule at a pinned tag, the patch beside it, [tool.mas-harness] in pyproject."""
-    root = tmp_path / "chat"
+    root = tmp_path_factory.mktemp("template") / "chat"
     root.mkdir()
     git(root, "init", "--quiet")
     git(root, "config", "user.email", "test@localhost")
@@ -52,6 +53,15 @@ def superproject(upstream_clone: Path, tmp_path: Path, main_patch: Patch) -> Pat
     (root / PATCH).write_bytes(main_patch.data)
     (root / "pyproject.toml").write_text(CONFIG)
     _commit(root, f"MAS submodule at {PINNED_TAG} with its patch")
+    return root
+
+
+@pytest.fixture
+def superproject(superproject_template: Path, tmp_path: Path) -> Path:
+    """A copy of the template for each test, which may change it: git links a submodule to its superproject by
+    relative paths, so the copy is a repository of its own (its remote is the module's upstream clone)."""
+    root = tmp_path / "chat"
+    shutil.copytree(superproject_template, root, symlinks=True)
     return root
 
 
