@@ -1,12 +1,16 @@
-"""What the tests share besides fixtures: the upstream test data's location, git in a test's own repository, and the
-types of the factory fixtures (the fixtures themselves are in the root conftest.py)."""
+"""What the tests share besides fixtures: the upstream test data's location, git in a test's own repository, what
+happens when a tier's engine is missing, and the types of the factory fixtures (the fixtures themselves are in the
+conftest.py files)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import NoReturn
+
+import pytest
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"
 BUNDLE = Path(os.environ.get("MAS_HARNESS_BUNDLE", SHARED / "upstream/mas-dockerfiles.bundle"))
@@ -23,3 +27,10 @@ MakeRepo = Callable[..., Path]
 def git(cwd: Path, *args: str) -> str:
     """git in a repository the test owns; its stdout, stripped."""
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def unavailable(problem: str, *, env: Mapping[str, str] = os.environ) -> NoReturn:
+    """A tool a tier needs is missing: under CI (CI=true) the run fails, elsewhere the test is skipped, saying why."""
+    if env.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true and {problem}")
+    pytest.skip(problem)
