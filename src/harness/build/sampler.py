@@ -295,6 +295,11 @@ class ProcessSampler:
         self._samples.append(sample)
         return sample
 
+    def latest(self) -> Sample | None:
+        """The last sample taken (safe to call from another thread while sampling runs)."""
+        samples = self._samples
+        return samples[-1] if samples else None
+
     def report(self) -> SamplerReport:
         peak_crate = max(self._crate_peaks.items(), key=lambda item: item[1], default=None)
         return SamplerReport(
