@@ -7,8 +7,9 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -22,6 +23,29 @@ CheckoutFactory = Callable[[str], Path]
 """A tag of the bundle checked out into the test's own directory."""
 MakeRepo = Callable[..., Path]
 """A git repository made by the test, with the given files committed."""
+
+
+@dataclass(frozen=True)
+class Build:
+    """One `mas-harness build` run of the integration tier: its exit code, its report.json (empty when it wrote none)
+    and its report directory."""
+
+    code: int
+    report: dict[str, Any]
+    report_dir: Path
+
+    @property
+    def final(self) -> dict[str, Any]:
+        final = self.report.get("final")
+        return final if isinstance(final, dict) else {}
+
+    @property
+    def checks(self) -> dict[str, dict[str, Any]]:
+        return {check["name"]: check for check in self.report.get("checks", [])}
+
+
+HarnessBuild = Callable[..., Build]
+"""`harness_build(ref, *build_args, stage="final", source="standin")`: a build, made once per session."""
 
 
 def git(cwd: Path, *args: str) -> str:
