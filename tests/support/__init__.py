@@ -44,6 +44,8 @@ class Build:
         return {check["name"]: check for check in self.report.get("checks", [])}
 
 
+STANDIN_RELEASE = "v1.19.0"
+"""The release whose final image the stand-in compose test runs (the v1.18+ shape)."""
 HarnessBuild = Callable[..., Build]
 """`harness_build(ref, *build_args, stage="final", source="standin")`: a build, made once per session."""
 
