@@ -40,6 +40,53 @@ def test_a_plan_knows_the_shape_it_builds(
     assert plan_shape(plan) == shape
 
 
+# -- the air-gapped builder plan -------------------------------------------------------------------------------------
+
+
+def test_the_air_gapped_plan_says_what_it_changes(dockerfile_texts: DockerfileTexts, tmp_path: Path) -> None:
+    patched = dockerfile_texts("v1.19.0")[1].encode()
+    rust = LocalRustImage(tag="mas-harness/rust:1.95.0-trixie", rustc_version="1.95.0", suite="trixie", reused=True)
+    plan = plan_build(
+        ref="v1.19.0",
+        patched_dockerfile=patched,
+        context=tmp_path,
+        source="standin",
+        build_args={"MAS_BUILD_TARGETS": X86},
+        run_id="abc",
+        base_image=rust,
+    )
+    assert plan.air_gapped and (plan.stage, plan.target) == ("builder", "builder")
+    assert patched.startswith(b"# syntax") and not plan.dockerfile.startswith(b"# syntax")
+    assert plan.dockerfile == patched.partition(b"\n")[2], "the build copy is the patched file but for that line"
+    assert plan.build_args == {
+        "MAS_BUILD_TARGETS": X86,
+        "VERGEN_GIT_DESCRIBE": "mas-harness-abc",
+        "RUSTC_VERSION": "1.95.0",
+    }
+    assert plan.build_contexts == {
+        "docker.io/library/rust:1.95.0-trixie": "docker-image://mas-harness/rust:1.95.0-trixie"
+    }
+    assert len(plan.deviations) == 3
+    assert "RUSTC_VERSION 1.93.0 replaced by the local toolchain 1.95.0" in plan.deviations[2]
+    assert plan.image_tag.startswith("mas-harness/builder:v1.19.0-")
+
+
+def test_online_the_plan_keeps_the_syntax_line_and_upstreams_images(dockerfile_texts: DockerfileTexts) -> None:
+    patched = dockerfile_texts("v1.19.0")[1].encode()
+    plan = plan_build(
+        ref="v1.19.0",
+        patched_dockerfile=patched,
+        context=Path("/nonexistent"),
+        source="standin",
+        build_args={"VERGEN_GIT_DESCRIBE": "mine"},
+        run_id="abc",
+        base_image=None,
+    )
+    assert not plan.air_gapped
+    assert (plan.dockerfile, plan.build_contexts, plan.deviations) == (patched, {}, ())
+    assert plan.build_args == {"VERGEN_GIT_DESCRIBE": "mine"}, "a value the user gives is kept"
+
+
 # -- the final stage: the air-gapped plan, and what the final stage ships -------------------------------------------
 
 RUNTIME = {"bookworm": "12", "trixie": "13"}
