@@ -24,6 +24,7 @@ from harness.build.engine import Engine, check_engine
 from harness.build.runtimeimage import ensure_runtime_image
 from harness.cli.main import main
 from harness.errors import EnvironmentProblem
+from harness.resources import standin_stages
 
 HERE = Path(__file__).parent
 COMPOSE = HERE / "compose.yaml"
@@ -109,13 +110,13 @@ def full_source() -> FullSource | None:
             ["git", "-C", str(path), "describe", "--tags", "--abbrev=0"], capture_output=True, text=True, check=True
         ).stdout.strip()
     )
-    # `server` loads and compiles the OPA policy at startup: the stand-in placeholder cannot work.
-    policy = Path(os.environ.get("MAS_POLICY_WASM") or path / "policies" / "policy.wasm")
+    # `server` loads and compiles the OPA policy at startup: MAS's own when the checkout has it compiled
+    # (`make -C policies`, which needs opa), else the stand-in that answers OPA's ABI (a test double).
+    built = path / "policies" / "policy.wasm"
+    default = built if built.is_file() else standin_stages() / "policy" / "app" / "policies" / "policy.wasm"
+    policy = Path(os.environ.get("MAS_POLICY_WASM") or default)
     if not policy.is_file():
-        pytest.fail(
-            f"MAS_SOURCE is set but there is no compiled policy at {policy}: `mas-cli server` loads it at startup; "
-            "run `make -C policies` in the checkout or point MAS_POLICY_WASM at a policy.wasm"
-        )
+        pytest.fail(f"MAS_POLICY_WASM names {policy}, which is not a file")
     return FullSource(path=path, ref=ref, policy=policy.resolve())
 
 
