@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Install and start a BuildKit-capable Docker engine on Debian 12, idempotently.
+# Install and start a BuildKit-capable Docker engine on Debian 12, idempotently, with buildx and compose.
 #
 # Debian 12's own docker.io (20.10) rejects `RUN --network=...` and has no buildx, so the
 # engine comes from trixie, pinned low so that nothing else (libc6, runc) moves to trixie.
+# Compose v2 comes from trixie too (docker-compose 2.26, the `docker compose` CLI plugin;
+# Debian 12's docker-compose is the old Python v1); the integration tests run services with it.
 # See /work/shared/notes/docker-engine-on-debian12.md for the facts behind each step.
 set -euo pipefail
 
@@ -26,11 +28,18 @@ engine_is_ready() {
     version="$(server_version)" || return 1
     major="${version%%.*}"
     [[ "$major" =~ ^[0-9]+$ ]] && ((major >= MIN_SERVER_MAJOR)) || return 1
-    docker buildx version >/dev/null 2>&1
+    docker buildx version >/dev/null 2>&1 || return 1
+    compose_is_v2
+}
+
+compose_is_v2() {
+    local version
+    version="$(docker compose version --short 2>/dev/null)" || return 1
+    [[ "${version#v}" =~ ^2\. ]]
 }
 
 print_versions() {
-    say "engine $(server_version), $(docker buildx version)"
+    say "engine $(server_version), $(docker buildx version), compose $(docker compose version --short)"
 }
 
 write_if_changed() {
@@ -57,7 +66,7 @@ Pin-Priority: 100' || true
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q
     apt-get install -y -q --no-install-recommends \
-        docker.io/trixie containerd/trixie docker-buildx/trixie \
+        docker.io/trixie containerd/trixie docker-buildx/trixie docker-compose/trixie \
         debootstrap
 
     # The pin is the only thing that keeps these at bookworm; check it held.
@@ -94,14 +103,14 @@ main() {
         exit 0
     fi
 
-    # The buildx plugin comes with the packages, so a running daemon without it still needs them.
+    # The buildx and compose plugins come with the packages, so a running daemon without them still needs them.
     if ! command -v dockerd >/dev/null || ! docker buildx version >/dev/null 2>&1 \
-        || ! command -v debootstrap >/dev/null; then
+        || ! compose_is_v2 || ! command -v debootstrap >/dev/null; then
         install_packages
     fi
     start_daemon
 
-    engine_is_ready || die "engine answers but is not usable: server $(server_version || echo '?') (need >= ${MIN_SERVER_MAJOR}) with buildx"
+    engine_is_ready || die "engine answers but is not usable: server $(server_version || echo '?') (need >= ${MIN_SERVER_MAJOR}) with buildx and compose v2"
     print_versions
 }
 

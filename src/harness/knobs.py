@@ -40,6 +40,10 @@ SHAPES: tuple[Shape, ...] = get_args(Shape)
 
 INSTALL_DIR = "/usr/local/bin/"
 """Where the builder stage moves the binaries it built, and the final stages copy them from."""
+SHIPPED_BINARY = "/usr/local/bin/mas-cli"
+"""Where every final stage puts the binary it copies from the builder stage: its ENTRYPOINT."""
+TARGETARCH = "amd64"
+"""The architecture the harness builds for: BuildKit's TARGETARCH on the amd64 machines it runs on."""
 
 _ARG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 

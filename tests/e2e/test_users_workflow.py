@@ -135,6 +135,9 @@ def test_the_wheel_and_the_sdist_carry_the_data(dist: Dist, tmp_path: Path) -> N
         f"{data}standin/Cargo.lock",
         f"{data}standin/crates/cli/src/main.rs",
         f"{data}standin/crates/cli/build.rs",
+        f"{data}standin/templates/STANDIN.txt",
+        f"{data}standin-stages/frontend/share/manifest.json",
+        f"{data}standin-stages/policy/app/policies/policy.wasm",
     }
     expected |= {f"{data}patches/{p.name}" for p in (REPO / "patches").glob("*.patch")}
     assert len([n for n in expected if n.endswith(".patch")]) == 3, "every variant"

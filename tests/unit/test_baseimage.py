@@ -8,7 +8,7 @@ import pytest
 
 from harness.build import baseimage
 from harness.build.baseimage import ImageFile, ImageInputs, LocalRustImage
-from harness.errors import BadInput, EnvironmentProblem
+from harness.errors import EnvironmentProblem
 
 RUSTC_VV = """rustc 1.95.0 (59807616e 2026-04-14)
 binary: rustc
@@ -75,18 +75,6 @@ def test_build_contexts_serve_the_upstream_name() -> None:
     }
 
 
-def test_sources_list_has_updates_and_security() -> None:
-    text = baseimage.sources_list("bookworm")
-    assert "deb http://deb.debian.org/debian bookworm main\n" in text
-    assert "bookworm-updates main" in text
-    assert "deb http://deb.debian.org/debian-security bookworm-security main" in text
-
-
-def test_unknown_suite_is_bad_input() -> None:
-    with pytest.raises(BadInput):
-        baseimage.sources_list("sid")
-
-
 def test_digest_is_stable_and_sensitive() -> None:
     base = make_inputs()
     assert base.digest() == make_inputs().digest()
@@ -149,24 +137,3 @@ def test_cargo_config_sources_falls_back_to_home_and_may_find_none(tmp_path: Pat
     assert baseimage.cargo_config_sources({}, Path("/root"), tmp_path) == [
         (tmp_path / "root/.cargo/config", PurePosixPath("/usr/local/cargo/config.toml"))
     ]
-
-
-def test_remove_tree_refuses_while_mounted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    rootfs = tmp_path / "rootfs"
-    (rootfs / "proc").mkdir(parents=True)
-    unmounted: list[str] = []
-    # A mount that will not go away: umount "succeeds" but the table still lists it.
-    monkeypatch.setattr(baseimage, "run", lambda *args, **_: unmounted.append(str(args[-1])))
-
-    with pytest.raises(EnvironmentProblem, match="still mounted"):
-        baseimage._remove_tree(rootfs, mounts=lambda: [str(rootfs / "proc")])
-
-    assert unmounted == [str(rootfs / "proc")]
-    assert rootfs.exists()
-
-
-def test_remove_tree_removes_when_nothing_is_mounted(tmp_path: Path) -> None:
-    rootfs = tmp_path / "rootfs"
-    (rootfs / "usr").mkdir(parents=True)
-    baseimage._remove_tree(rootfs, mounts=lambda: ["/proc", str(tmp_path / "rootfs-other")])
-    assert not rootfs.exists()

@@ -13,6 +13,8 @@ from harness.build.sampler import ProcessSampler, belongs_to_build, codegen_flag
 def test_codegen_flags_in_every_spelling() -> None:
     cmdline = ["rustc", "-C", "codegen-units=16", "-Clto=off", "--codegen=opt-level=3", "-C", "strip=none"]
     assert list(codegen_flags(cmdline)) == [("codegen-units", "16"), ("lto", "off")]
+    # cargo's spelling of `lto = true` (the CARGO_PROFILE_RELEASE_LTO=true the upstream profile passes).
+    assert list(codegen_flags(["rustc", "-C", "lto", "-Clto"])) == [("lto", "fat"), ("lto", "fat")]
 
 
 def test_crate_name() -> None:

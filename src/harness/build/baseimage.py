@@ -5,9 +5,10 @@ the host's own rustup toolchain laid out as the official image lays out its tool
 `docker import`. BuildKit is then pointed at it with
 `--build-context docker.io/library/rust:<v>-<suite>=docker-image://<local tag>`.
 
-One module of some 480 lines on purpose: what goes into the image (the inputs and their
-hash, which decides reuse) and how it is laid out are one contract; split, a change to one
-half would silently stale the other.
+One module on purpose: what goes into the image (the inputs and their hash, which decides
+reuse) and how it is laid out are one contract; split, a change to one half would silently
+stale the other. What every debootstrapped image shares (the debootstrap, the archive, the
+import, the safe removal of a rootfs) is harness.build.rootfs.
 """
 
 from __future__ import annotations
@@ -18,15 +19,15 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from filelock import FileLock
-from python_on_whales import docker
-from python_on_whales.exceptions import DockerException
 
-from harness.errors import BadInput, EnvironmentProblem
+from harness.build import rootfs as rootfs_image
+from harness.build.rootfs import check_suite, sources_list
+from harness.errors import EnvironmentProblem
 from harness.proc import run
 
 log = logging.getLogger("harness")
@@ -34,9 +35,6 @@ log = logging.getLogger("harness")
 # Bump when the way the image is made changes, so existing images are rebuilt.
 LAYOUT_VERSION = "1"
 IMAGE_REPOSITORY = "mas-harness/rust"
-SUITES = ("bookworm", "trixie")
-MIRROR = "http://deb.debian.org/debian"
-SECURITY_MIRROR = "http://deb.debian.org/debian-security"
 
 # What buildpack-deps gives the official rust image that crate build scripts actually use:
 # a C toolchain for cc-rs, pkg-config for -sys crates, git/curl for cargo and fetches,
@@ -203,11 +201,6 @@ def image_tag(rustc_version: str, suite: str) -> str:
     return f"{IMAGE_REPOSITORY}:{rustc_version}-{suite}"
 
 
-def check_suite(suite: str) -> None:
-    if suite not in SUITES:
-        raise BadInput(f"unsupported Debian suite {suite!r}: use one of {', '.join(SUITES)}")
-
-
 def toolchain_dir(name: str) -> PurePosixPath:
     return RUSTUP_HOME / "toolchains" / name
 
@@ -221,18 +214,6 @@ def rustup_settings(name: str) -> str:
         'auto_self_update = "disable"\n'
         "\n"
         "[overrides]\n"
-    )
-
-
-def sources_list(suite: str) -> str:
-    """The suite, its updates and its security archive, as a Debian image has them.
-
-    debootstrap only writes the main suite; without -updates and -security, packages the
-    Dockerfile installs would be older than those of the official image.
-    """
-    check_suite(suite)
-    return (
-        f"deb {MIRROR} {suite} main\ndeb {MIRROR} {suite}-updates main\ndeb {SECURITY_MIRROR} {suite}-security main\n"
     )
 
 
@@ -353,38 +334,23 @@ def ensure_rust_base_image(suite: str, *, work_dir: Path) -> LocalRustImage:
     work_dir.mkdir(parents=True, exist_ok=True)
     # Another run may be building the same tag; the lock makes the loser reuse its result.
     with FileLock(work_dir / f"rust-base-{toolchain.version}-{suite}.lock"):
-        if _image_matches(tag, labels):
+        if rootfs_image.image_matches(tag, labels):
             log.info("reusing %s", tag)
             return LocalRustImage(tag=tag, rustc_version=toolchain.version, suite=suite, reused=True)
         build_dir = work_dir / f"rust-base-{toolchain.version}-{suite}"
-        _remove_tree(build_dir)
+        rootfs_image.remove_tree(build_dir)
         build_dir.mkdir()
         try:
             _build(build_dir, toolchain=toolchain, inputs=inputs, tag=tag)
         finally:
-            _remove_tree(build_dir)
+            rootfs_image.remove_tree(build_dir)
     return LocalRustImage(tag=tag, rustc_version=toolchain.version, suite=suite, reused=False)
-
-
-def _image_matches(tag: str, labels: Mapping[str, str]) -> bool:
-    if not docker.image.exists(tag):
-        return False
-    found = docker.image.inspect(tag).config.labels or {}
-    return all(found.get(key) == value for key, value in labels.items())
 
 
 def _build(build_dir: Path, *, toolchain: HostToolchain, inputs: ImageInputs, tag: str) -> None:
     suite, labels = inputs.suite, inputs.labels(toolchain.version)
     rootfs = build_dir / "rootfs"
-    log.info("debootstrap %s into %s", suite, rootfs)
-    run(
-        "debootstrap",
-        "--variant=minbase",
-        f"--include={','.join(inputs.packages)}",
-        suite,
-        rootfs,
-        MIRROR,
-    )
+    rootfs_image.debootstrap(suite, rootfs, packages=inputs.packages)
     _install_toolchain(rootfs, toolchain)
     for item in inputs.files:
         target = _inside(rootfs, item.path)
@@ -392,17 +358,12 @@ def _build(build_dir: Path, *, toolchain: HostToolchain, inputs: ImageInputs, ta
         target.write_bytes(item.content)
     if any(f.path.parent == PurePosixPath("/usr/local/share/ca-certificates") for f in inputs.files):
         run("chroot", rootfs, "update-ca-certificates")
-    _trim(rootfs)
+    rootfs_image.trim(rootfs)
 
     archive = build_dir / "rootfs.tar"
-    # Numeric owners: names would be mapped through the host's /etc/passwd, not the rootfs's.
-    run("tar", "--numeric-owner", "-C", rootfs, "-cf", archive, ".")
+    rootfs_image.archive(rootfs, archive)
     shutil.rmtree(rootfs)  # halve peak disk use before the daemon copies the archive
-    try:
-        docker.image.import_(archive, tag=tag, changes=import_changes(labels, inputs.env))
-    except DockerException as exc:
-        raise EnvironmentProblem(f"docker import of {tag} failed: {exc.stderr or exc}") from exc
-    log.info("imported %s", tag)
+    rootfs_image.import_image(archive, tag=tag, changes=import_changes(labels, inputs.env))
 
 
 def _install_toolchain(rootfs: Path, toolchain: HostToolchain) -> None:
@@ -431,47 +392,5 @@ def _link_or_copy(source: str, destination: str) -> None:
         shutil.copy2(source, destination)
 
 
-def _trim(rootfs: Path) -> None:
-    """Drop what a container gets from the engine anyway, or what only wastes image space."""
-    for pattern in ("var/lib/apt/lists/*", "var/cache/apt/*.bin", "var/cache/apt/archives/*.deb"):
-        for path in rootfs.glob(pattern):
-            if path.is_file():
-                path.unlink()
-    # The engine mounts its own resolv.conf; the host's must not leak into the image.
-    resolv = rootfs / "etc/resolv.conf"
-    if resolv.exists() or resolv.is_symlink():
-        resolv.unlink()
-    resolv.write_text("")
-
-
 def _inside(rootfs: Path, path: PurePosixPath) -> Path:
     return rootfs / path.relative_to("/")
-
-
-def _remove_tree(path: Path, mounts: Callable[[], list[str]] | None = None) -> None:
-    """rmtree, refusing to descend into anything still mounted in a chroot.
-
-    debootstrap mounts /proc and /sys in the target and unmounts them on exit; if it was
-    killed, deleting through those mounts would attack the host's own /proc and /sys.
-    """
-    if not path.exists():
-        return
-    list_mounts = mounts or _mount_points
-    resolved = path.resolve()
-    for mountpoint in sorted(list_mounts(), reverse=True):
-        if Path(mountpoint).is_relative_to(resolved):
-            run("umount", "--lazy", mountpoint)
-    still = [m for m in list_mounts() if Path(m).is_relative_to(resolved)]
-    if still:
-        raise EnvironmentProblem(f"cannot remove {path}: {still[0]} is still mounted; unmount it by hand")
-    shutil.rmtree(path)
-
-
-def _mount_points() -> list[str]:
-    # Read the kernel's table directly: it lists bind and pseudo mounts that `mount` tools may hide.
-    points = []
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        field = line.split(" ")[4]
-        # mountinfo escapes space, tab, newline and backslash as octal.
-        points.append(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field))
-    return points

@@ -7,7 +7,8 @@ import re
 import socket
 from dataclasses import dataclass
 
-from python_on_whales import DockerException, docker
+from python_on_whales import DockerClient, DockerException, docker
+from python_on_whales.client_config import ClientNotFoundError
 
 from harness.errors import EnvironmentProblem
 from harness.proc import run
@@ -33,10 +34,12 @@ def _version_tuple(text: str) -> tuple[int, int]:
     return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
 
 
-def check_engine() -> Engine:
+def check_engine(client: DockerClient = docker) -> Engine:
     """The engine and buildx must be new enough for MAS Dockerfiles, or we say exactly what is wrong."""
     try:
-        server = docker.version().server
+        server = client.version().server
+    except ClientNotFoundError:
+        raise EnvironmentProblem(f"there is no `docker` command on PATH; {INSTALL_HINT}") from None
     except DockerException as exc:
         raise EnvironmentProblem(
             f"no Docker engine answers (`docker version` failed: "
@@ -49,7 +52,7 @@ def check_engine() -> Engine:
             f"{'.'.join(map(str, MIN_ENGINE))}); {INSTALL_HINT}"
         )
     try:
-        buildx = docker.buildx.version()
+        buildx = client.buildx.version()
     except DockerException:
         raise EnvironmentProblem(f"the docker buildx plugin is missing; {INSTALL_HINT}") from None
     buildx_version = str(buildx.get("version", buildx) if isinstance(buildx, dict) else buildx)

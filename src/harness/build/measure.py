@@ -101,7 +101,9 @@ class ProfileReport:
                     "sources": dict(run.profile.sources),
                     "build_args": run.build.build_args,
                     "ok": run.build.ok,
-                    "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in run.build.checks],
+                    "checks": [
+                        {"name": c.name, "ok": c.ok, "detail": c.detail, "skipped": c.skipped} for c in run.build.checks
+                    ],
                     "wall_seconds": run.wall_seconds,
                     **{key: value for key, value in vars(run.figures).items()},
                     "peak_rustc_crate": run.build.sampler.peak_rustc_crate,

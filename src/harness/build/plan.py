@@ -1,29 +1,44 @@
 """What to build: the patched Dockerfile's build copy, its build args and contexts, and every deviation from upstream.
 
-Planning is pure: `plan_build()` reads nothing and runs nothing. What it needs from
-the machine (the local stand-in for upstream's Rust base image, when no registry is
-reachable) is prepared beforehand (harness.build.baseimage) and passed in.
+Planning is pure: `plan_build()` and `plan_final()` read nothing and run nothing. What
+they need from the machine (the local stand-ins for upstream's base images when no
+registry is reachable, the stand-in outputs of the stages that cannot be built here) is
+prepared beforehand (harness.build.setup) and passed in.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from harness.analysis import dockerfile as dfm
+from harness.analysis import environment
 from harness.analysis.semantic import detect_shape
 from harness.build.baseimage import LocalRustImage
-from harness.knobs import Shape
+from harness.build.rootfs import DEBIAN_VERSIONS
+from harness.build.runtimeimage import DISTROLESS_PREFIX, LocalRuntimeImage
+from harness.errors import BadInput
+from harness.knobs import SHIPPED_BINARY, TARGETARCH, Shape
 
 log = logging.getLogger("harness")
 
 _SYNTAX = re.compile(rb"^#\s*syntax\s*=", re.IGNORECASE)
 _CACHE_MOUNT = re.compile(rb"--mount=(type=cache,[^\s\\]*)")
+_DEBIAN_RELEASE = re.compile(r"-debian(\d+)[:@]")
 DEFAULT_SUITE = "bookworm"
+BUILDER_REPOSITORY = "mas-harness/builder"
+FINAL_REPOSITORY = "mas-harness/mas"
+
+BuildStage = Literal["builder", "final"]
+"""`builder`: the stage that compiles and moves the binaries; `final`: the last stage, the image users ship."""
+STAND_IN_STAGES = ("frontend", "policy")
+"""The stages the final image takes files from that need a registry or the web to build (node, OPA)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,8 +54,10 @@ class BuildPlan:
     air_gapped: bool
     deviations: tuple[str, ...]
     image_tag: str
-    target: str = "builder"
+    target: str | None = "builder"
+    """The stage buildx builds; None builds the last one."""
     builder: str | None = None
+    stage: BuildStage = "builder"
 
 
 def drop_syntax_line(data: bytes) -> tuple[bytes, str | None]:
@@ -143,7 +160,7 @@ def plan_build(  # noqa: PLR0913  # a plan is made of these independent inputs; 
         build_contexts=contexts,
         air_gapped=air_gapped,
         deviations=tuple(deviations),
-        image_tag=f"mas-harness/builder:{re.sub(r'[^A-Za-z0-9_.-]', '-', ref)}-{digest}",
+        image_tag=f"{BUILDER_REPOSITORY}:{re.sub(r'[^A-Za-z0-9_.-]', '-', ref)}-{digest}",
         builder=builder,
     )
 
@@ -151,3 +168,74 @@ def plan_build(  # noqa: PLR0913  # a plan is made of these independent inputs; 
 def plan_shape(plan: BuildPlan) -> Shape:
     """The builder shape of the Dockerfile being built, read from its COPY lines."""
     return detect_shape(dfm.parse(plan.dockerfile.decode()))
+
+
+def runtime_bases(parsed: dfm.Dockerfile, build_args: Mapping[str, str]) -> tuple[str, ...]:
+    """The distroless images the Dockerfile's stages start from, their ARGs expanded as BuildKit expands them."""
+    meta = environment.global_arg_values(parsed, build_args, targetarch=TARGETARCH)
+    bases = (environment.expand(stage.base, meta) for stage in parsed.stages)
+    return tuple(dict.fromkeys(base for base in bases if base.startswith(DISTROLESS_PREFIX)))
+
+
+def runtime_suite(patched_dockerfile: bytes, build_args: Mapping[str, str]) -> str | None:
+    """The Debian suite of the distroless base the final stage runs on (None: it has none)."""
+    parsed = dfm.parse(drop_syntax_line(patched_dockerfile)[0].decode())
+    suites = {version: suite for suite, version in DEBIAN_VERSIONS.items()}
+    found = set()
+    for base in runtime_bases(parsed, build_args):
+        release = _DEBIAN_RELEASE.search(base)
+        if release is None or release.group(1) not in suites:
+            supported = ", ".join(f"debian{v}" for v in suites)
+            raise BadInput(f"no local stand-in for the runtime base {base}: there are stand-ins for {supported}")
+        found.add(suites[release.group(1)])
+    if len(found) > 1:
+        raise BadInput(f"the final stages start from distroless images of several Debian releases: {sorted(found)}")
+    return found.pop() if found else None
+
+
+def plan_final(
+    builder: BuildPlan, *, runtime_image: LocalRuntimeImage | None, stage_stand_ins: Path | None
+) -> BuildPlan:
+    """The build of the Dockerfile's last stage, the image users ship, from the very inputs of `builder`.
+
+    The builder stage comes from the layer cache of `builder`'s build. With `stage_stand_ins`
+    the `frontend` and `policy` stages are replaced by those directories; with `runtime_image`
+    the distroless bases by that local image.
+    """
+    parsed = dfm.parse(builder.dockerfile.decode())
+    named = {stage.name.lower() for stage in parsed.stages if stage.name}
+    contexts = dict(builder.build_contexts)
+    deviations = list(builder.deviations)
+    if stage_stand_ins is not None:
+        for name in STAND_IN_STAGES:
+            if name in named:
+                contexts[name] = stage_stand_ins / name
+                deviations.append(f"stage `{name}` not built: replaced by the stand-in (test double) {contexts[name]}")
+    if runtime_image is not None:
+        for base in runtime_bases(parsed, builder.build_args):
+            if not runtime_image.serves(base):
+                raise BadInput(f"the local runtime image {runtime_image.tag} cannot stand in for {base}")
+            contexts[base] = f"docker-image://{runtime_image.tag}"
+            deviations.append(
+                f"base image {runtime_image.tag} stands in for {base} (Debian {runtime_image.suite}, user 65532, "
+                "no shell; unlike distroless it keeps dpkg, apt and coreutils)"
+            )
+    return dataclasses.replace(
+        builder,
+        stage="final",
+        target=None,
+        build_contexts=contexts,
+        deviations=tuple(deviations),
+        image_tag=builder.image_tag.replace(BUILDER_REPOSITORY, FINAL_REPOSITORY, 1),
+    )
+
+
+def shipped_binary(plan: BuildPlan) -> str:
+    """The file of the builder stage that the last stage copies to /usr/local/bin/mas-cli (for TARGETARCH)."""
+    parsed = dfm.parse(plan.dockerfile.decode())
+    last = parsed.stages[-1]
+    for copy in last.copies_from:
+        if copy.source_stage.lower() == "builder" and copy.dest == SHIPPED_BINARY:
+            env = environment.environment_at(parsed, last, copy.line, plan.build_args, targetarch=TARGETARCH)
+            return environment.expand(copy.sources[0], env)
+    raise dfm.DockerfileError(f"the Dockerfile's last stage copies nothing from the builder stage to {SHIPPED_BINARY}")

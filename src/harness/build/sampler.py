@@ -115,7 +115,7 @@ class SamplerReport:
 
 
 def codegen_flags(cmdline: list[str]) -> Iterator[tuple[str, str]]:
-    """(`codegen-units`, `16`)-style pairs from both `-C x=y` and `-Cx=y` spellings."""
+    """(`codegen-units`, `16`)-style pairs from both `-C x=y` and `-Cx=y` spellings; a bare `-C lto` is `fat`."""
     for index, arg in enumerate(cmdline):
         value = None
         if arg == "-C" and index + 1 < len(cmdline):
@@ -124,7 +124,10 @@ def codegen_flags(cmdline: list[str]) -> Iterator[tuple[str, str]]:
             value = arg[2:]
         elif arg.startswith("--codegen="):
             value = arg.removeprefix("--codegen=")
-        if value and "=" in value:
+        if value == "lto":
+            # What cargo passes for `lto = true`; rustc reads a bare `-C lto` as fat LTO.
+            yield "lto", "fat"
+        elif value and "=" in value:
             key, _, setting = value.partition("=")
             if key in _FLAGS:
                 yield key, setting
@@ -294,6 +297,11 @@ class ProcessSampler:
         )
         self._samples.append(sample)
         return sample
+
+    def latest(self) -> Sample | None:
+        """The last sample taken (safe to call from another thread while sampling runs)."""
+        samples = self._samples
+        return samples[-1] if samples else None
 
     def report(self) -> SamplerReport:
         peak_crate = max(self._crate_peaks.items(), key=lambda item: item[1], default=None)

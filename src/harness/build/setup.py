@@ -1,7 +1,8 @@
 """What `build` and `profile` both need before anything is built: the engine, the ref's patched
 Dockerfile, upstream's release profile, the build context, and, without a registry, the local
-stand-in for upstream's Rust base image. Everything with a side effect happens here, so that
-planning (harness.build.plan) stays pure.
+stand-ins for upstream's base images (the Rust builder's; for the final stage, distroless's) and
+the stand-in outputs of the stages that cannot be built here. Everything with a side effect
+happens here, so that planning (harness.build.plan) stays pure.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from harness.analysis.release_profile import ReleaseProfile, release_profile_of
 from harness.build.baseimage import LocalRustImage, ensure_rust_base_image
 from harness.build.context import build_context
 from harness.build.engine import check_engine, registry_reachable
-from harness.build.plan import base_image_need
+from harness.build.plan import BuildStage, base_image_need, runtime_suite
+from harness.build.runtimeimage import LocalRuntimeImage, ensure_runtime_image
 from harness.config.pins import Settings
 from harness.errors import CheckFailed
 from harness.upstream.cache import UpstreamCache, UpstreamSource
@@ -39,6 +41,12 @@ class BuildInputs:
     base_image: LocalRustImage | None
     """The local stand-in for upstream's Rust image: set when no registry is reachable (air-gapped)."""
     work_dir: Path
+    stage: BuildStage = "builder"
+    runtime_image: LocalRuntimeImage | None = None
+    """For the final stage, air-gapped: the local stand-in for the distroless base."""
+    stage_stand_ins: Path | None = None
+    """For the final stage, when the `frontend` and `policy` stages cannot be built (air-gapped, or the stand-in
+    source, which has no frontend or policies): the directory of their stand-in outputs."""
 
     @property
     def standin(self) -> bool:
@@ -54,8 +62,9 @@ def prepare_build(  # noqa: PLR0913  # each an independent choice of the user; k
     build_args: Mapping[str, str] | None = None,
     air_gapped: bool | None = None,
     dry_run: bool = False,
+    stage: BuildStage = "builder",
 ) -> BuildInputs:
-    """Check the engine, patch the ref's Dockerfile (off the tree) and get the context and base image ready.
+    """Check the engine, patch the ref's Dockerfile (off the tree) and get the context and base images ready.
 
     `air_gapped` None means: air-gapped when the registry's name does not resolve. With
     `dry_run` nothing is prepared that a build alone needs (no engine, no context, no image).
@@ -83,10 +92,14 @@ def prepare_build(  # noqa: PLR0913  # each an independent choice of the user; k
     context = build_context(
         source, cache=cache, resolved=patched_ref.resolved, work_dir=work_dir, standin=resources.standin_tree()
     )
-    base_image = None
-    if air_gapped if air_gapped is not None else not registry_reachable():
+    base_image = runtime_image = None
+    gapped = air_gapped if air_gapped is not None else not registry_reachable()
+    if gapped:
         need = base_image_need(patched_ref.patched, build_args or {})
         base_image = ensure_rust_base_image(need.suite, work_dir=work_dir)
+    if stage == "final" and gapped:
+        suite = runtime_suite(patched_ref.patched, build_args or {})
+        runtime_image = ensure_runtime_image(suite, work_dir=work_dir) if suite else None
     return BuildInputs(
         ref=ref,
         source=source,
@@ -95,4 +108,7 @@ def prepare_build(  # noqa: PLR0913  # each an independent choice of the user; k
         release=release,
         base_image=base_image,
         work_dir=work_dir,
+        stage=stage,
+        runtime_image=runtime_image,
+        stage_stand_ins=resources.standin_stages() if stage == "final" and (gapped or source == STANDIN) else None,
     )

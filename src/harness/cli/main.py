@@ -140,17 +140,20 @@ def _builds(args: argparse.Namespace, console: Console) -> Outcome:
         from harness.cli.commands.profile import profile, profile_from_report  # noqa: PLC0415
     except ModuleNotFoundError as exc:
         raise EnvironmentProblem(f"`{args.command}` needs {exc.name}, from the build extra: {BUILD_EXTRA}") from None
+    # The build's progress goes to stderr, where a terminal shows a bar and a log gets a line now and then.
+    progress = Console(stderr=True)
     if args.command == "build":
         return build(
             settings=_settings(args),
             ref=args.ref,
+            stage=args.stage,
             source=args.source,
             build_args=args.build_arg,
             forced_patch=args.patch,
             air_gapped=args.air_gapped,
             builder=args.builder,
             report_dir=args.report_dir,
-            console=console,
+            progress=progress,
         )
     if args.from_report is not None:
         return profile_from_report(report_file=args.from_report, report_dir=args.report_dir)
@@ -166,7 +169,7 @@ def _builds(args: argparse.Namespace, console: Console) -> Outcome:
         air_gapped=args.air_gapped,
         builder=args.builder,
         dry_run=args.dry_run,
-        console=console,
+        progress=progress,
     )
 
 

@@ -237,9 +237,16 @@ def _add_build(sub: Subparsers[argparse.ArgumentParser]) -> None:
     build = _command(
         sub,
         "build",
-        "build the patched builder stage for real and check the image (needs the `build` extra and a Docker engine)",
+        "build the patched Dockerfile for real and check the image (needs the `build` extra and a Docker engine)",
     )
     build.add_argument("--ref", required=True, help="the upstream ref whose patched Dockerfile is built")
+    build.add_argument(
+        "--stage",
+        choices=("builder", "final"),
+        default="builder",
+        help="builder (default): the stage that compiles; final: then the last stage, the image users ship, "
+        "checked to run the builder's binary as its entrypoint and user",
+    )
     build.add_argument("--report-dir", type=Path, help="where report.json, build.log and sampler.json go")
     build.add_argument("--patch", type=Path, metavar="FILE", help="use this patch")
     _add_build_machine(build)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.analysis.release_profile import ReleaseProfile
 from harness.build.measure import ProfileReport, ProfileRun
-from harness.build.runner import BuildReport
+from harness.build.runner import BuildReport, Check
 from harness.config.profiles import Profile
 from harness.report.formats import junit_xml, markdown_table
 from harness.results import Column, Outcome, Result, Row, Status, Table, status_of
@@ -28,6 +28,10 @@ COLUMNS = (
     "heaviest rustc",
     "binary",
 )
+
+
+def check_status(check: Check) -> Status:
+    return Status.SKIPPED if check.skipped else status_of(check.ok)
 
 
 def _bytes(value: int | None) -> str:
@@ -187,7 +191,7 @@ def profile_outcome(report: ProfileReport, *, written: list[Path]) -> Outcome:
     results = tuple(
         Result(
             name=check.name,
-            status=status_of(check.ok),
+            status=check_status(check),
             reason=check.detail,
             group=f"profile.{run.profile.name}",
             duration=run.wall_seconds if index == 0 else 0.0,
@@ -226,23 +230,26 @@ def build_outcome(report: BuildReport, *, report_file: Path) -> Outcome:
     results = tuple(
         Result(
             name=check.name,
-            status=status_of(check.ok),
+            status=check_status(check),
             reason=check.detail,
             group=group,
             duration=report.sampler.wall_seconds if index == 0 else 0.0,
         )
         for index, check in enumerate(report.checks)
     )
+    title = f"build {report.ref} ({report.source}, {report.stage} stage)"
     table = Table(
-        title=f"build {report.ref} ({report.source})",
+        title=title,
         columns=(Column(header="check"), Column(header="detail")),
-        rows=tuple(Row(cells=(check.name, check.detail), status=status_of(check.ok)) for check in report.checks),
+        rows=tuple(Row(cells=(check.name, check.detail), status=check_status(check)) for check in report.checks),
     )
     notes = [f"deviation: {deviation}" for deviation in report.deviations]
+    if report.final is not None and report.final.facts is not None:
+        notes.append(f"final image: {report.final.facts.image}")
     notes.append(f"report: {report_file}")
     return Outcome(
         command="build",
-        title=f"build {report.ref} ({report.source})",
+        title=title,
         results=results,
         tables=(table,),
         notes=tuple(notes),

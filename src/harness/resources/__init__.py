@@ -1,8 +1,8 @@
 """The data the harness ships: pins, the patch series and its variants, the stand-in source tree, the engine installer.
 
 In a built package they live here, under `harness/resources/`, mapped at build time from
-the repository's `pins.toml`, `patches/`, `tests/fixtures/standin/` and
-`scripts/install-docker-engine.sh` (see `[tool.hatch.build.targets.wheel.force-include]`),
+the repository's `pins.toml`, `patches/`, `tests/fixtures/standin/`, `tests/fixtures/standin-stages/`
+and `scripts/install-docker-engine.sh` (see `[tool.hatch.build.targets.wheel.force-include]`),
 so the repository keeps one copy of each and an installed wheel carries them all. They
 are read through `importlib.resources`, as pre-commit reads its own resources.
 """
@@ -17,6 +17,7 @@ from harness.errors import EnvironmentProblem
 PINS_FILE = "pins.toml"
 PATCHES = "patches"
 STANDIN = "standin"
+STANDIN_STAGES = "standin-stages"
 ENGINE_INSTALLER = "install-docker-engine.sh"
 
 
@@ -42,6 +43,11 @@ def patches_dir() -> Path:
 def standin_tree() -> Path:
     """A test double shaped like MAS (see its README): a tiny Cargo workspace, the default build context."""
     return data_dir() / STANDIN
+
+
+def standin_stages() -> Path:
+    """Test doubles of what the `frontend` and `policy` stages leave (see its README), one directory each."""
+    return data_dir() / STANDIN_STAGES
 
 
 def engine_installer() -> Path:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from harness.build.plan import BuildStage
 from harness.build.runner import build_ref
 from harness.build.setup import prepare_build
 from harness.config.pins import Settings
@@ -17,19 +18,27 @@ def build(  # noqa: PLR0913  # one keyword per option of the command, by design
     *,
     settings: Settings,
     ref: str,
+    stage: BuildStage,
     source: str,
     build_args: Sequence[str],
     forced_patch: Path | None,
     air_gapped: bool | None,
     builder: str | None,
     report_dir: Path | None,
-    console: Console,
+    progress: Console,
 ) -> Outcome:
-    """The ref's patched builder stage, built with the CI settings unless overridden, and its image checked."""
+    """The ref's patched builder stage (and with `final`, the shipped image), built with the CI settings unless
+    overridden, and the images checked."""
     args = parse_build_args(build_args, defaults=CI_BUILD_ARGS)
     inputs = prepare_build(
-        settings, ref=ref, source=source, forced_patch=forced_patch, build_args=args, air_gapped=air_gapped
+        settings,
+        ref=ref,
+        source=source,
+        forced_patch=forced_patch,
+        build_args=args,
+        air_gapped=air_gapped,
+        stage=stage,
     )
     report_dir = report_dir or Path("reports") / f"build-{ref}"
-    report = build_ref(inputs, build_args=args, report_dir=report_dir, builder=builder, console=console)
+    report = build_ref(inputs, build_args=args, report_dir=report_dir, builder=builder, console=progress)
     return build_outcome(report, report_file=report_dir / "report.json")

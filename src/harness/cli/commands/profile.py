@@ -31,7 +31,7 @@ def profile(  # noqa: PLR0913  # one keyword per option of the command, by desig
     air_gapped: bool | None,
     builder: str | None,
     dry_run: bool,
-    console: Console,
+    progress: Console,
 ) -> Outcome:
     """One build per profile, one after the other; `upstream` is what the ref's own Cargo.toml does."""
     names = list(names) or list(DEFAULT_PROFILES)
@@ -61,7 +61,7 @@ def profile(  # noqa: PLR0913  # one keyword per option of the command, by desig
         interval=interval,
         builder=builder,
         keep_images=keep_images,
-        console=console,
+        console=progress,
     )
     written = [*write_profile_outputs(report, report_dir), write_profile_junit(report, report_dir)]
     return profile_outcome(report, written=written)

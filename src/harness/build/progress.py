@@ -1,0 +1,217 @@
+"""The compile step, shown while a build runs: a rich progress bar on a terminal, else a plain line now and then.
+
+Crates come from BuildKit's progress stream (harness.build.progress_stream), counted against
+the packages the build's Cargo.lock lists; memory comes from the build's own sampler
+(harness.build.sampler), the one whose samples the report is made of, read at each refresh.
+Where stderr is not a terminal (CI, a log file) a line is printed every 30 s or every 50
+crates, whichever comes first, and once at the end.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Protocol
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.text import Text
+
+from harness.build.progress_stream import CompileState, advance
+from harness.build.sampler import Sample
+
+PLAIN_EVERY_SECONDS = 30.0
+PLAIN_EVERY_CRATES = 50
+_STEP_WIDTH = 90
+
+
+class LatestSample(Protocol):
+    def latest(self) -> Sample | None: ...
+
+
+def _size(value: int | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value / 1e9:.2f} GB" if value >= 1e8 else f"{value / 1e6:.0f} MB"
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def _packages(count: int | None) -> str:
+    if count is None:
+        return "an unknown number of packages"
+    return f"{count} package" + ("" if count == 1 else "s")
+
+
+def _short(text: str, width: int = _STEP_WIDTH) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def doing(state: CompileState) -> str:
+    """What the build is busy with, in a few words."""
+    if state.cached:
+        return "compile step cached: nothing to compile"
+    if state.failed:
+        return "compile step failed"
+    if state.finished:
+        return "compiled"
+    if state.compile_step is not None:
+        return f"compiling {state.current}" if state.current else "compile step started"
+    return _short(state.step_name) if state.step_name else "starting"
+
+
+def status_line(title: str, state: CompileState, *, elapsed: float, total: int | None, sample: Sample | None) -> str:
+    """The plain line: crates out of the lock's packages, time, the build's rustc+cargo RSS now, and what it does."""
+    crates = f"{state.compiled}/{total if total is not None else '?'} crates"
+    rss = _size(sample.rss_bytes) if sample is not None else "n/a"
+    return f"{title}: {crates}, {_clock(elapsed)}, rustc+cargo RSS {rss}, {doing(state)}"
+
+
+class PlainCadence:
+    """Whether a plain line is due: `seconds` since the last one, or `crates` more crates, whichever comes first."""
+
+    def __init__(self, *, seconds: float = PLAIN_EVERY_SECONDS, crates: int = PLAIN_EVERY_CRATES) -> None:
+        self.seconds = seconds
+        self.crates = crates
+        self._last_time: float | None = None
+        self._last_crates = 0
+
+    def due(self, now: float, crates: int) -> bool:
+        """The first call starts the clock; a call that answers yes starts it again."""
+        if self._last_time is None:
+            self._last_time = now
+            return False
+        if now - self._last_time >= self.seconds or crates - self._last_crates >= self.crates:
+            self._last_time, self._last_crates = now, crates
+            return True
+        return False
+
+
+class _RssColumn(ProgressColumn):
+    """The build's rustc+cargo RSS as the sampler saw it last, read at every refresh."""
+
+    def __init__(self, sampler: LatestSample) -> None:
+        super().__init__()
+        self.sampler = sampler
+
+    def render(self, task: Task) -> Text:
+        sample = self.sampler.latest()
+        return Text(f"RSS {_size(sample.rss_bytes if sample else None)}", style="progress.data.speed")
+
+
+class BuildProgress:
+    """Feed it the build's stream lines; use as a context manager around the build."""
+
+    def __init__(  # noqa: PLR0913  # what is shown and how often; keyword-only
+        self,
+        console: Console,
+        *,
+        title: str,
+        total_crates: int | None,
+        sampler: LatestSample,
+        quiet: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        cadence: PlainCadence | None = None,
+        tick_seconds: float = 1.0,
+    ) -> None:
+        self.console = console
+        self.title = title
+        self.total = total_crates
+        self.sampler = sampler
+        self.quiet = quiet
+        self.clock = clock
+        self.cadence = cadence or PlainCadence()
+        self.tick_seconds = tick_seconds
+        """How often, off a terminal, the time since the last line is looked at (lines may not come for minutes)."""
+        self.state = CompileState()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._started = 0.0
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
+        self._ticker: threading.Thread | None = None
+
+    @property
+    def on_terminal(self) -> bool:
+        return self.console.is_terminal
+
+    def __enter__(self) -> BuildProgress:
+        self._started = self.clock()
+        if self.on_terminal:
+            self._bar = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}", markup=False),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("crates"),
+                TimeElapsedColumn(),
+                _RssColumn(self.sampler),
+                TextColumn("{task.fields[doing]}", markup=False),
+                console=self.console,
+                refresh_per_second=4,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task(self.title, total=self.total, doing=doing(self.state))
+        elif not self.quiet:
+            self._print(f"{self.title}: started; Cargo.lock lists {_packages(self.total)}")
+            self.cadence.due(self._started, 0)
+            self._ticker = threading.Thread(target=self._tick, name="build-progress", daemon=True)
+            self._ticker.start()
+        return self
+
+    def feed(self, line: str) -> None:
+        with self._lock:
+            self.state = advance(self.state, line)
+            state = self.state
+        if self._bar is not None and self._task is not None:
+            done = state.finished or state.cached
+            completed = self.total if done and self.total is not None else state.compiled
+            self._bar.update(self._task, completed=completed, doing=doing(state))
+        elif self._ticker is not None:
+            self._maybe_print()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+        if self._ticker is not None:
+            self._stop.set()
+            self._ticker.join()
+            self._print(self._line())
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.tick_seconds):
+            self._maybe_print()
+
+    def _maybe_print(self) -> None:
+        with self._lock:
+            due = self.cadence.due(self.clock(), self.state.compiled)
+        if due:
+            self._print(self._line())
+
+    def _line(self) -> str:
+        with self._lock:
+            state = self.state
+        return status_line(
+            self.title, state, elapsed=self.clock() - self._started, total=self.total, sample=self.sampler.latest()
+        )
+
+    def _print(self, text: str) -> None:
+        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
