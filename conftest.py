@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from tests.support import BUNDLE, CheckoutFactory, DockerfileTexts, git
+from tests.support import BUNDLE, CheckoutFactory, CompatRun, DockerfileTexts, git
 
+from harness.cli.main import main
 from harness.config.pins import Pins, load_pins
 from harness.patch.engine import patched_contents
 from harness.patch.patchfile import Patch
@@ -40,8 +43,46 @@ def main_patch(pins: Pins) -> Patch:
 
 
 @pytest.fixture(scope="session")
-def bundle_cache(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> UpstreamCache:
-    return UpstreamCache(tmp_path_factory.mktemp("cache"), UpstreamSource.parse(str(bundle)))
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache directory (checkouts and static verdicts) for the tests that only read upstream: a Dockerfile's
+    static checks then run once a session however many tests check it. Tests of the cache itself make their own.
+
+    Under pytest-xdist the workers share it too (beside their own temporary directories): the cache is made for
+    concurrent runs, with a file lock around every fetch and every verdict computed.
+    """
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    cache = root / "shared-cache"
+    cache.mkdir(exist_ok=True)
+    return cache
+
+
+@pytest.fixture
+def fresh_cache(tmp_path: Path, shared_cache: Path) -> Path:
+    """A checkout cache of the test's own, empty, that reads and writes the session's verdict store: for tests about
+    what a run fetches, not about what it computes (verdicts are named by their content, so sharing them is safe)."""
+    verdicts = shared_cache / "verdicts"
+    verdicts.mkdir(exist_ok=True)
+    cache = tmp_path / "fresh-cache"
+    cache.mkdir()
+    (cache / "verdicts").symlink_to(verdicts, target_is_directory=True)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def bundle_cache(bundle: Path, shared_cache: Path) -> UpstreamCache:
+    return UpstreamCache(shared_cache, UpstreamSource.parse(str(bundle)))
+
+
+@pytest.fixture(scope="session")
+def compat_all(bundle: Path, shared_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> CompatRun:
+    """compat over every pin with the JSON and JUnit reports, run once: several tests read the same run."""
+    out = tmp_path_factory.mktemp("compat-all")
+    report, junit = out / "compat.json", out / "compat.xml"
+    argv = ["compat", "--upstream", str(bundle), "--cache-dir", str(shared_cache)]
+    code = main([*argv, "--quiet", "--output", str(report), "--junit", str(junit)])
+    return CompatRun(code=code, document=json.loads(report.read_text()), junit=junit.read_bytes())
 
 
 @pytest.fixture(scope="session")

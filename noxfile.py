@@ -37,6 +37,18 @@ def _pytest(session: nox.Session, name: str, *args: str) -> None:
     session.run("pytest", f"--junitxml={REPORTS / f'{name}.xml'}", *args, *session.posargs, success_codes=[0, 1])
 
 
+# The unit tier waits on git, sh and the linters: one worker per CPU (pytest-xdist). The tiers that build
+# images stay on one process: parallel builds on the same engine only slow each other down.
+PARALLEL = ("-n", "auto")
+
+
+def _all_tiers(session: nox.Session, name: str) -> list[str]:
+    """The unit tier in parallel, then every other tier; the JUnit files written, for the summary."""
+    _pytest(session, f"{name}-unit", "tests/unit", *PARALLEL)
+    _pytest(session, name, "tests", "--ignore=tests/unit")
+    return ["--pytest", f"{name}-unit.xml", "--pytest", f"{name}.xml"]
+
+
 def _ci_reports(name: str) -> list[str]:
     """The JSON, JUnit and Markdown a harness command writes for CI (and $GITHUB_STEP_SUMMARY when set)."""
     return [
@@ -86,7 +98,7 @@ def lint(session: nox.Session) -> None:
 def unit(session: nox.Session) -> None:
     """The unit tier: no network, no Docker; pins, engine, CLI, cache against the bundled upstream data."""
     _install(session, "test")
-    _pytest(session, "unit", "tests/unit")
+    _pytest(session, "unit", "tests/unit", *PARALLEL)
     _summary(session, "unit", "--pytest", "unit.xml")
 
 
@@ -125,12 +137,10 @@ def tests(session: nox.Session) -> None:
     """Everything CI runs: the unit and integration tiers, the static checks of every pin, and the stand-in's
     knob profiles (table and plot in reports/profile-standin)."""
     _install(session, "test")
-    _pytest(session, "tests", "tests")
+    parts = _all_tiers(session, "tests")
     _harness(session, "check", *_upstream_args(), *_ci_reports("static"))
     _harness(session, "profile", "--report-dir", str(REPORTS / "profile-standin"), *_upstream_args())
-    _summary(
-        session, "tests", "--pytest", "tests.xml", "--refs", "static.json", "--profile", "profile-standin/profile.json"
-    )
+    _summary(session, "tests", *parts, "--refs", "static.json", "--profile", "profile-standin/profile.json")
 
 
 @nox.session(python=PYTHON)
@@ -146,27 +156,21 @@ def profile(session: nox.Session) -> None:
 def verify(session: nox.Session) -> None:
     """The main job: every tier, the static checks and compat over every pin, then one summary table."""
     _install(session, "test")
-    # Every part runs even when an earlier one fails, so that the summary covers them all.
-    _pytest(session, "verify", "tests")
+    # Every part runs even when an earlier one fails, so that the summary covers them all. `check` stores the
+    # static verdicts in the harness's cache; `compat` reads them back rather than computing them again.
+    parts = _all_tiers(session, "verify")
     _harness(session, "check", *_upstream_args(), *_ci_reports("static"))
     _harness(session, "compat", *_upstream_args(), *_ci_reports("compat"))
-    _summary(session, "verify", "--pytest", "verify.xml", "--refs", "static.json", "--refs", "compat.json")
+    _summary(session, "verify", *parts, "--refs", "static.json", "--refs", "compat.json")
 
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmarks of the harness itself (compat cold/warm, one new ref, unit tier, bytes fetched); no asserts.
-    posargs go to benchmarks/bench.py, e.g. `-- --full-clone PATH` for the fetch-bytes comparison."""
+    """Benchmarks of the harness itself (compat cold/warm over the pins and over 300 generated refs, check then
+    compat, status, the unit tier, bytes fetched) into docs/bench/bench.json and .md; no asserts. posargs go to
+    benchmarks/bench.py, e.g. `-- --busy`, `-- --old-python PATH` or `-- --full-clone PATH`."""
     _install(session, "test")
-    upstream = os.environ.get("MAS_UPSTREAM")
-    if not upstream:
-        session.error("set MAS_UPSTREAM to the upstream to benchmark against (e.g. the bundled test data)")
-    session.run(
-        "python",
-        "benchmarks/bench.py",
-        "--upstream",
-        upstream,
-        "--output",
-        str(REPORTS / "bench.json"),
-        *session.posargs,
-    )
+    upstream = os.environ.get("MAS_UPSTREAM") or str(ROOT.parent / "shared" / "upstream" / "mas-dockerfiles.bundle")
+    if not Path(upstream).exists() and "://" not in upstream:
+        session.error(f"no upstream to benchmark against at {upstream}: set MAS_UPSTREAM (e.g. the bundled test data)")
+    session.run("python", "benchmarks/bench.py", "--upstream", upstream, *session.posargs)

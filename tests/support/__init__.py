@@ -25,6 +25,15 @@ MakeRepo = Callable[..., Path]
 """A git repository made by the test, with the given files committed."""
 
 
+@dataclass(frozen=True, kw_only=True)
+class CompatRun:
+    """`mas-harness compat` over every pin of the bundle, run once for the session: its exit code and reports."""
+
+    code: int
+    document: dict[str, Any]
+    junit: bytes
+
+
 @dataclass(frozen=True)
 class Build:
     """One `mas-harness build` run of the integration tier: its exit code, its report.json (empty when it wrote none)

@@ -9,9 +9,11 @@ from xml.etree import ElementTree
 
 import pytest
 from rich.console import Console
+from tests.support import CompatRun
 
 from harness.analysis.compat import StaticSummary, check_ref
 from harness.analysis.findings import Finding
+from harness.analysis.verdicts import VerdictCache
 from harness.cli.main import main
 from harness.config.pins import Pins
 from harness.report.formats import github_annotations, junit_xml, markdown
@@ -55,13 +57,9 @@ def test_junit_has_one_case_each_and_failures_carry_the_detail() -> None:
     assert testcases[2].find("error") is not None
 
 
-def test_compat_over_every_pin_gives_results_per_ref_and_check(
-    bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    junit = tmp_path / "compat.xml"
-    argv = ["compat", "--upstream", str(bundle), "--cache-dir", str(tmp_path / "cache"), "--json"]
-    assert main([*argv, "--junit", str(junit)]) == 0
-    document = json.loads(capsys.readouterr().out)
+def test_compat_over_every_pin_gives_results_per_ref_and_check(compat_all: CompatRun) -> None:
+    assert compat_all.code == 0
+    document = compat_all.document
     refs, results = document["refs"], document["results"]
     assert {r["group"] for r in results} == {f"compat.{r['ref']}" for r in refs}
     for ref in refs:
@@ -70,12 +68,12 @@ def test_compat_over_every_pin_gives_results_per_ref_and_check(
     v119 = next(r for r in results if r["group"] == "compat.v1.19.0" and r["name"] == "state")
     assert v119["detail"].startswith("variant v1.18+: ")
     assert v119["duration"] > 0
-    written = _parse(junit.read_bytes()).findall("./testsuite/testcase")
+    written = _parse(compat_all.junit).findall("./testsuite/testcase")
     assert len(written) == len(results) == 4 * len(refs)
 
 
-def test_compat_results_fail_where_the_result_does(bundle_cache: UpstreamCache, pins: Pins) -> None:
-    real = check_ref(bundle_cache, "v1.19.0", pins=pins)
+def test_compat_results_fail_where_the_result_does(bundle_cache: UpstreamCache, pins: Pins, shared_cache: Path) -> None:
+    real = check_ref(bundle_cache, "v1.19.0", pins=pins, verdicts=VerdictCache.in_cache_dir(shared_cache))
     failing = Finding(check="move-step", ok=False, line=140, message="moves every binary")
     broken = replace(
         real,
@@ -171,12 +169,16 @@ def test_summary_command_writes_markdown_json_and_fails_a_tier_with_no_test(
 
 
 def test_check_writes_junit_and_markdown_for_every_finding(
-    bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    bundle: Path,
+    tmp_path: Path,
+    shared_cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     step = tmp_path / "step.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step))
     junit, md = tmp_path / "static.xml", tmp_path / "static.md"
-    argv = ["check", "--upstream", str(bundle), "--cache-dir", str(tmp_path / "c"), "--ref", "v1.7.0", "--json"]
+    argv = ["check", "--upstream", str(bundle), "--cache-dir", str(shared_cache), "--ref", "v1.7.0", "--json"]
     assert main([*argv, "--junit", str(junit), "--markdown", str(md)]) == 0
     [result] = json.loads(capsys.readouterr().out)["refs"]
     cases = _parse(junit.read_bytes()).findall("./testsuite/testcase")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support import CheckoutFactory, DockerfileTexts
+from tests.support import CheckoutFactory, CompatRun, DockerfileTexts
 
 from harness.cli.main import main
 from harness.resources import patches_dir, pins_file
@@ -19,11 +19,9 @@ def _compat(bundle: Path, cache: Path, *extra: str) -> list[str]:
     return ["compat", "--upstream", str(bundle), "--cache-dir", str(cache), *extra]
 
 
-def test_compat_json_gives_the_expected_state_for_all_30_tags(
-    bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(_compat(bundle, tmp_path, "--json")) == 0
-    document = json.loads(capsys.readouterr().out)
+def test_compat_json_gives_the_expected_state_for_all_30_tags(compat_all: CompatRun) -> None:
+    assert compat_all.code == 0
+    document = compat_all.document
     assert (document["schema_version"], document["command"], document["ok"]) == (1, "compat", True)
     results = document["refs"]
     assert len(results) == 30
@@ -54,10 +52,10 @@ def test_compat_json_gives_the_expected_state_for_all_30_tags(
 
 
 def test_the_old_patch_on_v1_18_conflicts_hunk_by_hunk(
-    bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    bundle: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     old = str(patches_dir() / "patch-dockerfile.patch")
-    assert main(_compat(bundle, tmp_path, "v1.18.0", "--patch", old, "--json")) == 1
+    assert main(_compat(bundle, shared_cache, "v1.18.0", "--patch", old, "--json")) == 1
     [conflict] = json.loads(capsys.readouterr().out)["refs"]
     assert (conflict["state"], conflict["expected"], conflict["static"]) == ("conflict", None, None)
     assert conflict["variant"]["basis"] == "forced"
@@ -66,16 +64,16 @@ def test_the_old_patch_on_v1_18_conflicts_hunk_by_hunk(
 
 
 def test_compat_of_an_unpinned_ref_is_judged_on_its_own(
-    bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    bundle: Path, tmp_path: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pins = tmp_path / "pins.toml"
     pins.write_text('[upstream]\ndefault_patch = "patches/patch-dockerfile.patch"\n')
     # An empty pins file beside a copy of the patch: no ref is pinned.
     (tmp_path / "patches").mkdir()
     (tmp_path / "patches/patch-dockerfile.patch").write_bytes((patches_dir() / "patch-dockerfile.patch").read_bytes())
-    assert main([*_compat(bundle, tmp_path / "c", "--ref", "v1.7.0", "--json"), "--pins", str(pins)]) == 0
+    assert main([*_compat(bundle, shared_cache, "--ref", "v1.7.0", "--json"), "--pins", str(pins)]) == 0
     assert json.loads(capsys.readouterr().out)["refs"][0]["expected"] is None
-    assert main([*_compat(bundle, tmp_path / "c", "--ref", "v1.18.0"), "--pins", str(pins)]) == 1
+    assert main([*_compat(bundle, shared_cache, "--ref", "v1.18.0"), "--pins", str(pins)]) == 1
 
 
 def test_unknown_ref_is_bad_input(bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -117,7 +115,7 @@ def test_blob_mismatch_is_a_hard_error_naming_both_ids(
 
 
 def test_post_image_drift_is_reported_not_passed(
-    bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    bundle: Path, tmp_path: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     original = (pins_file()).read_text()
     block_start = original.index('tag = "v1.7.0"')
@@ -127,7 +125,7 @@ def test_post_image_drift_is_reported_not_passed(
     pins = tmp_path / "pins.toml"
     pins.write_text(original[:block_start] + drifted_block + original[block_end:])
     (tmp_path / "patches").symlink_to(patches_dir())
-    assert main([*_compat(bundle, tmp_path / "c", "--ref", "v1.7.0"), "--pins", str(pins)]) == 1
+    assert main([*_compat(bundle, shared_cache, "--ref", "v1.7.0"), "--pins", str(pins)]) == 1
     assert "post-image drift" in capsys.readouterr().out
 
 
@@ -203,9 +201,9 @@ def test_check_on_an_unparsable_file_is_bad_input(tmp_path: Path, capsys: pytest
     assert main(["check", "--dockerfile", str(tmp_path / "missing")]) == 2
 
 
-def test_check_by_ref_with_a_patch_that_conflicts_fails(bundle: Path, tmp_path: Path) -> None:
+def test_check_by_ref_with_a_patch_that_conflicts_fails(bundle: Path, shared_cache: Path) -> None:
     old = str(patches_dir() / "patch-dockerfile.patch")
-    argv = ["check", "--upstream", str(bundle), "--cache-dir", str(tmp_path), "--ref", "v1.18.0"]
+    argv = ["check", "--upstream", str(bundle), "--cache-dir", str(shared_cache), "--ref", "v1.18.0"]
     assert main([*argv, "--patch", old]) == 1
     assert main(argv) == 0  # the series gives v1.18.0 its own variant
 
@@ -221,9 +219,9 @@ def test_status_picks_the_variant_of_the_checkout(
         assert "state: applies" in out
 
 
-def test_a_closed_pipe_keeps_the_verdict(bundle: Path, tmp_path: Path) -> None:
+def test_a_closed_pipe_keeps_the_verdict(bundle: Path, shared_cache: Path) -> None:
     """`mas-harness compat | head -1`: the reader goes away after one line; the exit is the verdict, not 1."""
-    argv = [sys.executable, "-m", "harness", *_compat(bundle, tmp_path)]
+    argv = [sys.executable, "-m", "harness", *_compat(bundle, shared_cache)]
     with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
         assert proc.stdout is not None and proc.stderr is not None
         first = proc.stdout.readline()
@@ -236,11 +234,11 @@ def test_a_closed_pipe_keeps_the_verdict(bundle: Path, tmp_path: Path) -> None:
 
 
 def test_options_go_before_or_after_the_command(
-    bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    bundle: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["-q", *_compat(bundle, tmp_path, "v1.17.0", "--json")]) == 0
+    assert main(["-q", *_compat(bundle, shared_cache, "v1.17.0", "--json")]) == 0
     before = json.loads(capsys.readouterr().out)
-    assert main([*_compat(bundle, tmp_path, "v1.17.0", "--json"), "-q"]) == 0
+    assert main([*_compat(bundle, shared_cache, "v1.17.0", "--json"), "-q"]) == 0
     after = json.loads(capsys.readouterr().out)
 
     def timeless(document: dict[str, Any]) -> list[dict[str, Any]]:

@@ -69,9 +69,9 @@ def _compat(
 
 
 def test_unpinned_refs_get_a_variant_a_reason_static_checks_and_drift(
-    upstream: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    upstream: Path, tmp_path: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, results = _compat(capsys, upstream, tmp_path / "cache", "v1.20.0", "v2.0.0", "feature")
+    code, results = _compat(capsys, upstream, shared_cache, "v1.20.0", "v2.0.0", "feature")
     assert code == 0
     by_ref = {r["ref"]: r for r in results}
     assert list(by_ref) == ["v1.20.0", "v2.0.0", "feature"]
@@ -98,10 +98,14 @@ def test_unpinned_refs_get_a_variant_a_reason_static_checks_and_drift(
 
 
 def test_the_table_says_why_and_how_much_drifted(
-    upstream: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    upstream: Path,
+    tmp_path: Path,
+    shared_cache: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("COLUMNS", "200")  # wide enough for every column, the optional ones too
-    argv = ["compat", "--upstream", str(upstream), "--cache-dir", str(tmp_path), "v2.0.0", "--ref", "v1.19.0"]
+    argv = ["compat", "--upstream", str(upstream), "--cache-dir", str(shared_cache), "v2.0.0", "--ref", "v1.19.0"]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "* v2.0.0: outside every range; using the v1.18+ variant (nearest lower range)" in out
@@ -111,18 +115,18 @@ def test_the_table_says_why_and_how_much_drifted(
 
 
 def test_latest_is_the_newest_release_tag_of_the_remote(
-    upstream: Path, bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    upstream: Path, bundle: Path, tmp_path: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, results = _compat(capsys, upstream, tmp_path / "a", "--latest")
+    code, results = _compat(capsys, upstream, shared_cache, "--latest")
     assert code == 0
     assert [r["ref"] for r in results] == ["v2.0.0"]  # not v2.1.0-rc.0
-    code, results = _compat(capsys, bundle, tmp_path / "b", "--latest", "v1.19.0")
+    code, results = _compat(capsys, bundle, shared_cache, "--latest", "v1.19.0")
     assert [r["ref"] for r in results] == ["v1.19.0"]  # given twice, checked once
     assert code == 0
 
 
 def test_latest_takes_a_pre_release_only_when_there_is_no_release(
-    bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    bundle: Path, tmp_path: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     repo = tmp_path / "rc-only"
     subprocess.run(["git", "clone", "--quiet", str(bundle), str(repo)], check=True, capture_output=True)
@@ -130,7 +134,7 @@ def test_latest_takes_a_pre_release_only_when_there_is_no_release(
         git(repo, "tag", "-d", tag)
     git(repo, "tag", "v1.20.0-rc.0", "main")
     git(repo, "tag", "unstable", "main")
-    code, results = _compat(capsys, repo, tmp_path / "cache", "--latest")
+    code, results = _compat(capsys, repo, shared_cache, "--latest")
     assert [r["ref"] for r in results] == ["v1.20.0-rc.0"]
     assert results[0]["variant"]["name"] == "v1.18+"
     # This upstream lacks the pinned tags: nothing to compare the post-image with, and it says so.
@@ -139,17 +143,17 @@ def test_latest_takes_a_pre_release_only_when_there_is_no_release(
     assert "unknown ref 'v1.19.0'" in drift["note"]
     assert code == 0
     git(repo, "tag", "-d", "v1.20.0-rc.0")
-    assert main(["compat", "--upstream", str(repo), "--cache-dir", str(tmp_path / "c2"), "--latest"]) == 2
+    assert main(["compat", "--upstream", str(repo), "--cache-dir", str(shared_cache), "--latest"]) == 2
     assert "has no version tag" in capsys.readouterr().err
 
 
 def test_a_branch_or_commit_with_history_takes_its_newest_release_tag(
-    upstream: Path, bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    upstream: Path, bundle: Path, tmp_path: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # A bundle is fetched whole, history included, as a full mirror would be.
     full = tmp_path / "full.bundle"
     git(upstream, "bundle", "create", "--quiet", str(full), "--all")
-    code, results = _compat(capsys, full, tmp_path / "a", "feature")
+    code, results = _compat(capsys, full, shared_cache, "feature")
     assert code == 0
     [feature] = results
     assert feature["variant"]["version_tag"] == "v2.0.0"  # v2.1.0-rc.0 is a pre-release, v1.20.0 older
@@ -159,7 +163,7 @@ def test_a_branch_or_commit_with_history_takes_its_newest_release_tag(
     )
 
     v1_3 = git(upstream, "rev-parse", "v1.3.0^{commit}")
-    code, results = _compat(capsys, bundle, tmp_path / "b", v1_3)
+    code, results = _compat(capsys, bundle, shared_cache, v1_3)
     [commit] = results
     assert commit["variant"]["name"] == "v0.15-v1.17"
     assert commit["variant"]["version_tag"] == "v1.3.0"
@@ -174,24 +178,26 @@ def test_a_branch_or_commit_with_history_takes_its_newest_release_tag(
     assert code == 0
 
 
-def test_an_upstreamed_patch_says_drop_it(upstream: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_upstreamed_patch_says_drop_it(
+    upstream: Path, tmp_path: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     patch = Patch.load(patches_dir() / "patch-dockerfile-v1.18.patch")
     git(upstream, "checkout", "--quiet", "v1.19.0")
     pristine = (upstream / "Dockerfile").read_bytes()
     (upstream / "Dockerfile").write_bytes(patched_contents(patch, {"Dockerfile": pristine})["Dockerfile"])
     _commit(upstream, "upstream takes the knobs", "v1.21.0")
-    code, [result] = _compat(capsys, upstream, tmp_path / "cache", "v1.21.0")
+    code, [result] = _compat(capsys, upstream, shared_cache, "v1.21.0")
     assert code == 1
     assert (result["state"], result["ok"], result["static"], result["drift"]) == ("upstreamed", False, None, None)
     assert "drop the patch" in result["reason"]
 
 
 def test_a_conflict_on_an_unpinned_ref_shows_the_hunk(
-    upstream: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    upstream: Path, tmp_path: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _edit(upstream, "  --features docker \\\n", "  --features docker,extra \\\n")
     _commit(upstream, "a new feature flag", "v1.22.0")
-    code, [result] = _compat(capsys, upstream, tmp_path / "cache", "v1.22.0")
+    code, [result] = _compat(capsys, upstream, shared_cache, "v1.22.0")
     assert code == 1
     assert result["state"] == "conflict"
     second = result["hunks"][1]
@@ -200,14 +206,14 @@ def test_a_conflict_on_an_unpinned_ref_shows_the_hunk(
 
 
 def test_a_patch_that_applies_but_fails_the_static_checks_is_not_ok(
-    upstream: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    upstream: Path, tmp_path: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # The final stage goes back to per-architecture paths, outside the patch's hunks: it applies, but the
     # image would copy a binary the builder no longer makes.
     final = "nonroot\n\nCOPY --from=builder /usr/local/bin/mas-cli /usr/local/bin/mas-cli\n"
     _edit(upstream, final, "nonroot\n\nCOPY --from=builder /usr/local/bin/mas-cli-amd64 /usr/local/bin/mas-cli\n")
     _commit(upstream, "per-arch copy", "v1.23.0")
-    code, [result] = _compat(capsys, upstream, tmp_path / "cache", "v1.23.0")
+    code, [result] = _compat(capsys, upstream, shared_cache, "v1.23.0")
     assert code == 1
     assert result["state"] == "applies"
     assert result["reason"] == "applies, but the patched Dockerfile fails the static checks: move-step"

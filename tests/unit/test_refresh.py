@@ -263,11 +263,11 @@ def _fingerprint(path: Path) -> tuple[bytes, int]:
 
 
 def test_cli_refresh_onto_a_release_writes_the_patch_and_runs_the_static_checks(
-    bundle: Path, tmp_path: Path, input_patch: Path, capsys: pytest.CaptureFixture[str]
+    bundle: Path, tmp_path: Path, shared_cache: Path, input_patch: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = _fingerprint(input_patch)
     output = tmp_path / "out.patch"
-    assert main([*_refresh(bundle, tmp_path / "c", input_patch, "v1.7.0", output), "--json"]) == 0
+    assert main([*_refresh(bundle, shared_cache, input_patch, "v1.7.0", output), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert (report["refresh_status"], report["ok"], report["output"]) == ("clean", True, str(output))
     assert [(h["status"], h["offset"]) for h in report["hunks"]] == [("clean", -2), ("clean", -2)]
@@ -282,23 +282,23 @@ def test_cli_refresh_onto_a_release_writes_the_patch_and_runs_the_static_checks(
 
 
 def test_cli_refuses_to_overwrite_the_output_without_force(
-    bundle: Path, tmp_path: Path, input_patch: Path, capsys: pytest.CaptureFixture[str]
+    bundle: Path, tmp_path: Path, shared_cache: Path, input_patch: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     output = tmp_path / "out.patch"
     output.write_bytes(b"someone's work\n")
     before = _fingerprint(output)
-    assert main(_refresh(bundle, tmp_path / "c", input_patch, "v1.17.0", output)) == 2
+    assert main(_refresh(bundle, shared_cache, input_patch, "v1.17.0", output)) == 2
     assert "exists" in capsys.readouterr().err
     assert _fingerprint(output) == before
-    assert main([*_refresh(bundle, tmp_path / "c", input_patch, "v1.17.0", output), "--force"]) == 0
+    assert main([*_refresh(bundle, shared_cache, input_patch, "v1.17.0", output), "--force"]) == 0
     assert _body(output.read_bytes()) == _body(input_patch.read_bytes())
 
 
 def test_cli_never_writes_its_input_patch_even_with_force(
-    bundle: Path, tmp_path: Path, input_patch: Path, capsys: pytest.CaptureFixture[str]
+    bundle: Path, tmp_path: Path, shared_cache: Path, input_patch: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = _fingerprint(input_patch)
-    assert main([*_refresh(bundle, tmp_path / "c", input_patch, "v1.7.0", input_patch), "--force"]) == 2
+    assert main([*_refresh(bundle, shared_cache, input_patch, "v1.7.0", input_patch), "--force"]) == 2
     assert "never writes its inputs" in capsys.readouterr().err
     assert _fingerprint(input_patch) == before
 
@@ -321,11 +321,11 @@ def _take_the_patch_side(conflicted: str) -> str:
 
 
 def test_cli_refresh_onto_v1_18_0_writes_nothing_then_resolves_by_hand(
-    bundle: Path, tmp_path: Path, input_patch: Path, capsys: pytest.CaptureFixture[str]
+    bundle: Path, tmp_path: Path, shared_cache: Path, input_patch: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = _fingerprint(input_patch)
     output = tmp_path / "out.patch"
-    args = _refresh(bundle, tmp_path / "c", input_patch, "v1.18.0", output)
+    args = _refresh(bundle, shared_cache, input_patch, "v1.18.0", output)
     assert main(args) == 1
     captured = capsys.readouterr()
     assert "needs a human" in captured.out
@@ -391,10 +391,10 @@ def test_cli_real_conflict_on_a_synthetic_ref_exits_1_and_writes_nothing(
 
 
 def test_cli_take_patch_side_gives_a_patch_that_applies_to_v1_18_0_and_says_what_to_review(
-    bundle: Path, tmp_path: Path, input_patch: Path, capsys: pytest.CaptureFixture[str]
+    bundle: Path, tmp_path: Path, shared_cache: Path, input_patch: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     output = tmp_path / "out.patch"
-    args = _refresh(bundle, tmp_path / "c", input_patch, "v1.18.0", output)
+    args = _refresh(bundle, shared_cache, input_patch, "v1.18.0", output)
     assert main([*args, "--take-patch-side", "--json"]) == 1
     captured = capsys.readouterr()
     report = json.loads(captured.out)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -38,10 +39,10 @@ def _commit(repo: Path, message: str) -> None:
     git(repo, "commit", "--quiet", "-m", message)
 
 
-@pytest.fixture
-def superproject(upstream_clone: Path, tmp_path: Path, main_patch: Patch) -> Path:
+@pytest.fixture(scope="module")
+def superproject_template(upstream_clone: Path, tmp_path_factory: pytest.TempPathFactory, main_patch: Patch) -> Path:
     """The users' repository: the submodule at a pinned tag, the patch beside it, [tool.mas-harness] in pyproject."""
-    root = tmp_path / "chat"
+    root = tmp_path_factory.mktemp("template") / "chat"
     root.mkdir()
     git(root, "init", "--quiet")
     git(root, "config", "user.email", "test@localhost")
@@ -52,6 +53,15 @@ def superproject(upstream_clone: Path, tmp_path: Path, main_patch: Patch) -> Pat
     (root / PATCH).write_bytes(main_patch.data)
     (root / "pyproject.toml").write_text(CONFIG)
     _commit(root, f"MAS submodule at {PINNED_TAG} with its patch")
+    return root
+
+
+@pytest.fixture
+def superproject(superproject_template: Path, tmp_path: Path) -> Path:
+    """A copy of the template for each test, which may change it: git links a submodule to its superproject by
+    relative paths, so the copy is a repository of its own (its remote is the module's upstream clone)."""
+    root = tmp_path / "chat"
+    shutil.copytree(superproject_template, root, symlinks=True)
     return root
 
 
@@ -76,9 +86,9 @@ def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
 
 
 def test_verify_checks_the_recorded_commit_from_the_submodules_own_repository(
-    superproject: Path, tmp_path: Path, pins: Pins, capsys: pytest.CaptureFixture[str]
+    superproject: Path, shared_cache: Path, pins: Pins, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(_verify(superproject, tmp_path / "cache", "--json")) == 0
+    assert main(_verify(superproject, shared_cache, "--json")) == 0
     report = _report(capsys)
     recorded = git(superproject, "rev-parse", f"HEAD:{SUBMODULE}")
     assert report["recorded_commit"] == recorded == git(superproject / SUBMODULE, "rev-parse", f"{PINNED_TAG}^{{}}")
@@ -98,19 +108,36 @@ def test_verify_checks_the_recorded_commit_from_the_submodules_own_repository(
     }
 
 
-def test_verify_follows_the_gitlink_in_the_index_not_the_checkout(
+def test_verify_offline_answers_from_the_cache_and_says_so(
     superproject: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cache = tmp_path / "cache"
+    assert main(_verify(superproject, cache, "--offline")) == 2, "nothing cached yet"
+    assert "--offline fetches nothing" in _error_line(capsys)
+    assert main(_verify(superproject, cache, "--json")) == 0
+    online = _report(capsys)
+    assert main(_verify(superproject, cache, "--json", "--offline")) == 0
+    offline = _report(capsys)
+    assert (online["document"]["offline"], offline["document"]["offline"]) == (False, True)
+    assert offline["compat"]["upstream_commit"] == online["compat"]["upstream_commit"]
+    assert offline["document"]["verdicts"]["reused"] == 1, "the static checks were read back"
+    assert main(_verify(superproject, cache, "--offline")) == 0
+    assert "offline: refs were answered from the cache alone" in capsys.readouterr().out
+
+
+def test_verify_follows_the_gitlink_in_the_index_not_the_checkout(
+    superproject: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     submodule = superproject / SUBMODULE
     git(submodule, "checkout", "--quiet", "v1.18.0")
     # Checked out but not staged: the superproject still records v1.17.0.
-    assert main(_verify(superproject, tmp_path / "cache", "--json")) == 0
+    assert main(_verify(superproject, shared_cache, "--json")) == 0
     report = _report(capsys)
     assert (report["tag"], report["compat"]["state"]) == (PINNED_TAG, "applies")
     assert report["checked_out"] != report["recorded_commit"]
 
     git(superproject, "add", SUBMODULE)  # a staged bump is what the next commit records
-    assert main(_verify(superproject, tmp_path / "cache", "--json")) == 1
+    assert main(_verify(superproject, shared_cache, "--json")) == 1
     report = _report(capsys)
     assert report["tag"] == "v1.18.0"
     assert report["committed_commit"] != report["recorded_commit"]
@@ -135,12 +162,12 @@ def _untouched_state(root: Path) -> dict[str, object]:
 
 
 def test_compat_bump_to_checks_a_ref_without_touching_the_superproject(
-    superproject: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    superproject: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     status_before = git(superproject, "status", "--porcelain")
     assert status_before == ""
     before = _untouched_state(superproject)
-    cache = tmp_path / "cache"
+    cache = shared_cache
     patch = str(superproject / PATCH)  # the main patch, named explicitly: a v1.18+ variant may be configured later
 
     assert main(["compat", "--superproject", str(superproject), "--cache-dir", str(cache), "--bump-to", "v1.17.0",
@@ -161,10 +188,10 @@ def test_compat_bump_to_checks_a_ref_without_touching_the_superproject(
 
 
 def test_bump_to_a_ref_the_submodule_knows_only_by_commit_id(
-    superproject: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    superproject: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     short = git(superproject / SUBMODULE, "rev-parse", "--short", "v1.11.0^{}")
-    args = ["compat", "--superproject", str(superproject), "--cache-dir", str(tmp_path / "c"), "--json"]
+    args = ["compat", "--superproject", str(superproject), "--cache-dir", str(shared_cache), "--json"]
     assert main([*args, "--bump-to", short]) == 0
     report = _report(capsys)
     assert (report["ref"], report["tag"], report["compat"]["state"]) == (short, "v1.11.0", "applies")
@@ -229,26 +256,26 @@ def test_apply_refuses_a_submodule_checked_out_off_its_recorded_commit(
 
 
 def test_flags_override_the_pyproject_table(
-    superproject: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    superproject: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (superproject / "pyproject.toml").write_text(
         '[tool.mas-harness]\nsubmodule = "docker/chat/mas/elsewhere"\npatch = "no-such.patch"\n'
     )
-    assert main(_verify(superproject, tmp_path / "c")) == 2
+    assert main(_verify(superproject, shared_cache)) == 2
     assert "elsewhere is not a submodule" in _error_line(capsys)
 
     flags = ["--submodule", str(superproject / SUBMODULE), "--patch", str(superproject / PATCH), "--json"]
-    assert main([*_verify(superproject, tmp_path / "c"), *flags]) == 0
+    assert main([*_verify(superproject, shared_cache), *flags]) == 0
     report = _report(capsys)
     assert (report["submodule"], report["compat"]["patch"]) == (SUBMODULE, PATCH)
 
 
 def test_flags_alone_make_a_superproject_of_the_current_directory(
-    superproject: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    superproject: Path, shared_cache: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (superproject / "pyproject.toml").unlink()
     monkeypatch.chdir(superproject)
-    assert main(["compat", "--submodule", SUBMODULE, "--patch", PATCH, "--cache-dir", str(tmp_path / "c")]) == 0
+    assert main(["compat", "--submodule", SUBMODULE, "--patch", PATCH, "--cache-dir", str(shared_cache)]) == 0
     assert "v1.17.0" in capsys.readouterr().out
 
 
@@ -269,14 +296,14 @@ def test_flags_alone_make_a_superproject_of_the_current_directory(
     ],
 )
 def test_missing_or_invalid_configuration_is_one_line_and_exit_2(
-    superproject: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], pyproject: str | None, message: str
+    superproject: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str], pyproject: str | None, message: str
 ) -> None:
     config = superproject / "pyproject.toml"
     if pyproject is None:
         config.unlink()
     else:
         config.write_text(pyproject)
-    for command in (_verify(superproject, tmp_path / "c"), ["apply", "--superproject", str(superproject)]):
+    for command in (_verify(superproject, shared_cache), ["apply", "--superproject", str(superproject)]):
         assert main(command) == 2
         assert message in _error_line(capsys)
 
@@ -301,10 +328,10 @@ def test_verify_and_bump_to_outside_a_superproject_say_how_to_name_one(
 
 
 def test_an_uninitialised_submodule_is_verified_from_its_remote_and_not_applied(
-    superproject: Path, upstream_clone: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    superproject: Path, upstream_clone: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     git(superproject, "submodule", "deinit", "--quiet", "--force", SUBMODULE)
-    assert main(_verify(superproject, tmp_path / "c", "--json")) == 0
+    assert main(_verify(superproject, shared_cache, "--json")) == 0
     report = _report(capsys)
     assert report["source"] == str(upstream_clone)
     assert (report["checked_out"], report["compat"]["state"]) == (None, "applies")
@@ -333,7 +360,7 @@ def test_resolution_paths_flags_relative_to_cwd_table_relative_to_the_pyproject(
 
 
 def test_upstream_and_pins_keys_of_the_table(
-    superproject: Path, bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    superproject: Path, bundle: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pinned = (pins_file()).read_text()
     start = pinned.index(f'tag = "{PINNED_TAG}"')
@@ -344,13 +371,13 @@ def test_upstream_and_pins_keys_of_the_table(
     config = superproject / "pyproject.toml"
 
     config.write_text(CONFIG + f'upstream = "{bundle}"\n')
-    assert main(_verify(superproject, tmp_path / "c", "--json")) == 0
+    assert main(_verify(superproject, shared_cache, "--json")) == 0
     report = _report(capsys)
     assert (report["source"], report["tag"]) == (str(bundle), PINNED_TAG)
 
     # The recorded commit is tagged v1.17.0, so a pin of that tag with another Dockerfile is a moved tag.
     config.write_text(CONFIG + 'pins = "moved-pins.toml"\n')
-    assert main(_verify(superproject, tmp_path / "c")) == 2
+    assert main(_verify(superproject, shared_cache)) == 2
     error = _error_line(capsys)
     assert PINNED_TAG in error
     assert "0" * 40 in error

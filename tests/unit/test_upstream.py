@@ -28,15 +28,19 @@ def test_source_kinds(bundle: Path, tmp_path: Path) -> None:
         UpstreamSource.parse(str(tmp_path / "missing"))
 
 
-def test_cached_refs_are_reused_without_the_source(bundle: Path, tmp_path: Path) -> None:
+def test_cached_refs_are_reused_without_the_source_offline(bundle: Path, tmp_path: Path) -> None:
     copy = tmp_path / "copy.bundle"
     shutil.copy(bundle, copy)
     cache = UpstreamCache(tmp_path / "cache", UpstreamSource.parse(str(copy)))
     first = cache.resolve("v1.7.0")
-    copy.unlink()  # a second resolve must not need the source any more
-    again = UpstreamCache(tmp_path / "cache", UpstreamSource(location=str(copy), kind="bundle")).resolve("v1.7.0")
+    copy.unlink()  # an offline resolve must not need the source any more
+    source = UpstreamSource(location=str(copy), kind="bundle")
+    again = UpstreamCache(tmp_path / "cache", source, offline=True).resolve("v1.7.0")
     assert again == first
     assert first.upstream_commit == "c2814921899503474b09b088d1722ef6c550065a"
+    # Online, every run asks the source where the ref is now, and says how to do without it.
+    with pytest.raises(UpstreamError, match="pass --offline"):
+        UpstreamCache(tmp_path / "cache", source).resolve("v1.7.0")
 
 
 def _resolve_in_another_process(cache_root: str, bundle: str) -> str:

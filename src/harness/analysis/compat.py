@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import difflib
+import os
 import time
-from collections.abc import Iterable, MutableMapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from packaging.version import Version
 
 from harness.analysis.dockerfile import DockerfileError
 from harness.analysis.findings import Finding
 from harness.analysis.release_profile import ReleaseProfile, release_profile_of
 from harness.analysis.static import check_patched
+from harness.analysis.verdicts import VerdictCache
 from harness.config.pins import Pin, Pins, shown_path
 from harness.config.series import Choice, Variant, newest_release, tag_version
 from harness.errors import BadInput, PinMismatch, UpstreamError
@@ -131,12 +136,27 @@ class CompatResult:
 
 
 def verify_pin(resolved: ResolvedRef, pin: Pin | None) -> None:
-    """A pinned tag whose Dockerfile changed was moved or re-tagged upstream: a hard error."""
-    if pin is not None and resolved.dockerfile_blob != pin.dockerfile_blob:
+    """A pinned tag whose Dockerfile or commit changed was moved or re-tagged upstream: a hard error."""
+    if pin is None:
+        return
+    via = "" if resolved.ref == pin.tag else f" ({resolved.ref} is that tag's commit)"
+    if resolved.dockerfile_blob != pin.dockerfile_blob:
         raise PinMismatch(
             f"{pin.tag}: upstream Dockerfile is blob {resolved.dockerfile_blob}, the pin says "
-            f"{pin.dockerfile_blob} (was the tag moved or re-tagged upstream?)"
+            f"{pin.dockerfile_blob}{via} (was the tag moved or re-tagged upstream?)"
         )
+    if resolved.upstream_commit != pin.upstream_commit:
+        raise PinMismatch(
+            f"{pin.tag}: upstream has it at commit {resolved.upstream_commit}, the pin says "
+            f"{pin.upstream_commit}{via} (was the tag moved or re-tagged upstream?)"
+        )
+
+
+def verify_pins(resolved: ResolvedRef, pins: Pins) -> None:
+    """The pin of the ref as named and the pin of every tag on its commit: however a ref is spelled
+    (`v1.17.0^0`, a commit id, a branch at a release), a pinned tag it lands on holds it to that pin."""
+    for tag in dict.fromkeys((resolved.ref, *resolved.tags)):
+        verify_pin(resolved, pins.get(tag))
 
 
 def choose_variant(
@@ -155,15 +175,17 @@ def choose_variant(
     if tag_version(ref) is None:
         # Like `git describe --tags`, but by version: a commit can carry several tags, and
         # history can merge several release branches; the newest release below it decides.
-        described = newest_release(cache.tags_reachable_from(resolved.commit), prerelease_fallback=False)
+        # The tags on the commit itself count too: a commit fetched by its id brings no tag along.
+        reachable = (*resolved.tags, *cache.tags_reachable_from(resolved.commit))
+        described = newest_release(reachable, prerelease_fallback=False)
     return pins.series.choose(ref, described=described)
 
 
 def latest_release_tag(cache: UpstreamCache) -> str:
     """The newest release tag the remote has, from `git ls-remote` (no clone); pre-releases only if nothing else."""
-    listing = cache.ls_remote("refs/tags/*")
-    tags = {name.removeprefix("refs/tags/").removesuffix("^{}") for name in listing if name.startswith("refs/tags/")}
-    newest = newest_release(tags)
+    if cache.offline:
+        raise BadInput("--latest asks the upstream for its newest release, and --offline asks it nothing: drop one")
+    newest = newest_release(cache.remote_tags())
     if newest is None:
         raise UpstreamError(f"--latest: upstream {cache.source.location} has no version tag such as v1.19.0")
     return newest
@@ -208,21 +230,75 @@ class PatchedRef:
     """The Dockerfile after the patch, when it applies."""
 
 
+StaticKey = tuple[str, str, str | None]
+"""(pristine blob, patched blob, shape): what the static checks of a ref depend on besides the tools."""
+
+
+@dataclass(frozen=True)
+class RunMemo:
+    """What one run works out once, however many of its refs share it.
+
+    Keyed by content (blob ids, the patch's bytes, paths) or by a pin, so that a hit is
+    the very answer the work would give: 300 refs over 9 distinct Dockerfiles evaluate
+    each patch 9 times, not 300.
+    """
+
+    patches: dict[Path, Patch] = field(default_factory=dict)
+    evaluations: dict[tuple[str, str], tuple[PatchReport, bytes | None]] = field(default_factory=dict)
+    patched_refs: dict[tuple[str, Path | None], PatchedRef] = field(default_factory=dict)
+    static: dict[StaticKey, StaticSummary] = field(default_factory=dict)
+    pin_patched: dict[str, bytes] = field(default_factory=dict)
+    """A pin's patched Dockerfile, by tag: what the post-image of a ref near it is compared with."""
+    pins_of_patch: dict[Path, list[tuple[Version, Pin]]] = field(default_factory=dict)
+    profiles: dict[str | None, ReleaseProfile] = field(default_factory=dict)
+    real_paths: dict[Path, Path] = field(default_factory=dict)
+
+    def patch(self, path: Path) -> Patch:
+        if path not in self.patches:
+            self.patches[path] = Patch.load(path)
+        return self.patches[path]
+
+    def evaluation(self, blob: str, original: bytes, patch: Patch) -> tuple[PatchReport, bytes | None]:
+        """The patch's state on this Dockerfile (as committed upstream), and the file patched when it applies."""
+        key = (blob, git_blob_id(patch.data))
+        if key not in self.evaluations:
+            contents: dict[str, bytes | None] = {DOCKERFILE: original}
+            report = evaluate(contents, patch, committed=contents)
+            patched = patched_contents(patch, contents)[DOCKERFILE] if report.state == State.APPLIES else None
+            self.evaluations[key] = (report, patched)
+        return self.evaluations[key]
+
+    def real_path(self, path: Path) -> Path:
+        if path not in self.real_paths:
+            self.real_paths[path] = path.resolve()
+        return self.real_paths[path]
+
+    def release_profile(self, cache: UpstreamCache, resolved: ResolvedRef) -> ReleaseProfile:
+        if resolved.cargo_toml_blob not in self.profiles:
+            self.profiles[resolved.cargo_toml_blob] = release_profile_of(cache, resolved)
+        return self.profiles[resolved.cargo_toml_blob]
+
+
 def patch_ref(
-    cache: UpstreamCache, ref: str, *, pins: Pins, forced_patch: Path | None = None, refresh: bool = False
+    cache: UpstreamCache,
+    ref: str,
+    *,
+    pins: Pins,
+    forced_patch: Path | None = None,
+    memo: RunMemo | None = None,
 ) -> PatchedRef:
-    resolved = cache.resolve(ref, refresh=refresh)
+    memo = memo if memo is not None else RunMemo()
+    if (ref, forced_patch) in memo.patched_refs:
+        return memo.patched_refs[ref, forced_patch]
+    resolved = cache.resolve(ref)
     pin = pins.get(ref)
-    verify_pin(resolved, pin)
+    verify_pins(resolved, pins)
     choice = choose_variant(cache, ref, resolved, pins=pins, forced_patch=forced_patch)
     # A pin's patch is the series' choice for its tag (checked when the pins are loaded).
     patch_path = forced_patch or (pins.patch_path(pin.patch) if pin else choice.variant.patch)
-    patch = Patch.load(patch_path)
     original = cache.read_blob(resolved.dockerfile_blob)
-    contents: dict[str, bytes | None] = {DOCKERFILE: original}
-    report = evaluate(contents, patch, committed=contents)
-    patched = patched_contents(patch, contents)[DOCKERFILE] if report.state == State.APPLIES else None
-    return PatchedRef(
+    report, patched = memo.evaluation(resolved.dockerfile_blob, original, memo.patch(patch_path))
+    memo.patched_refs[ref, forced_patch] = PatchedRef(
         resolved=resolved,
         pin=pin,
         choice=choice,
@@ -231,25 +307,28 @@ def patch_ref(
         report=report,
         patched=patched,
     )
+    return memo.patched_refs[ref, forced_patch]
 
 
-StaticMemo = MutableMapping[tuple[str, str, str | None], StaticSummary]
-"""Static summaries by (pristine blob, patched blob, shape): many releases share a Dockerfile."""
+def _static_key(patched_ref: PatchedRef, patched: bytes) -> StaticKey:
+    return (patched_ref.resolved.dockerfile_blob, git_blob_id(patched), patched_ref.choice.variant.shape)
 
 
-def summarize_static(patched_ref: PatchedRef, *, memo: StaticMemo | None = None) -> StaticSummary | None:
+def summarize_static(
+    patched_ref: PatchedRef, *, memo: RunMemo | None = None, verdicts: VerdictCache | None = None
+) -> StaticSummary | None:
     if patched_ref.patched is None:
         return None
-    shape = patched_ref.choice.variant.shape
-    key = (patched_ref.resolved.dockerfile_blob, git_blob_id(patched_ref.patched), shape)
-    if memo is not None and key in memo:
-        return memo[key]
+    key = _static_key(patched_ref, patched_ref.patched)
+    if memo is not None and key in memo.static:
+        return memo.static[key]
     try:
         findings = check_patched(
             patched_ref.patched.decode(),
             pristine=patched_ref.original.decode(),
             name=f"{patched_ref.resolved.ref}:{DOCKERFILE}",
-            shape=shape,
+            shape=patched_ref.choice.variant.shape,
+            verdicts=verdicts,
         )
     except DockerfileError as exc:
         # One odd ref must not hide the others' results: it fails here, with the parser's word.
@@ -260,21 +339,46 @@ def summarize_static(patched_ref: PatchedRef, *, memo: StaticMemo | None = None)
         findings = [Finding(check="dockerfile-text", ok=False, line=None, message=message, error=True)]
     summary = StaticSummary(findings=tuple(findings))
     if memo is not None:
-        memo[key] = summary
+        memo.static[key] = summary
     return summary
 
 
-def nearest_pin(pins: Pins, choice: Choice, patch_path: Path) -> Pin | None:
+def summarize_distinct(
+    patched_refs: Iterable[PatchedRef], *, memo: RunMemo, verdicts: VerdictCache | None = None
+) -> None:
+    """The static checks of each distinct patched Dockerfile among these refs, side by side, into `memo`.
+
+    The checks wait on subprocesses (sh, shellcheck, hadolint), so distinct files are checked
+    in parallel, as many at once as the machine has CPUs.
+    """
+    todo: dict[StaticKey, PatchedRef] = {}
+    for patched_ref in patched_refs:
+        if patched_ref.patched is not None:
+            key = _static_key(patched_ref, patched_ref.patched)
+            if key not in memo.static:
+                todo.setdefault(key, patched_ref)
+    if not todo:
+        return
+    with ThreadPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 1)) as pool:
+        # list(): the first error (a missing linter) surfaces here.
+        list(pool.map(lambda p: summarize_static(p, memo=memo, verdicts=verdicts), todo.values()))
+
+
+def nearest_pin(pins: Pins, choice: Choice, patch_path: Path, *, memo: RunMemo | None = None) -> Pin | None:
     """The pin of the same patch whose release is the ref's, or else the nearest below (the lowest when none is)."""
-    same = sorted(
-        [
-            (version, pin)
-            for pin in pins.pins
-            if pin.patched_blob and _same_file(pins.patch_path(pin.patch), patch_path)
-            if (version := tag_version(pin.tag)) is not None
-        ],
-        key=lambda item: item[0],
-    )
+    memo = memo if memo is not None else RunMemo()
+    target = memo.real_path(patch_path)
+    if target not in memo.pins_of_patch:
+        memo.pins_of_patch[target] = sorted(
+            [
+                (version, pin)
+                for pin in pins.pins
+                if pin.patched_blob and memo.real_path(pins.patch_path(pin.patch)) == target
+                if (version := tag_version(pin.tag)) is not None
+            ],
+            key=lambda item: item[0],
+        )
+    same = memo.pins_of_patch[target]
     if not same:
         return None
     wanted = tag_version(choice.version_tag) if choice.version_tag else None
@@ -284,25 +388,33 @@ def nearest_pin(pins: Pins, choice: Choice, patch_path: Path) -> Pin | None:
     return lower[-1] if lower else same[0][1]
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    return a.resolve() == b.resolve()
+def _compared_pin(patched_ref: PatchedRef, *, pins: Pins, memo: RunMemo) -> Pin | None:
+    """The pin a ref's post-image is compared with by text: None for a ref compared with its own lock."""
+    own = patched_ref.pin
+    if own is not None and own.patched_blob and _same_patch(pins, own, patched_ref.patch_path, memo):
+        return None
+    return nearest_pin(pins, patched_ref.choice, patched_ref.patch_path, memo=memo)
+
+
+def _same_patch(pins: Pins, pin: Pin, patch_path: Path, memo: RunMemo) -> bool:
+    return memo.real_path(pins.patch_path(pin.patch)) == memo.real_path(patch_path)
 
 
 def post_image_drift(
-    cache: UpstreamCache, patched_ref: PatchedRef, *, pins: Pins, patched_memo: dict[str, bytes] | None = None
+    cache: UpstreamCache, patched_ref: PatchedRef, *, pins: Pins, memo: RunMemo | None = None
 ) -> Drift | None:
     """Whether the patched Dockerfile differs from the nearest pin's patched Dockerfile."""
     if patched_ref.patched is None:
         return None
+    memo = memo if memo is not None else RunMemo()
     ours = git_blob_id(patched_ref.patched)
     own = patched_ref.pin
-    if own is not None and own.patched_blob and _same_file(pins.patch_path(own.patch), patched_ref.patch_path):
+    if own is not None and own.patched_blob and _same_patch(pins, own, patched_ref.patch_path, memo):
         return Drift(pin=own.tag, differs=ours != own.patched_blob, compared="lock", changed_lines=None, diff=None)
-    pin = nearest_pin(pins, patched_ref.choice, patched_ref.patch_path)
+    pin = nearest_pin(pins, patched_ref.choice, patched_ref.patch_path, memo=memo)
     if pin is None:
         return None
-    memo = patched_memo if patched_memo is not None else {}
-    if pin.tag not in memo:
+    if pin.tag not in memo.pin_patched:
         try:
             resolved = cache.resolve(pin.tag)
             verify_pin(resolved, pin)
@@ -312,8 +424,11 @@ def post_image_drift(
                 pin=pin.tag, differs=None, compared="unavailable", changed_lines=None, diff=None, note=str(exc)
             )
         original = cache.read_blob(resolved.dockerfile_blob)
-        memo[pin.tag] = patched_contents(Patch.load(pins.patch_path(pin.patch)), {DOCKERFILE: original})[DOCKERFILE]
-    theirs = memo[pin.tag]
+        _, patched = memo.evaluation(resolved.dockerfile_blob, original, memo.patch(pins.patch_path(pin.patch)))
+        if patched is None:
+            patched = patched_contents(memo.patch(pins.patch_path(pin.patch)), {DOCKERFILE: original})[DOCKERFILE]
+        memo.pin_patched[pin.tag] = patched
+    theirs = memo.pin_patched[pin.tag]
     if theirs == patched_ref.patched:
         return Drift(pin=pin.tag, differs=False, compared="text", changed_lines=0, diff=None)
     lines = list(
@@ -332,18 +447,18 @@ def post_image_drift(
     return Drift(pin=pin.tag, differs=True, compared="text", changed_lines=changed, diff="".join(shown))
 
 
-def check_ref(  # noqa: PLR0913  # the memos are passed explicitly rather than kept as global state
+def check_ref(  # noqa: PLR0913  # the run's memo and verdict store are passed explicitly, never kept globally
     cache: UpstreamCache,
     ref: str,
     *,
     pins: Pins,
     forced_patch: Path | None = None,
-    refresh: bool = False,
-    static_memo: StaticMemo | None = None,
-    patched_memo: dict[str, bytes] | None = None,
+    memo: RunMemo | None = None,
+    verdicts: VerdictCache | None = None,
 ) -> CompatResult:
     started = time.perf_counter()
-    patched_ref = patch_ref(cache, ref, pins=pins, forced_patch=forced_patch, refresh=refresh)
+    memo = memo if memo is not None else RunMemo()
+    patched_ref = patch_ref(cache, ref, pins=pins, forced_patch=forced_patch, memo=memo)
     resolved, pin, patch_path, report = (
         patched_ref.resolved,
         patched_ref.pin,
@@ -353,9 +468,9 @@ def check_ref(  # noqa: PLR0913  # the memos are passed explicitly rather than k
     patched_blob = git_blob_id(patched_ref.patched) if patched_ref.patched is not None else None
     expected = pin.expected if pin and forced_patch is None else None
     expected_patched = pin.patched_blob if pin and forced_patch is None else None
-    static = summarize_static(patched_ref, memo=static_memo)
-    drift = post_image_drift(cache, patched_ref, pins=pins, patched_memo=patched_memo)
-    release = release_profile_of(cache, resolved)
+    static = summarize_static(patched_ref, memo=memo, verdicts=verdicts)
+    drift = post_image_drift(cache, patched_ref, pins=pins, memo=memo)
+    release = memo.release_profile(cache, resolved)
 
     ok, reason = _judge(report.state, expected, patched_blob, expected_patched, report.reason)
     if ok and static is not None and not static.ok:
@@ -408,23 +523,6 @@ class StaticResult:
         return all(finding.ok for finding in self.findings)
 
 
-def static_check_ref(cache: UpstreamCache, ref: str, *, pins: Pins, forced_patch: Path | None = None) -> StaticResult:
-    """Patch the ref's Dockerfile (off the tree) and run the semantic and lint checks on the result."""
-    patched_ref = patch_ref(cache, ref, pins=pins, forced_patch=forced_patch)
-    shown = shown_path(patched_ref.patch_path, pins.source.parent)
-    if patched_ref.patched is None:
-        report = patched_ref.report
-        finding = Finding(check="patch-applies", ok=False, line=None, message=f"{report.state}: {report.reason}")
-        return StaticResult(ref=ref, patch=shown, findings=(finding,))
-    findings = check_patched(
-        patched_ref.patched.decode(),
-        pristine=patched_ref.original.decode(),
-        name=f"{ref}:{DOCKERFILE}",
-        shape=patched_ref.choice.variant.shape,
-    )
-    return StaticResult(ref=ref, patch=shown, findings=tuple(findings))
-
-
 def static_result_of(result: CompatResult, *, label: str | None = None) -> StaticResult:
     """The static checks a compat result carries, as `check` reports them (a patch that does not apply fails)."""
     if result.static is None:
@@ -434,11 +532,36 @@ def static_result_of(result: CompatResult, *, label: str | None = None) -> Stati
 
 
 def check_refs(
-    cache: UpstreamCache, refs: Iterable[str], *, pins: Pins, forced_patch: Path | None = None
+    cache: UpstreamCache,
+    refs: Iterable[str],
+    *,
+    pins: Pins,
+    forced_patch: Path | None = None,
+    verdicts: VerdictCache | None = None,
 ) -> list[CompatResult]:
-    static_memo: StaticMemo = {}
-    patched_memo: dict[str, bytes] = {}
-    return [
-        check_ref(cache, ref, pins=pins, forced_patch=forced_patch, static_memo=static_memo, patched_memo=patched_memo)
-        for ref in dict.fromkeys(refs)
-    ]
+    """Each ref once, in order. The work is done per distinct thing, not per ref: the refs are resolved together
+    (one `ls-remote`, one fetch), each distinct Dockerfile read once, each (Dockerfile, patch) evaluated once and
+    each distinct patched Dockerfile checked once, those in parallel."""
+    refs = list(dict.fromkeys(refs))
+    memo = RunMemo()
+    resolved = cache.resolve_all(refs)
+    cache.read_blobs(blob for r in resolved.values() for blob in (r.dockerfile_blob, r.cargo_toml_blob) if blob)
+    patched = [patch_ref(cache, ref, pins=pins, forced_patch=forced_patch, memo=memo) for ref in refs]
+    _prefetch_compared_pins(cache, patched, pins=pins, memo=memo)
+    summarize_distinct(patched, memo=memo, verdicts=verdicts)
+    return [check_ref(cache, ref, pins=pins, forced_patch=forced_patch, memo=memo, verdicts=verdicts) for ref in refs]
+
+
+def _prefetch_compared_pins(cache: UpstreamCache, patched: Iterable[PatchedRef], *, pins: Pins, memo: RunMemo) -> None:
+    """Resolve and read the pins that refs without their own lock are compared with, all in one go."""
+    tags = {
+        pin.tag
+        for patched_ref in patched
+        if patched_ref.patched is not None
+        if (pin := _compared_pin(patched_ref, pins=pins, memo=memo)) is not None
+    }
+    try:
+        resolved = cache.resolve_all(sorted(tags))
+        cache.read_blobs(r.dockerfile_blob for r in resolved.values())
+    except UpstreamError:
+        pass  # each is tried again on its own, and the one that fails is noted on the refs compared with it

@@ -15,6 +15,7 @@ from pathlib import Path
 from harness.analysis.compat import verify_pin
 from harness.analysis.findings import Finding
 from harness.analysis.static import check_patched
+from harness.analysis.verdicts import VerdictCache
 from harness.config.pins import Pins
 from harness.files import atomic_write, refuse_clobber
 from harness.patch.patchfile import Patch
@@ -76,7 +77,9 @@ class RefreshRequest:
     settlement: Settlement = field(default_factory=Settlement)
 
 
-def refresh_patch(cache: UpstreamCache, patch: Patch, request: RefreshRequest, *, pins: Pins) -> RefreshRun:
+def refresh_patch(
+    cache: UpstreamCache, patch: Patch, request: RefreshRequest, *, pins: Pins, verdicts: VerdictCache | None = None
+) -> RefreshRun:
     resolved = cache.resolve(request.ref)
     verify_pin(resolved, pins.get(request.ref))
     refresh = refresh_onto(cache, patch, resolved, pins=pins, today=request.today, settlement=request.settlement)
@@ -90,6 +93,7 @@ def refresh_patch(cache: UpstreamCache, patch: Patch, request: RefreshRequest, *
                 refreshed.result.decode(),
                 pristine=refreshed.target.decode(),
                 name=f"{request.ref}:{DOCKERFILE} (refreshed)",
+                verdicts=verdicts,
             )
         )
         atomic_write(request.output, refresh.candidate, mode=0o644, replace=request.force)

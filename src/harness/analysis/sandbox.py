@@ -9,10 +9,9 @@ reading of shell text.
 
 from __future__ import annotations
 
-import json
 import logging
+import shlex
 import shutil
-import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,8 +31,10 @@ log = logging.getLogger("harness")
 INSTALL_PREFIX = INSTALL_DIR
 
 DOUBLES_DIR = Path(__file__).parent / "doubles"
-_DOUBLE_SCRIPT = DOUBLES_DIR / "tool_double.py"
+_DOUBLE_SCRIPT = DOUBLES_DIR / "tool_double.sh"
 _DOUBLED_TOOLS = ("cargo", "rustup")
+# Variables set to run the script and the doubles, not part of what BuildKit gives it.
+_HARNESS_VARS = frozenset({"HARNESS_DOUBLE_LOG", "PATH", "PWD", "OLDPWD", "SHLVL", "_"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,22 +117,46 @@ def _shell() -> str:
 
 
 def write_doubles(bin_dir: Path) -> Path:
-    """Write the cargo/rustup wrappers into `bin_dir` (created) and return it.
+    """Write the cargo/rustup doubles into `bin_dir` (created) and return it.
 
-    Runs in parallel threads must share wrappers written before the threads
-    start: a wrapper still open for writing in one thread is inherited by a
+    Runs in parallel threads must share doubles written before the threads
+    start: a double still open for writing in one thread is inherited by a
     child another thread forks, and exec'ing it then fails with ETXTBSY.
     """
     bin_dir.mkdir(parents=True)
+    script = _DOUBLE_SCRIPT.read_bytes()
     for tool in _DOUBLED_TOOLS:
-        wrapper = bin_dir / tool
-        # -I -S: the double needs only the standard library; start it fast and
-        # unaffected by the caller's PYTHON* variables.
-        wrapper.write_text(
-            f"#!/bin/sh\nexec '{sys.executable}' -I -S '{_DOUBLE_SCRIPT}' {tool} \"$@\"\n", encoding="utf-8"
-        )
-        wrapper.chmod(0o755)
+        double = bin_dir / tool  # the double reads which tool it stands for from its own name
+        double.write_bytes(script)
+        double.chmod(0o755)
     return bin_dir
+
+
+def read_calls(log_file: Path) -> tuple[ToolCall, ...]:
+    """The calls the doubles recorded, in order (the record format is described in doubles/tool_double.sh)."""
+    if not log_file.exists():
+        return ()
+    fields = log_file.read_bytes().split(b"\0")
+    calls = []
+    at = 0
+    while at < len(fields) - 1:  # the last field is what follows the final NUL: nothing
+        tool, count = fields[at].decode(), int(fields[at + 1])
+        argv = tuple(arg.decode(errors="replace") for arg in fields[at + 2 : at + 2 + count])
+        exported = fields[at + 2 + count].decode(errors="replace")
+        at += 3 + count
+        calls.append(ToolCall(tool=tool, argv=argv, env=_exported(exported)))
+    return tuple(calls)
+
+
+def _exported(listing: str) -> dict[str, str]:
+    """NAME -> value from `export -p` (dash: `export NAME='value'`; bash: `declare -x NAME="value"`), the
+    variables set to run the script and its doubles left out."""
+    env = {}
+    for word in shlex.split(listing):
+        name, equals, value = word.partition("=")
+        if equals and name not in _HARNESS_VARS:
+            env[name] = value
+    return env
 
 
 def _shell_safe_path(path: Path) -> str:
@@ -224,7 +249,7 @@ def run_build_script(
         for name in workdir_files:
             (app / name).touch()
         before = set(workdir_files)
-        call_log = root / "calls.jsonl"
+        call_log = root / "calls"
         caches = _CacheMounts(app=app, store=root / "cache-mounts")
         returncode, stderr, failed_line = 0, [], None
         for step in steps:
@@ -257,10 +282,7 @@ def run_build_script(
             if proc.returncode != 0:
                 returncode, failed_line = proc.returncode, step.start_line
                 break
-        calls = tuple(
-            ToolCall(tool=r["tool"], argv=tuple(r["argv"]), env=r["env"])
-            for r in (json.loads(line) for line in _read_lines(call_log))
-        )
+        calls = read_calls(call_log)
         installed = {p.name: p.read_text(errors="replace") for p in sorted(dest.iterdir())}
         # Copied rather than moved: still in target/, in the layer or in its cache mount.
         left = tuple(
@@ -287,10 +309,6 @@ def run_build_script(
         steps=tuple(s.start_line for s in steps),
         failed_line=failed_line,
     )
-
-
-def _read_lines(path: Path) -> list[str]:
-    return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
 
 
 def _copy_sources(df: Dockerfile, root: Path, *, targetarch: str) -> list[CopySource]:

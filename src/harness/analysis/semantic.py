@@ -7,6 +7,7 @@ under every scenario of the Dockerfile's shape (harness.analysis.scenarios).
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -56,8 +57,9 @@ def check_dockerfile(
     except dfm.DockerfileError as e:
         raise dfm.DockerfileError(f"{name}: {e}") from e
     rules = SHAPE_RULES[shape or detect_shape(df)]
-    # The runs are independent and spend their time waiting on sh and the doubles.
-    with tempfile.TemporaryDirectory(prefix="mas-doubles-") as tmp, ThreadPoolExecutor(max_workers=4) as pool:
+    # The runs are independent and spend their time waiting on sh and the doubles: one at a time per CPU.
+    workers = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory(prefix="mas-doubles-") as tmp, ThreadPoolExecutor(max_workers=workers) as pool:
         doubles = write_doubles(Path(tmp) / "bin")
         runs = list(
             pool.map(

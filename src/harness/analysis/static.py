@@ -5,14 +5,36 @@ from __future__ import annotations
 from harness.analysis.findings import Finding
 from harness.analysis.lint import check_hadolint_new_findings, check_shellcheck
 from harness.analysis.semantic import check_dockerfile
+from harness.analysis.verdicts import VerdictCache
 from harness.knobs import Shape
 
 
 def check_patched(
-    patched: str, *, pristine: str | None, name: str = "Dockerfile", shape: Shape | None = None
+    patched: str,
+    *,
+    pristine: str | None,
+    name: str = "Dockerfile",
+    shape: Shape | None = None,
+    verdicts: VerdictCache | None = None,
 ) -> list[Finding]:
-    """The semantic checks, plus the lint comparisons when the upstream original is known."""
-    findings = check_dockerfile(patched, name=name, shape=shape)
-    if pristine is not None:
-        findings += check_shellcheck(pristine, patched) + check_hadolint_new_findings(pristine, patched)
-    return findings
+    """The semantic checks, plus the lint comparisons when the upstream original is known.
+
+    With `verdicts`, findings already computed for the same files (and shape, harness and
+    tool versions) are read back instead; a file that does not parse is never stored (its
+    error names the file).
+    """
+
+    def compute() -> list[Finding]:
+        findings = check_dockerfile(patched, name=name, shape=shape)
+        if pristine is not None:
+            findings += check_shellcheck(pristine, patched) + check_hadolint_new_findings(pristine, patched)
+        return findings
+
+    if verdicts is None:
+        return compute()
+    return verdicts.findings(
+        pristine=None if pristine is None else pristine.encode(),
+        patched=patched.encode(),
+        shape=shape,
+        compute=compute,
+    )

@@ -27,6 +27,7 @@ from harness.analysis.compat import (
     verify_pin,
 )
 from harness.analysis.release_profile import describe_change, release_profile_of
+from harness.analysis.verdicts import VerdictCache
 from harness.config.pins import Pins, Settings, shown_path
 from harness.config.superproject import SuperprojectConfig
 from harness.patch.engine import State
@@ -104,13 +105,19 @@ class SuperprojectCheck:
         }
 
 
-def suggest_variant(
-    cache: UpstreamCache, ref: str, *, label: str, pins: Pins, config: SuperprojectConfig
+def suggest_variant(  # noqa: PLR0913  # the verdict store is passed explicitly, never kept globally
+    cache: UpstreamCache,
+    ref: str,
+    *,
+    label: str,
+    pins: Pins,
+    config: SuperprojectConfig,
+    verdicts: VerdictCache | None = None,
 ) -> Suggestion:
     """What the harness has for `ref` when the user's patch does not fit it."""
     variant_ref = patch_ref(cache, ref, pins=pins)
     choice = variant_ref.choice
-    static = summarize_static(variant_ref)
+    static = summarize_static(variant_ref, verdicts=verdicts)
     shown = shown_path(config.patch, config.root)
     return Suggestion(
         ref=label,
@@ -127,31 +134,39 @@ CheckKind = Literal["recorded", "recorded-static", "bump"]
 """The recorded commit (with the static checks or without), or the ref of a proposed bump."""
 
 
-def _check(
-    config: SuperprojectConfig, sub: Submodule, ref: str, *, settings: Settings, kind: CheckKind
+def _check(  # noqa: PLR0913  # the verdict store is passed explicitly, never kept globally
+    config: SuperprojectConfig,
+    sub: Submodule,
+    ref: str,
+    *,
+    settings: Settings,
+    kind: CheckKind,
+    verdicts: VerdictCache | None,
 ) -> SuperprojectCheck:
-    pins, cache_dir = settings.pins, settings.cache_dir
+    pins, cache_dir, offline = settings.pins, settings.cache_dir, settings.offline
     Patch.load(config.patch)  # a bad patch is reported before any fetch
-    upstream = open_upstream(config, sub, ref, cache_dir)
+    upstream = open_upstream(config, sub, ref, cache_dir, offline=offline)
     resolved = upstream.cache.resolve(upstream.ref)
     tag = exact_tag(sub, resolved.commit)
     if tag is not None and tag != ref:
         # A commit the submodule's repository tags: the pin of that tag guards against a moved tag too.
         verify_pin(resolved, pins.get(tag))
-    result = check_ref(upstream.cache, upstream.ref, pins=pins, forced_patch=config.patch)
+    result = check_ref(upstream.cache, upstream.ref, pins=pins, forced_patch=config.patch, verdicts=verdicts)
     # A commit id the submodule's repository tags is shown by its tag; a name is shown as the user gave it.
     label = tag if tag is not None and ref == resolved.commit else ref
     result = replace(result, ref=label, patch=shown_path(config.patch, config.root))
     static_result = static_result_of(result, label=label) if kind == "recorded-static" else None
     profile_change = None
     if kind == "bump" and result.release_profile is not None:
-        recorded = open_upstream(config, sub, sub.recorded_commit, cache_dir)
+        recorded = open_upstream(config, sub, sub.recorded_commit, cache_dir, offline=offline)
         before = release_profile_of(recorded.cache, recorded.cache.resolve(recorded.ref))
         old = exact_tag(sub, sub.recorded_commit) or sub.recorded_commit[:12]
         profile_change = describe_change(before, result.release_profile, old=old, new=label)
     suggestion = None
     if not result.ok and result.state != State.UPSTREAMED:
-        suggestion = suggest_variant(upstream.cache, upstream.ref, label=label, pins=pins, config=config)
+        suggestion = suggest_variant(
+            upstream.cache, upstream.ref, label=label, pins=pins, config=config, verdicts=verdicts
+        )
     return SuperprojectCheck(
         superproject=config.root,
         submodule=sub,
@@ -165,13 +180,17 @@ def _check(
     )
 
 
-def verify(config: SuperprojectConfig, *, settings: Settings, static: bool = True) -> SuperprojectCheck:
+def verify(
+    config: SuperprojectConfig, *, settings: Settings, static: bool = True, verdicts: VerdictCache | None = None
+) -> SuperprojectCheck:
     """The patch against the Dockerfile of the commit the superproject records: state, hunks, static checks."""
     submodule = inspect_submodule(config)
     kind: CheckKind = "recorded-static" if static else "recorded"
-    return _check(config, submodule, submodule.recorded_commit, settings=settings, kind=kind)
+    return _check(config, submodule, submodule.recorded_commit, settings=settings, kind=kind, verdicts=verdicts)
 
 
-def check_bump(config: SuperprojectConfig, ref: str, *, settings: Settings) -> SuperprojectCheck:
+def check_bump(
+    config: SuperprojectConfig, ref: str, *, settings: Settings, verdicts: VerdictCache | None = None
+) -> SuperprojectCheck:
     """Would the patch still fit if the submodule moved to `ref`? Nothing of the superproject is written."""
-    return _check(config, inspect_submodule(config), ref, settings=settings, kind="bump")
+    return _check(config, inspect_submodule(config), ref, settings=settings, kind="bump", verdicts=verdicts)

@@ -72,7 +72,7 @@ def prepare_build(  # noqa: PLR0913  # each an independent choice of the user; k
     if not dry_run:
         engine = check_engine()
         log.info("engine %s, buildx %s", engine.server_version, engine.buildx_version)
-    cache = UpstreamCache(settings.cache_dir, UpstreamSource.parse(settings.upstream))
+    cache = UpstreamCache(settings.cache_dir, UpstreamSource.parse(settings.upstream), offline=settings.offline)
     patched_ref = patch_ref(cache, ref, pins=settings.pins, forced_patch=forced_patch)
     if patched_ref.patched is None:
         report = patched_ref.report

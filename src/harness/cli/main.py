@@ -90,12 +90,14 @@ def _refresh(args: argparse.Namespace, console: Console) -> Outcome:
     config = _superproject(args, discover=args.upstream is None)
     settings = _settings(args, config)
     if config is not None:
-        upstream = open_upstream(config, inspect_submodule(config), args.ref, settings.cache_dir)
+        upstream = open_upstream(
+            config, inspect_submodule(config), args.ref, settings.cache_dir, offline=settings.offline
+        )
         cache, ref, patch, shown_from = upstream.cache, upstream.ref, args.patch or config.patch, config.root
     else:
         if args.patch is None:
             raise BadInput("refresh: name the patch to refresh with --patch FILE (or run it in a superproject)")
-        cache = UpstreamCache(settings.cache_dir, UpstreamSource.parse(settings.upstream))
+        cache = UpstreamCache(settings.cache_dir, UpstreamSource.parse(settings.upstream), offline=settings.offline)
         ref, patch, shown_from = args.ref, args.patch, Path.cwd()
     return refresh(
         cache=cache,
@@ -120,10 +122,15 @@ def _export(args: argparse.Namespace, console: Console) -> Outcome:
     config = _superproject(args, discover=args.upstream is None) if args.superproject or not args.upstream else None
     settings = _settings(args, config)
     if config is not None:
-        upstream = open_upstream(config, inspect_submodule(config), args.ref, settings.cache_dir)
+        upstream = open_upstream(
+            config, inspect_submodule(config), args.ref, settings.cache_dir, offline=settings.offline
+        )
         cache, ref = upstream.cache, upstream.ref
     else:
-        cache, ref = UpstreamCache(settings.cache_dir, UpstreamSource.parse(settings.upstream)), args.ref
+        cache, ref = (
+            UpstreamCache(settings.cache_dir, UpstreamSource.parse(settings.upstream), offline=settings.offline),
+            args.ref,
+        )
     return export(cache=cache, ref=ref, output=args.output, force=args.force, pins=settings.pins)
 
 

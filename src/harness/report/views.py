@@ -10,17 +10,22 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
-from harness.analysis.compat import CompatResult, StaticResult
-from harness.analysis.findings import Finding
 from harness.analysis.release_profile import compare_with_defaults, describe_change, lto_words
-from harness.analysis.superproject import SuperprojectCheck
-from harness.analysis.tree import TreeTarget
 from harness.config.series import tag_version
 from harness.knobs import KNOB_DEFAULTS
-from harness.patch.engine import ApplyResult, PatchReport, State
-from harness.patch.hunks import HunkReport
+from harness.patch.engine import State
 from harness.results import Column, Location, Outcome, Result, Row, Status, Table, status_of
+
+if TYPE_CHECKING:
+    # Types only: `status` renders a tree's outcome without loading the static checks behind compat and verify.
+    from harness.analysis.compat import CompatResult, StaticResult
+    from harness.analysis.findings import Finding
+    from harness.analysis.superproject import SuperprojectCheck
+    from harness.analysis.tree import TreeTarget
+    from harness.patch.engine import ApplyResult, PatchReport
+    from harness.patch.hunks import HunkReport
 
 STATIC_TITLE = "Static checks of the patched Dockerfile"
 

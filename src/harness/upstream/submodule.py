@@ -130,12 +130,15 @@ class SubmoduleUpstream:
     """The ref as the cache should resolve it."""
 
 
-def open_upstream(config: SuperprojectConfig, sub: Submodule, ref: str, cache_dir: Path) -> SubmoduleUpstream:
+def open_upstream(
+    config: SuperprojectConfig, sub: Submodule, ref: str, cache_dir: Path, *, offline: bool = False
+) -> SubmoduleUpstream:
     """The cache for `ref`: the configured upstream, else the submodule's repository when it has
-    the ref (no network), else the submodule's remote."""
+    the ref (no network), else the submodule's remote. `offline`: the cache answers alone."""
     _require_ref_syntax(ref)
     if config.upstream is not None:
-        return SubmoduleUpstream(cache=UpstreamCache(cache_dir, UpstreamSource.parse(config.upstream)), ref=ref)
+        source = UpstreamSource.parse(config.upstream)
+        return SubmoduleUpstream(cache=UpstreamCache(cache_dir, source, offline=offline), ref=ref)
     if sub.git_dir is not None:
         commit = _local_commit(sub.git_dir, ref)
         if commit is not None:
@@ -147,9 +150,11 @@ def open_upstream(config: SuperprojectConfig, sub: Submodule, ref: str, cache_di
                 is not None
                 for full in (f"refs/tags/{ref}", f"refs/heads/{ref}")
             )
-            return SubmoduleUpstream(cache=UpstreamCache(cache_dir, source), ref=ref if by_name else commit)
+            cache = UpstreamCache(cache_dir, source, offline=offline)
+            return SubmoduleUpstream(cache=cache, ref=ref if by_name else commit)
     if sub.remote_url is not None:
-        return SubmoduleUpstream(cache=UpstreamCache(cache_dir, UpstreamSource.parse(sub.remote_url)), ref=ref)
+        source = UpstreamSource.parse(sub.remote_url)
+        return SubmoduleUpstream(cache=UpstreamCache(cache_dir, source, offline=offline), ref=ref)
     raise UpstreamError(
         f"{sub.path} does not have {ref} and has no remote to fetch it from: "
         f"run `git submodule update --init {sub.path}` or set `upstream` in [tool.mas-harness]"

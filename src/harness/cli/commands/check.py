@@ -5,11 +5,11 @@ from pathlib import Path
 
 from harness.analysis.compat import StaticResult, check_refs, static_result_of
 from harness.analysis.static import check_patched
+from harness.cli.commands.run_context import open_cache, open_verdicts, with_run_facts
 from harness.config.pins import Settings
 from harness.errors import BadInput
 from harness.report.views import check_outcome
 from harness.results import Outcome
-from harness.upstream.cache import UpstreamCache, UpstreamSource
 
 
 def _read_text(path: Path, what: str) -> str:
@@ -31,9 +31,11 @@ def check_dockerfile(*, dockerfile: Path, pristine: Path | None) -> Outcome:
 
 def check(*, refs: Sequence[str], forced_patch: Path | None, settings: Settings) -> Outcome:
     """The refs named, else every pin expected to apply: each patched (off the tree) and checked."""
-    cache = UpstreamCache(settings.cache_dir, UpstreamSource.parse(settings.upstream))
+    cache = open_cache(settings)
+    verdicts = open_verdicts(settings)
     chosen = list(refs) or [pin.tag for pin in settings.pins.pins if pin.expected == "applies"]
     if not chosen:
         raise BadInput(f"nothing to check: {settings.pins.source} pins no release expected to apply")
-    results = check_refs(cache, chosen, pins=settings.pins, forced_patch=forced_patch)
-    return check_outcome([static_result_of(result) for result in results])
+    results = check_refs(cache, chosen, pins=settings.pins, forced_patch=forced_patch, verdicts=verdicts)
+    outcome = check_outcome([static_result_of(result) for result in results])
+    return with_run_facts(outcome, upstream=settings.upstream, offline=settings.offline, verdicts=verdicts)

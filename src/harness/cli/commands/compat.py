@@ -5,12 +5,12 @@ from pathlib import Path
 
 from harness.analysis.compat import check_refs, refs_to_check
 from harness.analysis.superproject import check_bump, verify
+from harness.cli.commands.run_context import open_cache, open_verdicts, with_run_facts
 from harness.config.pins import Settings
 from harness.config.superproject import SuperprojectConfig
 from harness.patch.patchfile import Patch
 from harness.report.views import compat_outcome, superproject_outcome
 from harness.results import Outcome
-from harness.upstream.cache import UpstreamCache, UpstreamSource
 
 
 def compat(
@@ -23,20 +23,25 @@ def compat(
     """Pins mode: every pin, or the refs named (and the newest release with `latest`)."""
     if forced_patch is not None:
         Patch.load(forced_patch)  # bad input is reported before any fetch
-    cache = UpstreamCache(settings.cache_dir, UpstreamSource.parse(settings.upstream))
+    cache = open_cache(settings)
+    verdicts = open_verdicts(settings)
     results = check_refs(
         cache,
         refs_to_check(cache, settings.pins, refs=refs, latest=latest),
         pins=settings.pins,
         forced_patch=forced_patch,
+        verdicts=verdicts,
     )
-    return compat_outcome(results, upstream=settings.upstream)
+    outcome = compat_outcome(results, upstream=settings.upstream)
+    return with_run_facts(outcome, upstream=settings.upstream, offline=settings.offline, verdicts=verdicts)
 
 
 def compat_superproject(*, superproject: SuperprojectConfig, bump_to: str | None, settings: Settings) -> Outcome:
     """In a superproject: the recorded commit (verify without the static checks), or the ref of a bump."""
+    verdicts = open_verdicts(settings)
     if bump_to is not None:
-        check = check_bump(superproject, bump_to, settings=settings)
+        check = check_bump(superproject, bump_to, settings=settings, verdicts=verdicts)
     else:
-        check = verify(superproject, settings=settings, static=False)
-    return superproject_outcome(check, command="compat")
+        check = verify(superproject, settings=settings, static=False, verdicts=verdicts)
+    outcome = superproject_outcome(check, command="compat")
+    return with_run_facts(outcome, upstream=check.source, offline=settings.offline, verdicts=verdicts)

@@ -4,6 +4,7 @@ from datetime import date
 from pathlib import Path
 
 from harness.analysis.refreshing import RefreshRequest, check_outputs, refresh_patch
+from harness.analysis.verdicts import VerdictCache
 from harness.config.pins import Pins, shown_path
 from harness.errors import BadInput
 from harness.patch.patchfile import Patch
@@ -44,5 +45,7 @@ def refresh(  # noqa: PLR0913  # one keyword per option of the command, by desig
         conflicts=conflicts,
         settlement=Settlement(resolution=resolution, take_patch_side=take_patch_side),
     )
-    run = refresh_patch(cache, Patch.load(patch), request, pins=pins)
+    # The refreshed Dockerfile's static checks are stored with compat's: a rerun, or compat after it, reads them back.
+    verdicts = VerdictCache.in_cache_dir(cache.root)
+    run = refresh_patch(cache, Patch.load(patch), request, pins=pins, verdicts=verdicts)
     return refresh_outcome(run, patch_shown=shown_path(patch, shown_from))
