@@ -111,6 +111,7 @@ def _refresh(args: argparse.Namespace, console: Console) -> Outcome:
         take_patch_side=args.take_patch_side,
         today=args.date or date.today(),
         shown_from=shown_from,
+        reuse_verdicts=settings.use_verdict_cache,
     )
 
 

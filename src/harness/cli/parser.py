@@ -213,7 +213,7 @@ def _add_refresh(sub: Subparsers[argparse.ArgumentParser]) -> None:
     )
     refresh.add_argument("--date", type=date.fromisoformat, help="the Last-Update: date, YYYY-MM-DD (default: today)")
     _add_superproject(refresh, patch_help="the patch to refresh, never written (default: the configured one)")
-    _add_upstream(refresh)
+    _add_upstream(refresh, verdicts=True)
     _add_common(refresh, json_file=False)
 
 

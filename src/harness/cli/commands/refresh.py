@@ -34,6 +34,7 @@ def refresh(  # noqa: PLR0913  # one keyword per option of the command, by desig
     take_patch_side: bool,
     today: date,
     shown_from: Path,
+    reuse_verdicts: bool = True,
 ) -> Outcome:
     check_outputs(patch=patch, output=output, conflicts=conflicts, resolved=resolved, force=force)
     resolution = {DOCKERFILE: _read_bytes(resolved, "resolved Dockerfile")} if resolved else None
@@ -46,6 +47,6 @@ def refresh(  # noqa: PLR0913  # one keyword per option of the command, by desig
         settlement=Settlement(resolution=resolution, take_patch_side=take_patch_side),
     )
     # The refreshed Dockerfile's static checks are stored with compat's: a rerun, or compat after it, reads them back.
-    verdicts = VerdictCache.in_cache_dir(cache.root)
+    verdicts = VerdictCache.in_cache_dir(cache.root, reuse=reuse_verdicts)
     run = refresh_patch(cache, Patch.load(patch), request, pins=pins, verdicts=verdicts)
     return refresh_outcome(run, patch_shown=shown_path(patch, shown_from))
