@@ -31,6 +31,7 @@ from rich.text import Text
 
 from harness.build.progress_stream import CompileState, advance
 from harness.build.sampler import Sample
+from harness.human import duration_text, memory_text
 
 PLAIN_EVERY_SECONDS = 30.0
 PLAIN_EVERY_CRATES = 50
@@ -39,17 +40,6 @@ _STEP_WIDTH = 90
 
 class LatestSample(Protocol):
     def latest(self) -> Sample | None: ...
-
-
-def _size(value: int | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value / 1e9:.2f} GB" if value >= 1e8 else f"{value / 1e6:.0f} MB"
-
-
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 def _packages(count: int | None) -> str:
@@ -79,8 +69,8 @@ def doing(state: CompileState) -> str:
 def status_line(title: str, state: CompileState, *, elapsed: float, total: int | None, sample: Sample | None) -> str:
     """The plain line: crates out of the lock's packages, time, the build's rustc+cargo RSS now, and what it does."""
     crates = f"{state.compiled}/{total if total is not None else '?'} crates"
-    rss = _size(sample.rss_bytes) if sample is not None else "n/a"
-    return f"{title}: {crates}, {_clock(elapsed)}, rustc+cargo RSS {rss}, {doing(state)}"
+    rss = memory_text(sample.rss_bytes) if sample is not None else "n/a"
+    return f"{title}: {crates}, {duration_text(elapsed)}, rustc+cargo RSS {rss}, {doing(state)}"
 
 
 class PlainCadence:
@@ -112,7 +102,7 @@ class _RssColumn(ProgressColumn):
 
     def render(self, task: Task) -> Text:
         sample = self.sampler.latest()
-        return Text(f"RSS {_size(sample.rss_bytes if sample else None)}", style="progress.data.speed")
+        return Text(f"RSS {memory_text(sample.rss_bytes if sample else None)}", style="progress.data.speed")
 
 
 class BuildProgress:

@@ -10,6 +10,7 @@ from harness.analysis.release_profile import ReleaseProfile
 from harness.build.measure import ProfileReport, ProfileRun
 from harness.build.runner import BuildReport, Check
 from harness.config.profiles import Profile
+from harness.human import duration_text, memory_text
 from harness.report.formats import junit_xml, markdown_table
 from harness.results import Column, Outcome, Result, Row, Status, Table, status_of
 
@@ -34,17 +35,6 @@ def check_status(check: Check) -> Status:
     return Status.SKIPPED if check.skipped else status_of(check.ok)
 
 
-def _bytes(value: int | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value / 1e9:.2f} GB" if value >= 1e8 else f"{value / 1e6:.1f} MB"
-
-
-def _seconds(value: float) -> str:
-    minutes, seconds = divmod(round(value), 60)
-    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
-
-
 def _with_ratio(text: str, ratio: float | None, *, baseline: bool) -> str:
     if baseline or ratio is None:
         return text
@@ -64,21 +54,21 @@ def rows(report: ProfileReport) -> Iterator[tuple[str, ...]]:
         figures = run.figures
         sampler = run.build.sampler
         crate = (
-            f"{sampler.peak_rustc_crate} {_bytes(sampler.peak_rustc_crate_rss_bytes)}"
+            f"{sampler.peak_rustc_crate} {memory_text(sampler.peak_rustc_crate_rss_bytes)}"
             if sampler.peak_rustc_crate
             else "n/a"
         )
         yield (
             run.profile.name,
             _args(run),
-            _with_ratio(_seconds(run.wall_seconds), ratios.get("wall"), baseline=base),
-            _seconds(figures.compile_seconds),
-            _with_ratio(_bytes(figures.peak_rss_bytes), ratios.get("peak_rss"), baseline=base),
-            _with_ratio(_bytes(figures.peak_cgroup_anon_bytes), ratios.get("peak_cgroup_anon"), baseline=base),
-            _with_ratio(_bytes(figures.peak_cgroup_bytes), ratios.get("peak_cgroup"), baseline=base),
+            _with_ratio(duration_text(run.wall_seconds), ratios.get("wall"), baseline=base),
+            duration_text(figures.compile_seconds),
+            _with_ratio(memory_text(figures.peak_rss_bytes), ratios.get("peak_rss"), baseline=base),
+            _with_ratio(memory_text(figures.peak_cgroup_anon_bytes), ratios.get("peak_cgroup_anon"), baseline=base),
+            _with_ratio(memory_text(figures.peak_cgroup_bytes), ratios.get("peak_cgroup"), baseline=base),
             str(figures.max_concurrent_rustc),
             crate,
-            _with_ratio(_bytes(run.build.binary_size_bytes), ratios.get("binary_size"), baseline=base),
+            _with_ratio(memory_text(run.build.binary_size_bytes), ratios.get("binary_size"), baseline=base),
         )
 
 
@@ -99,7 +89,7 @@ def profile_markdown(report: ProfileReport, *, plot: str | None = None) -> str:
     lines = [
         f"### Build cost per profile: {report.ref} ({report.source})",
         "",
-        f"Machine: {machine.get('cpus')} CPUs, {_bytes(int(str(machine.get('memory_bytes') or 0)))} RAM, "
+        f"Machine: {machine.get('cpus')} CPUs, {memory_text(int(str(machine.get('memory_bytes') or 0)))} RAM, "
         f"kernel {machine.get('kernel')}; sampled every {report.interval_seconds}s. "
         "Ratios (x) are against the `upstream` profile.",
         "",
