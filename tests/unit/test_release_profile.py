@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
+from tests.support import MakeRepo, git
 
 from harness.analysis.release_profile import (
     FROM_CARGO,
@@ -12,6 +16,7 @@ from harness.analysis.release_profile import (
     parse_release_profile,
     upstream_profile,
 )
+from harness.cli.main import main
 from harness.config.profiles import BASELINE
 from harness.errors import BadInput
 from harness.knobs import KNOB_DEFAULTS
@@ -79,3 +84,57 @@ def test_every_bundled_release_reads_fat_lto_from_its_own_cargo_toml(bundle_cach
         assert resolved.cargo_toml_blob is not None
         profile = parse_release_profile(bundle_cache.read_blob(resolved.cargo_toml_blob).decode())
         assert (profile.lto, profile.codegen_units) == ("true", 1), tag
+
+
+def _v1_22_like(make_repo: MakeRepo, bundle_cache: UpstreamCache) -> Path:
+    """An upstream whose v1.22.0 is v1.19.0's Dockerfile with thin LTO in its Cargo.toml, as upstream's v1.22.0 has."""
+    resolved = bundle_cache.resolve("v1.19.0")
+    assert resolved.cargo_toml_blob is not None
+    cargo = bundle_cache.read_blob(resolved.cargo_toml_blob).decode()
+    assert "lto = true" in cargo and "codegen-units = 1" in cargo
+    thin = cargo.replace("codegen-units = 1 ", "").replace("lto = true ", 'lto = "thin" ')
+    thin = "\n".join(line for line in thin.splitlines() if not line.startswith("codegen-units")) + "\n"
+    repo = make_repo({"Dockerfile": bundle_cache.read_blob(resolved.dockerfile_blob), "Cargo.toml": thin.encode()})
+    git(repo, "tag", "v1.22.0")
+    return repo
+
+
+def test_compat_reports_upstreams_own_profile_per_ref(
+    bundle: Path, bundle_cache: UpstreamCache, make_repo: MakeRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["compat", "--upstream", str(bundle), "--cache-dir", str(tmp_path / "a"), "v1.17.0", "--json"]) == 0
+    [v1_17] = json.loads(capsys.readouterr().out)["refs"]
+    profile = v1_17["upstream_release_profile"]
+    assert (profile["lto"], profile["codegen-units"]) == (
+        {"value": "true", "source": FROM_FILE},
+        {"value": "1", "source": FROM_FILE},
+    )
+    repo = _v1_22_like(make_repo, bundle_cache)
+    assert main(["compat", "--upstream", str(repo), "--cache-dir", str(tmp_path / "b"), "v1.22.0", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    [v1_22] = document["refs"]
+    profile = v1_22["upstream_release_profile"]
+    assert (profile["lto"], profile["codegen-units"]) == (
+        {"value": "thin", "source": FROM_FILE},
+        {"value": "16", "source": FROM_CARGO},
+    )
+    [finding] = [r for r in document["results"] if r["name"] == "upstream-release-profile"]
+    assert "thin LTO (lto = thin) at v1.22.0; the patch's default is no cross-crate LTO" in finding["reason"]
+    assert "upstream already uses 16 codegen units (cargo's default)" in finding["reason"]
+
+
+def test_profile_dry_run_shows_the_truthful_upstream_for_both(
+    bundle: Path, bundle_cache: UpstreamCache, make_repo: MakeRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = _v1_22_like(make_repo, bundle_cache)
+    expected = {"v1.17.0": (bundle, "true", "1"), "v1.22.0": (repo, "thin", "16")}
+    for ref, (upstream, lto, units) in expected.items():
+        argv = ["profile", "--upstream", str(upstream), "--cache-dir", str(tmp_path / ref), "--ref", ref]
+        assert main([*argv, "--dry-run", "--json", "--profile", "upstream", "--profile", "fat-lto"]) == 0
+        document = json.loads(capsys.readouterr().out)
+        upstream_profile, fat = document["profiles"]
+        assert upstream_profile["name"] == "upstream"
+        assert upstream_profile["build_args"]["CARGO_PROFILE_RELEASE_LTO"] == lto, ref
+        assert upstream_profile["build_args"]["CARGO_PROFILE_RELEASE_CODEGEN_UNITS"] == units, ref
+        assert upstream_profile["sources"]["CARGO_PROFILE_RELEASE_LTO"] == f"{ref} Cargo.toml [profile.release]"
+        assert fat["build_args"]["CARGO_PROFILE_RELEASE_LTO"] == "fat", "the historical baseline stays as it was"
