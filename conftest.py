@@ -14,7 +14,8 @@ from harness.cli.main import main
 from harness.config.pins import Pins, load_pins
 from harness.patch.engine import patched_contents
 from harness.patch.patchfile import Patch
-from harness.upstream.cache import DOCKERFILE, ResolvedRef, UpstreamCache, UpstreamSource
+from harness.upstream.cache import DOCKERFILE, ResolvedRef, UpstreamCache
+from harness.upstream.source import UpstreamSource
 
 
 @pytest.fixture(autouse=True)

@@ -11,8 +11,9 @@ import pytest
 from rich.console import Console
 from tests.support import CompatRun
 
-from harness.analysis.compat import StaticSummary, check_ref
+from harness.analysis.compat import check_ref
 from harness.analysis.findings import Finding
+from harness.analysis.patched import StaticSummary
 from harness.analysis.verdicts import VerdictCache
 from harness.cli.main import main
 from harness.config.pins import Pins

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from tests.support import git
 
-from harness.analysis.compat import nearest_pin
+from harness.analysis.drift import nearest_pin
 from harness.cli.main import main
 from harness.config.pins import load_pins
 from harness.config.series import Choice

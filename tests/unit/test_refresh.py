@@ -18,7 +18,8 @@ from harness.patch.engine import State, evaluate, patched_contents
 from harness.patch.patchfile import Patch, git_blob_id
 from harness.patch.rebase import Refresh, Settlement, bump_last_update, rebase_patch, refresh_onto
 from harness.resources import patches_dir
-from harness.upstream.cache import DOCKERFILE, UpstreamCache, UpstreamSource
+from harness.upstream.cache import DOCKERFILE, UpstreamCache
+from harness.upstream.source import UpstreamSource
 
 MAIN_PATCH = patches_dir() / "patch-dockerfile.patch"
 PREIMAGE_BLOB = "ba2ed16c8401fffb9bab73e03704e95ad5c87e6a"  # v1.11.0 - v1.17.0

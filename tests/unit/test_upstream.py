@@ -11,7 +11,8 @@ import pytest
 from tests.support import git
 
 from harness.errors import UpstreamError
-from harness.upstream.cache import UpstreamCache, UpstreamSource
+from harness.upstream.cache import UpstreamCache
+from harness.upstream.source import UpstreamSource
 
 
 def test_source_kinds(bundle: Path, tmp_path: Path) -> None:

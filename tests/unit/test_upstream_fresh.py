@@ -23,7 +23,8 @@ from harness.cli.main import main
 from harness.config.pins import Pin, load_pins
 from harness.errors import UpstreamError
 from harness.resources import patches_dir, pins_file
-from harness.upstream.cache import MAX_BLOB_BYTES, UpstreamCache, UpstreamSource, is_ref_name
+from harness.upstream.cache import MAX_BLOB_BYTES, UpstreamCache
+from harness.upstream.source import UpstreamSource, is_ref_name
 
 PINNED = "v1.17.0"
 SAME_DOCKERFILE = "v1.16.0"  # another release with v1.17.0's Dockerfile (and another commit)

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from harness.analysis.compat import verify_pin
 from harness.analysis.findings import Finding
+from harness.analysis.patched import verify_pin
 from harness.analysis.static import check_patched
 from harness.analysis.verdicts import VerdictCache
 from harness.config.pins import Pins

@@ -17,15 +17,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from harness.analysis.compat import (
-    CompatResult,
-    StaticResult,
-    check_ref,
-    patch_ref,
-    static_result_of,
-    summarize_static,
-    verify_pin,
-)
+from harness.analysis.compat import CompatResult, StaticResult, check_ref, static_result_of, summarize_static
+from harness.analysis.patched import patch_ref, verify_pin
 from harness.analysis.release_profile import describe_change, release_profile_of
 from harness.analysis.verdicts import VerdictCache
 from harness.config.pins import Pins, Settings, shown_path

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import resources
-from harness.analysis.compat import patch_ref
+from harness.analysis.patched import patch_ref
 from harness.analysis.release_profile import ReleaseProfile, release_profile_of
 from harness.build.baseimage import LocalRustImage, ensure_rust_base_image
 from harness.build.context import build_context
@@ -22,7 +22,8 @@ from harness.build.plan import BuildStage, base_image_need, runtime_suite
 from harness.build.runtimeimage import LocalRuntimeImage, ensure_runtime_image
 from harness.config.pins import Settings
 from harness.errors import CheckFailed
-from harness.upstream.cache import UpstreamCache, UpstreamSource
+from harness.upstream.cache import UpstreamCache
+from harness.upstream.source import UpstreamSource
 
 log = logging.getLogger("harness")
 

@@ -84,7 +84,8 @@ def _tree_command(args: argparse.Namespace, console: Console) -> Outcome:
 
 def _refresh(args: argparse.Namespace, console: Console) -> Outcome:
     from harness.cli.commands.refresh import refresh  # noqa: PLC0415
-    from harness.upstream.cache import UpstreamCache, UpstreamSource  # noqa: PLC0415
+    from harness.upstream.cache import UpstreamCache  # noqa: PLC0415
+    from harness.upstream.source import UpstreamSource  # noqa: PLC0415
     from harness.upstream.submodule import inspect_submodule, open_upstream  # noqa: PLC0415
 
     config = _superproject(args, discover=args.upstream is None)
@@ -117,7 +118,8 @@ def _refresh(args: argparse.Namespace, console: Console) -> Outcome:
 
 def _export(args: argparse.Namespace, console: Console) -> Outcome:
     from harness.cli.commands.patch import export  # noqa: PLC0415
-    from harness.upstream.cache import UpstreamCache, UpstreamSource  # noqa: PLC0415
+    from harness.upstream.cache import UpstreamCache  # noqa: PLC0415
+    from harness.upstream.source import UpstreamSource  # noqa: PLC0415
     from harness.upstream.submodule import inspect_submodule, open_upstream  # noqa: PLC0415
 
     config = _superproject(args, discover=args.upstream is None) if args.superproject or not args.upstream else None

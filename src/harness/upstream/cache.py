@@ -14,7 +14,6 @@ that moved or a tag moved upstream is seen on a warm cache as on a cold one. An
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import shutil
@@ -22,23 +21,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from harness.errors import CommandFailed, UpstreamError
 from harness.proc import git, run
+from harness.upstream.source import UpstreamSource, WantedRef, parse_ref
 
 if TYPE_CHECKING:
     from filelock import FileLock
 
 log = logging.getLogger("harness")
 
-SourceKind = Literal["url", "path", "bundle"]
-_SHA = re.compile(r"^[0-9a-f]{40}$")
 _TRAILER = re.compile(r"^upstream-commit:\s*([0-9a-f]{40})\s*$", re.MULTILINE)
-# What may follow a tag, branch or commit id in a revision that still names one commit: `^`, `^N`, `~N`, `^{...}`.
-_PEEL_SUFFIX = re.compile(r"(?:\^\{[a-z]*\}|[\^~][0-9]*)+")
-# git check-ref-format's rules for a ref name (one level allowed), as characters and sequences it never has.
-_NOT_IN_REF_NAMES = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|//|@\{|/\.|\.lock(?:/|$)")
 DOCKERFILE = "Dockerfile"
 CARGO_TOML = "Cargo.toml"
 MAX_BLOB_BYTES = 1 << 20
@@ -47,55 +41,6 @@ MAX_BLOB_BYTES = 1 << 20
 _TAGS, _BRANCHES = "refs/tags/", "refs/remotes/origin/"
 # Never ask a promisor remote for an object behind the caller's back: a miss is answered here, in one fetch.
 _NO_LAZY_FETCH = {"GIT_NO_LAZY_FETCH": "1"}
-# `scheme://...`, or git's `transport::address`, which runs a remote helper (`ext::` runs any command).
-_URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)(://|::)")
-_ALLOWED_SCHEMES = ("https", "ssh", "git", "file", "git+ssh", "ssh+git")
-
-
-@dataclass(frozen=True, kw_only=True)
-class UpstreamSource:
-    """Where upstream comes from: a git URL, a local repository, or a bundle file."""
-
-    location: str
-    kind: SourceKind
-
-    @classmethod
-    def parse(cls, text: str) -> UpstreamSource:
-        scheme = _URL_SCHEME.match(text)
-        if scheme is not None or text.startswith("-"):
-            if scheme is None or scheme.group(2) != "://" or scheme.group(1).lower() not in _ALLOWED_SCHEMES:
-                raise UpstreamError(
-                    f"upstream {text!r} is not allowed: name an https://, ssh://, git:// or file:// URL, "
-                    "user@host:path, a local repository or a bundle"
-                )
-            return cls(location=text, kind="url")
-        if re.match(r"^[\w.-]+@[\w.-]+:", text):
-            return cls(location=text, kind="url")
-        path = Path(text).expanduser()
-        if path.is_file():
-            with path.open("rb") as handle:
-                signature = handle.readline()
-            if signature not in (b"# v2 git bundle\n", b"# v3 git bundle\n"):
-                raise UpstreamError(f"upstream {text} is a file but not a git bundle")
-            return cls(location=str(path.resolve()), kind="bundle")
-        if path.is_dir():
-            try:
-                git("rev-parse", "--git-dir", cwd=path)
-            except CommandFailed:
-                raise UpstreamError(f"upstream {text} is a directory but not a git repository") from None
-            return cls(location=str(path.resolve()), kind="path")
-        raise UpstreamError(f"upstream {text} is neither a URL nor an existing repository or bundle")
-
-    @property
-    def fetch_url(self) -> str:
-        # file:// makes git use the pack protocol, so --depth and --filter take effect for local paths too.
-        return f"file://{self.location}" if self.kind == "path" else self.location
-
-    @property
-    def cache_key(self) -> str:
-        digest = hashlib.sha256(self.location.encode()).hexdigest()[:16]
-        stem = re.sub(r"[^A-Za-z0-9]+", "-", self.location.rstrip("/").rsplit("/", 1)[-1]).strip("-")
-        return f"{stem or 'upstream'}-{digest}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,47 +56,6 @@ class ResolvedRef:
     tags: tuple[str, ...] = ()
     """Every tag on `commit`, as the remote lists them (the cache's own when offline): a pin of any of them
     vouches for this commit, however the ref was spelled."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class _Wanted:
-    """A ref as given, split into the name or commit id it starts from and what peels it further."""
-
-    ref: str
-    base: str
-    suffix: str
-
-    @property
-    def by_id(self) -> bool:
-        return _SHA.match(self.base) is not None
-
-
-def is_ref_name(name: str) -> bool:
-    """Whether `name` could be a tag or branch name (git check-ref-format's rules, one level allowed).
-
-    Checked here rather than by spawning `git check-ref-format` once per ref: runs check hundreds.
-    """
-    return (
-        bool(name)
-        and name != "@"
-        and not name.startswith(("-", "/", "."))
-        and not name.endswith(("/", "."))
-        and _NOT_IN_REF_NAMES.search(name) is None
-    )
-
-
-def _parse_ref(ref: str) -> _Wanted:
-    """A tag, branch or full commit id, optionally peeled (`v1.17.0^0`, `v1.17.0~1`); anything else is refused."""
-    cut = min((i for i in (ref.find("^"), ref.find("~")) if i >= 0), default=len(ref))
-    base, suffix = ref[:cut], ref[cut:]
-    if (is_ref_name(base) or _SHA.match(base)) and (not suffix or _PEEL_SUFFIX.fullmatch(suffix)):
-        return _Wanted(ref=ref, base=base, suffix=suffix)
-    if not ref or ref.startswith("-"):
-        raise UpstreamError(f"invalid ref {ref!r}")
-    raise UpstreamError(
-        f"invalid ref {ref!r}: name a tag, a branch or a full commit id, optionally followed by ^, ^N, ~N or "
-        f"^{{commit}} (reflog and range expressions such as @{{1}} or A..B mean nothing to the upstream)"
-    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -260,7 +164,7 @@ class UpstreamCache:
     # -- resolving refs -------------------------------------------------------------------------
 
     @staticmethod
-    def _where(wanted: _Wanted, refs: Mapping[str, str]) -> tuple[str, str] | None:
+    def _where(wanted: WantedRef, refs: Mapping[str, str]) -> tuple[str, str] | None:
         """(cache ref name, object id) a name stands for in `refs`, named as on the remote: a tag, else a branch."""
         for remote, cached in (
             (f"{_TAGS}{wanted.base}", f"{_TAGS}{wanted.base}"),
@@ -270,7 +174,7 @@ class UpstreamCache:
                 return cached, refs[remote]
         return None
 
-    def _missing(self, wanted: Sequence[_Wanted], listing: Mapping[str, str]) -> list[str]:
+    def _missing(self, wanted: Sequence[WantedRef], listing: Mapping[str, str]) -> list[str]:
         """Refspecs (or commit ids) to fetch: what the remote has and the cache does not, or has elsewhere."""
         local = self._local_refs()
         ids = [w.base for w in wanted if w.by_id]
@@ -306,7 +210,7 @@ class UpstreamCache:
             shown = " ".join(s.rsplit(":", 1)[-1].removeprefix(_TAGS).removeprefix(_BRANCHES) for s in specs)
             raise UpstreamError(f"cannot fetch {shown} from upstream {self.source.location}: {exc}") from None
 
-    def _sync(self, wanted: Sequence[_Wanted]) -> None:
+    def _sync(self, wanted: Sequence[WantedRef]) -> None:
         """Make the cache hold what the remote says each ref is now, fetching what it lacks in one go."""
         listing = self.remote_refs()
         if not self._missing(wanted, listing):
@@ -318,7 +222,7 @@ class UpstreamCache:
             if missing:
                 self._fetch(missing)
 
-    def _commit_of(self, wanted: _Wanted, local: Mapping[str, _LocalRef]) -> str:
+    def _commit_of(self, wanted: WantedRef, local: Mapping[str, _LocalRef]) -> str:
         if wanted.by_id:
             start = wanted.base
         else:
@@ -369,7 +273,7 @@ class UpstreamCache:
     def resolve_all(self, refs: Iterable[str]) -> dict[str, ResolvedRef]:
         """Describe every ref of a run: one `ls-remote`, at most one fetch, and a few batched git queries in all."""
         refs = list(refs)
-        wanted = [_parse_ref(ref) for ref in dict.fromkeys(refs) if ref not in self._resolved]
+        wanted = [parse_ref(ref) for ref in dict.fromkeys(refs) if ref not in self._resolved]
         if wanted:
             if not self.offline:
                 self._sync(wanted)

@@ -14,7 +14,8 @@ from pathlib import Path
 from harness.config.superproject import SuperprojectConfig
 from harness.errors import BadInput, CheckFailed, UpstreamError
 from harness.proc import git, run
-from harness.upstream.cache import UpstreamCache, UpstreamSource
+from harness.upstream.cache import UpstreamCache
+from harness.upstream.source import UpstreamSource
 
 _GITLINK_MODE = "160000"
 

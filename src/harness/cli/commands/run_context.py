@@ -8,7 +8,8 @@ from pathlib import Path
 from harness.analysis.verdicts import VerdictCache
 from harness.config.pins import Settings
 from harness.results import Outcome
-from harness.upstream.cache import UpstreamCache, UpstreamSource
+from harness.upstream.cache import UpstreamCache
+from harness.upstream.source import UpstreamSource
 
 
 def open_cache(settings: Settings) -> UpstreamCache:
