@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from tests.support import BUNDLE, CheckoutFactory, CompatRun, DockerfileTexts, git
 
+from harness.analysis.verdicts import VerdictCache
 from harness.cli.main import main
 from harness.config.pins import Pins, load_pins
 from harness.patch.engine import patched_contents
@@ -69,6 +70,12 @@ def fresh_cache(tmp_path: Path, shared_cache: Path) -> Path:
     cache.mkdir()
     (cache / "verdicts").symlink_to(verdicts, target_is_directory=True)
     return cache
+
+
+@pytest.fixture(scope="session")
+def shared_verdicts(shared_cache: Path) -> VerdictCache:
+    """The session's verdict store: the static checks of a Dockerfile any test or compat run already made."""
+    return VerdictCache.in_cache_dir(shared_cache)
 
 
 @pytest.fixture(scope="session")

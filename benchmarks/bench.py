@@ -101,8 +101,10 @@ def _compat(python: str, upstream: str, cache: Path, *refs: str) -> list[str]:
 
 
 def _verdicts(stdout: str) -> dict[str, object]:
-    """The verdict counts of a compat or check run (main's harness reports none)."""
-    verdicts = json.loads(stdout).get("verdicts")
+    """The verdict counts of a compat or check run (the harness before stored verdicts reports none, and wrote a
+    bare list as its JSON)."""
+    document = json.loads(stdout)
+    verdicts = document.get("verdicts") if isinstance(document, dict) else None
     return verdicts if isinstance(verdicts, dict) else {}
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from harness.build.sampler import ProcessSampler, belongs_to_build, codegen_flags, crate_name
+import pytest
+
+from harness.build.sampler import ProcessSampler, Sample, belongs_to_build, codegen_flags, crate_name
 
 
 def test_codegen_flags_in_every_spelling() -> None:
@@ -31,6 +34,17 @@ def test_only_the_source_trees_build_counts() -> None:
     assert not belongs_to_build("/application", ["rustc"], "/app")
 
 
+def _sample_until(sampler: ProcessSampler, condition: Callable[[Sample], bool], timeout: float = 30.0) -> Sample:
+    """Wait (not a timed assert: the timeout only stops a hung test) until a sample meets `condition`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sample = sampler.latest()
+        if sample is not None and condition(sample):
+            return sample
+        time.sleep(0.02)
+    pytest.fail("the sampler never saw what the test waits for")
+
+
 def test_samples_a_real_process_tree(tmp_path: Path) -> None:
     # A stand-in named "cargo" (a copy of the Python interpreter) running with its cwd in the
     # watched root: the real process table, read the same way as during a docker build.
@@ -38,10 +52,12 @@ def test_samples_a_real_process_tree(tmp_path: Path) -> None:
     fake_cargo.symlink_to(sys.executable)
     root = tmp_path / "app"
     root.mkdir()
-    proc = subprocess.Popen([str(fake_cargo), "-c", "import time; x = bytearray(50_000_000); time.sleep(3)"], cwd=root)
+    proc = subprocess.Popen([str(fake_cargo), "-c", "import time; x = bytearray(50_000_000); time.sleep(30)"], cwd=root)
+    started = time.monotonic()
     try:
         with ProcessSampler(source_root=str(root), interval=0.05) as sampler:
-            time.sleep(1.5)
+            _sample_until(sampler, lambda s: s.cargo == 1 and s.rss_bytes > 40_000_000)
+        waited = time.monotonic() - started
     finally:
         proc.kill()
         proc.wait()
@@ -50,7 +66,8 @@ def test_samples_a_real_process_tree(tmp_path: Path) -> None:
     assert max(s.cargo for s in report.samples) == 1
     assert report.peak_rss_bytes > 40_000_000
     assert report.max_concurrent_rustc == 0
-    assert report.wall_seconds >= 1.5
+    # The report rounds to milliseconds.
+    assert 0 < report.wall_seconds <= waited + 0.001, "the sampler's wall time is the time it sampled"
 
 
 def test_only_processes_with_the_builds_marker_count(tmp_path: Path) -> None:
@@ -60,13 +77,15 @@ def test_only_processes_with_the_builds_marker_count(tmp_path: Path) -> None:
     fake_cargo.symlink_to(sys.executable)
     root = tmp_path / "app"
     root.mkdir()
-    script = "import time; x = bytearray(30_000_000); time.sleep(3)"
+    script = "import time; x = bytearray(30_000_000); time.sleep(30)"
     ours = subprocess.Popen([str(fake_cargo), "-c", script], cwd=root, env={"VERGEN_GIT_DESCRIBE": "mas-harness-ours"})
     theirs = subprocess.Popen([str(fake_cargo), "-c", script], cwd=root, env={"VERGEN_GIT_DESCRIBE": "other"})
     try:
         marker = ("VERGEN_GIT_DESCRIBE", "mas-harness-ours")
         with ProcessSampler(source_root=str(root), interval=0.05, environ_marker=marker) as sampler:
-            time.sleep(1.0)
+            # Ours seen with its memory, then ten more samples: time enough for theirs to be counted, were it.
+            seen = _sample_until(sampler, lambda s: s.cargo == 1 and s.rss_bytes > 25_000_000)
+            _sample_until(sampler, lambda s: s.t >= seen.t + 10 * 0.05)
     finally:
         for proc in (ours, theirs):
             proc.kill()

@@ -10,6 +10,8 @@ from harness.analysis.dockerfile import DockerfileError
 from harness.analysis.findings import Finding
 from harness.analysis.lint import check_hadolint_new_findings, check_shellcheck, tool_path
 from harness.analysis.semantic import check_dockerfile, detect_shape
+from harness.analysis.static import check_patched
+from harness.analysis.verdicts import VerdictCache
 from harness.config.pins import Pins
 from harness.errors import BadInput, EnvironmentProblem
 from harness.knobs import KNOB_DEFAULTS, Shape
@@ -34,14 +36,20 @@ def mutate(text: str, old: str, new: str) -> str:
 
 
 @pytest.mark.parametrize("tag", TAGS)
-def test_patched_dockerfiles_pass_every_check(dockerfile_texts: DockerfileTexts, pins: Pins, tag: str) -> None:
+def test_patched_dockerfiles_pass_every_check(
+    dockerfile_texts: DockerfileTexts, pins: Pins, tag: str, shared_verdicts: VerdictCache
+) -> None:
+    # Through the session's verdict store, as compat computes them: each pin's checks run once a session.
     pristine, patched = dockerfile_texts(tag)
-    findings = check_dockerfile(patched, shape=pins.series.choose(tag).variant.shape)
+    shape = pins.series.choose(tag).variant.shape
+    everything = check_patched(patched, pristine=pristine, shape=shape, verdicts=shared_verdicts)
+    lint_checks = {"shellcheck", "hadolint-new-findings"}
+    findings = [f for f in everything if f.check not in lint_checks]
     assert {f.check for f in findings} == CHECKS
     assert failing(findings) == set(), [f for f in findings if not f.ok]
-    lint = check_shellcheck(pristine, patched) + check_hadolint_new_findings(pristine, patched)
+    lint = [f for f in everything if f.check in lint_checks]
     assert [f for f in lint if not f.ok] == []
-    assert {f.check for f in lint} == {"shellcheck", "hadolint-new-findings"}
+    assert {f.check for f in lint} == lint_checks
 
 
 @pytest.mark.parametrize(

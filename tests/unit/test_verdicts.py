@@ -207,3 +207,27 @@ def test_check_then_compat_compute_each_verdict_once(
     assert timeless[0] == timeless[1], "a stored verdict is the computed one"
     findings = {r["ref"]: r["findings"] for r in checked["refs"]}
     assert {r["ref"]: r["static"]["checks"] for r in compat["refs"]} == {k: len(v) for k, v in findings.items()}
+
+
+def test_a_lint_tools_output_is_kept_by_its_input_and_version(tmp_path: Path) -> None:
+    runs: list[bytes] = []
+
+    def hadolint(output: bytes) -> Callable[[], bytes]:
+        def run() -> bytes:
+            runs.append(output)
+            return output
+
+        return run
+
+    first = _store(tmp_path)
+    assert first.tool_output("hadolint", b"FROM a\n", hadolint(b'[{"code":"DL1"}]')) == b'[{"code":"DL1"}]'
+    assert first.tool_output("hadolint", b"FROM a\n", hadolint(b"not asked")) == b'[{"code":"DL1"}]', "read back"
+    assert first.tool_output("hadolint", b"FROM b\n", hadolint(b"[]")) == b"[]", "another input, another run"
+    newer = _store(tmp_path, tools={**TOOLS, "hadolint": "2.99.0"})
+    assert newer.tool_output("hadolint", b"FROM a\n", hadolint(b"[]")) == b"[]", "another version reads nothing old"
+    assert runs == [b'[{"code":"DL1"}]', b"[]", b"[]"]
+    # A damaged entry is run again, never trusted.
+    [entry] = [p for p in (tmp_path / "tools").rglob("*.json") if b"DL1" in p.read_bytes()]
+    entry.write_bytes(entry.read_bytes().replace(b"DL1", b"DL9"))
+    assert first.tool_output("hadolint", b"FROM a\n", hadolint(b'[{"code":"DL1"}]')) == b'[{"code":"DL1"}]'
+    assert len(runs) == 4

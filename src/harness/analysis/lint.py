@@ -7,7 +7,9 @@ import shutil
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from harness.analysis import dockerfile as dfm
 from harness.analysis.dockerfile import RunStep
@@ -67,30 +69,41 @@ def check_shellcheck(pristine: str, patched: str) -> list[Finding]:
     return findings
 
 
-def _hadolint(text: str, config: Path) -> list[dict[str, object]]:
-    proc = run(tool_path("hadolint"), "--config", config, "-f", "json", "-", input_bytes=text.encode(), check=False)
-    try:
-        report = json.loads(proc.stdout)
-    except ValueError as e:
-        raise EnvironmentProblem(
-            f"hadolint gave no JSON report (exit {proc.returncode}): {last_line(proc.stderr.decode(errors='replace'))}"
-        ) from e
+class ToolOutputs(Protocol):
+    """Where a lint tool's output for given input can be kept and read back (the verdict store)."""
+
+    def tool_output(self, tool: str, data: bytes, compute: Callable[[], bytes]) -> bytes: ...
+
+
+def _hadolint(text: str, config: Path, *, outputs: ToolOutputs | None) -> list[dict[str, object]]:
+    def compute() -> bytes:
+        proc = run(tool_path("hadolint"), "--config", config, "-f", "json", "-", input_bytes=text.encode(), check=False)
+        try:
+            json.loads(proc.stdout)
+        except ValueError as e:
+            stderr = last_line(proc.stderr.decode(errors="replace"))
+            raise EnvironmentProblem(f"hadolint gave no JSON report (exit {proc.returncode}): {stderr}") from e
+        return proc.stdout
+
+    raw = outputs.tool_output("hadolint", text.encode(), compute) if outputs is not None else compute()
+    report = json.loads(raw)
     if not isinstance(report, list):
         raise EnvironmentProblem(f"hadolint failed: {report}")
     return report
 
 
-def check_hadolint_new_findings(pristine: str, patched: str) -> list[Finding]:
+def check_hadolint_new_findings(pristine: str, patched: str, *, outputs: ToolOutputs | None = None) -> list[Finding]:
     """hadolint reports nothing on the patched file that it does not report on the pristine one.
 
-    Compared by rule code and message, as a multiset: lines shift with the patch.
+    Compared by rule code and message, as a multiset: lines shift with the patch. With
+    `outputs`, hadolint's report on a file it has read before is read back instead.
     """
     with tempfile.TemporaryDirectory(prefix="mas-hadolint-") as tmp:
         # An explicit, empty config: the user's ~/.config/hadolint.yaml must not change the verdict.
         config = Path(tmp) / "hadolint.yaml"
         config.write_text("ignored: []\n", encoding="utf-8")
-        old = _hadolint(pristine, config)
-        new = _hadolint(patched, config)
+        old = _hadolint(pristine, config, outputs=outputs)
+        new = _hadolint(patched, config, outputs=outputs)
     remaining = Counter((str(r["code"]), str(r["message"])) for r in old)
     findings = []
     for r in new:

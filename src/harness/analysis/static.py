@@ -27,7 +27,8 @@ def check_patched(
     def compute() -> list[Finding]:
         findings = check_dockerfile(patched, name=name, shape=shape)
         if pristine is not None:
-            findings += check_shellcheck(pristine, patched) + check_hadolint_new_findings(pristine, patched)
+            findings += check_shellcheck(pristine, patched)
+            findings += check_hadolint_new_findings(pristine, patched, outputs=verdicts)
         return findings
 
     if verdicts is None:

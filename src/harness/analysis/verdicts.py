@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import TypeVar
 
 from filelock import FileLock
 
@@ -40,6 +41,7 @@ VERDICTS = "verdicts"
 FORMAT = 1
 """The layout of an entry; another layout is not read."""
 LINT_TOOLS = ("shellcheck", "hadolint")
+T = TypeVar("T")
 
 
 # The code the static checks run: a harness installed from a commit between two releases keeps its version
@@ -182,26 +184,78 @@ class VerdictCache:
     ) -> list[Finding]:
         """The stored findings for these inputs, else `compute()`'s, stored for the next run."""
         key = self.key(pristine=pristine, patched=patched, shape=shape)
-        path = self.path(key)
+
+        def encode(findings: list[Finding]) -> bytes:
+            raw = _findings_json(findings)
+            entry = {"format": FORMAT, "key": key.document(), "findings": raw, "digest": _findings_digest(raw)}
+            return json.dumps(entry, indent=1, sort_keys=True).encode() + b"\n"
+
+        findings, reused = self._stored(
+            self.path(key), decode=lambda data: _entry_findings(data, key), compute=compute, encode=encode
+        )
+        return self._count(findings, reused=reused)
+
+    def tool_output(self, tool: str, data: bytes, compute: Callable[[], bytes]) -> bytes:
+        """A lint tool's output for these input bytes: stored like the verdicts, read back by the same tool version.
+
+        hadolint reads upstream's Dockerfile once per check of every patched file made from it;
+        with this it reads each distinct file once.
+        """
+        versions = self._tool_versions()
+        document = {"format": FORMAT, "harness": self.harness_version, "tool": tool, "version": versions.get(tool)}
+        document["input"] = _sha256(data)
+        digest = _sha256(json.dumps(document, sort_keys=True).encode())
+
+        def decode(stored: bytes) -> bytes | None:
+            try:
+                entry = json.loads(stored)
+                output = entry["output"].encode()
+            except (ValueError, KeyError, TypeError, AttributeError):
+                return None
+            whole = entry.get("key") == document and entry.get("digest") == _sha256(output)
+            return output if whole else None
+
+        def encode(output: bytes) -> bytes:
+            entry = {"key": document, "output": output.decode(), "digest": _sha256(output)}
+            return json.dumps(entry, sort_keys=True).encode() + b"\n"
+
+        output, _ = self._stored(
+            self.root / "tools" / digest[:2] / f"{digest}.json", decode=decode, compute=compute, encode=encode
+        )
+        return output
+
+    def _stored(
+        self,
+        path: Path,
+        *,
+        decode: Callable[[bytes], T | None],
+        compute: Callable[[], T],
+        encode: Callable[[T], bytes],
+    ) -> tuple[T, bool]:
+        """What `path` holds, else `compute()`'s result, published there; and whether it was read back.
+
+        Looked up without a lock; on a miss, under a file lock of its own, looked up again
+        (another run may have just computed it), computed, and published all at once.
+        """
         # Unlocked, a bad entry is not worth a word yet: the look under the lock decides, and says why.
-        if self.reuse and (stored := self._read(path, key, warn=False)) is not None:
-            return self._count(stored, reused=True)
+        if self.reuse and (stored := self._read(path, decode, warn=False)) is not None:
+            return stored, True
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             lock = FileLock(str(path.with_suffix(".lock")))
             lock.acquire()
         except OSError as exc:
-            # The store is a saving, not a requirement: without it the verdict is still computed.
+            # The store is a saving, not a requirement: without it the result is still computed.
             log.warning("cannot use the verdict store %s (%s): computing without it", self.root, exc.strerror)
-            return self._count(compute(), reused=False)
+            return compute(), False
         try:
-            if self.reuse and (stored := self._read(path, key)) is not None:
-                return self._count(stored, reused=True)
-            findings = compute()
-            self._publish(path, key, findings)
+            if self.reuse and (stored := self._read(path, decode)) is not None:
+                return stored, True
+            result = compute()
+            self._publish(path, encode(result))
         finally:
             lock.release()
-        return self._count(findings, reused=False)
+        return result, False
 
     def _count(self, findings: list[Finding], *, reused: bool) -> list[Finding]:
         with self._guard:
@@ -211,7 +265,7 @@ class VerdictCache:
                 self.computed += 1
         return findings
 
-    def _read(self, path: Path, key: VerdictKey, *, warn: bool = True) -> list[Finding] | None:
+    def _read(self, path: Path, decode: Callable[[bytes], T | None], *, warn: bool = True) -> T | None:
         try:
             data = path.read_bytes()
         except FileNotFoundError:
@@ -220,16 +274,14 @@ class VerdictCache:
             if warn:
                 log.warning("stored static verdict %s cannot be read (%s): checking again", path, exc.strerror)
             return None
-        findings = _entry_findings(data, key)
-        if findings is None and warn:
+        result = decode(data)
+        if result is None and warn:
             log.warning("stored static verdict %s is damaged or stale: checking again and replacing it", path)
-        return findings
+        return result
 
-    def _publish(self, path: Path, key: VerdictKey, findings: list[Finding]) -> None:
-        raw = _findings_json(findings)
-        entry = {"format": FORMAT, "key": key.document(), "findings": raw, "digest": _findings_digest(raw)}
+    def _publish(self, path: Path, entry: bytes) -> None:
         try:
-            atomic_write(path, json.dumps(entry, indent=1, sort_keys=True).encode() + b"\n", mode=0o644)
+            atomic_write(path, entry, mode=0o644)
         except OSError as exc:
             # The verdict itself stands; only the next run's saving is lost.
             log.warning("cannot store the verdict in %s (%s): the next run computes it again", path, exc.strerror)

@@ -105,11 +105,11 @@ def _git_apply(root: Path, patch: Patch, *flags: str) -> tuple[bool, str]:
     return proc.returncode == 0, proc.stderr.decode(errors="replace").strip()
 
 
-def _checks(contents: Mapping[str, bytes | None], patch: Patch) -> tuple[bool, bool]:
+def _check(contents: Mapping[str, bytes | None], patch: Patch, *, reverse: bool = False) -> bool:
+    """Whether `git apply --check` (or `--check --reverse`) accepts the patch on these contents."""
     with _staging(contents) as root:
-        forward, _ = _git_apply(root, patch, "--check")
-        reverse, _ = _git_apply(root, patch, "--check", "--reverse")
-    return forward, reverse
+        ok, _ = _git_apply(root, patch, "--check", *(("--reverse",) if reverse else ()))
+    return ok
 
 
 def evaluate(
@@ -128,17 +128,17 @@ def evaluate(
     """
     _require_plausible_sizes(contents)
     hunks = tuple(hunk_reports(patch, contents))
-    forward, reverse = _checks(contents, patch)
-    if forward:
+    # The reverse check only tells the other states apart: a patch that applies needs no more.
+    if _check(contents, patch):
         return PatchReport(state=State.APPLIES, hunks=hunks, reason="the forward check passes")
-    if reverse:
+    if _check(contents, patch, reverse=True):
         if committed is None:
             return PatchReport(
                 state=State.APPLIED,
                 hunks=hunks,
                 reason="the reverse check passes (no commit to compare with: taken as our apply)",
             )
-        if committed == contents or _checks(committed, patch)[1]:
+        if committed == contents or _check(committed, patch, reverse=True):
             return PatchReport(
                 state=State.UPSTREAMED,
                 hunks=hunks,
