@@ -92,7 +92,7 @@ def summarize(
             parts += junit_tiers(path) or [Part(name=f"{name}: no test ran", passed=0, failed=0, skipped=0)]
         else:
             parts.append(Part(name=f"{name} (missing)", passed=0, failed=0, skipped=0, missing=True))
-    for name, kind in [*((n, "refs") for n in json_reports), *((n, "profiles") for n in profile_reports)]:
+    for name, kind in [*((n, "results") for n in json_reports), *((n, "profiles") for n in profile_reports)]:
         path = reports / name
         label = f"{Path(name).parent.name or Path(name).stem} ({kind})"
         if path.is_file():
