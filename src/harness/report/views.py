@@ -304,10 +304,13 @@ def superproject_outcome(check: SuperprojectCheck, *, command: str) -> Outcome:
         path = f"{compat.ref}:Dockerfile (patched)"
         results = [r for r in results if r.name != "static checks"]
         results += finding_results(check.static.findings, group=f"static.{compat.ref}", path=path)
-        tables.append(
-            findings_table("Static checks of the patched Dockerfile", [(compat.ref, f) for f in check.static.findings])
-        )
+        # Every finding is in the JSON and the JUnit; the terminal shows the ones to act on.
+        failed = [(compat.ref, f) for f in check.static.findings if not f.ok]
+        if failed:
+            tables.append(findings_table("Static checks that fail on the patched Dockerfile", failed))
     notes = [f"superproject: {check.superproject}", f"submodule: {sub.path} ({'; '.join(state)})"]
+    if check.static is not None and check.static.ok:
+        notes.append(f"static checks: all {len(check.static.findings)} hold (each is listed in --json and --junit)")
     notes += [f"  {h.describe()}" for h in compat.hunks]
     if not compat.ok:
         notes.append(f"{compat.ref}: {compat.reason}")
