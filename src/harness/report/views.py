@@ -114,7 +114,8 @@ def _profile_cell(result: CompatResult) -> str:
 def _plain_choice(result: CompatResult) -> bool:
     """A release tag inside its variant's range: the table says all there is to say."""
     choice = result.choice
-    return choice.basis == "only" or (choice.basis == "in-range" and choice.version_tag == result.ref)
+    # A forced patch (--patch, or a superproject's own) is named in the column: nothing more to say.
+    return choice.basis in ("only", "forced") or (choice.basis == "in-range" and choice.version_tag == result.ref)
 
 
 def _static_status(findings: Sequence[Finding]) -> Status:
