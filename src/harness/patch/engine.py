@@ -256,44 +256,65 @@ def _journal(action: str, patch: Patch, before: Mapping[str, bytes | None], afte
     return Journal(action=action, patch=patch.path.name, entries=tuple(entries))
 
 
-def apply(tree: Path, patch: Patch) -> ApplyResult:
-    """Apply once: a second call is a reported no-op; on any failure the tree is unchanged."""
+@dataclass(frozen=True, kw_only=True)
+class _Direction:
+    """What apply and revert each start from, end at, and call it."""
+
+    action: Literal["apply", "revert"]
+    ready: State
+    """The state the change can start from."""
+    done: State
+    """The state the change leads to: finding it there already is a no-op."""
+    done_message: str
+    did: Literal["applied", "reverted"]
+    where: str
+
+
+_APPLY = _Direction(
+    action="apply",
+    ready=State.APPLIES,
+    done=State.APPLIED,
+    done_message="is already applied",
+    did="applied",
+    where="to",
+)
+_REVERT = _Direction(
+    action="revert", ready=State.APPLIED, done=State.APPLIES, done_message="is not applied", did="reverted", where="in"
+)
+
+
+def _change(tree: Path, patch: Patch, direction: _Direction) -> ApplyResult:
+    """Apply or revert once, all or nothing: a second call is a reported no-op; on any failure the tree is unchanged."""
+    name = patch.path.name
     with locked_tree(tree):
         journal_file = JournalFile.of(tree)
         _finish_interrupted(tree, patch, journal_file)
         contents = read_files(tree, patch)
         report = evaluate(contents, patch, committed=committed_files(tree, patch.files))
-        if report.state == State.APPLIED:
-            return ApplyResult(action="no-op", report=report, message=f"{patch.path.name} is already applied")
-        if report.state != State.APPLIES:
+        if report.state == direction.done:
+            return ApplyResult(action="no-op", report=report, message=f"{name} {direction.done_message}")
+        if report.state != direction.ready:
             raise PatchConflict(
-                f"{patch.path.name} cannot be applied to {tree}: {report.state}: {report.reason}", report
+                f"{name} cannot be {direction.did} {direction.where} {tree}: {report.state}: {report.reason}", report
             )
-        updated = patched_contents(patch, contents)
-        with _staging(updated) as check_root:
-            reversible, _ = _git_apply(check_root, patch, "--check", "--reverse")
-        if not reversible:
-            raise PatchConflict(
-                f"{patch.path.name} applies to {tree} but its result does not reverse-check; tree left unchanged",
-                report,
-            )
-        _replace_all(tree, journal_file, _journal("apply", patch, contents, updated))
-    return ApplyResult(action="applied", report=report, message=f"applied {patch.path.name} to {tree}")
+        updated = patched_contents(patch, contents, reverse=direction is _REVERT)
+        if direction is _APPLY:
+            # What the users' snippet checks before it applies: the result must reverse-check.
+            with _staging(updated) as check_root:
+                reversible, _ = _git_apply(check_root, patch, "--check", "--reverse")
+            if not reversible:
+                raise PatchConflict(
+                    f"{name} applies to {tree} but its result does not reverse-check; tree left unchanged", report
+                )
+        _replace_all(tree, journal_file, _journal(direction.action, patch, contents, updated))
+    return ApplyResult(action=direction.did, report=report, message=f"{direction.did} {name} {direction.where} {tree}")
+
+
+def apply(tree: Path, patch: Patch) -> ApplyResult:
+    """Apply once: a second call is a reported no-op; on any failure the tree is unchanged."""
+    return _change(tree, patch, _APPLY)
 
 
 def revert(tree: Path, patch: Patch) -> ApplyResult:
     """Undo an apply; a tree without the patch is a reported no-op."""
-    with locked_tree(tree):
-        journal_file = JournalFile.of(tree)
-        _finish_interrupted(tree, patch, journal_file)
-        contents = read_files(tree, patch)
-        report = evaluate(contents, patch, committed=committed_files(tree, patch.files))
-        if report.state == State.APPLIES:
-            return ApplyResult(action="no-op", report=report, message=f"{patch.path.name} is not applied")
-        if report.state != State.APPLIED:
-            raise PatchConflict(
-                f"{patch.path.name} cannot be reverted in {tree}: {report.state}: {report.reason}", report
-            )
-        updated = patched_contents(patch, contents, reverse=True)
-        _replace_all(tree, journal_file, _journal("revert", patch, contents, updated))
-    return ApplyResult(action="reverted", report=report, message=f"reverted {patch.path.name} in {tree}")
+    return _change(tree, patch, _REVERT)
