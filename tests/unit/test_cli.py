@@ -144,6 +144,18 @@ def test_status_apply_revert_on_a_checkout(checkout: CheckoutFactory, capsys: py
     assert (tree / "Dockerfile").read_bytes() == pristine
 
 
+def test_tree_commands_report_how_long_they_took(checkout: CheckoutFactory, tmp_path: Path) -> None:
+    tree = checkout("v1.11.0")
+    for command in ("status", "apply", "revert"):
+        report = tmp_path / f"{command}.json"
+        junit = tmp_path / f"{command}.xml"
+        assert main([command, "--checkout", str(tree), "--output", str(report), "--junit", str(junit)]) == 0
+        (result,) = json.loads(report.read_text())["results"]
+        assert result["duration"] > 0, command
+        assert result["group"] == f"{command}.{tree.name}", command
+        assert 'time="0.000"' not in junit.read_text(), command
+
+
 def test_apply_on_a_conflicting_checkout_exits_1_and_changes_nothing(
     checkout: CheckoutFactory, capsys: pytest.CaptureFixture[str]
 ) -> None:

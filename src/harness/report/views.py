@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from harness.analysis.release_profile import compare_with_defaults, describe_change, lto_words
 from harness.config.series import tag_version
 from harness.knobs import KNOB_DEFAULTS
-from harness.patch.engine import State
+from harness.patch.engine import ApplyResult, PatchConflict, PatchReport, State
 from harness.results import Column, Location, Outcome, Result, Row, Status, Table, status_of
 
 if TYPE_CHECKING:
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from harness.analysis.findings import Finding
     from harness.analysis.superproject import SuperprojectCheck
     from harness.analysis.tree import TreeTarget
-    from harness.patch.engine import ApplyResult, PatchReport
     from harness.patch.hunks import HunkReport
 
 STATIC_TITLE = "Static checks of the patched Dockerfile"
@@ -362,12 +361,15 @@ def _hunk_table(report: PatchReport) -> Table:
 def tree_outcome(
     command: str,
     target: TreeTarget,
-    report: PatchReport,
+    change: PatchReport | ApplyResult | PatchConflict,
     *,
-    action: ApplyResult | None = None,
-    refused: str | None = None,
+    duration: float = 0.0,
 ) -> Outcome:
-    """`status` passes when the patch applies or is applied; `apply`/`revert` when they did (or had nothing to do)."""
+    """`status` (a report) passes when the patch applies or is applied; `apply`/`revert` when they did (or had
+    nothing to do), and fail when the engine refused (a conflict)."""
+    report = change if isinstance(change, PatchReport) else change.report
+    action = change if isinstance(change, ApplyResult) else None
+    refused = str(change) if isinstance(change, PatchConflict) else None
     tree, patch = target.tree, target.patch.path
     shown_patch = str(patch)
     if command == "status":
@@ -380,7 +382,9 @@ def tree_outcome(
         name=command,
         status=status_of(ok),
         reason=reason,
-        group=f"{command}.{tree}",
+        # A JUnit classname: the checkout's directory name reads better there than a path full of dots and slashes.
+        group=f"{command}.{tree.resolve().name}",
+        duration=duration,
         detail=hunk_lines(report.hunks),
         location=None if ok else first_conflict(report.hunks, shown_patch),
     )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from harness.analysis.tree import tree_target
@@ -12,8 +13,10 @@ from harness.results import Outcome
 
 def apply(*, checkout: Path | None, patch: Path | None, superproject: SuperprojectConfig | None, pins: Pins) -> Outcome:
     target = tree_target(checkout=checkout, patch=patch, superproject=superproject, pins=pins, for_apply=True)
+    started = time.perf_counter()
     try:
         result = engine.apply(target.tree, target.patch)
     except engine.PatchConflict as conflict:
-        return tree_outcome("apply", target, conflict.report, refused=str(conflict))
-    return tree_outcome("apply", target, result.report, action=result)
+        elapsed = time.perf_counter() - started
+        return tree_outcome("apply", target, conflict, duration=elapsed)
+    return tree_outcome("apply", target, result, duration=time.perf_counter() - started)
