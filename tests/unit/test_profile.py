@@ -6,12 +6,14 @@ the cgroup tree is a test double laid out like the kernel's (v1 and v2).
 
 from __future__ import annotations
 
+import io
 import json
 import tomllib
 from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+from rich.console import Console
 
 from harness.build.engine import cache_records
 from harness.build.measure import ProfileReport, ProfileRun, load_profile_report
@@ -22,7 +24,8 @@ from harness.cli.main import main
 from harness.config.pins import load_pins, newest_applying_pin
 from harness.config.profiles import BASELINE, Profile, builtin_profiles, configured_profiles, select_profiles
 from harness.errors import BadInput
-from harness.report.builds import profile_markdown, rows, write_profile_outputs
+from harness.report.builds import profile_markdown, profile_table, rows, write_profile_outputs
+from harness.report.render import rich_table
 
 GB = 1_000_000_000
 
@@ -251,6 +254,20 @@ def test_table_rows_show_ratios_except_on_the_baseline() -> None:
     assert ci[4] == "1.00 GB (x0.25)"
     assert upstream[4] == "4.00 GB"
     assert "VERGEN_GIT_DESCRIBE" not in ci[1], "only the profile's own knobs are shown"
+
+
+@pytest.mark.parametrize("width", [80, 100, 200])
+def test_the_table_fits_the_terminal_without_breaking_a_cell(width: int) -> None:
+    console = Console(width=width, record=True, file=io.StringIO())
+    table = profile_table(_report())
+    console.print(rich_table(table, console.width))
+    lines = console.export_text().splitlines()
+    assert max(len(line) for line in lines) <= width
+    body = [line for line in lines if line.strip()][-len(table.rows) :]
+    assert [line.split()[0] for line in body] == [run.profile.name for run in _report().runs]
+    assert all(line.rstrip().endswith(("ok", "failed")) for line in body), body
+    if width == 200:
+        assert "binary" in lines[1] + lines[2] + lines[3]
 
 
 def test_markdown_and_plots_are_written_and_valid(tmp_path: Path) -> None:
