@@ -66,15 +66,13 @@ def _no_superproject(command: str) -> BadInput:
 
 
 def _tree_command(args: argparse.Namespace, console: Console) -> Outcome:
-    from harness.cli.commands.apply import apply  # noqa: PLC0415  # each command imports only what it uses
-    from harness.cli.commands.revert import revert  # noqa: PLC0415
-    from harness.cli.commands.status import status  # noqa: PLC0415
+    from harness.cli.commands.tree import on_tree  # noqa: PLC0415  # each command imports only what it uses
 
     if args.checkout is not None and (args.superproject or args.submodule):
         raise BadInput("--checkout names the tree itself; it does not go with --superproject or --submodule")
     config = None if args.checkout is not None else _superproject(args, discover=True)
-    command = {"status": status, "apply": apply, "revert": revert}[args.command]
-    return command(
+    return on_tree(
+        args.command,
         checkout=args.checkout,
         patch=args.patch,
         superproject=config,
