@@ -17,6 +17,7 @@ nox.options.sessions = ["lint", "tests"]
 
 ROOT = Path(__file__).parent
 REPORTS = ROOT / "reports"
+BUNDLED_UPSTREAM = ROOT.parent / "shared" / "upstream" / "mas-dockerfiles.bundle"
 PYTHON = "3.11"
 
 
@@ -102,8 +103,16 @@ def unit(session: nox.Session) -> None:
     _summary(session, "unit", "--pytest", "unit.xml")
 
 
+def _upstream() -> str | None:
+    """MAS_UPSTREAM, else the upstream test data beside the clone (where CI has it), else None: the harness's own
+    default, upstream on GitHub."""
+    if upstream := os.environ.get("MAS_UPSTREAM"):
+        return upstream
+    return str(BUNDLED_UPSTREAM) if BUNDLED_UPSTREAM.exists() else None
+
+
 def _upstream_args() -> list[str]:
-    upstream = os.environ.get("MAS_UPSTREAM")
+    upstream = _upstream()
     return ["--upstream", upstream] if upstream else []
 
 
@@ -170,7 +179,7 @@ def bench(session: nox.Session) -> None:
     compat, status, the unit tier, bytes fetched) into docs/bench/bench.json and .md; no asserts. posargs go to
     benchmarks/bench.py, e.g. `-- --busy`, `-- --old-python PATH` or `-- --full-clone PATH`."""
     _install(session, "test")
-    upstream = os.environ.get("MAS_UPSTREAM") or str(ROOT.parent / "shared" / "upstream" / "mas-dockerfiles.bundle")
-    if not Path(upstream).exists() and "://" not in upstream:
-        session.error(f"no upstream to benchmark against at {upstream}: set MAS_UPSTREAM (e.g. the bundled test data)")
+    upstream = _upstream()
+    if upstream is None or (not Path(upstream).exists() and "://" not in upstream):
+        session.error(f"no upstream to benchmark against at {upstream or BUNDLED_UPSTREAM}: set MAS_UPSTREAM")
     session.run("python", "benchmarks/bench.py", "--upstream", upstream, *session.posargs)
