@@ -296,6 +296,28 @@ def test_a_non_utf8_upstream_dockerfile_is_an_error_for_that_ref_only(
     assert {r["status"] for r in document["results"] if r["group"] == "static.v1.16.0"} == {"ok"}
 
 
+def test_refresh_onto_a_non_utf8_dockerfile_is_one_line_and_writes_nothing(
+    upstream_with_a_latin1_release: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The merge takes the bytes; the refreshed patch cannot be checked, so it is not written."""
+    pins = tmp_path / "pins.toml"
+    pins.write_text('[upstream]\nseries = "patches/series.toml"\n')
+    (tmp_path / "patches").symlink_to(patches_dir())
+    output = tmp_path / "refreshed.patch"
+    argv = ["refresh", "--upstream", str(upstream_with_a_latin1_release), "--cache-dir", str(tmp_path / "c")]
+    argv += ["--pins", str(pins), "--patch", str(patches_dir() / "patch-dockerfile.patch")]
+    # The patch's pre-image is v1.16.0's Dockerfile: in the cache once that release was looked at.
+    assert main(["compat", *argv[1:5], "--pins", str(pins), "--ref", "v1.16.0"]) == 0
+    capsys.readouterr()
+
+    assert main([*argv, "--ref", "v1.17.0", "--output", str(output)]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("mas-harness: error: v1.17.0: the Dockerfile is not UTF-8 text (byte ")
+    assert lines[0].endswith("; nothing written")
+    assert not output.exists()
+
+
 def test_the_latin1_fixture_patches_cleanly(upstream_with_a_latin1_release: Path, main_patch: Patch) -> None:
     """The ERROR above is about the bytes, not the patch: git apply takes the Latin-1 file as it is."""
     data = (upstream_with_a_latin1_release / DOCKERFILE).read_bytes()

@@ -15,7 +15,7 @@ from harness.analysis.drift import Drift, post_image_drift, prefetch_compared_pi
 from harness.analysis.findings import Finding
 from harness.analysis.patched import PatchedRef, RunMemo, StaticKey, StaticSummary, patch_ref
 from harness.analysis.release_profile import ReleaseProfile
-from harness.analysis.static import check_patched
+from harness.analysis.static import check_patched, not_text
 from harness.analysis.verdicts import VerdictCache
 from harness.config.pins import Pins, shown_path
 from harness.config.series import Choice, newest_release
@@ -139,8 +139,7 @@ def summarize_static(
         findings = [Finding(check="dockerfile-parses", ok=False, line=None, message=str(exc))]
     except UnicodeDecodeError as exc:
         # Nor one that cannot be checked at all: an ERROR for this ref, and the others still run.
-        message = f"the Dockerfile is not UTF-8 text (byte {exc.start}: {exc.reason}), so it cannot be checked"
-        findings = [Finding(check="dockerfile-text", ok=False, line=None, message=message, error=True)]
+        findings = [Finding(check="dockerfile-text", ok=False, line=None, message=not_text(exc), error=True)]
     summary = StaticSummary(findings=tuple(findings))
     if memo is not None:
         memo.static[key] = summary

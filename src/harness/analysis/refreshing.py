@@ -14,9 +14,10 @@ from pathlib import Path
 
 from harness.analysis.findings import Finding
 from harness.analysis.patched import verify_pin
-from harness.analysis.static import check_patched
+from harness.analysis.static import check_patched, not_text
 from harness.analysis.verdicts import VerdictCache
 from harness.config.pins import Pins
+from harness.errors import BadInput
 from harness.files import atomic_write, refuse_clobber
 from harness.patch.patchfile import Patch
 from harness.patch.rebase import Refresh, Settlement, refresh_onto
@@ -88,13 +89,13 @@ def refresh_patch(
     if refresh.candidate is not None:
         [refreshed] = refresh.files
         assert refreshed.result is not None
+        try:
+            patched, pristine = refreshed.result.decode(), refreshed.target.decode()
+        except UnicodeDecodeError as exc:
+            # The merge works on bytes; the checks of what it made cannot, and an unchecked patch is not written.
+            raise BadInput(f"{request.ref}: {not_text(exc)}; nothing written") from None
         findings = tuple(
-            check_patched(
-                refreshed.result.decode(),
-                pristine=refreshed.target.decode(),
-                name=f"{request.ref}:{DOCKERFILE} (refreshed)",
-                verdicts=verdicts,
-            )
+            check_patched(patched, pristine=pristine, name=f"{request.ref}:{DOCKERFILE} (refreshed)", verdicts=verdicts)
         )
         atomic_write(request.output, refresh.candidate, mode=0o644, replace=request.force)
         written = request.output

@@ -9,6 +9,11 @@ from harness.analysis.verdicts import VerdictCache
 from harness.knobs import Shape
 
 
+def not_text(exc: UnicodeDecodeError) -> str:
+    """Why a Dockerfile's bytes cannot be checked, in the user's terms."""
+    return f"the Dockerfile is not UTF-8 text (byte {exc.start}: {exc.reason}), so it cannot be checked"
+
+
 def check_patched(
     patched: str,
     *,
