@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support import DockerfileTexts
 
 from harness import __version__
 from harness.analysis.findings import Finding
@@ -207,6 +208,24 @@ def test_check_then_compat_compute_each_verdict_once(
     assert timeless[0] == timeless[1], "a stored verdict is the computed one"
     findings = {r["ref"]: r["findings"] for r in checked["refs"]}
     assert {r["ref"]: r["static"]["checks"] for r in compat["refs"]} == {k: len(v) for k, v in findings.items()}
+
+
+def test_check_of_a_dockerfile_reuses_the_verdict_of_the_same_files(
+    bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], dockerfile_texts: DockerfileTexts
+) -> None:
+    pristine, patched = dockerfile_texts("v1.17.0")
+    (tmp_path / "Dockerfile.orig").write_text(pristine)
+    (tmp_path / "Dockerfile").write_text(patched)
+    files = ["--dockerfile", str(tmp_path / "Dockerfile"), "--pristine", str(tmp_path / "Dockerfile.orig")]
+    where = ["--upstream", str(bundle), "--cache-dir", str(tmp_path / "cache")]
+
+    first = _run(capsys, "check", *where, *files)
+    assert (first["verdicts"]["computed"], first["verdicts"]["reused"]) == (1, 0)
+    again = _run(capsys, "check", *where, *files)
+    assert (again["verdicts"]["computed"], again["verdicts"]["reused"]) == (0, 1)
+    assert again["refs"][0]["findings"] == first["refs"][0]["findings"]
+    fresh = _run(capsys, "check", *where, *files, "--no-cache")
+    assert (fresh["verdicts"]["computed"], fresh["verdicts"]["reused"]) == (1, 0)
 
 
 def test_a_lint_tools_output_is_kept_by_its_input_and_version(tmp_path: Path) -> None:

@@ -201,7 +201,7 @@ def _check(args: argparse.Namespace, console: Console) -> Outcome:
     from harness.cli.commands.check import check, check_dockerfile  # noqa: PLC0415
 
     if args.dockerfile is not None:
-        return check_dockerfile(dockerfile=args.dockerfile, pristine=args.pristine)
+        return check_dockerfile(dockerfile=args.dockerfile, pristine=args.pristine, settings=_settings(args))
     if args.pristine is not None:
         raise BadInput("--pristine goes with --dockerfile")
     return check(refs=args.refs, forced_patch=args.patch, settings=_settings(args))

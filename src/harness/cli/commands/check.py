@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from harness.analysis.compat import StaticResult, check_refs, static_result_of
@@ -19,14 +20,17 @@ def _read_text(path: Path, what: str) -> str:
         raise BadInput(f"{what} {path} cannot be read: {exc}") from None
 
 
-def check_dockerfile(*, dockerfile: Path, pristine: Path | None) -> Outcome:
+def check_dockerfile(*, dockerfile: Path, pristine: Path | None, settings: Settings) -> Outcome:
     """An already patched Dockerfile, with upstream's original to lint the change against when given."""
+    verdicts = open_verdicts(settings)
     findings = check_patched(
         _read_text(dockerfile, "Dockerfile"),
         pristine=_read_text(pristine, "pristine Dockerfile") if pristine else None,
         name=str(dockerfile),
+        verdicts=verdicts,
     )
-    return check_outcome([StaticResult(ref=str(dockerfile), patch="", findings=tuple(findings))])
+    outcome = check_outcome([StaticResult(ref=str(dockerfile), patch="", findings=tuple(findings))])
+    return replace(outcome, data={**outcome.data, "verdicts": verdicts.as_json()})
 
 
 def check(*, refs: Sequence[str], forced_patch: Path | None, settings: Settings) -> Outcome:
