@@ -3,6 +3,9 @@
 The JSON shape of each command is documented in the README ("JSON reports"); every one
 carries the common fields of `Outcome.document()` (`schema_version`, `command`, `status`,
 `ok`, `results`) and then its own.
+
+Every command's view is here, about 400 lines together, so that a state, a verdict and a
+column read the same in every command's table; each view is a short function of its own.
 """
 
 from __future__ import annotations

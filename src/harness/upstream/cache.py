@@ -10,6 +10,10 @@ point now (one `git ls-remote` for all the refs of the run, remembered for the r
 of it), reuses what it already holds and fetches only what is missing, so a branch
 that moved or a tag moved upstream is seen on a warm cache as on a cold one. An
 `offline` cache answers from what it holds and never asks the remote.
+
+It is one module, a little over 400 lines, because the lookup, the lock and the fetch
+are one protocol: split apart, each piece would have to trust the others' invariants
+(look again under the lock, never answer from a ref the run did not resolve).
 """
 
 from __future__ import annotations
