@@ -70,7 +70,11 @@ def status_line(title: str, state: CompileState, *, elapsed: float, total: int |
     """The plain line: crates out of the lock's packages, time, the build's rustc+cargo RSS now, and what it does."""
     crates = f"{state.compiled}/{total if total is not None else '?'} crates"
     rss = memory_text(sample.rss_bytes) if sample is not None else "n/a"
-    return f"{title}: {crates}, {duration_text(elapsed)}, rustc+cargo RSS {rss}, {doing(state)}"
+    now = doing(state)
+    if state.finished and not state.failed and total is not None and 0 < state.compiled < total:
+        # The lock lists every platform's and feature's packages; a finished build that compiled fewer is complete.
+        now += f" (the other {total - state.compiled} packages of Cargo.lock are not needed for this target)"
+    return f"{title}: {crates}, {duration_text(elapsed)}, rustc+cargo RSS {rss}, {now}"
 
 
 class PlainCadence:
