@@ -123,6 +123,18 @@ def test_compat_reports_upstreams_own_profile_per_ref(
     assert "upstream already uses 16 codegen units (cargo's default)" in finding["reason"]
 
 
+def test_the_terminal_says_when_upstream_already_builds_as_lightly_as_a_default(
+    bundle: Path, bundle_cache: UpstreamCache, make_repo: MakeRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["compat", "--upstream", str(bundle), "--cache-dir", str(tmp_path / "a"), "v1.17.0"]) == 0
+    assert "already" not in capsys.readouterr().out, "fat LTO and one unit: nothing upstream already does"
+    repo = _v1_22_like(make_repo, bundle_cache)
+    assert main(["compat", "--upstream", str(repo), "--cache-dir", str(tmp_path / "b"), "v1.22.0"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "v1.22.0: upstream builds with thin LTO (lto = thin) at v1.22.0" in out
+    assert "upstream already uses 16 codegen units (cargo's default), the patch's default" in out
+
+
 def test_profile_dry_run_shows_the_truthful_upstream_for_both(
     bundle: Path, bundle_cache: UpstreamCache, make_repo: MakeRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -138,3 +150,4 @@ def test_profile_dry_run_shows_the_truthful_upstream_for_both(
         assert upstream_profile["build_args"]["CARGO_PROFILE_RELEASE_CODEGEN_UNITS"] == units, ref
         assert upstream_profile["sources"]["CARGO_PROFILE_RELEASE_LTO"] == f"{ref} Cargo.toml [profile.release]"
         assert fat["build_args"]["CARGO_PROFILE_RELEASE_LTO"] == "fat", "the historical baseline stays as it was"
+

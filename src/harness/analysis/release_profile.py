@@ -119,28 +119,38 @@ def lto_words(value: str) -> str:
     return _LTO_WORDS.get(value, value)
 
 
+def _against_defaults(profile: ReleaseProfile, defaults: Mapping[str, str], *, ref: str) -> list[tuple[bool, str]]:
+    """Knob by knob: whether upstream is already as light as the patch's default, and the sentence that says so."""
+    lto_default = defaults["CARGO_PROFILE_RELEASE_LTO"].lower()
+    units_default = int(defaults["CARGO_PROFILE_RELEASE_CODEGEN_UNITS"])
+    upstream_lto, upstream_units = profile.lto, profile.codegen_units
+    if _LTO_WEIGHT[upstream_lto] <= _LTO_WEIGHT.get(lto_default, 0):
+        lto = (True, f"upstream already builds with {lto_words(upstream_lto)}, as light as the patch's default")
+    else:
+        lto = (
+            False,
+            f"upstream builds with {lto_words(upstream_lto)} (lto = {upstream_lto}) at {ref}; "
+            f"the patch's default is {lto_words(lto_default)} (lto = {lto_default})",
+        )
+    if upstream_units >= units_default:
+        source = " (cargo's default)" if profile["codegen-units"].source == FROM_CARGO else ""
+        units = (True, f"upstream already uses {upstream_units} codegen units{source}, the patch's default")
+    else:
+        units = (False, f"upstream uses {upstream_units} codegen unit(s); the patch's default is {units_default}")
+    return [lto, units]
+
+
 def compare_with_defaults(profile: ReleaseProfile, defaults: Mapping[str, str], *, ref: str) -> str:
     """One sentence: what upstream builds with at `ref`, against the patch's defaults, knob by knob.
 
     `defaults` are the patch's build-arg defaults (CARGO_PROFILE_RELEASE_LTO and _CODEGEN_UNITS).
     """
-    lto_default = defaults["CARGO_PROFILE_RELEASE_LTO"].lower()
-    units_default = int(defaults["CARGO_PROFILE_RELEASE_CODEGEN_UNITS"])
-    upstream_lto, upstream_units = profile.lto, profile.codegen_units
-    parts = []
-    if _LTO_WEIGHT[upstream_lto] <= _LTO_WEIGHT.get(lto_default, 0):
-        parts.append(f"upstream already builds with {lto_words(upstream_lto)}, as light as the patch's default")
-    else:
-        parts.append(
-            f"upstream builds with {lto_words(upstream_lto)} (lto = {upstream_lto}) at {ref}; "
-            f"the patch's default is {lto_words(lto_default)} (lto = {lto_default})"
-        )
-    if upstream_units >= units_default:
-        source = " (cargo's default)" if profile["codegen-units"].source == FROM_CARGO else ""
-        parts.append(f"upstream already uses {upstream_units} codegen units{source}, the patch's default")
-    else:
-        parts.append(f"upstream uses {upstream_units} codegen unit(s); the patch's default is {units_default}")
-    return "; ".join(parts)
+    return "; ".join(sentence for _, sentence in _against_defaults(profile, defaults, ref=ref))
+
+
+def matches_a_default(profile: ReleaseProfile, defaults: Mapping[str, str]) -> bool:
+    """Whether upstream already builds at least one knob as lightly as the patch's default does."""
+    return any(already for already, _ in _against_defaults(profile, defaults, ref=""))
 
 
 def describe_change(before: ReleaseProfile, after: ReleaseProfile, *, old: str, new: str) -> str | None:

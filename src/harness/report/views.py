@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
-from harness.analysis.release_profile import compare_with_defaults, describe_change, lto_words
+from harness.analysis.release_profile import compare_with_defaults, describe_change, lto_words, matches_a_default
 from harness.config.series import tag_version
 from harness.knobs import KNOB_DEFAULTS
 from harness.patch.engine import ApplyResult, PatchConflict, PatchReport, State
@@ -231,6 +231,20 @@ def profile_changes(results: Sequence[CompatResult]) -> list[str]:
     return notes
 
 
+def lighter_upstream(results: Sequence[CompatResult], *, shown: int = 3) -> list[str]:
+    """Refs whose upstream already builds a knob as lightly as the patch's default: news for whoever keeps the patch."""
+    matching = [
+        r for r in results if r.release_profile is not None and matches_a_default(r.release_profile, KNOB_DEFAULTS)
+    ]
+    notes = []
+    for r in matching[:shown]:
+        assert r.release_profile is not None
+        notes.append(f"{r.ref}: {compare_with_defaults(r.release_profile, KNOB_DEFAULTS, ref=r.ref)}")
+    if len(matching) > shown:
+        notes.append(f"... and {len(matching) - shown} more refs like these (each in --json and --junit)")
+    return notes
+
+
 def compat_notes(results: Sequence[CompatResult]) -> list[str]:
     notes = []
     for r in results:
@@ -247,7 +261,7 @@ def compat_notes(results: Sequence[CompatResult]) -> list[str]:
             notes.append(f"{r.ref}: {r.reason}")
             notes += [f"  {h.describe()}" for h in r.hunks if h.status == "conflict"]
             notes += [f"  {f.check} (line {f.line}): {f.message}" for f in (r.static.failed if r.static else ())]
-    return [*notes, *profile_changes(results)]
+    return [*notes, *profile_changes(results), *lighter_upstream(results)]
 
 
 def compat_outcome(results: Sequence[CompatResult], *, upstream: str) -> Outcome:
@@ -319,6 +333,7 @@ def superproject_outcome(check: SuperprojectCheck, *, command: str) -> Outcome:
         notes.append(f"{compat.ref}: {compat.reason}")
     if check.profile_change:
         notes.append(check.profile_change)
+    notes += lighter_upstream([compat])
     if check.suggestion is not None:
         notes += check.suggestion.lines()
     return Outcome(
