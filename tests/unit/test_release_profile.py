@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -151,3 +153,19 @@ def test_profile_dry_run_shows_the_truthful_upstream_for_both(
         assert upstream_profile["sources"]["CARGO_PROFILE_RELEASE_LTO"] == f"{ref} Cargo.toml [profile.release]"
         assert fat["build_args"]["CARGO_PROFILE_RELEASE_LTO"] == "fat", "the historical baseline stays as it was"
 
+
+def test_a_dry_run_needs_none_of_the_build_stack(bundle: Path, tmp_path: Path) -> None:
+    """As installed without the `build` extra: the plan is read from the ref, not from an engine."""
+    absent = ["python_on_whales", "testcontainers", "psutil", "matplotlib"]
+    code = (
+        "import sys, json\n"
+        f"sys.modules.update(dict.fromkeys({absent!r}))\n"  # a None entry makes the import fail
+        "from harness.cli.main import main\n"
+        f"sys.exit(main(['profile', '--dry-run', '--upstream', {str(bundle)!r}, '--cache-dir', {str(tmp_path)!r},"
+        " '--ref', 'v1.17.0', '--json']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert [p["name"] for p in document["profiles"]] == ["low-ram", "ci", "upstream"]
+    assert document["dry_run"] is True

@@ -16,7 +16,7 @@ from harness.analysis.findings import Finding
 from harness.analysis.release_profile import ReleaseProfile, release_profile_of
 from harness.config.pins import Pin, Pins
 from harness.config.series import Choice, Variant, newest_release, tag_version
-from harness.errors import PinMismatch
+from harness.errors import CheckFailed, PinMismatch
 from harness.patch.engine import PatchReport, State, evaluate, patched_contents
 from harness.patch.patchfile import Patch, git_blob_id
 from harness.upstream.cache import DOCKERFILE, ResolvedRef, UpstreamCache
@@ -186,3 +186,17 @@ def patch_ref(
         patched=patched,
     )
     return memo.patched_refs[ref, forced_patch]
+
+
+def applying_patch(
+    cache: UpstreamCache, ref: str, *, pins: Pins, forced_patch: Path | None = None
+) -> tuple[PatchedRef, bytes]:
+    """`ref` patched off the tree, and its patched Dockerfile; refused when the patch does not apply.
+
+    What a build, or its plan, starts from.
+    """
+    patched_ref = patch_ref(cache, ref, pins=pins, forced_patch=forced_patch)
+    if patched_ref.patched is None:
+        report = patched_ref.report
+        raise CheckFailed(f"{patched_ref.patch_path.name} does not apply to {ref}: {report.state}: {report.reason}")
+    return patched_ref, patched_ref.patched

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import resources
-from harness.analysis.patched import patch_ref
+from harness.analysis.patched import applying_patch
 from harness.analysis.release_profile import ReleaseProfile, release_profile_of
 from harness.build.baseimage import LocalRustImage, ensure_rust_base_image
 from harness.build.context import build_context
@@ -21,7 +21,6 @@ from harness.build.engine import check_engine, registry_reachable
 from harness.build.plan import BuildStage, base_image_need, runtime_suite
 from harness.build.runtimeimage import LocalRuntimeImage, ensure_runtime_image
 from harness.config.pins import Settings
-from harness.errors import CheckFailed
 from harness.upstream.cache import UpstreamCache
 from harness.upstream.source import UpstreamSource
 
@@ -62,49 +61,33 @@ def prepare_build(  # noqa: PLR0913  # each an independent choice of the user; k
     forced_patch: Path | None = None,
     build_args: Mapping[str, str] | None = None,
     air_gapped: bool | None = None,
-    dry_run: bool = False,
     stage: BuildStage = "builder",
 ) -> BuildInputs:
     """Check the engine, patch the ref's Dockerfile (off the tree) and get the context and base images ready.
 
-    `air_gapped` None means: air-gapped when the registry's name does not resolve. With
-    `dry_run` nothing is prepared that a build alone needs (no engine, no context, no image).
+    `air_gapped` None means: air-gapped when the registry's name does not resolve.
     """
-    if not dry_run:
-        engine = check_engine()
-        log.info("engine %s, buildx %s", engine.server_version, engine.buildx_version)
+    engine = check_engine()
+    log.info("engine %s, buildx %s", engine.server_version, engine.buildx_version)
     cache = UpstreamCache(settings.cache_dir, UpstreamSource.parse(settings.upstream), offline=settings.offline)
-    patched_ref = patch_ref(cache, ref, pins=settings.pins, forced_patch=forced_patch)
-    if patched_ref.patched is None:
-        report = patched_ref.report
-        raise CheckFailed(f"{patched_ref.patch_path.name} does not apply to {ref}: {report.state}: {report.reason}")
+    patched_ref, patched = applying_patch(cache, ref, pins=settings.pins, forced_patch=forced_patch)
     release = release_profile_of(cache, patched_ref.resolved)
     work_dir = settings.cache_dir / "work"
-    if dry_run:
-        return BuildInputs(
-            ref=ref,
-            source=source,
-            patched_dockerfile=patched_ref.patched,
-            context=resources.standin_tree(),
-            release=release,
-            base_image=None,
-            work_dir=work_dir,
-        )
     context = build_context(
         source, cache=cache, resolved=patched_ref.resolved, work_dir=work_dir, standin=resources.standin_tree()
     )
     base_image = runtime_image = None
     gapped = air_gapped if air_gapped is not None else not registry_reachable()
     if gapped:
-        need = base_image_need(patched_ref.patched, build_args or {})
+        need = base_image_need(patched, build_args or {})
         base_image = ensure_rust_base_image(need.suite, work_dir=work_dir)
     if stage == "final" and gapped:
-        suite = runtime_suite(patched_ref.patched, build_args or {})
+        suite = runtime_suite(patched, build_args or {})
         runtime_image = ensure_runtime_image(suite, work_dir=work_dir) if suite else None
     return BuildInputs(
         ref=ref,
         source=source,
-        patched_dockerfile=patched_ref.patched,
+        patched_dockerfile=patched,
         context=context,
         release=release,
         base_image=base_image,

@@ -136,6 +136,10 @@ def _export(args: argparse.Namespace, console: Console) -> Outcome:
 
 
 def _builds(args: argparse.Namespace, console: Console) -> Outcome:
+    if args.command == "profile" and args.dry_run:
+        from harness.cli.commands.profile_plan import profile_plan  # noqa: PLC0415
+
+        return profile_plan(settings=_settings(args), ref=args.ref, names=args.profiles, build_args=args.build_arg)
     try:
         from harness.cli.commands.build import build  # noqa: PLC0415  # the Docker stack loads only here
         from harness.cli.commands.profile import profile, profile_from_report  # noqa: PLC0415
@@ -169,7 +173,6 @@ def _builds(args: argparse.Namespace, console: Console) -> Outcome:
         keep_images=args.keep_images,
         air_gapped=args.air_gapped,
         builder=args.builder,
-        dry_run=args.dry_run,
         progress=progress,
     )
 

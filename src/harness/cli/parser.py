@@ -269,8 +269,15 @@ def _add_profile(sub: Subparsers[argparse.ArgumentParser]) -> None:
     profile.add_argument("--interval", type=float, default=0.5, help="seconds between samples (default 0.5)")
     profile.add_argument("--report-dir", type=Path, help="where profile.json/.md and memory.png/.svg go")
     profile.add_argument("--keep-images", action="store_true", help="keep each profile's image and target cache")
-    profile.add_argument("--from-report", type=Path, metavar="JSON", help="build nothing: render a profile.json again")
-    profile.add_argument("--dry-run", action="store_true", help="build nothing: show each profile's build args")
+    nothing_built = profile.add_mutually_exclusive_group()
+    nothing_built.add_argument(
+        "--from-report", type=Path, metavar="JSON", help="build nothing: render a profile.json again"
+    )
+    nothing_built.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="build nothing: show each profile's build args and where they come from (needs no Docker)",
+    )
     _add_build_machine(profile)
     _add_upstream(profile)
     _add_common(profile)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from harness.analysis.release_profile import ReleaseProfile
 from harness.build.measure import ProfileReport, ProfileRun
 from harness.build.runner import BuildReport, Check
-from harness.config.profiles import Profile
 from harness.human import duration_text, memory_text
 from harness.report.formats import junit_xml, markdown_table
 from harness.results import Column, Outcome, Result, Row, Status, Table, status_of
@@ -245,46 +243,4 @@ def build_outcome(report: BuildReport, *, report_file: Path) -> Outcome:
         tables=(table,),
         notes=tuple(notes),
         data={"build": report.as_json(), "report_file": str(report_file)},
-    )
-
-
-def dry_run_outcome(
-    *, ref: str, release: ReleaseProfile, profiles: Sequence[Profile], base_build_args: Mapping[str, str]
-) -> Outcome:
-    """`profile --dry-run`: each profile's build args and where each value comes from, nothing built."""
-    entries: list[dict[str, Any]] = [
-        {
-            "name": p.name,
-            "description": p.description,
-            "build_args": {**base_build_args, **p.build_args},
-            "sources": dict(p.sources),
-        }
-        for p in profiles
-    ]
-    table = Table(
-        title=f"profiles for {ref} (dry run: nothing built)",
-        columns=(Column(header="profile"), Column(header="build args"), Column(header="where from", optional=True)),
-        rows=tuple(
-            Row(
-                cells=(
-                    str(e["name"]),
-                    " ".join(f"{k}={v}" for k, v in e["build_args"].items()) or "(patch defaults)",
-                    "; ".join(f"{k}: {v}" for k, v in e["sources"].items()) or "-",
-                )
-            )
-            for e in entries
-        ),
-    )
-    return Outcome(
-        command="profile",
-        title=f"profile {ref} (dry run)",
-        results=tuple(
-            Result(
-                name=str(e["name"]), status=Status.SKIPPED, reason="dry run: not built", group=f"profile.{e['name']}"
-            )
-            for e in entries
-        ),
-        tables=(table,),
-        notes=(f"{ref}: upstream's release profile: {release.describe()}",),
-        data={"ref": ref, "dry_run": True, "upstream_release_profile": release.as_json(), "profiles": entries},
     )

@@ -5,17 +5,14 @@ from pathlib import Path
 
 from rich.console import Console
 
-from harness.analysis.release_profile import upstream_profile
 from harness.build.measure import load_profile_report, run_profiles
 from harness.build.setup import prepare_build
+from harness.cli.commands.profile_plan import profile_names, profiles_for
 from harness.config.pins import Settings, newest_applying_pin
-from harness.config.profiles import BASELINE, builtin_profiles, select_profiles
 from harness.errors import BadInput
 from harness.knobs import parse_build_args
-from harness.report.builds import dry_run_outcome, profile_outcome, write_profile_junit, write_profile_outputs
+from harness.report.builds import profile_outcome, write_profile_junit, write_profile_outputs
 from harness.results import Outcome
-
-DEFAULT_PROFILES = ("low-ram", "ci", BASELINE)
 
 
 def profile(  # noqa: PLR0913  # one keyword per option of the command, by design
@@ -30,28 +27,16 @@ def profile(  # noqa: PLR0913  # one keyword per option of the command, by desig
     keep_images: bool,
     air_gapped: bool | None,
     builder: str | None,
-    dry_run: bool,
     progress: Console,
 ) -> Outcome:
     """One build per profile, one after the other; `upstream` is what the ref's own Cargo.toml does."""
-    names = list(names) or list(DEFAULT_PROFILES)
-    # Unknown names are refused before anything is fetched; `upstream` is made once the ref is read.
-    select_profiles({**builtin_profiles(), **settings.pins.profiles}, [n for n in names if n != BASELINE])
+    names = profile_names(settings, names)
     if interval <= 0:
         raise BadInput("--interval must be a positive number of seconds")
     extra_args = parse_build_args(build_args)
     ref = ref or newest_applying_pin(settings.pins)
-    inputs = prepare_build(
-        settings, ref=ref, source=source, build_args=extra_args, air_gapped=air_gapped, dry_run=dry_run
-    )
-    available = {
-        **builtin_profiles(),
-        BASELINE: upstream_profile(inputs.release, ref=ref),
-        **settings.pins.profiles,
-    }
-    profiles = select_profiles(available, names)
-    if dry_run:
-        return dry_run_outcome(ref=ref, release=inputs.release, profiles=profiles, base_build_args=extra_args)
+    inputs = prepare_build(settings, ref=ref, source=source, build_args=extra_args, air_gapped=air_gapped)
+    profiles = profiles_for(settings, names, ref=ref, release=inputs.release)
     report_dir = report_dir or Path("reports") / f"profile-{ref}"
     report = run_profiles(
         inputs,
