@@ -109,3 +109,15 @@ def test_on_a_terminal_the_bar_shows_crates_memory_and_the_crate() -> None:
     assert "crates" in shown
     assert "RSS 3.00 GB" in shown
     assert "compiling " in shown
+
+
+def test_a_finished_bar_is_full_at_the_crates_compiled_and_says_why_not_the_locks_count() -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=250, color_system=None)
+    lines = RECORDED.read_text().splitlines(keepends=True)
+    with BuildProgress(console, title="v1.19.0 builder", total_crates=702, sampler=RecordedSamples(GB)) as bar:
+        for line in lines:
+            bar.feed(line)
+    last = [line for line in out.getvalue().splitlines() if "crates" in line][-1]
+    assert "133/133 crates" in last
+    assert "compiled (the other 569 packages of Cargo.lock are not needed for this target)" in last

@@ -66,15 +66,20 @@ def doing(state: CompileState) -> str:
     return _short(state.step_name) if state.step_name else "starting"
 
 
-def status_line(title: str, state: CompileState, *, elapsed: float, total: int | None, sample: Sample | None) -> str:
-    """The plain line: crates out of the lock's packages, time, the build's rustc+cargo RSS now, and what it does."""
-    crates = f"{state.compiled}/{total if total is not None else '?'} crates"
-    rss = memory_text(sample.rss_bytes) if sample is not None else "n/a"
+def doing_of(state: CompileState, total: int | None) -> str:
+    """`doing`, and at the end why fewer crates than the lock's packages is a whole build."""
     now = doing(state)
     if state.finished and not state.failed and total is not None and 0 < state.compiled < total:
         # The lock lists every platform's and feature's packages; a finished build that compiled fewer is complete.
         now += f" (the other {total - state.compiled} packages of Cargo.lock are not needed for this target)"
-    return f"{title}: {crates}, {duration_text(elapsed)}, rustc+cargo RSS {rss}, {now}"
+    return now
+
+
+def status_line(title: str, state: CompileState, *, elapsed: float, total: int | None, sample: Sample | None) -> str:
+    """The plain line: crates out of the lock's packages, time, the build's rustc+cargo RSS now, and what it does."""
+    crates = f"{state.compiled}/{total if total is not None else '?'} crates"
+    rss = memory_text(sample.rss_bytes) if sample is not None else "n/a"
+    return f"{title}: {crates}, {duration_text(elapsed)}, rustc+cargo RSS {rss}, {doing_of(state, total)}"
 
 
 class PlainCadence:
@@ -174,9 +179,12 @@ class BuildProgress:
             self.state = advance(self.state, line)
             state = self.state
         if self._bar is not None and self._task is not None:
-            done = state.finished or state.cached
-            completed = self.total if done and self.total is not None else state.compiled
-            self._bar.update(self._task, completed=completed, doing=doing(state))
+            if state.cached or (state.finished and not state.compiled):
+                self._bar.update(self._task, completed=self.total, doing=doing(state))
+            else:
+                # A finished bar is full at what was compiled: the lock's count is a ceiling, not the goal.
+                total = state.compiled if state.finished else self.total
+                self._bar.update(self._task, completed=state.compiled, total=total, doing=doing_of(state, self.total))
         elif self._ticker is not None:
             self._maybe_print()
 
