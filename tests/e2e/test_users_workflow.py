@@ -287,3 +287,17 @@ def test_bad_input_is_one_line_and_exit_2(superproject: Path, user_env: dict[str
     assert unknown.stderr.count("\n") == 1 and unknown.stderr.startswith("mas-harness: error: ")
     unwritable = _harness(superproject, user_env, "verify", "--junit", str(tmp_path / "no" / "such" / "dir.xml"))
     assert unwritable.returncode == 2 and "is not a directory" in unwritable.stderr
+
+
+def test_without_the_build_extra_a_dry_run_plans_and_a_build_says_what_to_install(
+    superproject: Path, user_env: dict[str, str], bundle: Path
+) -> None:
+    """The users' venv has the wheel alone: planning needs no Docker stack, building names the extra."""
+    where = ["--upstream", str(bundle), "--ref", "v1.19.0"]
+    dry = _harness(superproject, user_env, "profile", "--dry-run", *where, "--json")
+    assert dry.returncode == 0, dry.stderr
+    assert [p["name"] for p in json.loads(dry.stdout)["profiles"]] == ["low-ram", "ci", "upstream"]
+    build = _harness(superproject, user_env, "build", *where)
+    assert build.returncode == 3
+    assert build.stderr.count("\n") == 1
+    assert "pip install 'mas-patch-harness[build]'" in build.stderr
