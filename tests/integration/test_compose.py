@@ -49,9 +49,10 @@ def test_the_final_image_answers_as_a_compose_service(
     version = _service(project, "standin-version")
     build_info = _service(project, "standin-build-info")
     assert version is not None and build_info is not None
-    assert version.logs().strip() == "mas-cli 0.0.0-standin (stand-in)"
-    info = json.loads(build_info.logs())
     built = harness_build(STANDIN_RELEASE)
+    assert version.logs().strip() == built.report["version_output"]
+    assert version.logs().strip() == f"mas-cli {built.report['build_args']['VERGEN_GIT_DESCRIBE']} (stand-in)"
+    info = json.loads(build_info.logs())
     assert info == built.report["build_info"], "the service runs the very binary the builder stage built"
     assert info["standin"] is True
     assert version.config.user == "65532", "compose runs it as the image's own user, distroless's nonroot"

@@ -33,7 +33,8 @@ def test_the_final_image_ships_the_builders_binary_as_its_entrypoint(harness_bui
     assert final["entrypoint"] == ["/usr/local/bin/mas-cli"]
     assert final["user"] == "65532"
     assert final["version_exit"] == 0
-    assert final["version_output"] == report["version_output"] == "mas-cli 0.0.0-standin (stand-in)"
+    assert final["version_output"] == report["version_output"]
+    assert report["version_output"] == f"mas-cli {report['build_args']['VERGEN_GIT_DESCRIBE']} (stand-in)"
     assert final["build_info"] == report["build_info"]
     assert final["build_info"]["target"] == "x86_64-unknown-linux-gnu"
     assert (build.report_dir / "final" / "build.log").stat().st_size > 0

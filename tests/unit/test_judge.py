@@ -7,6 +7,7 @@ is written down as BuildOutcome, ImageFacts and FinalFacts records.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -63,7 +64,7 @@ def _plan(dockerfile_texts: DockerfileTexts, tag: str, **build_args: str) -> Bui
 def _facts(binaries: tuple[str, ...], *, ran: bool = True, info: dict[str, object] | None = None) -> ImageFacts:
     return ImageFacts(
         binaries=binaries,
-        version_output="mas-cli 0.0.0-standin (stand-in)" if ran else None,
+        version_output="mas-cli mas-harness-test (stand-in)" if ran else None,
         version_exit=0 if ran else None,
         build_info=(info or INFO) if ran else None,
         shipped_sha256=SHA,
@@ -102,6 +103,21 @@ def test_each_builder_check_fails_on_its_own(dockerfile_texts: DockerfileTexts) 
     assert lto["build-info CARGO_PROFILE_RELEASE_LTO"].detail == "'fat', asked 'false'"
 
 
+def test_an_earlier_builds_binary_fails_the_version_check(dockerfile_texts: DockerfileTexts) -> None:
+    """MAS's --version is the VERGEN_GIT_DESCRIBE it was built with: another run's means cargo compiled nothing."""
+    plan = _plan(dockerfile_texts, "v1.19.0")
+    assert plan.build_args["VERGEN_GIT_DESCRIBE"] == "mas-harness-test"
+    stale = dataclasses.replace(_facts(("mas-cli",)), version_output="mas-cli mas-harness-a9dc50d3712e")
+    version = _by_name(judge(plan, _outcome(), stale, standin=False))["version"]
+    assert not version.ok
+    assert version.detail == (
+        "--version exit 0: 'mas-cli mas-harness-a9dc50d3712e', not this build's mas-harness-test: the binary is an "
+        "earlier build's (cargo found it fresh in a reused /app/target), so it shows nothing of this build's knobs"
+    )
+    own = dataclasses.replace(stale, version_output="mas-cli mas-harness-test")
+    assert _by_name(judge(plan, _outcome(), own, standin=False))["version"].ok
+
+
 def test_a_failed_build_is_one_failed_check(dockerfile_texts: DockerfileTexts) -> None:
     checks = judge(_plan(dockerfile_texts, "v1.19.0"), _outcome(ok=False, error="exit 1"), None, standin=True)
     assert checks == (Check(name="build", ok=False, detail="exit 1"),)
@@ -122,7 +138,7 @@ def _final_facts(**changes: object) -> FinalFacts:
         "user": "65532",
         "entrypoint": ("/usr/local/bin/mas-cli",),
         "binary_sha256": SHA,
-        "version_output": "mas-cli 0.0.0-standin (stand-in)",
+        "version_output": "mas-cli mas-harness-test (stand-in)",
         "version_exit": 0,
         "build_info": INFO,
     }

@@ -193,16 +193,24 @@ def judge(plan: BuildPlan, outcome: BuildOutcome, facts: ImageFacts | None, *, s
         reason = f"not run: no {run_binary(plan)} (TARGETARCH {TARGETARCH}); {list(facts.binaries)} do not run here"
         checks.append(Check(name="version", ok=True, skipped=True, detail=reason))
         return tuple(checks)
-    checks.append(
-        Check(
-            name="version",
-            ok=facts.version_exit == 0,
-            detail=f"--version exit {facts.version_exit}: {facts.version_output!r}",
-        )
-    )
+    checks.append(_version_check(plan, facts))
     if standin:
         checks += _build_info_checks(plan, facts.build_info or {})
     return tuple(checks)
+
+
+def _version_check(plan: BuildPlan, facts: ImageFacts) -> Check:
+    """It runs, and it is this build's binary: MAS's --version is the VERGEN_GIT_DESCRIBE it was built with."""
+    detail = f"--version exit {facts.version_exit}: {facts.version_output!r}"
+    describe = plan.build_args.get("VERGEN_GIT_DESCRIBE")
+    if facts.version_exit != 0 or not describe or describe in (facts.version_output or ""):
+        return Check(name="version", ok=facts.version_exit == 0, detail=detail)
+    return Check(
+        name="version",
+        ok=False,
+        detail=f"{detail}, not this build's {describe}: the binary is an earlier build's (cargo found it fresh "
+        "in a reused /app/target), so it shows nothing of this build's knobs",
+    )
 
 
 def _build_info_checks(plan: BuildPlan, info: Mapping[str, object]) -> list[Check]:
