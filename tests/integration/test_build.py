@@ -8,13 +8,14 @@ with the patch applied by the engine. Air-gapped mode is detected as users get i
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from python_on_whales import docker
 
-from harness.build.engine import Engine
+from harness.build.engine import Engine, cache_records
 from harness.cli.main import main
 
 # One pin per patch variant and base: v0.14.0 (the v0.14 variant, bookworm), v1.7.0 (bookworm, Rust 1.89
@@ -133,3 +134,26 @@ def test_invalid_target_fails_the_build_with_the_patch_message(
     assert REFUSAL.get(ref, "MAS_BUILD_TARGETS: unsupported target 'x86_64-unknown-linux-gnu;id'") in log
     assert "Compiling mas-cli" not in log, "refused before cargo ran"
 
+
+@pytest.mark.integration
+def test_each_build_compiles_in_a_target_cache_of_its_own_dropped_after(
+    engine: Engine, bundle: Path, cache_dir: Path, tmp_path: Path
+) -> None:
+    """A rerun must not be handed the last build's binary from upstream's shared /app/target, nor leave GBs behind."""
+    reports = []
+    for run in ("first", "second"):
+        code, report = _build(bundle, cache_dir, tmp_path / run, "v1.19.0")
+        assert code == 0, report.get("checks")
+        reports.append(report)
+    namespaces = []
+    for report in reports:
+        deviations = report["deviations"]
+        assert isinstance(deviations, list)
+        [isolated] = [d for d in deviations if "given id mas-harness-build-" in d]
+        namespaces.append(isolated.split("given id ")[1].split("/app/target")[0])
+    assert namespaces[0] != namespaces[1], "each run its own"
+    versions = [report["version_output"] for report in reports]
+    assert versions[0] != versions[1], "each binary is its own build's, with its own VERGEN_GIT_DESCRIBE"
+    listing = subprocess.run(["docker", "buildx", "du", "--verbose"], capture_output=True, text=True, check=True)
+    left = [text for text in cache_records(listing.stdout).values() if any(f"/{ns}/" in text for ns in namespaces)]
+    assert left == [], "the run's target cache is dropped once the image is checked"

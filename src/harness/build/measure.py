@@ -11,7 +11,6 @@ import logging
 import os
 import platform
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,6 @@ import psutil
 from python_on_whales import DockerException, docker
 from rich.console import Console
 
-from harness.build.engine import prune_cache_mounts
 from harness.build.runner import BuildReport, Check, build_ref
 from harness.build.sampler import Figures, Sample, SamplerReport
 from harness.build.setup import BuildInputs
@@ -212,27 +210,22 @@ def run_profiles(  # noqa: PLR0913  # each an independent choice of the user; ke
     """One build per profile, one after the other (a concurrent build would share the CPUs and the samples)."""
     if not profiles:
         raise BadInput("no profile to build")
-    run_id = uuid.uuid4().hex[:8]
     machine = machine_facts()
     runs: list[ProfileRun] = []
     for profile in profiles:
         log.info("profile %s: %s", profile.name, profile.description)
-        namespace = f"mas-harness-profile-{run_id}-{profile.name}"
         build = build_ref(
             inputs,
             build_args={**base_build_args, **profile.build_args},
             report_dir=report_dir / profile.name,
             builder=builder,
-            cache_namespace=namespace,
+            keep_target_cache=keep_images,
             console=console,
             sample_interval=interval,
         )
         runs.append(ProfileRun(profile=profile, build=build))
-        if not keep_images:
-            if build.image:
-                _remove_image(build.image)
-            # A full-source target directory is several GB; its id is this profile's alone, nothing reuses it.
-            prune_cache_mounts(namespace, builder=builder)
+        if not keep_images and build.image:
+            _remove_image(build.image)
         report = ProfileReport(
             ref=inputs.ref,
             source=inputs.source,

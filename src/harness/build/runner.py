@@ -20,6 +20,7 @@ from pathlib import Path
 from python_on_whales import DockerException, docker
 from rich.console import Console
 
+from harness.build.engine import prune_cache_mounts
 from harness.build.images import FinalFacts, ImageFacts, inspect_final_image, inspect_image
 from harness.build.plan import BuildPlan, BuildStage, plan_build, plan_final, plan_shape, shipped_binary
 from harness.build.progress import BuildProgress
@@ -343,32 +344,44 @@ def build_ref(  # noqa: PLR0913  # each an independent choice of the user; keywo
     build_args: Mapping[str, str],
     report_dir: Path,
     builder: str | None = None,
-    cache_namespace: str | None = None,
+    keep_target_cache: bool = False,
     console: Console | None = None,
     sample_interval: float = 0.25,
 ) -> BuildReport:
-    """Plan the build of the prepared ref with these build args, run it sampled, and check the image(s)."""
+    """Plan the build of the prepared ref with these build args, run it sampled, and check the image(s).
+
+    The build's `/app/target` cache mount is its own and starts empty, so cargo compiles what is
+    checked: upstream's shared one would hand a rerun an earlier build's binary (and a concurrent
+    build could move it away). It is dropped afterwards unless `keep_target_cache`.
+    """
+    run_id = uuid.uuid4().hex[:12]
+    namespace = f"mas-harness-build-{run_id}"
     plan = plan_build(
         ref=inputs.ref,
         patched_dockerfile=inputs.patched_dockerfile,
         context=inputs.context,
         source=inputs.source,
         build_args=build_args,
-        run_id=uuid.uuid4().hex[:12],
+        run_id=run_id,
         base_image=inputs.base_image,
         builder=builder,
-        cache_namespace=cache_namespace,
+        cache_namespace=namespace,
     )
     final_plan = (
         plan_final(plan, runtime_image=inputs.runtime_image, stage_stand_ins=inputs.stage_stand_ins)
         if inputs.stage == "final"
         else None
     )
-    return build_and_check(
-        plan,
-        report_dir=report_dir,
-        standin=inputs.standin,
-        final_plan=final_plan,
-        console=console,
-        sample_interval=sample_interval,
-    )
+    try:
+        return build_and_check(
+            plan,
+            report_dir=report_dir,
+            standin=inputs.standin,
+            final_plan=final_plan,
+            console=console,
+            sample_interval=sample_interval,
+        )
+    finally:
+        if not keep_target_cache:
+            # A full-source target directory is several GB, and nothing else uses this one.
+            prune_cache_mounts(namespace, builder=builder)
