@@ -22,6 +22,7 @@ from harness.cli.main import main
 from harness.config.profiles import BASELINE
 from harness.errors import BadInput
 from harness.knobs import KNOB_DEFAULTS
+from harness.resources import patches_dir
 from harness.upstream.cache import UpstreamCache
 
 FAT = "[workspace]\nmembers = []\n[profile.release]\ncodegen-units = 1\nlto = true\n"
@@ -88,15 +89,24 @@ def test_every_bundled_release_reads_fat_lto_from_its_own_cargo_toml(bundle_cach
         assert (profile.lto, profile.codegen_units) == ("true", 1), tag
 
 
-def _v1_22_like(make_repo: MakeRepo, bundle_cache: UpstreamCache) -> Path:
-    """An upstream whose v1.22.0 is v1.19.0's Dockerfile with thin LTO in its Cargo.toml, as upstream's v1.22.0 has."""
+def _v1_19_files(bundle_cache: UpstreamCache) -> dict[str, bytes]:
     resolved = bundle_cache.resolve("v1.19.0")
     assert resolved.cargo_toml_blob is not None
-    cargo = bundle_cache.read_blob(resolved.cargo_toml_blob).decode()
-    assert "lto = true" in cargo and "codegen-units = 1" in cargo
-    thin = cargo.replace("codegen-units = 1 ", "").replace("lto = true ", 'lto = "thin" ')
-    thin = "\n".join(line for line in thin.splitlines() if not line.startswith("codegen-units")) + "\n"
-    repo = make_repo({"Dockerfile": bundle_cache.read_blob(resolved.dockerfile_blob), "Cargo.toml": thin.encode()})
+    cargo = bundle_cache.read_blob(resolved.cargo_toml_blob)
+    assert b"lto = true" in cargo and b"codegen-units = 1" in cargo
+    return {"Dockerfile": bundle_cache.read_blob(resolved.dockerfile_blob), "Cargo.toml": cargo}
+
+
+def _thin(cargo: bytes) -> bytes:
+    """v1.19.0's Cargo.toml as upstream's v1.22.0 has it: thin LTO, codegen units left to cargo."""
+    thin = cargo.decode().replace("codegen-units = 1 ", "").replace("lto = true ", 'lto = "thin" ')
+    return ("\n".join(line for line in thin.splitlines() if not line.startswith("codegen-units")) + "\n").encode()
+
+
+def _v1_22_like(make_repo: MakeRepo, bundle_cache: UpstreamCache) -> Path:
+    """An upstream whose v1.22.0 is v1.19.0's Dockerfile with thin LTO in its Cargo.toml, as upstream's v1.22.0 has."""
+    files = _v1_19_files(bundle_cache)
+    repo = make_repo({**files, "Cargo.toml": _thin(files["Cargo.toml"])})
     git(repo, "tag", "v1.22.0")
     return repo
 
@@ -169,3 +179,29 @@ def test_a_dry_run_needs_none_of_the_build_stack(bundle: Path, tmp_path: Path) -
     document = json.loads(done.stdout)
     assert [p["name"] for p in document["profiles"]] == ["low-ram", "ci", "upstream"]
     assert document["dry_run"] is True
+
+
+def test_a_bump_across_upstreams_profile_change_says_so_in_one_line(
+    bundle_cache: UpstreamCache, make_repo: MakeRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The users' submodule records a v1.19.0-like commit; they bump it to a release built with thin LTO."""
+    files = _v1_19_files(bundle_cache)
+    upstream = make_repo(files, name="upstream")
+    recorded = git(upstream, "rev-parse", "HEAD")
+    (upstream / "Cargo.toml").write_bytes(_thin(files["Cargo.toml"]))
+    git(upstream, "commit", "--quiet", "-am", "thin LTO")
+    git(upstream, "tag", "v1.22.0")
+    root = make_repo({"pyproject.toml": b'[tool.mas-harness]\nsubmodule = "mas"\npatch = "mas.patch"\n'}, name="chat")
+    (root / "mas.patch").write_bytes((patches_dir() / "patch-dockerfile-v1.18.patch").read_bytes())
+    git(root, "-c", "protocol.file.allow=always", "submodule", "add", "--quiet", str(upstream), "mas")
+    git(root / "mas", "checkout", "--quiet", recorded)
+    git(root, "add", "-A")
+    git(root, "commit", "--quiet", "-m", "MAS with our patch")
+
+    argv = ["compat", "--superproject", str(root), "--cache-dir", str(tmp_path / "c")]
+    assert main([*argv, "--bump-to", "v1.22.0"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert (
+        f"upstream's release profile changes from {recorded[:12]} to v1.22.0: lto true -> thin, codegen-units 1 -> 16"
+        in out
+    )
