@@ -22,11 +22,15 @@ GB = 1_000_000_000
 class RecordedSamples:
     """Test double of the build's ProcessSampler: hands out the sample it is given as the latest."""
 
-    def __init__(self, rss_bytes: int | None) -> None:
+    def __init__(self, rss_bytes: int | None, compiling: tuple[str, ...] = ()) -> None:
         self.sample = None if rss_bytes is None else Sample(t=1.0, rss_bytes=rss_bytes, rustc=1, cargo=1)
+        self.crates = compiling
 
     def latest(self) -> Sample | None:
         return self.sample
+
+    def compiling(self) -> tuple[str, ...]:
+        return self.crates
 
 
 class SteppedClock:
@@ -121,3 +125,21 @@ def test_a_finished_bar_is_full_at_the_crates_compiled_and_says_why_not_the_lock
     last = [line for line in out.getvalue().splitlines() if "crates" in line][-1]
     assert "133/133 crates" in last
     assert "compiled (the other 569 packages of Cargo.lock are not needed for this target)" in last
+
+
+def test_what_rustc_compiles_now_comes_from_the_sampler_not_cargos_last_line() -> None:
+    """cargo announces mas-cli when its build script starts; its binary compiles minutes later, unannounced."""
+    state = CompileState(compile_step=11, crates=frozenset({("listenfd", "1.0.2")}), current="listenfd")
+    samples = RecordedSamples(GB, compiling=("mas_cli",))
+    line = status_line("b", state, elapsed=60, total=702, sample=samples.sample, compiling=samples.compiling())
+    assert line.endswith("compiling mas_cli")
+    assert doing(state) == "compiling listenfd", "without the sampler, cargo's last line"
+    assert doing(state, ("a", "b", "c", "d", "e")) == "compiling a, b, c +2"
+
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=200, color_system=None)
+    with BuildProgress(console, title="b", total_crates=702, sampler=samples) as bar:
+        bar.feed("#11 [builder 6/7] RUN cargo auditable build\n")
+        bar.feed("#11 12.3    Compiling listenfd v1.0.2\n")
+        assert bar.doing_now() == "compiling mas_cli"
+    assert "compiling mas_cli" in out.getvalue()

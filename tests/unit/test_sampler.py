@@ -91,3 +91,25 @@ def test_only_processes_with_the_builds_marker_count(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
     assert max(s.cargo for s in sampler.report().samples) == 1
+
+
+def test_the_crates_rustc_compiles_now_are_read_from_its_command_line(tmp_path: Path) -> None:
+    # Stand-in "rustc" processes (the Python interpreter under that name) with rustc's --crate-name argument:
+    # one compiling mas_cli, one a build script, which names no package.
+    fake_rustc = tmp_path / "rustc"
+    fake_rustc.symlink_to(sys.executable)
+    root = tmp_path / "app"
+    root.mkdir()
+    sleep = "import time; time.sleep(30)"
+    procs = [
+        subprocess.Popen([str(fake_rustc), "-c", sleep, "--crate-name", crate], cwd=root)
+        for crate in ("mas_cli", "build_script_build")
+    ]
+    try:
+        with ProcessSampler(source_root=str(root), interval=0.05) as sampler:
+            _sample_until(sampler, lambda s: s.rustc == 2)
+            assert sampler.compiling() == ("mas_cli",)
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()

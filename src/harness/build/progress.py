@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Protocol
 
@@ -41,6 +41,8 @@ _STEP_WIDTH = 90
 class LatestSample(Protocol):
     def latest(self) -> Sample | None: ...
 
+    def compiling(self) -> tuple[str, ...]: ...
+
 
 def _packages(count: int | None) -> str:
     if count is None:
@@ -53,8 +55,18 @@ def _short(text: str, width: int = _STEP_WIDTH) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def doing(state: CompileState) -> str:
-    """What the build is busy with, in a few words."""
+def _crates(names: Sequence[str], shown: int = 3) -> str:
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" +{more}" if more > 0 else "")
+
+
+def doing(state: CompileState, compiling: Sequence[str] = ()) -> str:
+    """What the build is busy with, in a few words.
+
+    `compiling` are the crates the sampler saw rustc compile last; without them, the last
+    package cargo announced, which can be minutes stale: cargo says "Compiling" once per
+    package, when its build script starts, not when its library or binary does.
+    """
     if state.cached:
         return "compile step cached: nothing to compile"
     if state.failed:
@@ -62,24 +74,34 @@ def doing(state: CompileState) -> str:
     if state.finished:
         return "compiled"
     if state.compile_step is not None:
+        if compiling:
+            return f"compiling {_crates(compiling)}"
         return f"compiling {state.current}" if state.current else "compile step started"
     return _short(state.step_name) if state.step_name else "starting"
 
 
-def doing_of(state: CompileState, total: int | None) -> str:
+def doing_of(state: CompileState, total: int | None, compiling: Sequence[str] = ()) -> str:
     """`doing`, and at the end why fewer crates than the lock's packages is a whole build."""
-    now = doing(state)
+    now = doing(state, compiling)
     if state.finished and not state.failed and total is not None and 0 < state.compiled < total:
         # The lock lists every platform's and feature's packages; a finished build that compiled fewer is complete.
         now += f" (the other {total - state.compiled} packages of Cargo.lock are not needed for this target)"
     return now
 
 
-def status_line(title: str, state: CompileState, *, elapsed: float, total: int | None, sample: Sample | None) -> str:
+def status_line(  # noqa: PLR0913  # the figures of one line; keyword-only
+    title: str,
+    state: CompileState,
+    *,
+    elapsed: float,
+    total: int | None,
+    sample: Sample | None,
+    compiling: Sequence[str] = (),
+) -> str:
     """The plain line: crates out of the lock's packages, time, the build's rustc+cargo RSS now, and what it does."""
     crates = f"{state.compiled}/{total if total is not None else '?'} crates"
     rss = memory_text(sample.rss_bytes) if sample is not None else "n/a"
-    return f"{title}: {crates}, {duration_text(elapsed)}, rustc+cargo RSS {rss}, {doing_of(state, total)}"
+    return f"{title}: {crates}, {duration_text(elapsed)}, rustc+cargo RSS {rss}, {doing_of(state, total, compiling)}"
 
 
 class PlainCadence:
@@ -112,6 +134,17 @@ class _RssColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
         sample = self.sampler.latest()
         return Text(f"RSS {memory_text(sample.rss_bytes if sample else None)}", style="progress.data.speed")
+
+
+class _DoingColumn(ProgressColumn):
+    """What the build does, read at every refresh: the last stream line may be minutes old."""
+
+    def __init__(self, progress: BuildProgress) -> None:
+        super().__init__()
+        self.progress = progress
+
+    def render(self, task: Task) -> Text:
+        return Text(self.progress.doing_now())
 
 
 class BuildProgress:
@@ -161,12 +194,12 @@ class BuildProgress:
                 TextColumn("crates"),
                 TimeElapsedColumn(),
                 _RssColumn(self.sampler),
-                TextColumn("{task.fields[doing]}", markup=False),
+                _DoingColumn(self),
                 console=self.console,
                 refresh_per_second=4,
             )
             self._bar.start()
-            self._task = self._bar.add_task(self.title, total=self.total, doing=doing(self.state))
+            self._task = self._bar.add_task(self.title, total=self.total)
         elif not self.quiet:
             self._print(f"{self.title}: started; Cargo.lock lists {_packages(self.total)}")
             self.cadence.due(self._started, 0)
@@ -180,11 +213,11 @@ class BuildProgress:
             state = self.state
         if self._bar is not None and self._task is not None:
             if state.cached or (state.finished and not state.compiled):
-                self._bar.update(self._task, completed=self.total, doing=doing(state))
+                self._bar.update(self._task, completed=self.total)
             else:
                 # A finished bar is full at what was compiled: the lock's count is a ceiling, not the goal.
                 total = state.compiled if state.finished else self.total
-                self._bar.update(self._task, completed=state.compiled, total=total, doing=doing_of(state, self.total))
+                self._bar.update(self._task, completed=state.compiled, total=total)
         elif self._ticker is not None:
             self._maybe_print()
 
@@ -208,11 +241,21 @@ class BuildProgress:
         if due:
             self._print(self._line())
 
+    def doing_now(self) -> str:
+        with self._lock:
+            state = self.state
+        return doing_of(state, self.total, self.sampler.compiling())
+
     def _line(self) -> str:
         with self._lock:
             state = self.state
         return status_line(
-            self.title, state, elapsed=self.clock() - self._started, total=self.total, sample=self.sampler.latest()
+            self.title,
+            state,
+            elapsed=self.clock() - self._started,
+            total=self.total,
+            sample=self.sampler.latest(),
+            compiling=self.sampler.compiling(),
         )
 
     def _print(self, text: str) -> None:

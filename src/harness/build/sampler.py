@@ -216,6 +216,7 @@ class ProcessSampler:
         self._samples: list[Sample] = []
         self._flags: dict[str, set[str]] = {name: set() for name in _FLAGS}
         self._crate_peaks: dict[str, int] = {}
+        self._compiling: tuple[str, ...] = ()
         self._started = 0.0
         self._wall = 0.0
 
@@ -254,6 +255,7 @@ class ProcessSampler:
 
     def sample_once(self) -> Sample:
         rss = rustc = cargo = 0
+        crates: set[str] = set()
         cgroup_dirs: set[tuple[Path, int]] = set()
         for proc in psutil.process_iter(["name", "cmdline", "memory_info", "ppid"]):
             name = proc.info["name"] or ""
@@ -273,6 +275,7 @@ class ProcessSampler:
                 crate = crate_name(cmdline)
                 if crate:
                     self._crate_peaks[crate] = max(self._crate_peaks.get(crate, 0), process_rss)
+                    crates.add(crate)
             else:
                 cargo += 1
         cgroup_usage = cgroup_anon = cgroup_peak = None
@@ -295,8 +298,15 @@ class ProcessSampler:
             cgroup_anon_bytes=cgroup_anon,
             cgroup_peak_bytes=cgroup_peak,
         )
+        # Build scripts run under the package's own name on cargo's line; their rustc says only build_script_*.
+        # Set before the sample is published, so whoever sees the sample sees its crates.
+        self._compiling = tuple(sorted(c for c in crates if not c.startswith("build_script_")))
         self._samples.append(sample)
         return sample
+
+    def compiling(self) -> tuple[str, ...]:
+        """The crates this build's rustc processes were compiling at the last sample."""
+        return self._compiling
 
     def latest(self) -> Sample | None:
         """The last sample taken (safe to call from another thread while sampling runs)."""
