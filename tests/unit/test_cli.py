@@ -260,3 +260,10 @@ def test_options_go_before_or_after_the_command(
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.startswith("mas-harness ")
     assert main(["compat", "--late"]) == 2, "no abbreviations: --late is not --latest"
+
+
+@pytest.mark.parametrize("command", ["build", "profile", "refresh"])
+def test_a_command_of_one_ref_given_two_says_so(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([command, "--ref", "v1.17.0", "--ref", "v1.19.0"]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == f"mas-harness {command}: error: --ref v1.17.0 and --ref v1.19.0: this command takes one ref"

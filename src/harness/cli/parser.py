@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from harness import __version__
 
@@ -49,6 +51,22 @@ with REF's lines, the pre-image's and the patch's). --patch is never written.
 In a superproject the submodule's repository is the upstream and --patch defaults to
 the configured patch. --output is never written over without --force.
 """
+
+
+class _OneRef(argparse.Action):
+    """A command that takes one ref, given two, says so: "the last one wins" would drop one silently."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        earlier = getattr(namespace, self.dest, None)
+        if earlier is not None:
+            parser.error(f"{option_string} {earlier} and {option_string} {values}: this command takes one ref")
+        setattr(namespace, self.dest, values)
 
 
 def _add_common(parser: argparse.ArgumentParser, *, json_file: bool = True) -> None:
@@ -202,7 +220,9 @@ def _add_refresh(sub: Subparsers[argparse.ArgumentParser]) -> None:
     refresh = _command(
         sub, "refresh", "rebase a patch onto another upstream ref (three-way merge)", REFRESH_DESCRIPTION
     )
-    refresh.add_argument("--ref", required=True, help="the tag, branch or commit to move the patch onto")
+    refresh.add_argument(
+        "--ref", action=_OneRef, required=True, help="the tag, branch or commit to move the patch onto"
+    )
     refresh.add_argument("--output", type=Path, required=True, metavar="FILE", help="where the refreshed patch goes")
     refresh.add_argument("--force", action="store_true", help="replace --output (or --conflicts) if it exists")
     refresh.add_argument("--conflicts", type=Path, metavar="FILE", help="on conflict: write the merge with markers")
@@ -239,7 +259,9 @@ def _add_build(sub: Subparsers[argparse.ArgumentParser]) -> None:
         "build",
         "build the patched Dockerfile for real and check the image (needs the `build` extra and a Docker engine)",
     )
-    build.add_argument("--ref", required=True, help="the upstream ref whose patched Dockerfile is built")
+    build.add_argument(
+        "--ref", action=_OneRef, required=True, help="the upstream ref whose patched Dockerfile is built"
+    )
     build.add_argument(
         "--stage",
         choices=("builder", "final"),
@@ -256,7 +278,7 @@ def _add_build(sub: Subparsers[argparse.ArgumentParser]) -> None:
 
 def _add_profile(sub: Subparsers[argparse.ArgumentParser]) -> None:
     profile = _command(sub, "profile", "build one ref once per knob profile and report each one's memory and time")
-    profile.add_argument("--ref", help="the upstream ref (default: the newest pin)")
+    profile.add_argument("--ref", action=_OneRef, help="the upstream ref (default: the newest pin)")
     profile.add_argument(
         "--profile",
         action="append",
