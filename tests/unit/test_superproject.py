@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from tests.support import git
@@ -223,6 +224,38 @@ def test_apply_in_place_twice_then_the_users_snippet_agrees(
 
     assert main(["revert"]) == 0
     assert dockerfile.read_bytes() == pristine
+
+
+SUPERPROJECT_COMMANDS = {
+    "status": (["status"], 0),
+    "apply": (["apply"], 0),
+    "revert": (["revert"], 0),
+    "compat-bump-to": (["compat", "--bump-to", "v1.18.0", "--cache-dir"], 1),
+    "verify": (["verify", "--cache-dir"], 0),
+}
+
+
+@pytest.mark.parametrize("case", SUPERPROJECT_COMMANDS.values(), ids=SUPERPROJECT_COMMANDS.keys())
+def test_every_superproject_command_writes_the_ci_reports(
+    case: tuple[list[str], int], superproject: Path, shared_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    argv, code = case
+    step = tmp_path / "step-summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step))
+    monkeypatch.chdir(superproject)
+    reports = {
+        flag: tmp_path / f"report.{ext}"
+        for flag, ext in (("--junit", "xml"), ("--markdown", "md"), ("--output", "json"))
+    }
+    sinks = [arg for flag, path in reports.items() for arg in (flag, str(path))]
+    cache = [str(shared_cache)] if argv[-1] == "--cache-dir" else []
+
+    assert main([*argv, *cache, *sinks]) == code
+    document = json.loads(reports["--output"].read_text())
+    assert (document["schema_version"], document["command"], document["ok"]) == (1, argv[0], code == 0)
+    cases = ElementTree.fromstring(reports["--junit"].read_bytes()).findall("./testsuite/testcase")
+    assert len(cases) == len(document["results"]) > 0
+    assert step.read_text() == reports["--markdown"].read_text() + "\n"
 
 
 def test_apply_refuses_a_dirty_submodule_naming_the_hunk_and_line(
