@@ -21,8 +21,7 @@ from harness.build.engine import check_engine, registry_reachable
 from harness.build.plan import BuildStage, base_image_need, runtime_suite
 from harness.build.runtimeimage import LocalRuntimeImage, ensure_runtime_image
 from harness.config.pins import Settings
-from harness.upstream.cache import UpstreamCache
-from harness.upstream.source import UpstreamSource
+from harness.upstream.cache import open_cache
 
 log = logging.getLogger("harness")
 
@@ -69,7 +68,7 @@ def prepare_build(  # noqa: PLR0913  # each an independent choice of the user; k
     """
     engine = check_engine()
     log.info("engine %s, buildx %s", engine.server_version, engine.buildx_version)
-    cache = UpstreamCache(settings.cache_dir, UpstreamSource.parse(settings.upstream), offline=settings.offline)
+    cache = open_cache(settings)
     patched_ref, patched = applying_patch(cache, ref, pins=settings.pins, forced_patch=forced_patch)
     release = release_profile_of(cache, patched_ref.resolved)
     work_dir = settings.cache_dir / "work"

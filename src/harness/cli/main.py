@@ -82,8 +82,7 @@ def _tree_command(args: argparse.Namespace, console: Console) -> Outcome:
 
 def _refresh(args: argparse.Namespace, console: Console) -> Outcome:
     from harness.cli.commands.refresh import refresh  # noqa: PLC0415
-    from harness.upstream.cache import UpstreamCache  # noqa: PLC0415
-    from harness.upstream.source import UpstreamSource  # noqa: PLC0415
+    from harness.upstream.cache import open_cache  # noqa: PLC0415
     from harness.upstream.submodule import inspect_submodule, open_upstream  # noqa: PLC0415
 
     config = _superproject(args, discover=args.upstream is None)
@@ -96,7 +95,7 @@ def _refresh(args: argparse.Namespace, console: Console) -> Outcome:
     else:
         if args.patch is None:
             raise BadInput("refresh: name the patch to refresh with --patch FILE (or run it in a superproject)")
-        cache = UpstreamCache(settings.cache_dir, UpstreamSource.parse(settings.upstream), offline=settings.offline)
+        cache = open_cache(settings)
         ref, patch, shown_from = args.ref, args.patch, Path.cwd()
     return refresh(
         cache=cache,
@@ -116,8 +115,7 @@ def _refresh(args: argparse.Namespace, console: Console) -> Outcome:
 
 def _export(args: argparse.Namespace, console: Console) -> Outcome:
     from harness.cli.commands.patch import export  # noqa: PLC0415
-    from harness.upstream.cache import UpstreamCache  # noqa: PLC0415
-    from harness.upstream.source import UpstreamSource  # noqa: PLC0415
+    from harness.upstream.cache import open_cache  # noqa: PLC0415
     from harness.upstream.submodule import inspect_submodule, open_upstream  # noqa: PLC0415
 
     config = _superproject(args, discover=args.upstream is None) if args.superproject or not args.upstream else None
@@ -129,7 +127,7 @@ def _export(args: argparse.Namespace, console: Console) -> Outcome:
         cache, ref = upstream.cache, upstream.ref
     else:
         cache, ref = (
-            UpstreamCache(settings.cache_dir, UpstreamSource.parse(settings.upstream), offline=settings.offline),
+            open_cache(settings),
             args.ref,
         )
     return export(cache=cache, ref=ref, output=args.output, force=args.force, pins=settings.pins)

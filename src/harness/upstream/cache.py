@@ -27,6 +27,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.config.pins import Settings
 from harness.errors import CommandFailed, UpstreamError
 from harness.proc import git, run
 from harness.upstream.source import UpstreamSource, WantedRef, parse_ref
@@ -429,3 +430,16 @@ def _batch_contents(out: bytes) -> dict[str, bytes]:
         contents[header[0].decode()] = out[at : at + size]
         at += size + 1
     return contents
+
+
+def open_cache(settings: Settings) -> UpstreamCache:
+    """The cache of the run's upstream, with its --cache-dir and --offline."""
+    upstream = settings.upstream
+    local = Path(upstream).expanduser()
+    if settings.offline and "://" not in upstream and not local.exists():
+        # Offline, a local upstream that is gone (a bundle on a disk not mounted now) is still found in the
+        # cache under its name; its kind matters only to fetching, which offline never does.
+        source = UpstreamSource(location=str(local.resolve()), kind="path")
+    else:
+        source = UpstreamSource.parse(upstream)
+    return UpstreamCache(settings.cache_dir, source, offline=settings.offline)

@@ -5,12 +5,13 @@ from pathlib import Path
 
 from harness.analysis.compat import check_refs, refs_to_check
 from harness.analysis.superproject import check_bump, verify
-from harness.cli.commands.run_context import open_cache, open_verdicts, with_run_facts
+from harness.cli.commands.run_context import open_verdicts, with_run_facts
 from harness.config.pins import Settings
 from harness.config.superproject import SuperprojectConfig
 from harness.patch.patchfile import Patch
 from harness.report.views import compat_outcome, superproject_outcome
 from harness.results import Outcome
+from harness.upstream.cache import open_cache
 
 
 def compat(

@@ -1,27 +1,12 @@
-"""What compat, check and verify share: the upstream cache and verdict store of a run, and what the run says of them."""
+"""What compat, check and verify share: the verdict store of a run, and what the run says of it."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 from harness.analysis.verdicts import VerdictCache
 from harness.config.pins import Settings
 from harness.results import Outcome
-from harness.upstream.cache import UpstreamCache
-from harness.upstream.source import UpstreamSource
-
-
-def open_cache(settings: Settings) -> UpstreamCache:
-    upstream = settings.upstream
-    local = Path(upstream).expanduser()
-    if settings.offline and "://" not in upstream and not local.exists():
-        # Offline, a local upstream that is gone (a bundle on a disk not mounted now) is still found in the
-        # cache under its name; its kind matters only to fetching, which offline never does.
-        source = UpstreamSource(location=str(local.resolve()), kind="path")
-    else:
-        source = UpstreamSource.parse(upstream)
-    return UpstreamCache(settings.cache_dir, source, offline=settings.offline)
 
 
 def open_verdicts(settings: Settings) -> VerdictCache:
