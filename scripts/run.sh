@@ -19,6 +19,10 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     # These sessions build images: a BuildKit-capable engine (and debootstrap) must run.
     tests|verify|integration|profile) bash scripts/install-docker-engine.sh ;;
   esac
+  case "$session" in
+    # The integration tier's second engine reaches the network from its own namespace through slirp4netns.
+    tests|verify|integration) command -v slirp4netns >/dev/null || apt-get install -y -q slirp4netns ;;
+  esac
 fi
 
 exec "$python" -m nox -s "$session" "$@"

@@ -18,9 +18,17 @@ from pathlib import Path
 
 import pytest
 from python_on_whales import docker
-from tests.support import STANDIN_RELEASE, Build, HarnessBuild, unavailable
+from tests.support import STANDIN_RELEASE, Build, DockerfileTexts, HarnessBuild, unavailable
+from tests.support.second_engine import (
+    SecondEngineUnavailable,
+    SecondTestEngine,
+    start_second_engine,
+    stop_second_engine,
+)
 
+from harness.build.baseimage import ensure_rust_base_image
 from harness.build.engine import Engine, check_engine
+from harness.build.plan import base_image_need, runtime_suite
 from harness.build.runtimeimage import ensure_runtime_image
 from harness.cli.main import main
 from harness.errors import EnvironmentProblem
@@ -38,6 +46,32 @@ def engine() -> Engine:
         return check_engine()
     except EnvironmentProblem as exc:
         unavailable(f"no usable Docker engine: {exc}")
+
+
+def standin_base_images(dockerfile_texts: DockerfileTexts, work_dir: Path) -> list[str]:
+    """The local base images an air-gapped build of the stand-in's final stage of STANDIN_RELEASE starts from, made
+    on the first engine as the harness makes them (reused when they are there already)."""
+    patched = dockerfile_texts(STANDIN_RELEASE)[1].encode()
+    images = [ensure_rust_base_image(base_image_need(patched, {}).suite, work_dir=work_dir).tag]
+    suite = runtime_suite(patched, {})
+    if suite:
+        images.append(ensure_runtime_image(suite, work_dir=work_dir).tag)
+    return images
+
+
+@pytest.fixture(scope="session")
+def second_test_engine(
+    engine: Engine, dockerfile_texts: DockerfileTexts, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SecondTestEngine]:
+    """A second engine (its own dockerd, data root and socket, in a network namespace of its own), registered as a
+    docker context and buildx builder and loaded with the stand-in's base images; removed at the end."""
+    images = standin_base_images(dockerfile_texts, tmp_path_factory.mktemp("second-engine-images"))
+    try:
+        started = start_second_engine(images=images)
+    except SecondEngineUnavailable as exc:
+        unavailable(f"no second test engine: {exc}")
+    yield started
+    stop_second_engine(started)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
