@@ -42,6 +42,10 @@ INSTALL_DIR = "/usr/local/bin/"
 """Where the builder stage moves the binaries it built, and the final stages copy them from."""
 SHIPPED_BINARY = "/usr/local/bin/mas-cli"
 """Where every final stage puts the binary it copies from the builder stage: its ENTRYPOINT."""
+ExportFormat = Literal["oci", "docker"]
+"""How `--export` writes a built image into the report directory (buildx's `--output type=…`)."""
+EXPORT_FORMATS: tuple[ExportFormat, ...] = get_args(ExportFormat)
+
 TARGETARCH = "amd64"
 """The architecture the harness builds for: BuildKit's TARGETARCH on the amd64 machines it runs on."""
 

@@ -37,9 +37,11 @@ def first_engine_state() -> FirstEngineState:
     line = bridge.stdout.split("state")[0] + bridge.stdout.split("link/ether")[-1] if bridge.returncode == 0 else ""
     return FirstEngineState(
         bridge=line,
-        images=frozenset((tag, image.id) for image in docker.image.list() for tag in image.repo_tags or ["<none>"]),
-        contexts=frozenset(context.name for context in docker.context.list()),
-        builders=frozenset(builder.name for builder in docker.buildx.list()),
+        images=frozenset(
+            (tag, image.id or "") for image in docker.image.list() for tag in image.repo_tags or ["<none>"]
+        ),
+        contexts=frozenset(context.name or "" for context in docker.context.list()),
+        builders=frozenset(builder.name or "" for builder in docker.buildx.list()),
     )
 
 

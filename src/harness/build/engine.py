@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from python_on_whales import DockerClient, DockerException, docker
@@ -83,15 +84,18 @@ def cache_records(du_verbose: str) -> dict[str, str]:
     return records
 
 
-def prune_cache_mounts(namespace: str, *, builder: str | None = None) -> list[str]:
-    """Drop the cache mounts `isolate_cache_mounts` made under this namespace; returns the record ids dropped."""
+def prune_cache_mounts(
+    namespace: str, *, builder: str | None = None, docker_argv: Sequence[str] = ("docker",)
+) -> list[str]:
+    """Drop the cache mounts `isolate_cache_mounts` made under this namespace on the builder; returns the record ids
+    dropped. `docker_argv` is `docker` as the build ran it (`docker --context NAME` for another engine's builder)."""
     selector = ["--builder", builder] if builder else []
-    listing = run("docker", "buildx", "du", "--verbose", *selector, check=False)
+    listing = run(*docker_argv, "buildx", "du", "--verbose", *selector, check=False)
     if listing.returncode != 0:
         log.warning("could not list BuildKit's cache to prune %s: %s", namespace, listing.stderr.decode().strip())
         return []
     marker = f'with id "/{namespace}/'
     doomed = [rid for rid, text in cache_records(listing.stdout.decode()).items() if marker in text]
     for record_id in doomed:
-        run("docker", "buildx", "prune", "--force", "--filter", f"id={record_id}", *selector)
+        run(*docker_argv, "buildx", "prune", "--force", "--filter", f"id={record_id}", *selector)
     return doomed

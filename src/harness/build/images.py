@@ -1,4 +1,11 @@
-"""What a built image holds and does, read by running it with testcontainers: the builder's binaries, the final image's.
+"""What a built image holds and does, read where the image is: the builder's binaries, the final image's.
+
+An image in an engine (the local one, or a docker-driver builder's own, through its docker
+context) is run there with python-on-whales, which talks to any engine a docker context
+reaches (a unix socket, TCP with TLS, SSH). An exported image (harness.build.exported) is read
+as files and never run: its binary would run on this machine, outside any container. What an
+export cannot show (`--version`'s exit and output, the stand-in's build-info) is left unknown,
+and the bytes of the binary are searched for this build's marker instead.
 
 The final image has no shell, as distroless has none: nothing here runs anything in it but
 its own entrypoint, and files are read out of the container (`docker cp`'s archive) rather
@@ -7,24 +14,42 @@ than hashed inside it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import tempfile
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from python_on_whales import DockerException, docker
+from python_on_whales import Container, DockerClient, DockerException
 
+from harness.build.exported import ExportedImage, file_facts, open_export
 from harness.knobs import INSTALL_DIR, SHIPPED_BINARY
-
-if TYPE_CHECKING:
-    from testcontainers.core.container import DockerContainer
 
 RUN_TIMEOUT = 120
 """Seconds a one-shot run of the binary may take before it counts as hung."""
+NOT_RUN_EXPORTED = "not run: the image was exported, and its binary is never run on this machine"
+
+
+@dataclass(frozen=True, kw_only=True)
+class InEngine:
+    """An image in an engine, run there."""
+
+    client: DockerClient
+    tag: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class InArchive:
+    """An image exported as a tarball, read and never run."""
+
+    path: Path
+    tag: str
+
+
+ImageAt = InEngine | InArchive
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,11 +59,15 @@ class ImageFacts:
     binaries: tuple[str, ...]
     version_output: str | None
     version_exit: int | None
-    """None when the binary for TARGETARCH is not in the image, so nothing was run."""
+    """None when nothing was run: the binary for TARGETARCH is not in the image, or the image was exported."""
     build_info: dict[str, object] | None
     binary_size_bytes: int | None = None
     shipped_sha256: str | None = None
     """SHA-256 of the file the final stage copies (for `build --stage final`), None where absent or not asked."""
+    not_run: str | None = None
+    """Why the binary, though there, was not run."""
+    marker_in_binary: bool | None = None
+    """Whether this build's marker occurs in the binary's bytes (read where it could not be run), None: not read."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,6 +82,8 @@ class FinalFacts:
     version_output: str | None
     version_exit: int | None
     build_info: dict[str, object] | None
+    not_run: str | None = None
+    marker_in_binary: bool | None = None
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -64,63 +95,77 @@ class FinalFacts:
             "version_output": self.version_output,
             "version_exit": self.version_exit,
             "build_info": self.build_info,
+            "not_run": self.not_run,
+            "marker_in_binary": self.marker_in_binary,
         }
 
 
-def _container(tag: str, command: list[str]) -> DockerContainer:
-    from testcontainers.core.config import testcontainers_config  # noqa: PLC0415  # only builds need it
-    from testcontainers.core.container import DockerContainer  # noqa: PLC0415
-
-    # Ryuk, testcontainers' reaper, is an image to pull, which an air-gapped engine cannot; the
-    # context manager removes the container itself.
-    testcontainers_config.ryuk_disabled = True
-    return DockerContainer(tag).with_command(command)
+# -- in an engine ----------------------------------------------------------------------------------------------
 
 
-def _file_sha256(container: DockerContainer, path: str) -> str | None:
+@contextlib.contextmanager
+def _container(client: DockerClient, tag: str, command: list[str]) -> Iterator[Container]:
+    """A container of the image running `command`, removed on any exit."""
+    container = client.container.run(tag, command, detach=True)
+    try:
+        yield container
+    finally:
+        with contextlib.suppress(DockerException):
+            client.container.remove(container, force=True, volumes=True)
+
+
+def _exec(client: DockerClient, container: Container, command: list[str]) -> tuple[int, str]:
+    try:
+        return 0, str(client.container.execute(container, command) or "").strip()
+    except DockerException as exc:
+        return exc.return_code, str(exc.stdout or "").strip()
+
+
+def _wait(client: DockerClient, container: Container) -> int:
+    """The exit code of a one-shot container, killed once it has run for RUN_TIMEOUT."""
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while client.container.inspect(container).state.running:
+        if time.monotonic() > deadline:
+            client.container.kill(container)
+            break
+        time.sleep(0.1)
+    return int(client.container.inspect(container).state.exit_code or 0)
+
+
+def _stdout(client: DockerClient, container: Container) -> str:
+    chunks = client.container.logs(container, stream=True)
+    assert not isinstance(chunks, str)  # stream=True yields (source, bytes) pairs
+    return b"".join(data for source, data in chunks if source == "stdout").decode(errors="replace").strip()
+
+
+def _file_sha256(client: DockerClient, container: Container, path: str) -> str | None:
     """The SHA-256 of a file of the container, copied out (`docker cp`), None when it has no such file."""
-    container_id = str(container.get_wrapped_container().id)
     with tempfile.TemporaryDirectory(prefix="mas-harness-") as scratch:
         copy = Path(scratch) / "file"
         try:
-            docker.container.copy((container_id, path), copy)
+            client.container.copy((container, path), copy)
         except DockerException:
             return None
         with copy.open("rb") as data:
             return hashlib.file_digest(data, "sha256").hexdigest()
 
 
-@contextmanager
-def _ran(tag: str, command: list[str]) -> Iterator[tuple[DockerContainer, int, str]]:
-    """Run the image's entrypoint with `command` to its end: the container (for reading files), exit code, stdout."""
-    with _container(tag, command) as container:
-        wrapped = container.get_wrapped_container()
-        status = int(wrapped.wait(timeout=RUN_TIMEOUT)["StatusCode"])
-        yield container, status, wrapped.logs(stdout=True, stderr=False).decode().strip()
-
-
-def inspect_image(tag: str, *, binary: str, shipped: str | None, want_build_info: bool) -> ImageFacts:
-    """Run the built builder image with testcontainers and read what it holds.
-
-    `binary` is the one to run (the TARGETARCH one); `shipped` the path whose hash the final stage's check needs.
-    """
-    with _container(tag, ["sleep", "infinity"]) as container:
-        listing = container.exec(["sh", "-c", f"ls -1 {INSTALL_DIR}"])
-        names = listing.output.decode().split()
-        binaries = tuple(sorted(name for name in names if name.startswith("mas-cli")))
+def _builder_in_engine(at: InEngine, *, binary: str, shipped: str | None, want_build_info: bool) -> ImageFacts:
+    client = at.client
+    with _container(client, at.tag, ["sleep", "infinity"]) as container:
+        _, listing = _exec(client, container, ["sh", "-c", f"ls -1 {INSTALL_DIR}"])
+        binaries = tuple(sorted(name for name in listing.split() if name.startswith("mas-cli")))
         version_output = version_exit = None
         build_info = None
         size = None
         if binary in binaries:
-            stat = container.exec(["stat", "-c", "%s", f"{INSTALL_DIR}{binary}"])
-            size = int(stat.output.decode().strip()) if stat.exit_code == 0 else None
-            version = container.exec([f"{INSTALL_DIR}{binary}", "--version"])
-            version_output, version_exit = version.output.decode().strip(), version.exit_code
+            code, stat = _exec(client, container, ["stat", "-c", "%s", f"{INSTALL_DIR}{binary}"])
+            size = int(stat) if code == 0 else None
+            version_exit, version_output = _exec(client, container, [f"{INSTALL_DIR}{binary}", "--version"])
             if want_build_info:
-                info = container.exec([f"{INSTALL_DIR}{binary}", "build-info"])
-                if info.exit_code == 0:
-                    build_info = json.loads(info.output.decode())
-        shipped_sha256 = _file_sha256(container, shipped) if shipped else None
+                code, info = _exec(client, container, [f"{INSTALL_DIR}{binary}", "build-info"])
+                build_info = json.loads(info) if code == 0 else None
+        shipped_sha256 = _file_sha256(client, container, shipped) if shipped else None
     return ImageFacts(
         binaries=binaries,
         version_output=version_output,
@@ -131,17 +176,22 @@ def inspect_image(tag: str, *, binary: str, shipped: str | None, want_build_info
     )
 
 
-def inspect_final_image(tag: str, *, want_build_info: bool) -> FinalFacts:
-    """Run the final image as users run it (its entrypoint, its user) and read its binary out of it."""
-    config = docker.image.inspect(tag).config
-    with _ran(tag, ["--version"]) as (container, version_exit, version_output):
-        binary_sha256 = _file_sha256(container, SHIPPED_BINARY)
+def _run_entrypoint(client: DockerClient, tag: str, command: list[str]) -> tuple[int, str, str | None]:
+    """The image's entrypoint run with `command` to its end: exit code, stdout, the shipped binary's SHA-256."""
+    with _container(client, tag, command) as container:
+        code = _wait(client, container)
+        return code, _stdout(client, container), _file_sha256(client, container, SHIPPED_BINARY)
+
+
+def _final_in_engine(at: InEngine, *, want_build_info: bool) -> FinalFacts:
+    config = at.client.image.inspect(at.tag).config
+    version_exit, version_output, binary_sha256 = _run_entrypoint(at.client, at.tag, ["--version"])
     build_info = None
     if want_build_info:
-        with _ran(tag, ["build-info"]) as (_, info_exit, info_output):
-            build_info = json.loads(info_output) if info_exit == 0 else None
+        info_exit, info_output, _ = _run_entrypoint(at.client, at.tag, ["build-info"])
+        build_info = json.loads(info_output) if info_exit == 0 else None
     return FinalFacts(
-        image=tag,
+        image=at.tag,
         user=config.user or None,
         entrypoint=tuple(config.entrypoint or ()),
         binary_sha256=binary_sha256,
@@ -149,3 +199,58 @@ def inspect_final_image(tag: str, *, want_build_info: bool) -> FinalFacts:
         version_exit=version_exit,
         build_info=build_info,
     )
+
+
+# -- exported ----------------------------------------------------------------------------------------------------
+
+
+def _builder_in_archive(image: ExportedImage, *, binary: str, shipped: str | None, marker: str) -> ImageFacts:
+    binaries = tuple(name for name in image.listdir(INSTALL_DIR) if name.startswith("mas-cli"))
+    run = file_facts(image, f"{INSTALL_DIR}{binary}", needle=marker.encode()) if binary in binaries else None
+    moved = file_facts(image, shipped) if shipped else None
+    return ImageFacts(
+        binaries=binaries,
+        version_output=None,
+        version_exit=None,
+        build_info=None,
+        binary_size_bytes=run.size if run else None,
+        shipped_sha256=moved.sha256 if moved else None,
+        not_run=NOT_RUN_EXPORTED if run else None,
+        marker_in_binary=run.contains if run and marker else None,
+    )
+
+
+def _final_in_archive(image: ExportedImage, *, tag: str, marker: str) -> FinalFacts:
+    shipped = file_facts(image, SHIPPED_BINARY, needle=marker.encode())
+    return FinalFacts(
+        image=tag,
+        user=image.user,
+        entrypoint=image.entrypoint,
+        binary_sha256=shipped.sha256 if shipped else None,
+        version_output=None,
+        version_exit=None,
+        build_info=None,
+        not_run=NOT_RUN_EXPORTED,
+        marker_in_binary=shipped.contains if shipped and marker else None,
+    )
+
+
+# -- where the image is -------------------------------------------------------------------------------------------
+
+
+def inspect_image(at: ImageAt, *, binary: str, shipped: str | None, want_build_info: bool, marker: str) -> ImageFacts:
+    """What the built builder image holds, and what its TARGETARCH binary says where it can be run.
+
+    `binary` is the one to run (the TARGETARCH one); `shipped` the path whose hash the final stage's check needs;
+    `marker` this build's VERGEN_GIT_DESCRIBE, looked for in the binary's bytes where it is not run.
+    """
+    if isinstance(at, InArchive):
+        return _builder_in_archive(open_export(at.path), binary=binary, shipped=shipped, marker=marker)
+    return _builder_in_engine(at, binary=binary, shipped=shipped, want_build_info=want_build_info)
+
+
+def inspect_final_image(at: ImageAt, *, want_build_info: bool, marker: str) -> FinalFacts:
+    """The final image run as users run it (its entrypoint, its user), its binary read out of it; or, exported, read."""
+    if isinstance(at, InArchive):
+        return _final_in_archive(open_export(at.path), tag=at.tag, marker=marker)
+    return _final_in_engine(at, want_build_info=want_build_info)

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
-from python_on_whales import DockerException, docker
 from rich.console import Console
 
+from harness.build.builders import BuildTarget
+from harness.build.connect import remove_images
 from harness.build.runner import BuildReport, Check, build_ref
 from harness.build.sampler import Figures, Sample, SamplerReport
 from harness.build.setup import BuildInputs
@@ -103,7 +104,8 @@ class ProfileReport:
                         {"name": c.name, "ok": c.ok, "detail": c.detail, "skipped": c.skipped} for c in run.build.checks
                     ],
                     "wall_seconds": run.wall_seconds,
-                    **{key: value for key, value in vars(run.figures).items()},
+                    **run.build.sampler.figures_json(),
+                    "host_sampler": {"available": run.build.sampler.available, "reason": run.build.sampler.unavailable},
                     "peak_rustc_crate": run.build.sampler.peak_rustc_crate,
                     "peak_rustc_crate_rss_bytes": run.build.sampler.peak_rustc_crate_rss_bytes,
                     "rustc_flags": run.build.sampler.rustc_flags,
@@ -203,7 +205,6 @@ def run_profiles(  # noqa: PLR0913  # each an independent choice of the user; ke
     base_build_args: Mapping[str, str],
     report_dir: Path,
     interval: float = 0.5,
-    builder: str | None = None,
     keep_images: bool = False,
     console: Console | None = None,
 ) -> ProfileReport:
@@ -218,14 +219,13 @@ def run_profiles(  # noqa: PLR0913  # each an independent choice of the user; ke
             inputs,
             build_args={**base_build_args, **profile.build_args},
             report_dir=report_dir / profile.name,
-            builder=builder,
             keep_target_cache=keep_images,
             console=console,
             sample_interval=interval,
         )
         runs.append(ProfileRun(profile=profile, build=build))
-        if not keep_images and build.image:
-            _remove_image(build.image)
+        if not keep_images:
+            _remove_images(build, inputs.target)
         report = ProfileReport(
             ref=inputs.ref,
             source=inputs.source,
@@ -240,9 +240,9 @@ def run_profiles(  # noqa: PLR0913  # each an independent choice of the user; ke
     return report
 
 
-def _remove_image(tag: str) -> None:
+def _remove_images(build: BuildReport, target: BuildTarget) -> None:
     # A builder image is 1-2 GB; a profile run makes one per profile and only needed its figures.
-    try:
-        docker.image.remove(tag, force=True)
-    except DockerException as exc:
-        log.warning("could not remove %s: %s", tag, exc)
+    if build.image:
+        remove_images([build.image], target=target)
+    for archive in build.archives:
+        archive.unlink(missing_ok=True)

@@ -4,8 +4,13 @@ Planned first, then run: `plan_build()` (and, for the shipped image, `plan_final
 resolve the Dockerfile build copy, the build args and contexts, and every deviation from
 upstream into a frozen `BuildPlan`; `run_build()` executes it with `docker buildx build`
 (through python-on-whales) under the process sampler, showing the compile step's progress;
-harness.build.images runs the results with testcontainers; `judge()` and `judge_final()`
+harness.build.images checks the results where they are; `judge()` and `judge_final()`
 turn what was seen into checks.
+
+Where it runs and where its images are checked is the build's `BuildTarget` (harness.build.builders):
+the local engine, a docker-driver builder's own engine through its context, or an image loaded or
+exported from a BuildKit that keeps images in its cache. The host's process sampler reads only this
+machine's process table: for a build anywhere else it samples nothing and says so.
 """
 
 from __future__ import annotations
@@ -17,16 +22,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from python_on_whales import DockerException, docker
+from python_on_whales import DockerException
 from rich.console import Console
 
+from harness.build.builders import LOCAL_ENGINE, BuildTarget
+from harness.build.connect import copy_image, docker_argv, engine_client
 from harness.build.engine import prune_cache_mounts
-from harness.build.images import FinalFacts, ImageFacts, inspect_final_image, inspect_image
+from harness.build.images import (
+    FinalFacts,
+    ImageAt,
+    ImageFacts,
+    InArchive,
+    InEngine,
+    inspect_final_image,
+    inspect_image,
+)
 from harness.build.plan import BuildPlan, BuildStage, plan_build, plan_final, plan_shape, shipped_binary
 from harness.build.progress import BuildProgress
 from harness.build.progress_stream import failure_reason, lock_package_count
 from harness.build.runtimeimage import NONROOT_UID
-from harness.build.sampler import ProcessSampler, SamplerReport
+from harness.build.sampler import ProcessSampler, SamplerReport, UnseenBuild
 from harness.build.setup import BuildInputs
 from harness.knobs import ARCH_TRIPLES, SHIPPED_BINARY, TARGETARCH, binary_name, expected_binaries, requested_targets
 
@@ -42,10 +57,29 @@ class BuildOutcome:
     sampler: SamplerReport
     error: str | None = None
     log_tail: tuple[str, ...] = field(default_factory=tuple)
+    image: ImageAt | None = None
+    """Where the built image is, for its checks; None when the build failed."""
+
+
+def unseen_reason(target: BuildTarget) -> str:
+    return (
+        f"the build ran on {target.describe()}, whose processes are not in this machine's process table: the "
+        "host sampler saw nothing of it"
+    )
+
+
+def exported_archive(plan: BuildPlan, target: BuildTarget, report_dir: Path) -> Path | None:
+    fmt = target.images.export_format
+    return report_dir / f"{plan.stage}-image.{fmt}.tar" if fmt else None
 
 
 def run_build(
-    plan: BuildPlan, *, report_dir: Path, console: Console | None = None, sample_interval: float = 0.25
+    plan: BuildPlan,
+    *,
+    report_dir: Path,
+    target: BuildTarget = LOCAL_ENGINE,
+    console: Console | None = None,
+    sample_interval: float = 0.25,
 ) -> BuildOutcome:
     """Run the build, streaming its log to a file and the compile step's progress to `console`, sampled throughout."""
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -61,9 +95,16 @@ def run_build(
     marker = ("VERGEN_GIT_DESCRIBE", describe) if describe.startswith("mas-harness-") else None
     lock = plan.context / "Cargo.lock"
     total = lock_package_count(lock.read_text(errors="replace")) if lock.is_file() else None
+    archive = exported_archive(plan, target, report_dir)
+    output = {"type": target.images.export_format or "", "dest": str(archive)} if archive else {}
+    sampler: ProcessSampler | UnseenBuild = (
+        ProcessSampler(source_root="/app", interval=sample_interval, environ_marker=marker)
+        if target.processes_visible
+        else UnseenBuild(unseen_reason(target), interval=sample_interval)
+    )
     with (
         log_path.open("w", encoding="utf-8") as log_file,
-        ProcessSampler(source_root="/app", interval=sample_interval, environ_marker=marker) as sampler,
+        sampler,
         BuildProgress(
             console,
             title=f"{plan.ref} {plan.stage}",
@@ -73,17 +114,18 @@ def run_build(
         ) as progress,
     ):
         try:
-            stream = docker.buildx.build(
+            stream = engine_client(target.context).buildx.build(
                 plan.context,
                 file=dockerfile_path,
                 target=plan.target,
                 build_args=plan.build_args,
                 build_contexts=plan.build_contexts,
                 tags=[plan.image_tag],
-                load=True,
+                load=target.load,
+                output=output,
                 progress="plain",
                 provenance=False,
-                builder=plan.builder,
+                builder=target.builder_arg,
                 stream_logs=True,
             )
             for line in stream:  # type: ignore[union-attr]  # stream_logs=True gives an iterator
@@ -96,7 +138,22 @@ def run_build(
             log_file.write(f"\n# {error}\n")
     report = sampler.report()
     (report_dir / "sampler.json").write_text(json.dumps(report.as_json(), indent=2) + "\n")
-    return BuildOutcome(succeeded=error is None, log_path=log_path, sampler=report, error=error, log_tail=tuple(tail))
+    image = None
+    if error is None:
+        image = _image_at(plan, target, archive)
+    elif archive is not None and archive.exists():
+        archive.unlink()  # buildx makes the file before it knows the build fails
+    return BuildOutcome(
+        succeeded=error is None, log_path=log_path, sampler=report, error=error, log_tail=tuple(tail), image=image
+    )
+
+
+def _image_at(plan: BuildPlan, target: BuildTarget, archive: Path | None) -> ImageAt:
+    if archive is not None:
+        return InArchive(path=archive, tag=plan.image_tag)
+    if target.images.copy_from:
+        copy_image(plan.image_tag, from_context=target.images.copy_from)
+    return InEngine(client=engine_client(target.images.context), tag=plan.image_tag)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,6 +193,9 @@ class BuildReport:
     binary_size_bytes: int | None = None
     stage: BuildStage = "builder"
     final: FinalReport | None = None
+    target: BuildTarget = LOCAL_ENGINE
+    archives: tuple[Path, ...] = ()
+    """The images exported into the report directory (`--export`)."""
 
     @property
     def ok(self) -> bool:
@@ -155,6 +215,8 @@ class BuildReport:
             "binary_size_bytes": self.binary_size_bytes,
             "version_output": self.version_output,
             "build_info": self.build_info,
+            "builder": self.target.as_json(),
+            "images": {**self.target.images.as_json(), "archives": [str(path) for path in self.archives]},
             "sampler": self.sampler.as_json(with_samples=False),
             "log": self.log,
             "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail, "skipped": c.skipped} for c in self.checks],
@@ -184,12 +246,10 @@ def judge(plan: BuildPlan, outcome: BuildOutcome, facts: ImageFacts | None, *, s
     )
     jobs = plan.build_args.get("CARGO_BUILD_JOBS")
     if jobs == "1":
-        most = outcome.sampler.max_concurrent_rustc
-        checks.append(
-            Check(
-                name="one-rustc-at-a-time", ok=most <= 1, detail=f"at most {most} rustc of the source tree ran at once"
-            )
-        )
+        checks.append(_one_rustc_check(outcome))
+    if facts.not_run:
+        checks += _unrun_version_checks(plan, facts.not_run, facts.marker_in_binary, prefix="")
+        return tuple(checks)
     if facts.version_exit is None:
         reason = f"not run: no {run_binary(plan)} (TARGETARCH {TARGETARCH}); {list(facts.binaries)} do not run here"
         checks.append(Check(name="version", ok=True, skipped=True, detail=reason))
@@ -198,6 +258,31 @@ def judge(plan: BuildPlan, outcome: BuildOutcome, facts: ImageFacts | None, *, s
     if standin:
         checks += _build_info_checks(plan, facts.build_info or {})
     return tuple(checks)
+
+
+def _one_rustc_check(outcome: BuildOutcome) -> Check:
+    if not outcome.sampler.available:
+        return Check(
+            name="one-rustc-at-a-time", ok=True, skipped=True, detail=f"not seen: {outcome.sampler.unavailable}"
+        )
+    most = outcome.sampler.max_concurrent_rustc
+    return Check(
+        name="one-rustc-at-a-time", ok=most <= 1, detail=f"at most {most} rustc of the source tree ran at once"
+    )
+
+
+def _unrun_version_checks(plan: BuildPlan, not_run: str, marker_found: bool | None, *, prefix: str) -> list[Check]:
+    """Where the binary cannot be run (an exported image), its bytes must at least carry this build's marker."""
+    describe = plan.build_args.get("VERGEN_GIT_DESCRIBE", "")
+    return [
+        Check(name=f"{prefix}version", ok=True, skipped=True, detail=not_run),
+        Check(
+            name=f"{prefix}marker",
+            ok=bool(marker_found),
+            detail=f"this build's VERGEN_GIT_DESCRIBE {describe!r} "
+            + ("occurs in the binary's bytes" if marker_found else "does not occur in the binary: an earlier build's"),
+        ),
+    ]
 
 
 def _version_check(plan: BuildPlan, facts: ImageFacts) -> Check:
@@ -272,12 +357,16 @@ def judge_final(
             detail=f"entrypoint {list(facts.entrypoint)}, user {facts.user!r}, expected [{SHIPPED_BINARY!r}] and "
             f"{NONROOT_UID} (distroless nonroot)",
         ),
+    ]
+    if facts.not_run:
+        return (*checks, *_unrun_version_checks(plan, facts.not_run, facts.marker_in_binary, prefix="final "))
+    checks.append(
         Check(
             name="final version",
             ok=facts.version_exit == 0 and (builder is None or facts.version_output == builder.version_output),
             detail=f"entrypoint --version exit {facts.version_exit}: {facts.version_output!r}",
-        ),
-    ]
+        )
+    )
     if standin:
         checks.append(
             Check(
@@ -297,25 +386,36 @@ def build_and_check(  # noqa: PLR0913  # each an independent choice; keyword-onl
     report_dir: Path,
     standin: bool,
     final_plan: BuildPlan | None = None,
+    target: BuildTarget = LOCAL_ENGINE,
     console: Console | None = None,
     sample_interval: float = 0.25,
 ) -> BuildReport:
-    """The builder stage, built and checked; with `final_plan`, then the final stage from the same layers."""
-    outcome = run_build(plan, report_dir=report_dir, console=console, sample_interval=sample_interval)
+    """The builder stage, built and checked where its image is; with `final_plan`, then the final stage from the same
+    layers."""
+    outcome = run_build(plan, report_dir=report_dir, target=target, console=console, sample_interval=sample_interval)
+    marker = plan.build_args.get("VERGEN_GIT_DESCRIBE", "")
+    outcomes = [outcome]
     facts = None
-    if outcome.succeeded:
+    if outcome.image is not None:
         shipped = shipped_binary(plan) if final_plan is not None else None
-        facts = inspect_image(plan.image_tag, binary=run_binary(plan), shipped=shipped, want_build_info=standin)
+        facts = inspect_image(
+            outcome.image, binary=run_binary(plan), shipped=shipped, want_build_info=standin, marker=marker
+        )
     checks = judge(plan, outcome, facts, standin=standin)
     final = None
     if final_plan is not None and outcome.succeeded:
         final_dir = report_dir / "final"
-        final_outcome = run_build(final_plan, report_dir=final_dir, console=console, sample_interval=sample_interval)
+        final_outcome = run_build(
+            final_plan, report_dir=final_dir, target=target, console=console, sample_interval=sample_interval
+        )
         final_facts = (
-            inspect_final_image(final_plan.image_tag, want_build_info=standin) if final_outcome.succeeded else None
+            inspect_final_image(final_outcome.image, want_build_info=standin, marker=marker)
+            if final_outcome.image is not None
+            else None
         )
         checks += judge_final(final_plan, final_outcome, final_facts, builder=facts, standin=standin)
         final = FinalReport(facts=final_facts, log=str(final_outcome.log_path))
+        outcomes.append(final_outcome)
     report = BuildReport(
         ref=plan.ref,
         source=plan.source,
@@ -333,6 +433,8 @@ def build_and_check(  # noqa: PLR0913  # each an independent choice; keyword-onl
         checks=checks,
         stage=final_plan.stage if final_plan is not None else plan.stage,
         final=final,
+        target=target,
+        archives=tuple(done.image.path for done in outcomes if isinstance(done.image, InArchive)),
     )
     (report_dir / "report.json").write_text(json.dumps(report.as_json(), indent=2) + "\n")
     return report
@@ -343,7 +445,6 @@ def build_ref(  # noqa: PLR0913  # each an independent choice of the user; keywo
     *,
     build_args: Mapping[str, str],
     report_dir: Path,
-    builder: str | None = None,
     keep_target_cache: bool = False,
     console: Console | None = None,
     sample_interval: float = 0.25,
@@ -364,7 +465,7 @@ def build_ref(  # noqa: PLR0913  # each an independent choice of the user; keywo
         build_args=build_args,
         run_id=run_id,
         base_image=inputs.base_image,
-        builder=builder,
+        builder=inputs.target.name,
         cache_namespace=namespace,
     )
     final_plan = (
@@ -378,10 +479,12 @@ def build_ref(  # noqa: PLR0913  # each an independent choice of the user; keywo
             report_dir=report_dir,
             standin=inputs.standin,
             final_plan=final_plan,
+            target=inputs.target,
             console=console,
             sample_interval=sample_interval,
         )
     finally:
         if not keep_target_cache:
-            # A full-source target directory is several GB, and nothing else uses this one.
-            prune_cache_mounts(namespace, builder=builder)
+            # A full-source target directory is several GB, and nothing else uses this one; on the builder it ran on.
+            target = inputs.target
+            prune_cache_mounts(namespace, builder=target.builder_arg, docker_argv=docker_argv(target))

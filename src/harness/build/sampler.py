@@ -100,18 +100,71 @@ class SamplerReport:
     interval_seconds: float
     cgroup_version: int | None = None
     samples: list[Sample] = field(default_factory=list)
+    unavailable: str | None = None
+    """Why the host could not sample this build (it ran where this process table does not reach); None: sampled."""
+
+    @property
+    def available(self) -> bool:
+        return self.unavailable is None
 
     @cached_property
     def figures(self) -> Figures:
         return figures(self.samples)
 
+    def figures_json(self) -> dict[str, object]:
+        """The figures, each null when the build could not be sampled: an unseen build cost unknown, not zero."""
+        data: dict[str, object] = asdict(self.figures)
+        return {key: None for key in data} if self.unavailable else data
+
     def as_json(self, *, with_samples: bool = True) -> dict[str, object]:
         data = asdict(self)
         data.pop("figures", None)
-        data["figures"] = asdict(self.figures)
+        data["available"] = self.available
+        if self.unavailable:
+            for key in ("peak_rss_bytes", "max_concurrent_rustc", "peak_rustc_crate_rss_bytes", "rustc_flags"):
+                data[key] = None
+        data["figures"] = self.figures_json()
         if not with_samples:
             data.pop("samples")
         return data
+
+
+class UnseenBuild:
+    """Stands where the sampler would for a build whose processes this machine cannot see (another engine, another
+    host): it samples nothing, and its report says why, so no figure of it reads as zero."""
+
+    def __init__(self, reason: str, *, interval: float) -> None:
+        self.reason = reason
+        self.interval = interval
+        self._started = 0.0
+        self._wall = 0.0
+
+    def __enter__(self) -> UnseenBuild:
+        self._started = time.monotonic()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._wall = time.monotonic() - self._started
+
+    def latest(self) -> Sample | None:
+        return None
+
+    def compiling(self) -> tuple[str, ...]:
+        return ()
+
+    def report(self) -> SamplerReport:
+        return SamplerReport(
+            peak_rss_bytes=0,
+            max_concurrent_rustc=0,
+            rustc_flags={},
+            peak_rustc_crate=None,
+            peak_rustc_crate_rss_bytes=0,
+            wall_seconds=round(self._wall, 3),
+            interval_seconds=self.interval,
+            unavailable=self.reason,
+        )
 
 
 def codegen_flags(cmdline: list[str]) -> Iterator[tuple[str, str]]:

@@ -155,6 +155,8 @@ def _builds(args: argparse.Namespace, console: Console) -> Outcome:
             forced_patch=args.patch,
             air_gapped=args.air_gapped,
             builder=args.builder,
+            load=args.load,
+            export=args.export,
             report_dir=args.report_dir,
             progress=progress,
         )
@@ -171,6 +173,8 @@ def _builds(args: argparse.Namespace, console: Console) -> Outcome:
         keep_images=args.keep_images,
         air_gapped=args.air_gapped,
         builder=args.builder,
+        load=args.load,
+        export=args.export,
         progress=progress,
     )
 

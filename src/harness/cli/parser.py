@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.knobs import EXPORT_FORMATS
 
 DESCRIPTION = """\
 Verify the build-knobs patch on Matrix Authentication Service's Dockerfile: does it
@@ -128,7 +129,23 @@ def _add_build_machine(parser: argparse.ArgumentParser) -> None:
         "registry does not resolve)",
     )
     gap.add_argument("--online", dest="air_gapped", action="store_false", help="pull from registries")
-    group.add_argument("--builder", help="the buildx builder to use (e.g. a remote BuildKit)")
+    group.add_argument(
+        "--builder",
+        metavar="NAME",
+        help="the buildx builder to build on (a remote BuildKit, another engine's context); default: buildx's current",
+    )
+    home = group.add_mutually_exclusive_group()
+    home.add_argument(
+        "--load",
+        action="store_true",
+        help="load the built images into the local engine and check them there (the whole image crosses over)",
+    )
+    home.add_argument(
+        "--export",
+        choices=EXPORT_FORMATS,
+        help="write the built images as tarballs into the report directory and check them there, never running "
+        "their binary (no --version; the binary's bytes must carry this build's marker)",
+    )
     group.add_argument("--source", default="standin", help="build context: standin (default), full, or a directory")
     group.add_argument("--build-arg", action="append", default=[], metavar="KEY=VALUE", help="a build arg, repeatable")
 

@@ -9,7 +9,7 @@ from harness.build.plan import BuildStage
 from harness.build.runner import build_ref
 from harness.build.setup import prepare_build
 from harness.config.pins import Settings
-from harness.knobs import CI_BUILD_ARGS, parse_build_args
+from harness.knobs import CI_BUILD_ARGS, ExportFormat, parse_build_args
 from harness.report.builds import build_outcome
 from harness.results import Outcome
 
@@ -24,6 +24,8 @@ def build(  # noqa: PLR0913  # one keyword per option of the command, by design
     forced_patch: Path | None,
     air_gapped: bool | None,
     builder: str | None,
+    load: bool,
+    export: ExportFormat | None,
     report_dir: Path | None,
     progress: Console,
 ) -> Outcome:
@@ -38,7 +40,10 @@ def build(  # noqa: PLR0913  # one keyword per option of the command, by design
         build_args=args,
         air_gapped=air_gapped,
         stage=stage,
+        builder=builder,
+        load=load,
+        export=export,
     )
     report_dir = report_dir or Path("reports") / f"build-{ref}"
-    report = build_ref(inputs, build_args=args, report_dir=report_dir, builder=builder, console=progress)
+    report = build_ref(inputs, build_args=args, report_dir=report_dir, console=progress)
     return build_outcome(report, report_file=report_dir / "report.json")

@@ -10,7 +10,7 @@ from harness.build.setup import prepare_build
 from harness.cli.commands.profile_plan import profile_names, profiles_for
 from harness.config.pins import Settings, newest_applying_pin
 from harness.errors import BadInput
-from harness.knobs import parse_build_args
+from harness.knobs import ExportFormat, parse_build_args
 from harness.report.builds import profile_outcome, write_profile_junit, write_profile_outputs
 from harness.results import Outcome
 
@@ -27,6 +27,8 @@ def profile(  # noqa: PLR0913  # one keyword per option of the command, by desig
     keep_images: bool,
     air_gapped: bool | None,
     builder: str | None,
+    load: bool,
+    export: ExportFormat | None,
     progress: Console,
 ) -> Outcome:
     """One build per profile, one after the other; `upstream` is what the ref's own Cargo.toml does."""
@@ -35,7 +37,16 @@ def profile(  # noqa: PLR0913  # one keyword per option of the command, by desig
         raise BadInput("--interval must be a positive number of seconds")
     extra_args = parse_build_args(build_args)
     ref = ref or newest_applying_pin(settings.pins)
-    inputs = prepare_build(settings, ref=ref, source=source, build_args=extra_args, air_gapped=air_gapped)
+    inputs = prepare_build(
+        settings,
+        ref=ref,
+        source=source,
+        build_args=extra_args,
+        air_gapped=air_gapped,
+        builder=builder,
+        load=load,
+        export=export,
+    )
     profiles = profiles_for(settings, names, ref=ref, release=inputs.release)
     report_dir = report_dir or Path("reports") / f"profile-{ref}"
     report = run_profiles(
@@ -44,7 +55,6 @@ def profile(  # noqa: PLR0913  # one keyword per option of the command, by desig
         base_build_args=extra_args,
         report_dir=report_dir,
         interval=interval,
-        builder=builder,
         keep_images=keep_images,
         console=progress,
     )
