@@ -75,6 +75,12 @@ class ProfileReport:
         base = self.baseline
         if base is None:
             return {}
+        if not (run.build.sampler.available and base.build.sampler.available):
+            # A build the host could not see has no sampled figures to compare: unknown, not zero.
+            return {
+                "wall": _ratio(run.wall_seconds, base.wall_seconds),
+                "binary_size": _ratio(run.build.binary_size_bytes, base.build.binary_size_bytes),
+            }
         return {
             "peak_rss": _ratio(run.figures.peak_rss_bytes, base.figures.peak_rss_bytes),
             "peak_cgroup": _ratio(run.figures.peak_cgroup_bytes, base.figures.peak_cgroup_bytes),
@@ -105,7 +111,7 @@ class ProfileReport:
                     ],
                     "wall_seconds": run.wall_seconds,
                     **run.build.sampler.figures_json(),
-                    "host_sampler": {"available": run.build.sampler.available, "reason": run.build.sampler.unavailable},
+                    "figures_by_source": run.build.figures.as_json() if run.build.figures else None,
                     "peak_rustc_crate": run.build.sampler.peak_rustc_crate,
                     "peak_rustc_crate_rss_bytes": run.build.sampler.peak_rustc_crate_rss_bytes,
                     "rustc_flags": run.build.sampler.rustc_flags,

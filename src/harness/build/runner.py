@@ -28,6 +28,7 @@ from rich.console import Console
 from harness.build.builders import LOCAL_ENGINE, BuildTarget
 from harness.build.connect import copy_image, docker_argv, engine_client
 from harness.build.engine import prune_cache_mounts
+from harness.build.figures import BuildFigures, read_trace
 from harness.build.images import (
     FinalFacts,
     ImageAt,
@@ -196,6 +197,8 @@ class BuildReport:
     target: BuildTarget = LOCAL_ENGINE
     archives: tuple[Path, ...] = ()
     """The images exported into the report directory (`--export`)."""
+    figures: BuildFigures | None = None
+    """Memory and time from every source that saw the build (None: a report read back, with the sampler's only)."""
 
     @property
     def ok(self) -> bool:
@@ -218,6 +221,7 @@ class BuildReport:
             "builder": self.target.as_json(),
             "images": {**self.target.images.as_json(), "archives": [str(path) for path in self.archives]},
             "sampler": self.sampler.as_json(with_samples=False),
+            "figures": self.figures.as_json() if self.figures else None,
             "log": self.log,
             "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail, "skipped": c.skipped} for c in self.checks],
             "final": self.final.as_json() if self.final else None,
@@ -229,7 +233,14 @@ def run_binary(plan: BuildPlan) -> str:
     return binary_name(plan_shape(plan), ARCH_TRIPLES[TARGETARCH])
 
 
-def judge(plan: BuildPlan, outcome: BuildOutcome, facts: ImageFacts | None, *, standin: bool) -> tuple[Check, ...]:
+def judge(
+    plan: BuildPlan,
+    outcome: BuildOutcome,
+    facts: ImageFacts | None,
+    *,
+    standin: bool,
+    figures: BuildFigures | None = None,
+) -> tuple[Check, ...]:
     """The builder stage's checks: it built, it moved exactly the binaries asked for, and the one that runs here
     says what it was built with."""
     checks = [Check(name="build", ok=outcome.succeeded, detail=outcome.error or "docker buildx build succeeded")]
@@ -246,7 +257,7 @@ def judge(plan: BuildPlan, outcome: BuildOutcome, facts: ImageFacts | None, *, s
     )
     jobs = plan.build_args.get("CARGO_BUILD_JOBS")
     if jobs == "1":
-        checks.append(_one_rustc_check(outcome))
+        checks.append(_one_rustc_check(outcome, figures))
     if facts.not_run:
         checks += _unrun_version_checks(plan, facts.not_run, facts.marker_in_binary, prefix="")
         return tuple(checks)
@@ -260,7 +271,14 @@ def judge(plan: BuildPlan, outcome: BuildOutcome, facts: ImageFacts | None, *, s
     return tuple(checks)
 
 
-def _one_rustc_check(outcome: BuildOutcome) -> Check:
+def _one_rustc_check(outcome: BuildOutcome, figures: BuildFigures | None) -> Check:
+    """CARGO_BUILD_JOBS=1: one rustc at a time, as the trace recorded it (every unit), else as the sampler saw it."""
+    trace = figures.trace if figures else None
+    if trace is not None:
+        most = trace.max_concurrent_rustc
+        return Check(
+            name="one-rustc-at-a-time", ok=most <= 1, detail=f"at most {most} rustc ran at once (in-build trace)"
+        )
     if not outcome.sampler.available:
         return Check(
             name="one-rustc-at-a-time", ok=True, skipped=True, detail=f"not seen: {outcome.sampler.unavailable}"
@@ -401,7 +419,13 @@ def build_and_check(  # noqa: PLR0913  # each an independent choice; keyword-onl
         facts = inspect_image(
             outcome.image, binary=run_binary(plan), shipped=shipped, want_build_info=standin, marker=marker
         )
-    checks = judge(plan, outcome, facts, standin=standin)
+    trace = read_trace(report_dir)
+    figures = BuildFigures(
+        sampler=outcome.sampler,
+        trace=trace if not isinstance(trace, str) else None,
+        trace_unavailable=trace if isinstance(trace, str) else None,
+    )
+    checks = judge(plan, outcome, facts, standin=standin, figures=figures)
     final = None
     if final_plan is not None and outcome.succeeded:
         final_dir = report_dir / "final"
@@ -434,6 +458,7 @@ def build_and_check(  # noqa: PLR0913  # each an independent choice; keyword-onl
         stage=final_plan.stage if final_plan is not None else plan.stage,
         final=final,
         target=target,
+        figures=figures,
         archives=tuple(done.image.path for done in outcomes if isinstance(done.image, InArchive)),
     )
     (report_dir / "report.json").write_text(json.dumps(report.as_json(), indent=2) + "\n")

@@ -100,6 +100,8 @@ class SamplerReport:
     interval_seconds: float
     cgroup_version: int | None = None
     samples: list[Sample] = field(default_factory=list)
+    rustc_peaks: dict[str, int] = field(default_factory=dict)
+    """Each crate's highest rustc RSS a poll saw."""
     unavailable: str | None = None
     """Why the host could not sample this build (it ran where this process table does not reach); None: sampled."""
 
@@ -121,7 +123,13 @@ class SamplerReport:
         data.pop("figures", None)
         data["available"] = self.available
         if self.unavailable:
-            for key in ("peak_rss_bytes", "max_concurrent_rustc", "peak_rustc_crate_rss_bytes", "rustc_flags"):
+            for key in (
+                "peak_rss_bytes",
+                "max_concurrent_rustc",
+                "peak_rustc_crate_rss_bytes",
+                "rustc_flags",
+                "rustc_peaks",
+            ):
                 data[key] = None
         data["figures"] = self.figures_json()
         if not with_samples:
@@ -378,4 +386,5 @@ class ProcessSampler:
             wall_seconds=round(self._wall, 3),
             interval_seconds=self.interval,
             samples=list(self._samples),
+            rustc_peaks=dict(self._crate_peaks),
         )

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.build.figures import BuildFigures
 from harness.build.measure import ProfileReport, ProfileRun
 from harness.build.runner import BuildReport, Check
 from harness.human import duration_text, memory_text
@@ -56,6 +57,9 @@ def rows(report: ProfileReport) -> Iterator[tuple[str, ...]]:
             if sampler.peak_rustc_crate
             else "n/a"
         )
+        if not sampler.available:
+            yield _unsampled_row(run, base=base, ratios=ratios)
+            continue
         yield (
             run.profile.name,
             _args(run),
@@ -68,6 +72,25 @@ def rows(report: ProfileReport) -> Iterator[tuple[str, ...]]:
             crate,
             _with_ratio(memory_text(run.build.binary_size_bytes), ratios.get("binary_size"), baseline=base),
         )
+
+
+def _unsampled_row(run: ProfileRun, *, base: bool, ratios: dict[str, float | None]) -> tuple[str, ...]:
+    """A build the host could not see: its sampler columns are unknown, never zero; the trace's figures where it has
+    them, named as the trace's."""
+    trace = run.build.figures.trace if run.build.figures else None
+    unseen = "n/a (not seen)"
+    return (
+        run.profile.name,
+        _args(run),
+        _with_ratio(duration_text(run.wall_seconds), ratios.get("wall"), baseline=base),
+        f"{duration_text(trace.wall_seconds)} (trace)" if trace else unseen,
+        unseen,
+        unseen,
+        unseen,
+        f"{trace.max_concurrent_rustc} (trace)" if trace else unseen,
+        f"{trace.peak_rustc_crate} {memory_text(trace.peak_rustc_rss_bytes)} (trace)" if trace else unseen,
+        _with_ratio(memory_text(run.build.binary_size_bytes), ratios.get("binary_size"), baseline=base),
+    )
 
 
 def profile_table(report: ProfileReport) -> Table:
@@ -213,6 +236,19 @@ def write_profile_junit(report: ProfileReport, report_dir: Path) -> Path:
     return junit
 
 
+def figures_note(figures: BuildFigures) -> str:
+    """Where the build's memory and time figures come from, in one line."""
+    source = figures.memory_source
+    if source is None:
+        return (
+            f"memory figures: none (host sampler: {figures.sampler.unavailable}; in-build trace: "
+            f"{figures.trace_unavailable})"
+        )
+    agreed = figures.agreement()
+    both = f"; both sources saw it and {'agree' if agreed.agree else 'DISAGREE'}" if agreed else ""
+    return f"memory figures: from the {source}{both}"
+
+
 def build_outcome(report: BuildReport, *, report_file: Path) -> Outcome:
     """`build`: one result per check of the build and its image (the build's wall time on the first)."""
     group = f"build.{report.ref}"
@@ -233,6 +269,9 @@ def build_outcome(report: BuildReport, *, report_file: Path) -> Outcome:
         rows=tuple(Row(cells=(check.name, check.detail), status=check_status(check)) for check in report.checks),
     )
     notes = [f"deviation: {deviation}" for deviation in report.deviations]
+    notes.append(f"built on {report.target.describe()}; images {report.target.images.describe()}")
+    if report.figures is not None:
+        notes.append(figures_note(report.figures))
     if report.final is not None and report.final.facts is not None:
         notes.append(f"final image: {report.final.facts.image}")
     notes.append(f"report: {report_file}")
