@@ -116,7 +116,6 @@ class BuildTarget:
             "driver": self.driver,
             "context": self.context,
             "processes_visible": self.processes_visible,
-            "images": self.images.as_json(),
         }
 
 

@@ -170,4 +170,5 @@ def open_export(archive: Path) -> ExportedImage:
                 layers=tuple(_blob(layer["digest"]) for layer in manifest["layers"]),
             )
     except (OSError, tarfile.TarError, KeyError, IndexError, ValueError) as exc:
-        raise EnvironmentProblem(f"{archive}: not an image buildx exported ({type(exc).__name__}: {exc})") from None
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise EnvironmentProblem(f"{archive}: not an image buildx exported ({type(exc).__name__}: {first})") from None
