@@ -275,6 +275,32 @@ def test_the_github_action_script_reports_and_annotates(
     assert "exit-code=1" in outputs.read_text()
 
 
+def test_the_github_action_builds_on_the_builder_its_input_names(
+    superproject: Path, user_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The `build` and `builder` inputs reach `mas-harness build --builder`: a builder buildx does not know is one line
+    and exit 2, before anything is built, and the check's own reports are still written."""
+    outputs = tmp_path / "outputs.txt"
+    github = {
+        **user_env,
+        "GITHUB_ACTION_PATH": str(REPO),
+        "GITHUB_WORKSPACE": str(superproject),
+        "GITHUB_OUTPUT": str(outputs),
+        "RUNNER_TEMP": str(tmp_path / "runner-temp"),
+        "MAS_HARNESS_REPORTS": "reports",
+        "MAS_HARNESS_BUILD": "v1.19.0",
+        "MAS_HARNESS_BUILDER": "no-such-builder",
+    }
+    (tmp_path / "runner-temp").mkdir()
+    run = _run(["bash", str(REPO / "scripts" / "github-action.sh")], cwd=superproject, env=github)
+    assert run.returncode == 2, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "mas-harness: error: --builder no-such-builder: buildx knows no such builder" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert json.loads((superproject / "reports" / "mas-harness.json").read_text())["ok"] is True
+    assert not (superproject / "reports" / "build").exists(), "nothing built, nothing written"
+    assert "exit-code=2" in outputs.read_text()
+
+
 def test_install_engine_ships_the_installer(superproject: Path, user_env: dict[str, str]) -> None:
     shown = _harness(superproject, user_env, "install-engine", "--print")
     assert shown.returncode == 0
