@@ -6,6 +6,7 @@ the cgroup tree is a test double laid out like the kernel's (v1 and v2).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import tomllib
@@ -16,10 +17,11 @@ import pytest
 from rich.console import Console
 
 from harness.build.engine import cache_records
+from harness.build.figures import BuildFigures
 from harness.build.measure import ProfileReport, ProfileRun, load_profile_report
 from harness.build.plan import isolate_cache_mounts
 from harness.build.runner import BuildReport, Check
-from harness.build.sampler import CgroupMemory, Sample, SamplerReport, figures
+from harness.build.sampler import CgroupMemory, Sample, SamplerReport, UnseenBuild, figures
 from harness.cli.main import main
 from harness.config.pins import load_pins, newest_applying_pin
 from harness.config.profiles import BASELINE, Profile, builtin_profiles, configured_profiles, select_profiles
@@ -321,3 +323,29 @@ def test_cache_records_are_read_from_buildx_du_verbose() -> None:
         "abc123": 'cached mount /app/target from exec /bin/sh -c cargo build with id "/ns1/app/target"',
         "def456": "mount / from exec /bin/sh -c apt-get update",
     }
+
+
+def test_a_profile_built_where_the_host_cannot_see_shows_unknown_figures_and_reads_back_so(tmp_path: Path) -> None:
+    """On another builder the sampler saw nothing: the table and the JSON say n/a and null, never 0, also once the
+    report is read back from profile.json; the wall time and the binary still compare."""
+    seen = _run(BASELINE, {"CARGO_BUILD_JOBS": "2"}, _samples(4 * GB, rustc=2, cgroup=5 * GB), size=40_000_000)
+    unseen_sampler = dataclasses.replace(UnseenBuild("the build ran elsewhere", interval=0.5).report(), wall_seconds=50)
+    unseen_build = dataclasses.replace(
+        seen.build,
+        sampler=unseen_sampler,
+        figures=BuildFigures(sampler=unseen_sampler, trace=None, trace_unavailable="not traced"),
+    )
+    unseen = ProfileRun(profile=Profile(name="ci", description="ci", build_args={}), build=unseen_build)
+    report = dataclasses.replace(_report(), runs=(unseen, seen))
+    assert report.ratios(unseen).keys() == {"wall", "binary_size"}, "no memory ratio against an unknown"
+    entry = report.as_json()["profiles"][0]  # type: ignore[index]
+    assert entry["peak_rss_bytes"] is None and entry["max_concurrent_rustc"] is None
+    assert entry["figures_by_source"]["host_sampler"] == {"available": False, "reason": "the build ran elsewhere"}
+    (tmp_path / "profile.json").write_text(json.dumps(report.as_json()))
+    again = load_profile_report(tmp_path / "profile.json")
+    for shown in (report, again):
+        ci = next(rows(shown))
+        assert ci[0] == "ci"
+        assert ci[4] == ci[5] == ci[6] == "n/a (not seen)"
+        assert not [cell for cell in ci if cell.startswith(("0.0 MB", "0.00 GB", "0s", "0 "))], ci
+    assert again.runs[0].build.sampler.unavailable == "the build ran elsewhere"

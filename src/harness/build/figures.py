@@ -169,3 +169,14 @@ class BuildFigures:
             "buildkit_step": {"available": False, "reason": BUILDKIT_STEP_UNAVAILABLE},
             "agreement": agreed.as_json() if agreed else None,
         }
+
+
+def figures_from_json(sampler: SamplerReport, data: Mapping[str, Any]) -> BuildFigures:
+    """`BuildFigures.as_json()` read back (a profile report rendered again), with the sampler it was made with."""
+    trace = data.get("in_build_trace") or {}
+    names = set(TraceFigures.__dataclass_fields__)
+    return BuildFigures(
+        sampler=sampler,
+        trace=TraceFigures(**{k: v for k, v in trace.items() if k in names}) if trace.get("available") else None,
+        trace_unavailable=None if trace.get("available") else trace.get("reason"),
+    )

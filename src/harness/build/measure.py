@@ -20,6 +20,7 @@ from rich.console import Console
 
 from harness.build.builders import BuildTarget
 from harness.build.connect import remove_images
+from harness.build.figures import figures_from_json
 from harness.build.runner import BuildReport, Check, build_ref
 from harness.build.sampler import Figures, Sample, SamplerReport
 from harness.build.setup import BuildInputs
@@ -138,16 +139,18 @@ def load_profile_report(path: Path) -> ProfileReport:
         runs = []
         for entry in data["profiles"]:
             samples = [Sample(**sample) for sample in entry["samples"]]
+            by_source = entry.get("figures_by_source") or {}
             sampler = SamplerReport(
                 peak_rss_bytes=max((s.rss_bytes for s in samples), default=0),
                 max_concurrent_rustc=max((s.rustc for s in samples), default=0),
-                rustc_flags=entry.get("rustc_flags", {}),
+                rustc_flags=entry.get("rustc_flags") or {},
                 peak_rustc_crate=entry.get("peak_rustc_crate"),
-                peak_rustc_crate_rss_bytes=entry.get("peak_rustc_crate_rss_bytes", 0),
+                peak_rustc_crate_rss_bytes=entry.get("peak_rustc_crate_rss_bytes") or 0,
                 wall_seconds=entry["wall_seconds"],
                 interval_seconds=data["interval_seconds"],
                 cgroup_version=entry.get("cgroup_version"),
                 samples=samples,
+                unavailable=(by_source.get("host_sampler") or {}).get("reason"),
             )
             build = BuildReport(
                 ref=data["ref"],
@@ -163,6 +166,7 @@ def load_profile_report(path: Path) -> ProfileReport:
                 log=entry.get("log", ""),
                 checks=tuple(Check(**check) for check in entry["checks"]),
                 binary_size_bytes=entry.get("binary_size_bytes"),
+                figures=figures_from_json(sampler, by_source) if by_source else None,
             )
             profile = Profile(
                 name=entry["name"],
