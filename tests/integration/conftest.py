@@ -74,6 +74,21 @@ def second_test_engine(
     stop_second_engine(started)
 
 
+@pytest.fixture(scope="session")
+def exporting_test_engine(
+    engine: Engine, dockerfile_texts: DockerfileTexts, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SecondTestEngine]:
+    """A second engine as `second_test_engine`, with containerd's image store: its docker-driver builder can export
+    images (`--export oci`), as a BuildKit without an engine would have to."""
+    images = standin_base_images(dockerfile_texts, tmp_path_factory.mktemp("exporting-engine-images"))
+    try:
+        started = start_second_engine(images=images, config={"features": {"containerd-snapshotter": True}})
+    except SecondEngineUnavailable as exc:
+        unavailable(f"no second test engine: {exc}")
+    yield started
+    stop_second_engine(started)
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("full_source") and not os.environ.get("MAS_SOURCE"):
         pytest.skip("needs a full MAS source: set MAS_SOURCE=/path/to/a/mas/checkout")

@@ -245,3 +245,33 @@ def test_on_the_local_engine_both_sources_report_and_agree(harness_build: Harnes
     assert agreement["crates_compared"] > 0
     assert agreement["over"] == {}
     assert agreement["agree"] is True
+
+
+def test_export_oci_checks_the_images_from_their_tarballs_and_runs_nothing(
+    exporting_test_engine: SecondTestEngine, bundle: Path, tmp_path: Path
+) -> None:
+    """A builder that can export (the docker driver on containerd's image store, as a BuildKit without an engine
+    does): the images land in the report directory only, and are read there, never run."""
+    report_dir = tmp_path / "build"
+    argv = ["build", "--ref", STANDIN_RELEASE, "--stage", "final", "--upstream", str(bundle)]
+    argv += ["--cache-dir", str(tmp_path / "cache"), "--report-dir", str(report_dir)]
+    argv += ["--builder", exporting_test_engine.name, "--export", "oci"]
+    code, report = _run(argv, report_dir)
+    checks = {check["name"]: check for check in report["checks"]}
+    assert {name for name, check in checks.items() if not check["ok"]} == set(), checks
+    assert code == 0
+    assert report["images"]["kind"] == "export"
+    archives = [Path(path) for path in report["images"]["archives"]]
+    assert archives == [report_dir / "builder-image.oci.tar", report_dir / "final" / "final-image.oci.tar"]
+    assert all(archive.stat().st_size > 0 for archive in archives)
+    assert report["binaries"] == ["mas-cli"]
+    assert checks["final binary"]["ok"], "the final image's binary is the builder's, read from both tarballs"
+    assert report["final"]["entrypoint"] == ["/usr/local/bin/mas-cli"] and report["final"]["user"] == "65532"
+    for name in ("version", "final version"):
+        assert checks[name]["skipped"] and "never run" in checks[name]["detail"]
+    for name in ("marker", "final marker"):
+        assert report["build_args"]["VERGEN_GIT_DESCRIBE"] in checks[name]["detail"]
+    assert report["version_output"] is None and report["build_info"] is None, "what only a run would tell"
+    images = _images_of(report)
+    assert not any(client.image.exists(tag) for tag in images for client in (exporting_test_engine.client, docker))
+    assert _left_caches(exporting_test_engine.name, _namespaces(report)) == []

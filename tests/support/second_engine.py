@@ -18,6 +18,7 @@ left behind (a context whose engine no longer answers) is removed first.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -25,7 +26,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,8 +110,11 @@ def remove_stale_engines() -> list[str]:
     return removed
 
 
-def start_second_engine(*, name: str | None = None, images: Iterable[str] = ()) -> SecondTestEngine:
-    """Start (or reuse, by name) a second engine and load `images` from the first engine into it."""
+def start_second_engine(
+    *, name: str | None = None, images: Iterable[str] = (), config: Mapping[str, object] | None = None
+) -> SecondTestEngine:
+    """Start (or reuse, by name) a second engine and load `images` from the first engine into it; `config` is its
+    daemon.json (e.g. containerd's image store, with which its builder exports images)."""
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
     if missing:
         raise SecondEngineUnavailable(
@@ -122,7 +126,7 @@ def start_second_engine(*, name: str | None = None, images: Iterable[str] = ()) 
     if host is not None and host.startswith("unix://") and _answers(host):
         engine = SecondTestEngine(name=name, root=Path(host.removeprefix("unix://")).parent)
     else:
-        engine = _start(name)
+        engine = _start(name, config or {})
     try:
         load_images(engine, images)
     except BaseException:
@@ -131,10 +135,12 @@ def start_second_engine(*, name: str | None = None, images: Iterable[str] = ()) 
     return engine
 
 
-def _start(name: str) -> SecondTestEngine:
+def _start(name: str, config: Mapping[str, object]) -> SecondTestEngine:
     # Short, under /tmp: the engine's and containerd's unix sockets live below it (108 bytes at most).
     engine = SecondTestEngine(name=name, root=Path(tempfile.mkdtemp(prefix=NAME_PREFIX)))
     root = engine.root
+    # Its own configuration file, so that the machine's /etc/docker/daemon.json (the first engine's) is not read.
+    (root / "daemon.json").write_text(json.dumps(config))
     log = (root / "dockerd.log").open("wb")
     daemon = subprocess.Popen(
         [
@@ -147,6 +153,7 @@ def _start(name: str) -> SecondTestEngine:
             f"--data-root={root / 'data'}",
             f"--exec-root={root / 'exec'}",
             f"--pidfile={root / 'dockerd.pid'}",
+            f"--config-file={root / 'daemon.json'}",
             f"--host={engine.host}",
             # Its containers' cgroups apart from the first engine's (`docker`), named as what made them.
             f"--cgroup-parent={name}",

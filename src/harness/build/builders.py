@@ -67,7 +67,7 @@ class ImageHome:
 
     def describe(self) -> str:
         if self.kind == "export":
-            return f"exported as a {self.export_format} tarball into the report directory; read, not run"
+            return f"exported as an {self.export_format} tarball into the report directory; read, not run"
         if self.kind == "builder-engine":
             return f"in the builder's own engine (docker context {self.context}); checked there"
         if self.copy_from:
