@@ -396,6 +396,8 @@ static void buf_common(struct buf *b, const char *mode, int argc, char **argv, p
     buf_json(b, getenv("OUT_DIR"));
     buf_key(b, "pkg_name");
     buf_json(b, getenv("CARGO_PKG_NAME"));
+    buf_key(b, "num_jobs_env"); /* cargo sets it for build-script runs: the jobs it runs with */
+    buf_json(b, getenv("NUM_JOBS"));
     buf_machine(b);
 }
 
