@@ -20,6 +20,7 @@ from pathlib import Path
 from python_on_whales import DockerException, docker
 from rich.console import Console
 
+from harness.build.assemble import BuildFacts, SourceKind
 from harness.build.engine import prune_cache_mounts
 from harness.build.images import FinalFacts, ImageFacts, inspect_final_image, inspect_image
 from harness.build.plan import BuildPlan, BuildStage, plan_build, plan_final, plan_shape, shipped_binary
@@ -27,12 +28,16 @@ from harness.build.progress import BuildProgress
 from harness.build.progress_stream import failure_reason, lock_package_count
 from harness.build.runtimeimage import NONROOT_UID
 from harness.build.sampler import ProcessSampler, SamplerReport
-from harness.build.setup import BuildInputs
+from harness.build.setup import STANDIN, BuildInputs
+from harness.build.tracer import SOURCE_CONTEXT
+from harness.build.tracing import TraceOutcome, collect_trace
 from harness.knobs import ARCH_TRIPLES, SHIPPED_BINARY, TARGETARCH, binary_name, expected_binaries, requested_targets
 
 log = logging.getLogger("harness")
 
 _TAIL = 40
+DOCKERFILE_COPY = "Dockerfile.build"
+"""The build copy, as built, in the report directory."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,7 +54,7 @@ def run_build(
 ) -> BuildOutcome:
     """Run the build, streaming its log to a file and the compile step's progress to `console`, sampled throughout."""
     report_dir.mkdir(parents=True, exist_ok=True)
-    dockerfile_path = report_dir / "Dockerfile.build"
+    dockerfile_path = report_dir / DOCKERFILE_COPY
     dockerfile_path.write_bytes(plan.dockerfile)
     log_path = report_dir / "build.log"
     console = console or Console(stderr=True)
@@ -136,6 +141,8 @@ class BuildReport:
     binary_size_bytes: int | None = None
     stage: BuildStage = "builder"
     final: FinalReport | None = None
+    trace: TraceOutcome | None = None
+    """The in-build trace, when the build was traced."""
 
     @property
     def ok(self) -> bool:
@@ -159,6 +166,7 @@ class BuildReport:
             "log": self.log,
             "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail, "skipped": c.skipped} for c in self.checks],
             "final": self.final.as_json() if self.final else None,
+            "trace": self.trace.as_json() if self.trace else None,
         }
 
 
@@ -291,6 +299,16 @@ def judge_final(
     return tuple(checks)
 
 
+def trace_check(trace: TraceOutcome) -> Check:
+    """A traced build must leave its trace, with every unit's dependencies placed."""
+    if trace.error is not None:
+        return Check(name="trace", ok=False, detail=f"no trace: {trace.error}")
+    detail = f"{trace.file}: {trace.figures.get('units') if trace.figures else 0} units"
+    if trace.problems:
+        return Check(name="trace", ok=False, detail=f"{detail}; " + "; ".join(trace.problems))
+    return Check(name="trace", ok=True, detail=detail)
+
+
 def build_and_check(  # noqa: PLR0913  # each an independent choice; keyword-only
     plan: BuildPlan,
     *,
@@ -299,14 +317,27 @@ def build_and_check(  # noqa: PLR0913  # each an independent choice; keyword-onl
     final_plan: BuildPlan | None = None,
     console: Console | None = None,
     sample_interval: float = 0.25,
+    trace_facts: BuildFacts | None = None,
 ) -> BuildReport:
-    """The builder stage, built and checked; with `final_plan`, then the final stage from the same layers."""
+    """The builder stage, built and checked; with `final_plan`, then the final stage from the same layers.
+
+    A traced plan's records are exported right after its build, while the layer cache surely holds them.
+    """
     outcome = run_build(plan, report_dir=report_dir, console=console, sample_interval=sample_interval)
+    trace = None
+    if plan.traced and trace_facts is not None:
+        trace = (
+            collect_trace(plan, facts=trace_facts, dockerfile=report_dir / DOCKERFILE_COPY, report_dir=report_dir)
+            if outcome.succeeded
+            else TraceOutcome(file=None, records_file=None, error="the build failed")
+        )
     facts = None
     if outcome.succeeded:
         shipped = shipped_binary(plan) if final_plan is not None else None
         facts = inspect_image(plan.image_tag, binary=run_binary(plan), shipped=shipped, want_build_info=standin)
     checks = judge(plan, outcome, facts, standin=standin)
+    if trace is not None:
+        checks += (trace_check(trace),)
     final = None
     if final_plan is not None and outcome.succeeded:
         final_dir = report_dir / "final"
@@ -333,9 +364,17 @@ def build_and_check(  # noqa: PLR0913  # each an independent choice; keyword-onl
         checks=checks,
         stage=final_plan.stage if final_plan is not None else plan.stage,
         final=final,
+        trace=trace,
     )
     (report_dir / "report.json").write_text(json.dumps(report.as_json(), indent=2) + "\n")
     return report
+
+
+def trace_source(source: str) -> SourceKind:
+    """What a trace says its source was: the stand-in, a full checkout of the ref, or a tree the user named."""
+    if source == STANDIN:
+        return "standin"
+    return "full" if source == "full" else "path"
 
 
 def build_ref(  # noqa: PLR0913  # each an independent choice of the user; keyword-only
@@ -347,8 +386,11 @@ def build_ref(  # noqa: PLR0913  # each an independent choice of the user; keywo
     keep_target_cache: bool = False,
     console: Console | None = None,
     sample_interval: float = 0.25,
+    trace: bool = False,
 ) -> BuildReport:
     """Plan the build of the prepared ref with these build args, run it sampled, and check the image(s).
+
+    With `trace`, cargo runs under the harness's rustc wrapper and trace.json lands in `report_dir`.
 
     The build's `/app/target` cache mount is its own and starts empty, so cargo compiles what is
     checked: upstream's shared one would hand a rerun an earlier build's binary (and a concurrent
@@ -366,6 +408,7 @@ def build_ref(  # noqa: PLR0913  # each an independent choice of the user; keywo
         base_image=inputs.base_image,
         builder=builder,
         cache_namespace=namespace,
+        tracer=SOURCE_CONTEXT if trace else None,
     )
     final_plan = (
         plan_final(plan, runtime_image=inputs.runtime_image, stage_stand_ins=inputs.stage_stand_ins)
@@ -380,6 +423,14 @@ def build_ref(  # noqa: PLR0913  # each an independent choice of the user; keywo
             final_plan=final_plan,
             console=console,
             sample_interval=sample_interval,
+            trace_facts=BuildFacts(
+                ref=inputs.ref,
+                upstream_commit=inputs.upstream_commit,
+                source=trace_source(inputs.source),
+                build_args=plan.build_args,
+            )
+            if trace
+            else None,
         )
     finally:
         if not keep_target_cache:

@@ -46,6 +46,8 @@ class BuildInputs:
     stage_stand_ins: Path | None = None
     """For the final stage, when the `frontend` and `policy` stages cannot be built (air-gapped, or the stand-in
     source, which has no frontend or policies): the directory of their stand-in outputs."""
+    upstream_commit: str | None = None
+    """Upstream's own commit id of the ref (what a build trace names)."""
 
     @property
     def standin(self) -> bool:
@@ -94,4 +96,5 @@ def prepare_build(  # noqa: PLR0913  # each an independent choice of the user; k
         stage=stage,
         runtime_image=runtime_image,
         stage_stand_ins=resources.standin_stages() if stage == "final" and (gapped or source == STANDIN) else None,
+        upstream_commit=patched_ref.resolved.upstream_commit,
     )

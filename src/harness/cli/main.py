@@ -156,6 +156,7 @@ def _builds(args: argparse.Namespace, console: Console) -> Outcome:
             air_gapped=args.air_gapped,
             builder=args.builder,
             report_dir=args.report_dir,
+            trace=args.trace,
             progress=progress,
         )
     if args.from_report is not None:
