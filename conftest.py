@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from tests.support import BUNDLE, CheckoutFactory, CompatRun, DockerfileTexts, git
 
+from harness.analysis.confine import Confinement, detect
+from harness.analysis.sandbox import Sandbox, open_sandbox
 from harness.analysis.verdicts import VerdictCache
 from harness.cli.main import main
 from harness.config.pins import Pins, load_pins
@@ -31,6 +33,27 @@ def bundle() -> Path:
     if not BUNDLE.is_file():
         pytest.fail(f"upstream test data {BUNDLE} is missing (set MAS_HARNESS_BUNDLE)")
     return BUNDLE
+
+
+@pytest.fixture(scope="session")
+def confinement() -> Confinement:
+    """How this machine confines upstream's build script, as a run of the harness would find it.
+
+    Without any (no bubblewrap, user namespaces forbidden) the tests that run scripts cannot say what they claim:
+    under CI that is a failure, elsewhere a skip naming the remedy.
+    """
+    found = detect()
+    if not found.available:
+        if os.environ.get("CI") == "true":
+            pytest.fail(found.unavailable)
+        pytest.skip(found.unavailable)
+    return found
+
+
+@pytest.fixture(scope="session")
+def sandbox(confinement: Confinement) -> Iterator[Sandbox]:
+    with open_sandbox(confinement) as opened:
+        yield opened
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,8 @@ python=${PYTHON:-python3}
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   # The patch's RUN scripts are executed under dash, as /bin/sh is in the builder image.
   command -v dash >/dev/null || apt-get install -y -q dash
+  # Upstream's build script runs confined: bubblewrap is one of the two ways the tests try (util-linux the other).
+  command -v bwrap >/dev/null || apt-get install -y -q bubblewrap
   case "$session" in
     # These sessions build images: a BuildKit-capable engine (and debootstrap) must run.
     tests|verify|integration|profile) bash scripts/install-docker-engine.sh ;;

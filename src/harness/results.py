@@ -15,7 +15,7 @@ import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from harness.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, BadInput
+from harness.errors import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK, BadInput
 
 SCHEMA_VERSION = 1
 """The version of the JSON every command writes; it changes only when a documented field changes meaning."""
@@ -62,12 +62,15 @@ class Result:
     """Seconds spent on it."""
     detail: str = ""
     location: Location | None = None
+    needs: str = ""
+    """For an ERROR: what the machine lacks for this check to run (`confinement`, say); empty for bad input."""
 
     @property
     def passed(self) -> bool:
         return self.status.passed
 
     def serialize(self) -> dict[str, object]:
+        needs = {"needs": self.needs} if self.needs else {}
         return {
             "group": self.group,
             "name": self.name,
@@ -76,6 +79,7 @@ class Result:
             "duration": round(self.duration, 6),
             "detail": self.detail,
             "location": None if self.location is None else {"path": self.location.path, "line": self.location.line},
+            **needs,
         }
 
     @classmethod
@@ -91,6 +95,7 @@ class Result:
                 group=str(data.get("group", "")),
                 duration=_number(data.get("duration", 0.0)),
                 detail=str(data.get("detail", "")),
+                needs=str(data.get("needs", "")),
                 location=Location(path=str(location["path"]), line=_optional_int(location.get("line")))
                 if isinstance(location, dict)
                 else None,
@@ -177,11 +182,13 @@ def overall_status(results: Iterable[Result]) -> Status:
 
 
 def exit_code(results: Sequence[Result]) -> int:
-    """0 every result passed; 1 a check failed; 2 an item could not be checked as given, or nothing was checked."""
+    """0 every result passed; 1 a check failed; 2 an item could not be checked as given, or nothing was checked;
+    3 a check could not run because the machine lacks something (and nothing was bad input)."""
     if not results:
         # A pass that checked nothing is not a pass.
         return EXIT_BAD_INPUT
     status = overall_status(results)
     if status is Status.ERROR:
-        return EXIT_BAD_INPUT
+        errors = [result for result in results if result.status is Status.ERROR]
+        return EXIT_ENVIRONMENT if all(result.needs for result in errors) else EXIT_BAD_INPUT
     return EXIT_FAILED if status is Status.FAILED else EXIT_OK

@@ -8,7 +8,7 @@ import pytest
 from tests.support import DockerfileTexts
 
 from harness.analysis import dockerfile as dfm
-from harness.analysis.sandbox import ScriptRun, run_build_script
+from harness.analysis.sandbox import Sandbox, ScriptRun, run_build_script
 
 X86 = "x86_64-unknown-linux-gnu"
 ARM = "aarch64-unknown-linux-gnu"
@@ -59,16 +59,16 @@ def assert_built(result: ScriptRun, triples: list[str], *, toolchain: str = "1.8
     ],
 )
 def test_builds_and_moves_the_requested_targets(
-    df: dfm.Dockerfile, targets: str, targetarch: str, expected: list[str]
+    sandbox: Sandbox, df: dfm.Dockerfile, targets: str, targetarch: str, expected: list[str]
 ) -> None:
-    assert_built(run_build_script(df, {"MAS_BUILD_TARGETS": targets}, targetarch=targetarch), expected)
+    assert_built(run_build_script(df, {"MAS_BUILD_TARGETS": targets}, targetarch=targetarch, sandbox=sandbox), expected)
 
 
-def test_default_build_args_are_optional(df: dfm.Dockerfile) -> None:
-    assert_built(run_build_script(df, {}, targetarch="arm64"), [ARM])
+def test_default_build_args_are_optional(sandbox: Sandbox, df: dfm.Dockerfile) -> None:
+    assert_built(run_build_script(df, {}, targetarch="arm64", sandbox=sandbox), [ARM])
 
 
-def test_cargo_sees_the_knobs(df: dfm.Dockerfile) -> None:
+def test_cargo_sees_the_knobs(sandbox: Sandbox, df: dfm.Dockerfile) -> None:
     result = run_build_script(
         df,
         {
@@ -78,6 +78,7 @@ def test_cargo_sees_the_knobs(df: dfm.Dockerfile) -> None:
             "RUSTC_VERSION": "1.90.0",
         },
         targetarch="amd64",
+        sandbox=sandbox,
     )
     assert_built(result, [X86], toolchain="1.90.0")
     env = result.calls[1].env
@@ -87,8 +88,8 @@ def test_cargo_sees_the_knobs(df: dfm.Dockerfile) -> None:
     assert env["SQLX_OFFLINE"] == "true"
 
 
-def test_defaults_reach_cargo(df: dfm.Dockerfile) -> None:
-    env = run_build_script(df, {}, targetarch="amd64").calls[1].env
+def test_defaults_reach_cargo(sandbox: Sandbox, df: dfm.Dockerfile) -> None:
+    env = run_build_script(df, {}, targetarch="amd64", sandbox=sandbox).calls[1].env
     assert (env["CARGO_BUILD_JOBS"], env["CARGO_PROFILE_RELEASE_LTO"], env["CARGO_PROFILE_RELEASE_CODEGEN_UNITS"]) == (
         "2",
         "false",
@@ -96,10 +97,12 @@ def test_defaults_reach_cargo(df: dfm.Dockerfile) -> None:
     )
 
 
-def test_callers_environment_does_not_leak(df: dfm.Dockerfile, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_callers_environment_does_not_leak(
+    sandbox: Sandbox, df: dfm.Dockerfile, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MAS_BUILD_TARGETS", "bogus")
     monkeypatch.setenv("CARGO_BUILD_JOBS", "99")
-    result = run_build_script(df, {}, targetarch="amd64")
+    result = run_build_script(df, {}, targetarch="amd64", sandbox=sandbox)
     assert_built(result, [X86])
     assert result.calls[1].env["CARGO_BUILD_JOBS"] == "2"
 
@@ -126,8 +129,8 @@ def assert_refused(result: ScriptRun, *, decoys: tuple[str, ...] = ()) -> str:
         (f"{ARM} {X86} {ARM}", f"duplicated target '{ARM}'"),
     ],
 )
-def test_bad_targets_are_refused_first(df: dfm.Dockerfile, targets: str, says: str) -> None:
-    line = assert_refused(run_build_script(df, {"MAS_BUILD_TARGETS": targets}, targetarch="amd64"))
+def test_bad_targets_are_refused_first(sandbox: Sandbox, df: dfm.Dockerfile, targets: str, says: str) -> None:
+    line = assert_refused(run_build_script(df, {"MAS_BUILD_TARGETS": targets}, targetarch="amd64", sandbox=sandbox))
     assert says in line
 
 
@@ -143,29 +146,31 @@ def test_bad_targets_are_refused_first(df: dfm.Dockerfile, targets: str, says: s
         "{t}\ntouch {p}",
     ],
 )
-def test_targets_are_never_evaluated(df: dfm.Dockerfile, tmp_path: Path, form: str) -> None:
+def test_targets_are_never_evaluated(sandbox: Sandbox, df: dfm.Dockerfile, tmp_path: Path, form: str) -> None:
     pwned = tmp_path / "pwned"
     targets = form.format(t=X86, p=pwned)
-    assert_refused(run_build_script(df, {"MAS_BUILD_TARGETS": targets}, targetarch="amd64"))
+    assert_refused(run_build_script(df, {"MAS_BUILD_TARGETS": targets}, targetarch="amd64", sandbox=sandbox))
     assert not pwned.exists()
 
 
 @pytest.mark.parametrize("pattern", ["*", "x86_64-*", "?86_64-unknown-linux-gnu", "[x]86_64-unknown-linux-gnu"])
-def test_targets_are_not_globbed(df: dfm.Dockerfile, pattern: str) -> None:
+def test_targets_are_not_globbed(sandbox: Sandbox, df: dfm.Dockerfile, pattern: str) -> None:
     # A file named like a triple in the working directory: globbing would turn the pattern into a valid target.
-    result = run_build_script(df, {"MAS_BUILD_TARGETS": pattern}, targetarch="amd64", workdir_files=(X86,))
+    result = run_build_script(
+        df, {"MAS_BUILD_TARGETS": pattern}, targetarch="amd64", workdir_files=(X86,), sandbox=sandbox
+    )
     assert f"'{pattern}'" in assert_refused(result)
 
 
-def test_empty_targets_need_a_known_targetarch(df: dfm.Dockerfile) -> None:
-    line = assert_refused(run_build_script(df, {}, targetarch="riscv64"))
+def test_empty_targets_need_a_known_targetarch(sandbox: Sandbox, df: dfm.Dockerfile) -> None:
+    line = assert_refused(run_build_script(df, {}, targetarch="riscv64", sandbox=sandbox))
     assert "TARGETARCH 'riscv64'" in line
 
 
-def test_upstream_script_runs_too(dockerfile_texts: DockerfileTexts) -> None:
+def test_upstream_script_runs_too(sandbox: Sandbox, dockerfile_texts: DockerfileTexts) -> None:
     """The runner is not tied to the patch: upstream's script builds and moves both targets."""
     text = dockerfile_texts("v1.7.0")[0]
-    result = run_build_script(dfm.parse(text), {"MAS_BUILD_TARGETS": "ignored"}, targetarch="amd64")
+    result = run_build_script(dfm.parse(text), {"MAS_BUILD_TARGETS": "ignored"}, targetarch="amd64", sandbox=sandbox)
     assert result.returncode == 0
     assert [c.tool for c in result.calls] == ["cargo"]
     assert set(result.installed) == {"mas-cli-amd64", "mas-cli-arm64"}
@@ -184,9 +189,9 @@ def single(dockerfile_texts: DockerfileTexts) -> dfm.Dockerfile:
     [("", "amd64", X86), ("", "arm64", ARM), (X86, "amd64", X86), (f"  {ARM} ", "arm64", ARM)],
 )
 def test_single_shape_builds_the_targetarch_target(
-    single: dfm.Dockerfile, targets: str, targetarch: str, triple: str
+    sandbox: Sandbox, single: dfm.Dockerfile, targets: str, targetarch: str, triple: str
 ) -> None:
-    result = run_build_script(single, {"MAS_BUILD_TARGETS": targets}, targetarch=targetarch)
+    result = run_build_script(single, {"MAS_BUILD_TARGETS": targets}, targetarch=targetarch, sandbox=sandbox)
     assert result.returncode == 0, result.stderr
     rustup, cargo = result.calls
     assert rustup.argv == ("target", "add", "--toolchain", "1.93.0", triple)
@@ -206,23 +211,23 @@ def test_single_shape_builds_the_targetarch_target(
     ],
 )
 def test_single_shape_refuses_anything_but_the_targetarch_triple(
-    single: dfm.Dockerfile, targets: str, says: str
+    sandbox: Sandbox, single: dfm.Dockerfile, targets: str, says: str
 ) -> None:
-    line = assert_refused(run_build_script(single, {"MAS_BUILD_TARGETS": targets}, targetarch="amd64"))
+    line = assert_refused(run_build_script(single, {"MAS_BUILD_TARGETS": targets}, targetarch="amd64", sandbox=sandbox))
     assert says in line
 
 
-def test_single_shape_refuses_an_unknown_targetarch(single: dfm.Dockerfile) -> None:
-    line = assert_refused(run_build_script(single, {}, targetarch="riscv64"))
+def test_single_shape_refuses_an_unknown_targetarch(sandbox: Sandbox, single: dfm.Dockerfile) -> None:
+    line = assert_refused(run_build_script(single, {}, targetarch="riscv64", sandbox=sandbox))
     assert "TARGETARCH 'riscv64'" in line
 
 
 # --- later move steps and cache mounts ----------------------------------------------------------------
 
 
-def test_upstream_v0_14_moves_in_separate_steps(dockerfile_texts: DockerfileTexts) -> None:
+def test_upstream_v0_14_moves_in_separate_steps(sandbox: Sandbox, dockerfile_texts: DockerfileTexts) -> None:
     df = dfm.parse(dockerfile_texts("v0.14.0")[0])
-    result = run_build_script(df, {}, targetarch="amd64")
+    result = run_build_script(df, {}, targetarch="amd64", sandbox=sandbox)
     assert result.returncode == 0, result.stderr
     assert result.steps == (116, 127, 129)  # the build RUN, then upstream's two `RUN --network=none mv`
     assert set(result.installed) == {"mas-cli-amd64", "mas-cli-arm64"}
@@ -241,11 +246,13 @@ MOVE = "mv target/x86_64-unknown-linux-gnu/release/mas-cli /usr/local/bin/mas-cl
         ("--mount=type=cache,target=/root/.cargo/registry ", "", True),  # outside the workdir: not modelled
     ],
 )
-def test_a_later_step_sees_target_only_outside_a_cache_mount(build_flags: str, move_flags: str, moved: bool) -> None:
+def test_a_later_step_sees_target_only_outside_a_cache_mount(
+    sandbox: Sandbox, build_flags: str, move_flags: str, moved: bool
+) -> None:
     df = dfm.parse(
         f"FROM base AS builder\nWORKDIR /app\nRUN {build_flags}{BUILD}\nRUN --network=none {move_flags}{MOVE}\n"
     )
-    result = run_build_script(df, {}, targetarch="amd64")
+    result = run_build_script(df, {}, targetarch="amd64", sandbox=sandbox)
     assert result.steps == (3, 4)
     if moved:
         assert (result.returncode, dict(result.installed)) == (0, {"mas-cli-amd64": built(X86)})
@@ -256,7 +263,7 @@ def test_a_later_step_sees_target_only_outside_a_cache_mount(build_flags: str, m
         assert result.left_in_target == ("target/x86_64-unknown-linux-gnu/release/mas-cli",)  # in the cache
 
 
-def test_a_failing_build_step_stops_the_run() -> None:
+def test_a_failing_build_step_stops_the_run(sandbox: Sandbox) -> None:
     df = dfm.parse(f"FROM base AS builder\nWORKDIR /app\nRUN {BUILD} && false\nRUN {MOVE}\n")
-    result = run_build_script(df, {}, targetarch="amd64")
+    result = run_build_script(df, {}, targetarch="amd64", sandbox=sandbox)
     assert (result.returncode, result.failed_line, dict(result.installed)) == (1, 3, {})

@@ -12,8 +12,10 @@ from rich.console import Console
 from tests.support import CompatRun
 
 from harness.analysis.compat import check_ref
+from harness.analysis.confine import Confinement
 from harness.analysis.findings import Finding
 from harness.analysis.patched import StaticSummary
+from harness.analysis.static import StaticChecks
 from harness.analysis.verdicts import VerdictCache
 from harness.cli.main import main
 from harness.config.pins import Pins
@@ -73,8 +75,11 @@ def test_compat_over_every_pin_gives_results_per_ref_and_check(compat_all: Compa
     assert len(written) == len(results) == 4 * len(refs)
 
 
-def test_compat_results_fail_where_the_result_does(bundle_cache: UpstreamCache, pins: Pins, shared_cache: Path) -> None:
-    real = check_ref(bundle_cache, "v1.19.0", pins=pins, verdicts=VerdictCache.in_cache_dir(shared_cache))
+def test_compat_results_fail_where_the_result_does(
+    confinement: Confinement, bundle_cache: UpstreamCache, pins: Pins, shared_cache: Path
+) -> None:
+    checks = StaticChecks(confinement=confinement, verdicts=VerdictCache.in_cache_dir(shared_cache))
+    real = check_ref(bundle_cache, "v1.19.0", pins=pins, checks=checks)
     failing = Finding(check="move-step", ok=False, line=140, message="moves every binary")
     broken = replace(
         real,

@@ -6,11 +6,12 @@ import pytest
 from tests.support import DockerfileTexts
 
 from harness.analysis import dockerfile as dfm
+from harness.analysis.confine import Confinement
 from harness.analysis.dockerfile import DockerfileError
 from harness.analysis.findings import Finding
 from harness.analysis.lint import check_hadolint_new_findings, check_shellcheck, tool_path
 from harness.analysis.semantic import check_dockerfile, detect_shape
-from harness.analysis.static import check_patched
+from harness.analysis.static import StaticChecks, check_patched
 from harness.analysis.verdicts import VerdictCache
 from harness.config.pins import Pins
 from harness.errors import BadInput, EnvironmentProblem
@@ -37,12 +38,13 @@ def mutate(text: str, old: str, new: str) -> str:
 
 @pytest.mark.parametrize("tag", TAGS)
 def test_patched_dockerfiles_pass_every_check(
-    dockerfile_texts: DockerfileTexts, pins: Pins, tag: str, shared_verdicts: VerdictCache
+    confinement: Confinement, dockerfile_texts: DockerfileTexts, pins: Pins, tag: str, shared_verdicts: VerdictCache
 ) -> None:
     # Through the session's verdict store, as compat computes them: each pin's checks run once a session.
     pristine, patched = dockerfile_texts(tag)
     shape = pins.series.choose(tag).variant.shape
-    everything = check_patched(patched, pristine=pristine, shape=shape, verdicts=shared_verdicts)
+    checks = StaticChecks(confinement=confinement, verdicts=shared_verdicts)
+    everything = check_patched(patched, pristine=pristine, shape=shape, checks=checks)
     lint_checks = {"shellcheck", "hadolint-new-findings"}
     findings = [f for f in everything if f.check not in lint_checks]
     assert {f.check for f in findings} == CHECKS
@@ -62,24 +64,26 @@ def test_patched_dockerfiles_pass_every_check(
     ],
 )
 def test_upstream_dockerfile_fails_the_checks(
-    dockerfile_texts: DockerfileTexts, tag: str, shape: Shape, expected: set[str]
+    confinement: Confinement, dockerfile_texts: DockerfileTexts, tag: str, shape: Shape, expected: set[str]
 ) -> None:
-    findings = check_dockerfile(dockerfile_texts(tag)[0], name="upstream", shape=shape)
+    findings = check_dockerfile(dockerfile_texts(tag)[0], name="upstream", shape=shape, confinement=confinement)
     assert failing(findings) == expected, [f for f in findings if not f.ok]
 
 
-def test_the_shape_is_read_from_the_copy_lines_when_not_given(dockerfile_texts: DockerfileTexts) -> None:
+def test_the_shape_is_read_from_the_copy_lines_when_not_given(
+    confinement: Confinement, dockerfile_texts: DockerfileTexts
+) -> None:
     assert detect_shape(dfm.parse(dockerfile_texts("v0.14.0")[1])) == "per-arch"
     assert detect_shape(dfm.parse(dockerfile_texts("v1.7.0")[1])) == "per-arch"
     assert detect_shape(dfm.parse(dockerfile_texts("v1.18.0")[1])) == "single"
-    assert failing(check_dockerfile(dockerfile_texts("v1.18.0")[1])) == set()
+    assert failing(check_dockerfile(dockerfile_texts("v1.18.0")[1], confinement=confinement)) == set()
 
 
-def test_one_shape_does_not_pass_for_the_other(dockerfile_texts: DockerfileTexts) -> None:
+def test_one_shape_does_not_pass_for_the_other(confinement: Confinement, dockerfile_texts: DockerfileTexts) -> None:
     """The shapes are different rules, not a looser common one: each patched file fails the other's."""
-    single = check_dockerfile(dockerfile_texts("v1.18.0")[1], shape="per-arch")
+    single = check_dockerfile(dockerfile_texts("v1.18.0")[1], shape="per-arch", confinement=confinement)
     assert failing(single) == {"cargo-env", "target-flags", "move-step", "rustup-targets"}
-    per_arch = check_dockerfile(dockerfile_texts("v1.7.0")[1], shape="single")
+    per_arch = check_dockerfile(dockerfile_texts("v1.7.0")[1], shape="single", confinement=confinement)
     assert failing(per_arch) == {"move-step", "targets-validated"}
 
 
@@ -199,12 +203,12 @@ MUTANTS["c2-move-outside-the-cache-mount"] = ([(MOVE_LOOP, SEPARATE_MOVE_STEP)],
 
 
 @pytest.mark.parametrize("mutant", sorted(MUTANTS))
-def test_mutant_is_caught_by_the_right_check(patched: str, mutant: str) -> None:
+def test_mutant_is_caught_by_the_right_check(confinement: Confinement, patched: str, mutant: str) -> None:
     edits, expected = MUTANTS[mutant]
     text = patched
     for old, new in edits:
         text = mutate(text, old, new)
-    assert failing(check_dockerfile(text, shape="per-arch")) == expected
+    assert failing(check_dockerfile(text, shape="per-arch", confinement=confinement)) == expected
 
 
 # --- the v0.14 shape: a two-target build, then upstream's two separate move steps -----------------
@@ -241,23 +245,25 @@ V014_MUTANTS: dict[str, tuple[list[tuple[str, str]], set[str]]] = {
 }
 
 
-def test_v0_14_shape_may_move_in_a_separate_step(dockerfile_texts: DockerfileTexts) -> None:
+def test_v0_14_shape_may_move_in_a_separate_step(confinement: Confinement, dockerfile_texts: DockerfileTexts) -> None:
     # No cache mount on target/ in this shape: a later RUN sees what the build left there.
     text = mutate(
         dockerfile_texts("v0.14.0")[1], MOVE_LOOP.replace("    ", "  ", 1), SEPARATE_MOVE_STEP.replace("    ", "  ", 1)
     )
-    findings = check_dockerfile(text, shape="per-arch")
+    findings = check_dockerfile(text, shape="per-arch", confinement=confinement)
     assert failing(findings) == set()
     assert any("with the move steps at line" in f.message for f in findings if f.check == "move-step")
 
 
 @pytest.mark.parametrize("mutant", sorted(V014_MUTANTS))
-def test_v0_14_mutant_is_caught_by_the_right_check(dockerfile_texts: DockerfileTexts, mutant: str) -> None:
+def test_v0_14_mutant_is_caught_by_the_right_check(
+    confinement: Confinement, dockerfile_texts: DockerfileTexts, mutant: str
+) -> None:
     edits, expected = V014_MUTANTS[mutant]
     text = dockerfile_texts("v0.14.0")[1]
     for old, new in edits:
         text = mutate(text, old, new)
-    assert failing(check_dockerfile(text, shape="per-arch")) == expected
+    assert failing(check_dockerfile(text, shape="per-arch", confinement=confinement)) == expected
 
 
 # --- the v1.18+ shape: one target per build, from TARGETARCH, moved to /usr/local/bin/mas-cli ---------
@@ -324,37 +330,43 @@ SINGLE_MUTANTS: dict[str, tuple[list[tuple[str, str]], set[str]]] = {
 
 
 @pytest.mark.parametrize("mutant", sorted(SINGLE_MUTANTS))
-def test_v1_18_mutant_is_caught_by_the_right_check(dockerfile_texts: DockerfileTexts, mutant: str) -> None:
+def test_v1_18_mutant_is_caught_by_the_right_check(
+    confinement: Confinement, dockerfile_texts: DockerfileTexts, mutant: str
+) -> None:
     edits, expected = SINGLE_MUTANTS[mutant]
     text = dockerfile_texts("v1.18.0")[1]
     for old, new in edits:
         text = mutate(text, old, new)
-    assert failing(check_dockerfile(text, shape="single")) == expected
+    assert failing(check_dockerfile(text, shape="single", confinement=confinement)) == expected
 
 
-def test_findings_point_at_the_line(patched: str) -> None:
+def test_findings_point_at_the_line(confinement: Confinement, patched: str) -> None:
     text = mutate(patched, "ARG CARGO_BUILD_JOBS=2\n", "ARG CARGO_BUILD_JOBS=16\n")
-    [bad] = [f for f in check_dockerfile(text) if not f.ok]
+    [bad] = [f for f in check_dockerfile(text, confinement=confinement) if not f.ok]
     assert (bad.check, bad.line) == ("knobs-declared", 122)
     assert "'16'" in bad.message and "'2'" in bad.message
 
     text = mutate(patched, ENV_BLOCK, "")
-    assert {(f.check, f.line) for f in check_dockerfile(text) if not f.ok} == {("cargo-env", 131)}  # the RUN, moved up
+    assert {(f.check, f.line) for f in check_dockerfile(text, confinement=confinement) if not f.ok} == {
+        ("cargo-env", 131)
+    }  # the RUN, moved up
 
     text = mutate(patched, DPKG_RUN, "RUN rustup target add aarch64-unknown-linux-gnu\n\n" + DPKG_RUN)
-    assert [(f.check, f.line) for f in check_dockerfile(text) if not f.ok] == [("rustup-targets", 81)]
+    assert [(f.check, f.line) for f in check_dockerfile(text, confinement=confinement) if not f.ok] == [
+        ("rustup-targets", 81)
+    ]
 
 
-def test_knob_defaults_are_a_parameter(patched: str) -> None:
+def test_knob_defaults_are_a_parameter(confinement: Confinement, patched: str) -> None:
     defaults = {**KNOB_DEFAULTS, "CARGO_BUILD_JOBS": "4"}
-    assert failing(check_dockerfile(patched, knob_defaults=defaults)) == {"knobs-declared"}
+    assert failing(check_dockerfile(patched, knob_defaults=defaults, confinement=confinement)) == {"knobs-declared"}
 
 
-def test_unparsable_file_is_bad_input() -> None:
+def test_unparsable_file_is_bad_input(confinement: Confinement) -> None:
     with pytest.raises(BadInput, match=r"broken\.Dockerfile: .*does not parse"):
-        check_dockerfile("FROM a\nENV x\n", name="broken.Dockerfile")
+        check_dockerfile("FROM a\nENV x\n", name="broken.Dockerfile", confinement=confinement)
     with pytest.raises(DockerfileError, match="no stage named `builder`"):
-        check_dockerfile("FROM a\nRUN true\n")
+        check_dockerfile("FROM a\nRUN true\n", confinement=confinement)
 
 
 def test_shellcheck_flags_a_changed_run(dockerfile_texts: DockerfileTexts) -> None:

@@ -49,7 +49,13 @@ def _store(
 
 
 def _lookup(store: VerdictCache, compute: Callable[[], list[Finding]], **inputs: Any) -> list[Finding]:
-    arguments: dict[str, Any] = {"pristine": PRISTINE, "patched": PATCHED, "shape": "single", **inputs}
+    arguments: dict[str, Any] = {
+        "pristine": PRISTINE,
+        "patched": PATCHED,
+        "shape": "single",
+        "scripts": "confined",
+        **inputs,
+    }
     return store.findings(compute=compute, **arguments)
 
 
@@ -101,7 +107,10 @@ def test_without_a_pristine_file_no_lint_runs_and_no_tool_is_asked(tmp_path: Pat
         raise AssertionError("the lint tools' versions were asked for")
 
     store = VerdictCache(tmp_path, harness_version="1.0", versions=no_tools)
-    assert store.findings(pristine=None, patched=PATCHED, shape=None, compute=Counting(FINDINGS)) == FINDINGS
+    assert (
+        store.findings(pristine=None, patched=PATCHED, shape=None, scripts="confined", compute=Counting(FINDINGS))
+        == FINDINGS
+    )
 
 
 def _tampered(entry: dict[str, Any]) -> dict[str, Any]:

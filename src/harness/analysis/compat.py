@@ -15,12 +15,10 @@ from harness.analysis.drift import Drift, post_image_drift, prefetch_compared_pi
 from harness.analysis.findings import Finding
 from harness.analysis.patched import PatchedRef, RunMemo, StaticKey, StaticSummary, patch_ref
 from harness.analysis.release_profile import ReleaseProfile
-from harness.analysis.static import check_patched, not_text
-from harness.analysis.verdicts import VerdictCache
+from harness.analysis.static import StaticChecks, check_patched, not_text
 from harness.config.pins import Pins, shown_path
 from harness.config.series import Choice, newest_release
 from harness.errors import BadInput, UpstreamError
-from harness.files import atomic_write, refuse_clobber
 from harness.patch.engine import State
 from harness.patch.hunks import HunkReport
 from harness.patch.patchfile import git_blob_id
@@ -100,18 +98,12 @@ def refs_to_check(cache: UpstreamCache, pins: Pins, *, refs: Sequence[str], late
     return list(dict.fromkeys(chosen))
 
 
-def export_variant(
-    cache: UpstreamCache, ref: str, *, pins: Pins, output: Path, force: bool
-) -> tuple[PatchedRef, StaticSummary | None, bool]:
-    """Write the harness's variant for `ref` to `output` when it applies there; (the variant evaluated, its static
-    checks, whether it was written). A variant that does not apply is not written."""
-    refuse_clobber(output, force=force)
+def variant_for(
+    cache: UpstreamCache, ref: str, *, pins: Pins, checks: StaticChecks
+) -> tuple[PatchedRef, StaticSummary | None]:
+    """The harness's variant for `ref`, evaluated there, and its static checks (None when it does not apply)."""
     variant_ref = patch_ref(cache, ref, pins=pins)
-    static = summarize_static(variant_ref)
-    if variant_ref.patched is None:
-        return variant_ref, static, False
-    atomic_write(output, variant_ref.patch_path.read_bytes(), mode=0o644, replace=force)
-    return variant_ref, static, True
+    return variant_ref, summarize_static(variant_ref, checks=checks)
 
 
 def _static_key(patched_ref: PatchedRef, patched: bytes) -> StaticKey:
@@ -119,7 +111,7 @@ def _static_key(patched_ref: PatchedRef, patched: bytes) -> StaticKey:
 
 
 def summarize_static(
-    patched_ref: PatchedRef, *, memo: RunMemo | None = None, verdicts: VerdictCache | None = None
+    patched_ref: PatchedRef, *, checks: StaticChecks, memo: RunMemo | None = None
 ) -> StaticSummary | None:
     if patched_ref.patched is None:
         return None
@@ -132,7 +124,7 @@ def summarize_static(
             pristine=patched_ref.original.decode(),
             name=f"{patched_ref.resolved.ref}:{DOCKERFILE}",
             shape=patched_ref.choice.variant.shape,
-            verdicts=verdicts,
+            checks=checks,
         )
     except DockerfileError as exc:
         # One odd ref must not hide the others' results: it fails here, with the parser's word.
@@ -146,9 +138,7 @@ def summarize_static(
     return summary
 
 
-def summarize_distinct(
-    patched_refs: Iterable[PatchedRef], *, memo: RunMemo, verdicts: VerdictCache | None = None
-) -> None:
+def summarize_distinct(patched_refs: Iterable[PatchedRef], *, memo: RunMemo, checks: StaticChecks) -> None:
     """The static checks of each distinct patched Dockerfile among these refs, side by side, into `memo`.
 
     The checks wait on subprocesses (sh, shellcheck, hadolint), so distinct files are checked
@@ -164,17 +154,17 @@ def summarize_distinct(
         return
     with ThreadPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 1)) as pool:
         # list(): the first error (a missing linter) surfaces here.
-        list(pool.map(lambda p: summarize_static(p, memo=memo, verdicts=verdicts), todo.values()))
+        list(pool.map(lambda p: summarize_static(p, memo=memo, checks=checks), todo.values()))
 
 
-def check_ref(  # noqa: PLR0913  # the run's memo and verdict store are passed explicitly, never kept globally
+def check_ref(  # noqa: PLR0913  # the run's memo and static checks are passed explicitly, never kept globally
     cache: UpstreamCache,
     ref: str,
     *,
     pins: Pins,
+    checks: StaticChecks,
     forced_patch: Path | None = None,
     memo: RunMemo | None = None,
-    verdicts: VerdictCache | None = None,
 ) -> CompatResult:
     started = time.perf_counter()
     memo = memo if memo is not None else RunMemo()
@@ -188,7 +178,7 @@ def check_ref(  # noqa: PLR0913  # the run's memo and verdict store are passed e
     patched_blob = git_blob_id(patched_ref.patched) if patched_ref.patched is not None else None
     expected = pin.expected if pin and forced_patch is None else None
     expected_patched = pin.patched_blob if pin and forced_patch is None else None
-    static = summarize_static(patched_ref, memo=memo, verdicts=verdicts)
+    static = summarize_static(patched_ref, memo=memo, checks=checks)
     drift = post_image_drift(cache, patched_ref, pins=pins, memo=memo)
     release = memo.release_profile(cache, resolved)
 
@@ -256,8 +246,8 @@ def check_refs(
     refs: Iterable[str],
     *,
     pins: Pins,
+    checks: StaticChecks,
     forced_patch: Path | None = None,
-    verdicts: VerdictCache | None = None,
 ) -> list[CompatResult]:
     """Each ref once, in order. The work is done per distinct thing, not per ref: the refs are resolved together
     (one `ls-remote`, one fetch), each distinct Dockerfile read once, each (Dockerfile, patch) evaluated once and
@@ -268,5 +258,5 @@ def check_refs(
     cache.read_blobs(blob for r in resolved.values() for blob in (r.dockerfile_blob, r.cargo_toml_blob) if blob)
     patched = [patch_ref(cache, ref, pins=pins, forced_patch=forced_patch, memo=memo) for ref in refs]
     prefetch_compared_pins(cache, patched, pins=pins, memo=memo)
-    summarize_distinct(patched, memo=memo, verdicts=verdicts)
-    return [check_ref(cache, ref, pins=pins, forced_patch=forced_patch, memo=memo, verdicts=verdicts) for ref in refs]
+    summarize_distinct(patched, memo=memo, checks=checks)
+    return [check_ref(cache, ref, pins=pins, checks=checks, forced_patch=forced_patch, memo=memo) for ref in refs]

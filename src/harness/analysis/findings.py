@@ -15,6 +15,8 @@ class Finding:
     message: str
     error: bool = False
     """The file could not be checked at all (it is not UTF-8 text): an ERROR for its ref, not a failed check."""
+    needs: str = ""
+    """With `error`: what the machine lacks for this check (e.g. `confinement`); the run then exits 3."""
 
     def result(self, *, group: str, path: str) -> Result:
         """As a reported result: `path` names the file the line is in (the patched Dockerfile of a ref)."""
@@ -22,6 +24,7 @@ class Finding:
             name=self.check,
             status=Status.ERROR if self.error else status_of(self.ok),
             reason=self.message,
+            needs=self.needs,
             group=group,
             location=Location(path=path, line=self.line),
         )

@@ -14,8 +14,7 @@ from pathlib import Path
 
 from harness.analysis.findings import Finding
 from harness.analysis.patched import verify_pin
-from harness.analysis.static import check_patched, not_text
-from harness.analysis.verdicts import VerdictCache
+from harness.analysis.static import StaticChecks, check_patched, not_text
 from harness.config.pins import Pins
 from harness.errors import BadInput
 from harness.files import atomic_write, refuse_clobber
@@ -79,7 +78,12 @@ class RefreshRequest:
 
 
 def refresh_patch(
-    cache: UpstreamCache, patch: Patch, request: RefreshRequest, *, pins: Pins, verdicts: VerdictCache | None = None
+    cache: UpstreamCache,
+    patch: Patch,
+    request: RefreshRequest,
+    *,
+    pins: Pins,
+    checks: StaticChecks,
 ) -> RefreshRun:
     resolved = cache.resolve(request.ref)
     verify_pin(resolved, pins.get(request.ref))
@@ -95,7 +99,12 @@ def refresh_patch(
             # The merge works on bytes; the checks of what it made cannot, and an unchecked patch is not written.
             raise BadInput(f"{request.ref}: {not_text(exc)}; nothing written") from None
         findings = tuple(
-            check_patched(patched, pristine=pristine, name=f"{request.ref}:{DOCKERFILE} (refreshed)", verdicts=verdicts)
+            check_patched(
+                patched,
+                pristine=pristine,
+                checks=checks,
+                name=f"{request.ref}:{DOCKERFILE} (refreshed)",
+            )
         )
         atomic_write(request.output, refresh.candidate, mode=0o644, replace=request.force)
         written = request.output

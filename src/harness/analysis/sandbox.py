@@ -4,25 +4,30 @@ The builder stage's cargo build RUN (and, as v0.14 had them, its later move step
 runs in the environment BuildKit would give it, with test-double `cargo` and
 `rustup` first on PATH (harness/analysis/doubles/): what the script really asks of
 rustup and cargo, and what it moves where, is then a recorded fact rather than a
-reading of shell text.
+reading of shell text. The script is upstream's text, so it runs confined
+(harness.analysis.confine), and what it leaves behind is read without following
+a link it may have planted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import shlex
-import shutil
+import stat
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.analysis import dockerfile as dfm
 from harness.analysis import environment
+from harness.analysis.confine import FILE_SIZE_LIMIT, Confinement
 from harness.analysis.dockerfile import Dockerfile, RunStep, Stage
-from harness.errors import EnvironmentProblem
+from harness.errors import BadInput, EnvironmentProblem
+from harness.files import read_in_tree
 from harness.knobs import INSTALL_DIR
-from harness.proc import run
 
 log = logging.getLogger("harness")
 
@@ -68,6 +73,8 @@ class ScriptRun:
     """First lines of the RUNs executed: the build RUN, then its move steps."""
     failed_line: int | None = None
     """The RUN that exited non-zero, if one did."""
+    stopped: str | None = None
+    """Why the harness stopped that RUN (a time, CPU or file-size limit), None when it ended by itself."""
 
     @property
     def cargo_builds(self) -> list[ToolCall]:
@@ -110,12 +117,6 @@ def _positionals(argv: Sequence[str], *, takes_value: set[str]) -> list[str]:
     return out
 
 
-def _shell() -> str:
-    # BuildKit runs RUN scripts with the image's /bin/sh, which is dash in the
-    # Debian rust images; bash would accept things dash rejects.
-    return shutil.which("dash") or "/bin/sh"
-
-
 def write_doubles(bin_dir: Path) -> Path:
     """Write the cargo/rustup doubles into `bin_dir` (created) and return it.
 
@@ -132,15 +133,36 @@ def write_doubles(bin_dir: Path) -> Path:
     return bin_dir
 
 
+@dataclass(frozen=True, kw_only=True)
+class Sandbox:
+    """Where build scripts run: confined as `confinement` says, with the doubles written once in `doubles`."""
+
+    confinement: Confinement
+    doubles: Path
+
+
+@contextlib.contextmanager
+def open_sandbox(confinement: Confinement) -> Iterator[Sandbox]:
+    """A sandbox for any number of script runs, in parallel threads too (the doubles are written before any starts)."""
+    with tempfile.TemporaryDirectory(prefix="mas-doubles-") as tmp:
+        yield Sandbox(confinement=confinement, doubles=write_doubles(Path(tmp) / "bin"))
+
+
 def read_calls(log_file: Path) -> tuple[ToolCall, ...]:
     """The calls the doubles recorded, in order (the record format is described in doubles/tool_double.sh)."""
-    if not log_file.exists():
+    data = _output_bytes(log_file.parent, log_file.name)
+    if not data:
         return ()
-    fields = log_file.read_bytes().split(b"\0")
+    fields = data.split(b"\0")
     calls = []
     at = 0
     while at < len(fields) - 1:  # the last field is what follows the final NUL: nothing
-        tool, count = fields[at].decode(), int(fields[at + 1])
+        try:
+            tool, count = fields[at].decode(), int(fields[at + 1])
+        except (UnicodeDecodeError, ValueError, IndexError):
+            break  # the script wrote into the log itself: what came before is still the doubles' own
+        if at + 2 + count >= len(fields):
+            break
         argv = tuple(arg.decode(errors="replace") for arg in fields[at + 2 : at + 2 + count])
         exported = fields[at + 2 + count].decode(errors="replace")
         at += 3 + count
@@ -159,12 +181,33 @@ def _exported(listing: str) -> dict[str, str]:
     return env
 
 
-def _shell_safe_path(path: Path) -> str:
-    text = str(path)
+def _shell_safe_path(text: str) -> str:
     # The path is pasted into the script unquoted (in place of /usr/local/bin/).
     if not all(ch.isalnum() or ch in "/._-" for ch in text):
         raise EnvironmentProblem(f"temporary directory `{text}` has characters unsafe in a shell word; set TMPDIR")
     return text
+
+
+def _output_bytes(root: Path, name: str, *, limit: int = FILE_SIZE_LIMIT) -> bytes | None:
+    """A regular file the script left under `root`, never through a link it planted; None for anything else."""
+    try:
+        return read_in_tree(root, name, limit=limit)
+    except BadInput:
+        return None
+
+
+def _regular_files(base: Path) -> list[str]:
+    """Regular files under `base`, relative to its parent, walked without following links (a script may plant one
+    to make the harness list a directory of the host)."""
+    if not base.is_dir() or base.is_symlink():
+        return []
+    found = []
+    for directory, _, files in os.walk(base, followlinks=False):
+        for name in files:
+            path = Path(directory) / name
+            if stat.S_ISREG(path.lstat().st_mode):
+                found.append(str(path.relative_to(base.parent)))
+    return found
 
 
 def move_steps(stage: Stage, build_run: RunStep) -> list[RunStep]:
@@ -196,7 +239,19 @@ class _CacheMounts:
     app: Path
     store: Path
 
+    def _through_link(self, relative: str) -> bool:
+        # The script may have planted a link where the mount goes: moving directories through it would write
+        # outside the scratch directory.
+        path = self.app
+        for part in Path(relative).parts:
+            path = path / part
+            if path.is_symlink():
+                return True
+        return False
+
     def mount(self, relative: str, stash: Path) -> None:
+        if self._through_link(relative):
+            return
         layer, cached = self.app / relative, self.store / relative
         if layer.exists():
             stash.parent.mkdir(parents=True, exist_ok=True)
@@ -208,6 +263,8 @@ class _CacheMounts:
             layer.mkdir(parents=True)
 
     def unmount(self, relative: str, stash: Path) -> None:
+        if self._through_link(relative) or not (self.app / relative).exists():
+            return
         layer, cached = self.app / relative, self.store / relative
         cached.parent.mkdir(parents=True, exist_ok=True)
         layer.rename(cached)
@@ -220,8 +277,8 @@ def run_build_script(
     build_args: Mapping[str, str],
     *,
     targetarch: str,
+    sandbox: Sandbox,
     workdir_files: Sequence[str] = (),
-    doubles_dir: Path | None = None,
 ) -> ScriptRun:
     """Run the builder stage's cargo build RUN, then its move steps, under sh with cargo/rustup doubles.
 
@@ -234,8 +291,8 @@ def run_build_script(
     cache mount under it (see _CacheMounts); the first failing step ends the run.
     `workdir_files` are empty files created in the working directory first
     (decoys, e.g. a file named like a triple to catch unquoted globbing).
-    `doubles_dir` holds doubles written beforehand (see write_doubles); by
-    default they are written for this run alone.
+    Each script runs in `sandbox`, as its confinement says (the caller has
+    checked that it is available).
     """
     stage = df.builder
     build_run = dfm.find_build_run(stage)
@@ -243,15 +300,18 @@ def run_build_script(
     with tempfile.TemporaryDirectory(prefix="mas-build-script-") as tmp:
         root = Path(tmp)
         app, dest = root / "app", root / "usr" / "local" / "bin"
-        bin_dir = doubles_dir or write_doubles(root / "doubles-bin")
-        app.mkdir()
+        scratch = root / "scratch"
+        app, dest = scratch / "app", scratch / "usr" / "local" / "bin"
+        confinement, bin_dir = sandbox.confinement, sandbox.doubles
+        app.mkdir(parents=True)
         dest.mkdir(parents=True)
         for name in workdir_files:
             (app / name).touch()
         before = set(workdir_files)
-        call_log = root / "calls"
+        call_log = scratch / "calls"
         caches = _CacheMounts(app=app, store=root / "cache-mounts")
-        returncode, stderr, failed_line = 0, [], None
+        prefix = _shell_safe_path(confinement.path_of(scratch, scratch=scratch)) + INSTALL_PREFIX
+        returncode, stderr, failed_line, stopped = 0, [], None, None
         for step in steps:
             workdir = dfm.workdir_at(stage, step.start_line)
             mounted = [
@@ -261,41 +321,35 @@ def run_build_script(
             ]
             for index, rel in enumerate(mounted):
                 caches.mount(rel, root / "layer-stash" / str(index))
-            env = environment.environment_at(df, stage, step.start_line, build_args, targetarch=targetarch)
-            script = step.script.replace(INSTALL_PREFIX, _shell_safe_path(root) + INSTALL_PREFIX)
-            log.debug("running the RUN at line %d with %s rewritten to %s", step.start_line, INSTALL_PREFIX, dest)
-            proc = run(
-                "env",
-                "-i",
-                f"PATH={bin_dir}:/usr/bin:/bin",
-                f"HARNESS_DOUBLE_LOG={call_log}",
-                *(f"{k}={v}" for k, v in env.items()),
-                _shell(),
-                "-c",
-                script,
-                cwd=app,
-                check=False,
+            env = {
+                "PATH": f"{confinement.doubles_dir(bin_dir)}:/usr/bin:/bin",
+                "HARNESS_DOUBLE_LOG": confinement.path_of(call_log, scratch=scratch),
+                **environment.environment_at(df, stage, step.start_line, build_args, targetarch=targetarch),
+            }
+            script = step.script.replace(INSTALL_PREFIX, prefix)
+            log.debug(
+                "running the RUN at line %d (%s), %s rewritten to %s",
+                step.start_line,
+                confinement.backend,
+                INSTALL_PREFIX,
+                prefix,
             )
+            confinement.prepare(scratch, bin_dir)
+            done = confinement.run(script, env=env, scratch=scratch, doubles=bin_dir, cwd=app)
             for index, rel in enumerate(mounted):
                 caches.unmount(rel, root / "layer-stash" / str(index))
-            stderr.append(proc.stderr.decode(errors="replace"))
-            if proc.returncode != 0:
-                returncode, failed_line = proc.returncode, step.start_line
+            stderr.append(done.stderr)
+            if done.returncode != 0 or done.stopped is not None:
+                returncode, failed_line, stopped = done.returncode, step.start_line, done.stopped
                 break
         calls = read_calls(call_log)
-        installed = {p.name: p.read_text(errors="replace") for p in sorted(dest.iterdir())}
+        installed = {
+            p.name: (_output_bytes(dest, p.name) or b"").decode(errors="replace") for p in sorted(dest.iterdir())
+        }
         # Copied rather than moved: still in target/, in the layer or in its cache mount.
-        left = tuple(
-            sorted(
-                str(p.relative_to(base))
-                for base in (app, caches.store)
-                if (base / "target").is_dir()
-                for p in (base / "target").rglob("*")
-                if p.is_file()
-            )
-        )
+        left = tuple(sorted(name for base in (app, caches.store) for name in _regular_files(base / "target")))
         new = tuple(sorted(p.name for p in app.iterdir() if p.name not in before and p.name != "target"))
-        copies = tuple(_copy_sources(df, root, targetarch=targetarch))
+        copies = tuple(_copy_sources(df, scratch, targetarch=targetarch))
     return ScriptRun(
         build_args=dict(build_args),
         targetarch=targetarch,
@@ -308,6 +362,7 @@ def run_build_script(
         copy_sources=copies,
         steps=tuple(s.start_line for s in steps),
         failed_line=failed_line,
+        stopped=stopped,
     )
 
 
@@ -320,7 +375,7 @@ def _copy_sources(df: Dockerfile, root: Path, *, targetarch: str) -> list[CopySo
             env = environment.environment_at(df, stage, copy.line, {}, targetarch=targetarch)
             for source in copy.sources:
                 path = environment.expand(source, env)
-                local = root / path.lstrip("/")
-                content = local.read_text(errors="replace") if local.is_file() else None
+                data = _output_bytes(root, path.lstrip("/"))  # None too for `..`: nothing the stage can have made
+                content = None if data is None else data.decode(errors="replace")
                 found.append(CopySource(line=copy.line, path=path, content=content))
     return found

@@ -8,16 +8,16 @@ under every scenario of the Dockerfile's shape (harness.analysis.scenarios).
 from __future__ import annotations
 
 import os
-import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 from harness.analysis import dockerfile as dfm
 from harness.analysis import environment
+from harness.analysis.confine import Confinement
 from harness.analysis.dockerfile import Dockerfile, RunStep, Stage
 from harness.analysis.findings import Finding, last_line
-from harness.analysis.sandbox import INSTALL_PREFIX, ScriptRun, option_values, run_build_script, write_doubles
+from harness.analysis.sandbox import INSTALL_PREFIX, ScriptRun, open_sandbox, option_values, run_build_script
 from harness.analysis.scenarios import KNOB_PROBES, SHAPE_RULES, Scenario, ShapeRules
 from harness.knobs import ARCH_TRIPLES, CARGO_KNOBS, KNOB_DEFAULTS, SUPPORTED_TRIPLES, Shape
 
@@ -38,15 +38,22 @@ def detect_shape(df: Dockerfile) -> Shape:
     return "single" if binaries == {"mas-cli"} else "per-arch"
 
 
+EXECUTED_CHECKS = ("cargo-env", "target-flags", "move-step", "rustup-targets", "targets-validated")
+"""The findings that come from running the build script; the others read the file."""
+
+
 def check_dockerfile(
     text: str,
     *,
+    confinement: Confinement,
     name: str = "Dockerfile",
     knob_defaults: Mapping[str, str] = KNOB_DEFAULTS,
     shape: Shape | None = None,
 ) -> list[Finding]:
     """All semantic checks of a patched Dockerfile of the given shape (None: read from the file's COPY lines).
 
+    The build script runs as `confinement` says; where it cannot run confined (and
+    --unconfined was not given), the findings that need it are errors saying why.
     Raises DockerfileError (a BadInput) if the file does not parse or has no
     builder stage with one cargo build RUN.
     """
@@ -57,14 +64,20 @@ def check_dockerfile(
     except dfm.DockerfileError as e:
         raise dfm.DockerfileError(f"{name}: {e}") from e
     rules = SHAPE_RULES[shape or detect_shape(df)]
+    declared = check_knobs_declared(stage, build_run, knob_defaults)
+    if not confinement.available:
+        return [*declared, *not_run(build_run, confinement)]
     # The runs are independent and spend their time waiting on sh and the doubles: one at a time per CPU.
     workers = os.cpu_count() or 1
-    with tempfile.TemporaryDirectory(prefix="mas-doubles-") as tmp, ThreadPoolExecutor(max_workers=workers) as pool:
-        doubles = write_doubles(Path(tmp) / "bin")
+    with open_sandbox(confinement) as sandbox, ThreadPoolExecutor(max_workers=workers) as pool:
         runs = list(
             pool.map(
                 lambda s: run_build_script(
-                    df, s.build_args, targetarch=s.targetarch, workdir_files=s.workdir_files, doubles_dir=doubles
+                    df,
+                    s.build_args,
+                    targetarch=s.targetarch,
+                    sandbox=sandbox,
+                    workdir_files=s.workdir_files,
                 ),
                 (*rules.good, *rules.bad),
             )
@@ -72,12 +85,45 @@ def check_dockerfile(
     good = list(zip(rules.good, runs[: len(rules.good)], strict=True))
     bad = list(zip(rules.bad, runs[len(rules.good) :], strict=True))
     return [
-        *check_knobs_declared(stage, build_run, knob_defaults),
+        *declared,
+        *check_script_limits(zip((*rules.good, *rules.bad), runs, strict=True)),
         *check_cargo_env(stage, build_run, good),
         *check_target_flags(build_run, good),
         *check_move_step(build_run, good, rules),
         *check_rustup_targets(stage, build_run, good),
         *check_targets_validated(build_run, bad),
+    ]
+
+
+def not_run(build_run: RunStep, confinement: Confinement) -> list[Finding]:
+    """Each finding that needs the build script run, as an error: the machine cannot run it confined."""
+    return [
+        Finding(
+            check=check,
+            ok=False,
+            line=build_run.start_line,
+            message=f"not checked: {confinement.unavailable}",
+            error=True,
+            needs="confinement",
+        )
+        for check in EXECUTED_CHECKS
+    ]
+
+
+def check_script_limits(runs: Iterable[tuple[Scenario, ScriptRun]]) -> list[Finding]:
+    """A build script the harness had to stop (a time, CPU or file-size limit) fails; the others pass."""
+    stopped = [(scenario, run) for scenario, run in runs if run.stopped is not None]
+    if not stopped:
+        return []
+    scenario, run = stopped[0]
+    more = f" (and in {len(stopped) - 1} more scenarios)" if len(stopped) > 1 else ""
+    return [
+        Finding(
+            check="script-limits",
+            ok=False,
+            line=run.failed_line,
+            message=f"the RUN at line {run.failed_line} was {run.stopped} with {scenario.label}{more}",
+        )
     ]
 
 

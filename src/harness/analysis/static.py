@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from harness.analysis.confine import Confinement
 from harness.analysis.findings import Finding
 from harness.analysis.lint import check_hadolint_new_findings, check_shellcheck
 from harness.analysis.semantic import check_dockerfile
 from harness.analysis.verdicts import VerdictCache
 from harness.knobs import Shape
+
+
+@dataclass(frozen=True, kw_only=True)
+class StaticChecks:
+    """How one run computes the static checks: upstream's build script confined as this machine allows (or as
+    `--unconfined` says), and the verdict store their findings are kept in (None: each computed, none kept)."""
+
+    confinement: Confinement
+    verdicts: VerdictCache | None = None
 
 
 def not_text(exc: UnicodeDecodeError) -> str:
@@ -18,29 +30,30 @@ def check_patched(
     patched: str,
     *,
     pristine: str | None,
+    checks: StaticChecks,
     name: str = "Dockerfile",
     shape: Shape | None = None,
-    verdicts: VerdictCache | None = None,
 ) -> list[Finding]:
     """The semantic checks, plus the lint comparisons when the upstream original is known.
 
-    With `verdicts`, findings already computed for the same files (and shape, harness and
+    With a verdict store, findings already computed for the same files (and shape, harness and
     tool versions) are read back instead; a file that does not parse is never stored (its
     error names the file).
     """
 
     def compute() -> list[Finding]:
-        findings = check_dockerfile(patched, name=name, shape=shape)
+        findings = check_dockerfile(patched, confinement=checks.confinement, name=name, shape=shape)
         if pristine is not None:
             findings += check_shellcheck(pristine, patched)
-            findings += check_hadolint_new_findings(pristine, patched, outputs=verdicts)
+            findings += check_hadolint_new_findings(pristine, patched, outputs=checks.verdicts)
         return findings
 
-    if verdicts is None:
+    if checks.verdicts is None:
         return compute()
-    return verdicts.findings(
+    return checks.verdicts.findings(
         pristine=None if pristine is None else pristine.encode(),
         patched=patched.encode(),
         shape=shape,
+        scripts="confined" if checks.confinement.confined else "unconfined",
         compute=compute,
     )

@@ -20,7 +20,7 @@ from typing import Literal
 from harness.analysis.compat import CompatResult, StaticResult, check_ref, static_result_of, summarize_static
 from harness.analysis.patched import patch_ref, verify_pin
 from harness.analysis.release_profile import describe_change, release_profile_of
-from harness.analysis.verdicts import VerdictCache
+from harness.analysis.static import StaticChecks
 from harness.config.pins import Pins, Settings, shown_path
 from harness.config.superproject import SuperprojectConfig
 from harness.patch.engine import State
@@ -98,19 +98,19 @@ class SuperprojectCheck:
         }
 
 
-def suggest_variant(  # noqa: PLR0913  # the verdict store is passed explicitly, never kept globally
+def suggest_variant(  # noqa: PLR0913  # the run's static checks are passed explicitly, never kept globally
     cache: UpstreamCache,
     ref: str,
     *,
     label: str,
     pins: Pins,
     config: SuperprojectConfig,
-    verdicts: VerdictCache | None = None,
+    checks: StaticChecks,
 ) -> Suggestion:
     """What the harness has for `ref` when the user's patch does not fit it."""
     variant_ref = patch_ref(cache, ref, pins=pins)
     choice = variant_ref.choice
-    static = summarize_static(variant_ref, verdicts=verdicts)
+    static = summarize_static(variant_ref, checks=checks)
     shown = shown_path(config.patch, config.root)
     return Suggestion(
         ref=label,
@@ -127,14 +127,14 @@ CheckKind = Literal["recorded", "recorded-static", "bump"]
 """The recorded commit (with the static checks or without), or the ref of a proposed bump."""
 
 
-def _check(  # noqa: PLR0913  # the verdict store is passed explicitly, never kept globally
+def _check(  # noqa: PLR0913  # the run's static checks are passed explicitly, never kept globally
     config: SuperprojectConfig,
     sub: Submodule,
     ref: str,
     *,
     settings: Settings,
     kind: CheckKind,
-    verdicts: VerdictCache | None,
+    checks: StaticChecks,
 ) -> SuperprojectCheck:
     pins, cache_dir, offline = settings.pins, settings.cache_dir, settings.offline
     Patch.load(config.patch)  # a bad patch is reported before any fetch
@@ -144,7 +144,7 @@ def _check(  # noqa: PLR0913  # the verdict store is passed explicitly, never ke
     if tag is not None and tag != ref:
         # A commit the submodule's repository tags: the pin of that tag guards against a moved tag too.
         verify_pin(resolved, pins.get(tag))
-    result = check_ref(upstream.cache, upstream.ref, pins=pins, forced_patch=config.patch, verdicts=verdicts)
+    result = check_ref(upstream.cache, upstream.ref, pins=pins, checks=checks, forced_patch=config.patch)
     # A commit id the submodule's repository tags is shown by its tag; a name is shown as the user gave it.
     label = tag if tag is not None and ref == resolved.commit else ref
     result = replace(result, ref=label, patch=shown_path(config.patch, config.root))
@@ -158,7 +158,12 @@ def _check(  # noqa: PLR0913  # the verdict store is passed explicitly, never ke
     suggestion = None
     if not result.ok and result.state != State.UPSTREAMED:
         suggestion = suggest_variant(
-            upstream.cache, upstream.ref, label=label, pins=pins, config=config, verdicts=verdicts
+            upstream.cache,
+            upstream.ref,
+            label=label,
+            pins=pins,
+            config=config,
+            checks=checks,
         )
     return SuperprojectCheck(
         superproject=config.root,
@@ -174,16 +179,38 @@ def _check(  # noqa: PLR0913  # the verdict store is passed explicitly, never ke
 
 
 def verify(
-    config: SuperprojectConfig, *, settings: Settings, static: bool = True, verdicts: VerdictCache | None = None
+    config: SuperprojectConfig,
+    *,
+    settings: Settings,
+    checks: StaticChecks,
+    static: bool = True,
 ) -> SuperprojectCheck:
     """The patch against the Dockerfile of the commit the superproject records: state, hunks, static checks."""
     submodule = inspect_submodule(config)
     kind: CheckKind = "recorded-static" if static else "recorded"
-    return _check(config, submodule, submodule.recorded_commit, settings=settings, kind=kind, verdicts=verdicts)
+    return _check(
+        config,
+        submodule,
+        submodule.recorded_commit,
+        settings=settings,
+        kind=kind,
+        checks=checks,
+    )
 
 
 def check_bump(
-    config: SuperprojectConfig, ref: str, *, settings: Settings, verdicts: VerdictCache | None = None
+    config: SuperprojectConfig,
+    ref: str,
+    *,
+    settings: Settings,
+    checks: StaticChecks,
 ) -> SuperprojectCheck:
     """Would the patch still fit if the submodule moved to `ref`? Nothing of the superproject is written."""
-    return _check(config, inspect_submodule(config), ref, settings=settings, kind="bump", verdicts=verdicts)
+    return _check(
+        config,
+        inspect_submodule(config),
+        ref,
+        settings=settings,
+        kind="bump",
+        checks=checks,
+    )

@@ -47,7 +47,10 @@ T = TypeVar("T")
 # The code the static checks run: a harness installed from a commit between two releases keeps its version
 # number, so the version alone would hand it verdicts of other checks.
 _CHECKS_CODE = (
-    *(f"analysis/{name}.py" for name in ("static", "semantic", "sandbox", "scenarios", "lint", "dockerfile")),
+    *(
+        f"analysis/{name}.py"
+        for name in ("static", "semantic", "sandbox", "confine", "scenarios", "lint", "dockerfile")
+    ),
     *("analysis/environment.py", "analysis/findings.py", "analysis/doubles/tool_double.sh", "knobs.py"),
 )
 
@@ -82,6 +85,8 @@ class VerdictKey:
     patched: str
     """sha256 of the patched Dockerfile."""
     shape: str | None
+    scripts: str
+    """How the build script ran: `confined` or `unconfined` (a script may behave otherwise when it can see out)."""
     harness: str
     tools: Mapping[str, str]
     """Each lint tool's version; empty without a pristine file, when no lint runs."""
@@ -166,11 +171,12 @@ class VerdictCache:
                 self._tools = dict(self._versions())
             return self._tools
 
-    def key(self, *, pristine: bytes | None, patched: bytes, shape: str | None) -> VerdictKey:
+    def key(self, *, pristine: bytes | None, patched: bytes, shape: str | None, scripts: str) -> VerdictKey:
         return VerdictKey(
             pristine=None if pristine is None else _sha256(pristine),
             patched=_sha256(patched),
             shape=shape,
+            scripts=scripts,
             harness=self.harness_version,
             tools={} if pristine is None else self._tool_versions(),
         )
@@ -180,10 +186,20 @@ class VerdictCache:
         return self.root / digest[:2] / f"{digest}.json"
 
     def findings(
-        self, *, pristine: bytes | None, patched: bytes, shape: str | None, compute: Callable[[], list[Finding]]
+        self,
+        *,
+        pristine: bytes | None,
+        patched: bytes,
+        shape: str | None,
+        scripts: str,
+        compute: Callable[[], list[Finding]],
     ) -> list[Finding]:
-        """The stored findings for these inputs, else `compute()`'s, stored for the next run."""
-        key = self.key(pristine=pristine, patched=patched, shape=shape)
+        """The stored findings for these inputs, else `compute()`'s, stored for the next run.
+
+        Findings that say the machine could not run a check (no confinement) are never stored: they are
+        about this machine, not about the files.
+        """
+        key = self.key(pristine=pristine, patched=patched, shape=shape, scripts=scripts)
 
         def encode(findings: list[Finding]) -> bytes:
             raw = _findings_json(findings)
@@ -191,7 +207,11 @@ class VerdictCache:
             return json.dumps(entry, indent=1, sort_keys=True).encode() + b"\n"
 
         findings, reused = self._stored(
-            self.path(key), decode=lambda data: _entry_findings(data, key), compute=compute, encode=encode
+            self.path(key),
+            decode=lambda data: _entry_findings(data, key),
+            compute=compute,
+            encode=encode,
+            keep=lambda found: not any(f.needs for f in found),
         )
         return self._count(findings, reused=reused)
 
@@ -231,6 +251,7 @@ class VerdictCache:
         decode: Callable[[bytes], T | None],
         compute: Callable[[], T],
         encode: Callable[[T], bytes],
+        keep: Callable[[T], bool] = lambda _: True,
     ) -> tuple[T, bool]:
         """What `path` holds, else `compute()`'s result, published there; and whether it was read back.
 
@@ -252,7 +273,8 @@ class VerdictCache:
             if self.reuse and (stored := self._read(path, decode)) is not None:
                 return stored, True
             result = compute()
-            self._publish(path, encode(result))
+            if keep(result):
+                self._publish(path, encode(result))
         finally:
             lock.release()
         return result, False

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from harness import __version__
+from harness.analysis.confine import detect as detect_confinement
 from harness.cli.parser import build_parser
 from harness.config.pins import Settings, SettingsFlags, resolve_settings
 from harness.config.superproject import SuperprojectConfig, SuperprojectFlags, resolve_superproject
@@ -43,6 +44,7 @@ def _settings(args: argparse.Namespace, config: SuperprojectConfig | None = None
         pins_file=config.pins if config and config.pins else getattr(args, "pins", None),
         offline=getattr(args, "offline", False),
         no_cache=getattr(args, "no_cache", False),
+        unconfined=getattr(args, "unconfined", False),
     )
     return resolve_settings(flags, env=os.environ)
 
@@ -109,6 +111,7 @@ def _refresh(args: argparse.Namespace, console: Console) -> Outcome:
         take_patch_side=args.take_patch_side,
         today=args.date or date.today(),
         shown_from=shown_from,
+        confinement=detect_confinement(unconfined=settings.unconfined),
         reuse_verdicts=settings.use_verdict_cache,
     )
 
@@ -130,7 +133,7 @@ def _export(args: argparse.Namespace, console: Console) -> Outcome:
             open_cache(settings),
             args.ref,
         )
-    return export(cache=cache, ref=ref, output=args.output, force=args.force, pins=settings.pins)
+    return export(cache=cache, ref=ref, output=args.output, force=args.force, settings=settings)
 
 
 def _builds(args: argparse.Namespace, console: Console) -> Outcome:

@@ -90,7 +90,7 @@ def _add_common(parser: argparse.ArgumentParser, *, json_file: bool = True) -> N
     )
 
 
-def _add_upstream(parser: argparse.ArgumentParser, *, verdicts: bool = False) -> None:
+def _add_upstream(parser: argparse.ArgumentParser, *, verdicts: bool = False, scripts: bool = False) -> None:
     group = parser.add_argument_group("upstream")
     group.add_argument("--upstream", help="git URL, local repository or bundle (default: $MAS_UPSTREAM, then the pins)")
     group.add_argument("--cache-dir", type=Path, help="checkout cache (default: $MAS_HARNESS_CACHE, else XDG cache)")
@@ -101,6 +101,13 @@ def _add_upstream(parser: argparse.ArgumentParser, *, verdicts: bool = False) ->
     if verdicts:
         group.add_argument(
             "--no-cache", action="store_true", help="recompute the static checks, ignoring stored verdicts"
+        )
+    if verdicts or scripts:
+        group.add_argument(
+            "--unconfined",
+            action="store_true",
+            help="run upstream's build script on this machine as you, with its network and files, where it cannot be "
+            "confined (no bubblewrap, no user namespaces); by default its findings are then not checked (exit 3)",
         )
 
 
@@ -249,7 +256,7 @@ def _add_patch(sub: Subparsers[argparse.ArgumentParser]) -> None:
     export.add_argument("--output", type=Path, required=True, metavar="FILE", help="where the patch goes")
     export.add_argument("--force", action="store_true", help="replace --output if it exists")
     export.add_argument("--superproject", type=Path, metavar="DIR", help="the superproject (default: found from .)")
-    _add_upstream(export)
+    _add_upstream(export, scripts=True)
     _add_common(export, json_file=False)
 
 

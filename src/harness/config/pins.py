@@ -183,6 +183,8 @@ class Settings:
     """Use only what the cache holds: refs are not looked up upstream again."""
     use_verdict_cache: bool = True
     """Reuse stored static-check verdicts (off: `--no-cache`)."""
+    unconfined: bool = False
+    """Run upstream's build script on the host where it cannot be confined (`--unconfined`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -194,6 +196,7 @@ class SettingsFlags:
     pins_file: Path | None = None
     offline: bool = False
     no_cache: bool = False
+    unconfined: bool = False
 
 
 def usable_cache_dir(path: Path, *, named_by: str) -> Path:
@@ -223,4 +226,5 @@ def resolve_settings(flags: SettingsFlags, *, env: Mapping[str, str]) -> Setting
         pins=pins,
         offline=flags.offline,
         use_verdict_cache=not flags.no_cache,
+        unconfined=flags.unconfined,
     )

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from harness.analysis.compat import check_refs, refs_to_check
 from harness.analysis.superproject import check_bump, verify
-from harness.cli.commands.run_context import open_verdicts, with_run_facts
+from harness.cli.commands.run_context import open_checks, with_run_facts
 from harness.config.pins import Settings
 from harness.config.superproject import SuperprojectConfig
 from harness.patch.patchfile import Patch
@@ -25,24 +25,24 @@ def compat(
     if forced_patch is not None:
         Patch.load(forced_patch)  # bad input is reported before any fetch
     cache = open_cache(settings)
-    verdicts = open_verdicts(settings)
+    checks = open_checks(settings)
     results = check_refs(
         cache,
         refs_to_check(cache, settings.pins, refs=refs, latest=latest),
         pins=settings.pins,
+        checks=checks,
         forced_patch=forced_patch,
-        verdicts=verdicts,
     )
     outcome = compat_outcome(results, upstream=settings.upstream)
-    return with_run_facts(outcome, upstream=settings.upstream, offline=settings.offline, verdicts=verdicts)
+    return with_run_facts(outcome, checks=checks, upstream=settings.upstream, offline=settings.offline)
 
 
 def compat_superproject(*, superproject: SuperprojectConfig, bump_to: str | None, settings: Settings) -> Outcome:
     """In a superproject: the recorded commit (verify without the static checks), or the ref of a bump."""
-    verdicts = open_verdicts(settings)
+    checks = open_checks(settings)
     if bump_to is not None:
-        check = check_bump(superproject, bump_to, settings=settings, verdicts=verdicts)
+        check = check_bump(superproject, bump_to, settings=settings, checks=checks)
     else:
-        check = verify(superproject, settings=settings, static=False, verdicts=verdicts)
+        check = verify(superproject, settings=settings, checks=checks, static=False)
     outcome = superproject_outcome(check, command="compat")
-    return with_run_facts(outcome, upstream=check.source, offline=settings.offline, verdicts=verdicts)
+    return with_run_facts(outcome, checks=checks, upstream=check.source, offline=settings.offline)

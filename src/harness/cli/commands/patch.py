@@ -2,15 +2,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.analysis.compat import export_variant
-from harness.config.pins import Pins
+from harness.analysis.compat import variant_for
+from harness.cli.commands.run_context import open_checks
+from harness.config.pins import Settings
+from harness.files import atomic_write, refuse_clobber
 from harness.results import Location, Outcome, Result, Status
 from harness.upstream.cache import UpstreamCache
 
 
-def export(*, cache: UpstreamCache, ref: str, output: Path, force: bool, pins: Pins) -> Outcome:
+def export(*, cache: UpstreamCache, ref: str, output: Path, force: bool, settings: Settings) -> Outcome:
     """The harness's variant for REF, written to OUTPUT when it applies there."""
-    variant_ref, static, written = export_variant(cache, ref, pins=pins, output=output, force=force)
+    refuse_clobber(output, force=force)
+    variant_ref, static = variant_for(cache, ref, pins=settings.pins, checks=open_checks(settings))
+    written = variant_ref.patched is not None
+    if written:
+        atomic_write(output, variant_ref.patch_path.read_bytes(), mode=0o644, replace=force)
     variant = variant_ref.choice.variant
     if not written:
         status, reason = (

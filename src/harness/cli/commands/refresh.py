@@ -3,7 +3,9 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+from harness.analysis.confine import Confinement
 from harness.analysis.refreshing import RefreshRequest, check_outputs, refresh_patch
+from harness.analysis.static import StaticChecks
 from harness.analysis.verdicts import VerdictCache
 from harness.config.pins import Pins, shown_path
 from harness.errors import BadInput
@@ -34,6 +36,7 @@ def refresh(  # noqa: PLR0913  # one keyword per option of the command, by desig
     take_patch_side: bool,
     today: date,
     shown_from: Path,
+    confinement: Confinement,
     reuse_verdicts: bool = True,
 ) -> Outcome:
     check_outputs(patch=patch, output=output, conflicts=conflicts, resolved=resolved, force=force)
@@ -48,5 +51,6 @@ def refresh(  # noqa: PLR0913  # one keyword per option of the command, by desig
     )
     # The refreshed Dockerfile's static checks are stored with compat's: a rerun, or compat after it, reads them back.
     verdicts = VerdictCache.in_cache_dir(cache.root, reuse=reuse_verdicts)
-    run = refresh_patch(cache, Patch.load(patch), request, pins=pins, verdicts=verdicts)
+    checks = StaticChecks(confinement=confinement, verdicts=verdicts)
+    run = refresh_patch(cache, Patch.load(patch), request, pins=pins, checks=checks)
     return refresh_outcome(run, patch_shown=shown_path(patch, shown_from))
