@@ -36,7 +36,17 @@ def _remove_built_images(engine: Engine) -> Iterator[None]:
 
 
 def _build(bundle: Path, cache: Path, report_dir: Path, ref: str, *, trace: bool) -> tuple[int, dict[str, Any]]:
-    argv = ["build", "--ref", ref, "--upstream", str(bundle), "--cache-dir", str(cache), "--report-dir", str(report_dir)]
+    argv = [
+        "build",
+        "--ref",
+        ref,
+        "--upstream",
+        str(bundle),
+        "--cache-dir",
+        str(cache),
+        "--report-dir",
+        str(report_dir),
+    ]
     argv += ["--build-arg", "CARGO_BUILD_JOBS=2"]
     if trace:
         argv.append("--trace")

@@ -23,7 +23,7 @@ from harness.build.assemble import (
     record_of,
     trace_figures,
 )
-from harness.build.trace import Trace
+from harness.build.trace import Trace, dump_trace, load_trace
 
 RECORDINGS = Path(__file__).resolve().parents[1] / "fixtures" / "trace"
 
@@ -121,6 +121,14 @@ def test_memory_and_cpu_are_the_kernels_counts() -> None:
     assert trace.machine.cpus == 2 and trace.machine.memory_bytes and trace.machine.loadavg_start is not None
 
 
+@pytest.mark.parametrize("name", ["low-ram", "fat-lto"])
+def test_an_assembled_trace_is_one_the_loader_reads_back(tmp_path: Path, name: str) -> None:
+    trace = _assembled(name)
+    path = tmp_path / "trace.json"
+    path.write_bytes(dump_trace(trace))
+    assert load_trace(path) == trace
+
+
 def test_the_build_reports_figures_are_the_traces() -> None:
     trace = _assembled("fat-lto")
     figures = trace_figures(trace)
@@ -160,6 +168,8 @@ def synthetic_record(**fields: Any) -> dict[str, Any]:
         "parent_vm_hwm_kib": 2000,
         "cpus_allowed": 8,
         "memory_bytes": 1 << 34,
+        "loadavg_start": [0.5, 0.25, 0.125],
+        "loadavg_end": [1.5, 0.5, 0.25],
     }
     return record | fields
 
@@ -215,6 +225,23 @@ def test_queries_and_tests_are_no_units_and_records_without_units_make_no_trace(
     assert problems == ("the records hold no rustc unit and no build-script run",)
 
 
+def test_records_that_do_not_say_where_the_build_ran_make_no_trace() -> None:
+    trace, problems = _assemble(synthetic_record(loadavg_end=None))
+    assert trace is None
+    assert problems == ("the records do not say the build machine's CPUs, memory and load",)
+
+
+def test_the_machine_is_the_first_units_at_the_start_and_the_last_ones_at_the_end() -> None:
+    trace, _ = _assemble(
+        synthetic_record(start=200.0, end=203.0, loadavg_end=[3.0, 2.0, 1.0], pid=11),
+        synthetic_record(crate_name="b", extra_filename="-bbbb", loadavg_start=[0.0, 0.0, 0.0]),
+    )
+    assert trace is not None
+    assert (trace.machine.cpus, trace.machine.memory_bytes) == (8, 1 << 34)
+    assert (trace.machine.loadavg_start, trace.machine.loadavg_end) == ((0.0, 0.0, 0.0), (3.0, 2.0, 1.0))
+    assert trace.wall_seconds == 103.0
+
+
 def test_a_line_that_is_not_a_record_is_a_problem_and_the_rest_still_count() -> None:
     data = (json.dumps(synthetic_record()) + "\n" + '{"mode": "rustc", "kind": "lib", "start": "soon"}\n').encode()
     data += b'{"truncated'
@@ -238,7 +265,7 @@ def test_an_unshimmed_build_script_is_a_problem() -> None:
 
 @pytest.mark.parametrize(
     ("spelling", "lto"),
-    [("fat", "fat"), ("yes", "fat"), ("true", "fat"), ("thin", "thin"), ("off", "off"), ("no", "off")],
+    [("fat", "fat"), ("yes", "fat"), ("on", "fat"), ("true", "fat"), ("thin", "thin"), ("off", "off"), ("no", "off")],
 )
 def test_every_spelling_of_lto_is_one_of_three(spelling: str, lto: str) -> None:
     trace, _ = _assemble(synthetic_record(kind="bin", lto=spelling, codegen_units="1"))

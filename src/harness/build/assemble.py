@@ -22,34 +22,30 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Literal
+from typing import cast
 
 from harness import __version__
-from harness.build.trace import Machine, Settings, Trace, Unit
+from harness.build.trace import (
+    UNIT_KINDS,
+    LtoMode,
+    Trace,
+    TraceMachine,
+    TraceSettings,
+    TraceSource,
+    TraceUnit,
+    UnitKind,
+    lto_mode,
+)
 from harness.build.tracer import REAL_SUFFIX
-from harness.knobs import JOBS
+from harness.errors import BadInput
+from harness.knobs import CODEGEN_UNITS, JOBS, KNOB_DEFAULTS, LTO, requested_targets
 
-UNIT_KINDS = frozenset({"lib", "bin", "proc-macro", "build-script", "build-script-run"})
-"""The records that are units of the trace; the wrapper also records `query`, `test` and `other`."""
+UNKNOWN_CRATE = "unknown"
+"""The crate of a record that names none (a rustc run without --crate-name and without a package)."""
 RUSTC_DEFAULT_CODEGEN_UNITS = 16
 """What rustc uses when cargo passes no -C codegen-units (a non-incremental build)."""
-_LTO = {
-    "fat": "fat",
-    "yes": "fat",
-    "y": "fat",
-    "on": "fat",
-    "true": "fat",
-    "thin": "thin",
-    "off": "off",
-    "no": "off",
-    "n": "off",
-    "false": "off",
-}
-"""rustc's spellings of -C lto=…; the wrapper already records a bare `-C lto` as `fat`."""
 _ARTIFACT = re.compile(r"^(?:lib)?(?P<crate>.+)-(?P<hash>[0-9a-f]+)(?:\.[A-Za-z0-9]+)+$")
 """A file cargo names after its unit: `libtokio-1a2b3c.rlib`, `libserde_derive-4d5e.so`, `mas_cli-6f7a`."""
-
-SourceKind = Literal["full", "standin", "path"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,7 +54,7 @@ class BuildFacts:
 
     ref: str | None
     upstream_commit: str | None
-    source: SourceKind
+    source: TraceSource
     build_args: Mapping[str, str]
 
 
@@ -199,7 +195,7 @@ def parse_records(data: bytes) -> Parsed:
 
 
 def _crate_of_package(record: RawRecord) -> str:
-    return (record.pkg_name or record.crate_name or "unknown").replace("-", "_")
+    return (record.pkg_name or record.crate_name or UNKNOWN_CRATE).replace("-", "_")
 
 
 def _file_hash(record: RawRecord) -> str:
@@ -218,7 +214,7 @@ def unit_id(record: RawRecord) -> str:
     if record.kind == "build-script-run":
         run_dir = PurePosixPath(record.out_dir_env or "").parent.name
         return f"{_crate_of_package(record)}-{run_dir.rpartition('-')[2] or f'pid{record.pid}'}"
-    crate = _crate_of_package(record) if record.kind == "build-script" else record.crate_name or "unknown"
+    crate = _crate_of_package(record) if record.kind == "build-script" else record.crate_name or UNKNOWN_CRATE
     return f"{crate}-{_file_hash(record)}"
 
 
@@ -229,8 +225,14 @@ def _build_script_binary(record: RawRecord) -> str | None:
     return f"{record.out_dir}/{record.crate_name}{record.extra_filename or ''}"
 
 
-def _lto(value: str | None) -> str | None:
-    return _LTO.get(value.lower(), value) if value is not None else None
+def _lto(value: str | None) -> LtoMode | None:
+    """rustc's -C lto value as an LTO mode (the wrapper records a bare `-C lto` as `fat`); None when not passed."""
+    if value is None:
+        return None
+    try:
+        return lto_mode("fat" if value.lower() == "on" else value)  # rustc's one spelling cargo's profile lacks
+    except BadInput:
+        return None
 
 
 def _codegen_units(value: str | None) -> int | None:
@@ -281,18 +283,54 @@ def _deps(
     return list(dict.fromkeys(deps)), missing
 
 
-def _settings(units: Sequence[RawRecord], build_args: Mapping[str, str]) -> Settings:
-    """The knobs as the build really ran them: the last binary's rustc flags, cargo's NUM_JOBS to build scripts."""
-    bins = [r for r in units if r.kind == "bin"]
-    final = max(bins, key=lambda r: r.end) if bins else None
+def _final_binary(units: Sequence[RawRecord]) -> RawRecord | None:
+    """The binary unit that finished last: the one LTO and the codegen units of the release profile apply to."""
+    return max((r for r in units if r.kind == "bin"), key=lambda r: r.end, default=None)
+
+
+def _settings(units: Sequence[RawRecord], build_args: Mapping[str, str], *, cpus: int) -> TraceSettings:
+    """The knobs as the build really ran them: the last binary's rustc flags, cargo's NUM_JOBS to build scripts.
+
+    Without a binary (a build that made none) the build args say, then cargo's and rustc's defaults.
+    """
+    final = _final_binary(units)
     jobs_seen = next((r.num_jobs for r in units if r.kind == "build-script-run" and r.num_jobs), None)
     jobs_text = jobs_seen or build_args.get(JOBS) or ""
-    cpus = next((r.cpus for r in units if r.cpus), None)
-    return Settings(
-        jobs=int(jobs_text) if jobs_text.isdigit() else cpus,
-        lto=(_lto(final.lto) or "off") if final else None,
-        codegen_units=(_codegen_units(final.codegen_units) or RUSTC_DEFAULT_CODEGEN_UNITS) if final else None,
+    if final is not None:
+        lto = _lto(final.lto) or "off"
+        codegen_units = _codegen_units(final.codegen_units)
+    else:
+        lto = _lto(build_args.get(LTO, KNOB_DEFAULTS[LTO])) or "off"
+        codegen_units = _codegen_units(build_args.get(CODEGEN_UNITS))
+    return TraceSettings(
+        jobs=int(jobs_text) if jobs_text.isdigit() and int(jobs_text) > 0 else cpus,
+        lto=lto,
+        codegen_units=codegen_units or RUSTC_DEFAULT_CODEGEN_UNITS,
     )
+
+
+def _machine(first: RawRecord, last: RawRecord) -> TraceMachine | None:
+    if first.cpus is None or first.memory_bytes is None:
+        return None
+    if first.loadavg_start is None or last.loadavg_end is None:
+        return None
+    if len(first.loadavg_start) != 3 or len(last.loadavg_end) != 3:
+        return None
+    start, end = first.loadavg_start, last.loadavg_end
+    return TraceMachine(
+        cpus=first.cpus,
+        memory_bytes=first.memory_bytes,
+        loadavg_start=(start[0], start[1], start[2]),
+        loadavg_end=(end[0], end[1], end[2]),
+    )
+
+
+def _target(units: Sequence[RawRecord], build_args: Mapping[str, str]) -> str:
+    """What the build compiled for: the last binary's --target, else any target unit's, else what was asked."""
+    final = _final_binary(units)
+    if final is not None and final.target:
+        return final.target
+    return next((r.target for r in units if r.target), None) or requested_targets(build_args)[0]
 
 
 def assemble_trace(parsed: Parsed, *, facts: BuildFacts) -> Assembled:
@@ -301,6 +339,12 @@ def assemble_trace(parsed: Parsed, *, facts: BuildFacts) -> Assembled:
     units = sorted((r for r in parsed.records if r.kind in UNIT_KINDS), key=lambda r: (r.start, r.end))
     if not units:
         return Assembled(trace=None, problems=(*problems, "the records hold no rustc unit and no build-script run"))
+    first, last = units[0], max(units, key=lambda r: r.end)
+    machine = _machine(first, last)
+    if machine is None:
+        return Assembled(
+            trace=None, problems=(*problems, "the records do not say the build machine's CPUs, memory and load")
+        )
     problems += [f"{unit_id(r)}: build script left unshimmed ({r.shim_error})" for r in units if r.shim_error]
     ids: list[str] = []
     for record in units:
@@ -318,18 +362,20 @@ def assemble_trace(parsed: Parsed, *, facts: BuildFacts) -> Assembled:
         for r, own in zip(units, ids, strict=True)
         if r.kind == "build-script" and (binary := _build_script_binary(r)) is not None
     }
-    t0 = units[0].start
-    made: list[Unit] = []
+    t0 = first.start
+    made: list[TraceUnit] = []
     for record, own in zip(units, ids, strict=True):
         deps, missing = _deps(
             record, own=own, known=known, runs_by_out_dir=runs_by_out_dir, scripts_by_binary=scripts_by_binary
         )
         problems += missing
         made.append(
-            Unit(
+            TraceUnit(
                 id=own,
-                crate=_crate_of_package(record) if record.kind.startswith("build-script") else record.crate_name or "",
-                kind=record.kind,
+                crate=_crate_of_package(record)
+                if record.kind.startswith("build-script")
+                else record.crate_name or UNKNOWN_CRATE,
+                kind=cast(UnitKind, record.kind),
                 target=record.target,
                 start=round(record.start - t0, 6),
                 end=round(record.end - t0, 6),
@@ -345,23 +391,16 @@ def assemble_trace(parsed: Parsed, *, facts: BuildFacts) -> Assembled:
                 exit_code=record.exit_code,
             )
         )
-    first, last = units[0], max(units, key=lambda r: r.end)
     hwm = [r.parent_vm_hwm_kib for r in units if r.parent_vm_hwm_kib is not None]
-    bins = [r for r in units if r.kind == "bin"]
     trace = Trace(
         harness_version=__version__,
         ref=facts.ref,
         upstream_commit=facts.upstream_commit,
         source=facts.source,
-        target=max(bins, key=lambda r: r.end).target if bins else None,
-        settings=_settings(units, facts.build_args),
+        target=_target(units, facts.build_args),
+        settings=_settings(units, facts.build_args, cpus=machine.cpus),
         build_args=dict(facts.build_args),
-        machine=Machine(
-            cpus=first.cpus,
-            memory_bytes=first.memory_bytes,
-            loadavg_start=first.loadavg_start,
-            loadavg_end=last.loadavg_end,
-        ),
+        machine=machine,
         wall_seconds=round(last.end - t0, 6),
         cargo_peak_rss_bytes=max(hwm) * 1024 if hwm else None,
         units=tuple(made),

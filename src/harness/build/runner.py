@@ -20,7 +20,7 @@ from pathlib import Path
 from python_on_whales import DockerException, docker
 from rich.console import Console
 
-from harness.build.assemble import BuildFacts, SourceKind
+from harness.build.assemble import BuildFacts
 from harness.build.engine import prune_cache_mounts
 from harness.build.images import FinalFacts, ImageFacts, inspect_final_image, inspect_image
 from harness.build.plan import BuildPlan, BuildStage, plan_build, plan_final, plan_shape, shipped_binary
@@ -29,6 +29,7 @@ from harness.build.progress_stream import failure_reason, lock_package_count
 from harness.build.runtimeimage import NONROOT_UID
 from harness.build.sampler import ProcessSampler, SamplerReport
 from harness.build.setup import STANDIN, BuildInputs
+from harness.build.trace import TraceSource
 from harness.build.tracer import SOURCE_CONTEXT
 from harness.build.tracing import TraceOutcome, collect_trace
 from harness.knobs import ARCH_TRIPLES, SHIPPED_BINARY, TARGETARCH, binary_name, expected_binaries, requested_targets
@@ -370,7 +371,7 @@ def build_and_check(  # noqa: PLR0913  # each an independent choice; keyword-onl
     return report
 
 
-def trace_source(source: str) -> SourceKind:
+def trace_source(source: str) -> TraceSource:
     """What a trace says its source was: the stand-in, a full checkout of the ref, or a tree the user named."""
     if source == STANDIN:
         return "standin"

@@ -22,13 +22,12 @@ from python_on_whales import DockerException, docker
 from harness.build.assemble import Assembled, BuildFacts, assemble_trace, parse_records, trace_figures
 from harness.build.plan import BuildPlan
 from harness.build.progress_stream import failure_reason, replay
-from harness.build.trace import dump_trace
+from harness.build.trace import TRACE_FILE, dump_trace
 from harness.build.tracer import RECORDS_FILE, TRACE_STAGE
 from harness.files import atomic_write
 
 log = logging.getLogger("harness")
 
-TRACE_FILE = "trace.json"
 RECORDS_COPY = "trace-records.jsonl"
 """The wrapper's raw records, as exported, kept beside trace.json."""
 EXPORT_LOG = "trace-export.log"
@@ -128,7 +127,7 @@ def collect_trace(plan: BuildPlan, *, facts: BuildFacts, dockerfile: Path, repor
     if assembled.trace is None:
         return TraceOutcome(file=None, records_file=records_file, error="; ".join(assembled.problems))
     trace_file = report_dir / TRACE_FILE
-    atomic_write(trace_file, dump_trace(assembled.trace).encode())
+    atomic_write(trace_file, dump_trace(assembled.trace))
     log.info("trace: %s (%d units)", trace_file, len(assembled.trace.units))
     return TraceOutcome(
         file=trace_file,
