@@ -135,6 +135,7 @@ def test_the_wheel_and_the_sdist_carry_the_data(dist: Dist, tmp_path: Path) -> N
         f"{data}standin/Cargo.lock",
         f"{data}standin/crates/cli/src/main.rs",
         f"{data}standin/crates/cli/build.rs",
+        f"{data}standin/crates/json/src/lib.rs",
         f"{data}standin/templates/STANDIN.txt",
         f"{data}standin-stages/frontend/share/manifest.json",
         f"{data}standin-stages/policy/app/policies/policy.wasm",
@@ -143,6 +144,7 @@ def test_the_wheel_and_the_sdist_carry_the_data(dist: Dist, tmp_path: Path) -> N
     assert len([n for n in expected if n.endswith(".patch")]) == 3, "every variant"
     assert expected <= names, sorted(expected - names)
     assert "harness/py.typed" in names
+    assert "harness/build/tracer/context/rustc_wrapper.c" in names, "the in-build trace's rustc wrapper"
     # A wheel built from the sdist (what `pip install` of the sdist does) carries the same data.
     rebuilt = tmp_path / "from-sdist"
     proc = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(rebuilt), str(dist.sdist)], cwd=tmp_path)

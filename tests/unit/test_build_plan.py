@@ -9,9 +9,30 @@ from pathlib import Path
 import pytest
 from tests.support import DockerfileTexts
 
+from harness.analysis import dockerfile as dfm
 from harness.build.baseimage import LocalRustImage
-from harness.build.plan import BuildPlan, plan_build, plan_final, plan_shape, runtime_suite, shipped_binary
+from harness.build.plan import (
+    TRACE_STAGE_LINES,
+    TRACER_DEVIATIONS,
+    TRACER_LINES,
+    BuildPlan,
+    add_tracer,
+    plan_build,
+    plan_final,
+    plan_shape,
+    runtime_suite,
+    shipped_binary,
+)
 from harness.build.runtimeimage import LocalRuntimeImage, debian_tag, runtime_tag
+from harness.build.tracer import (
+    SOURCE_CONTEXT,
+    SOURCE_FILE,
+    TRACE_DIR,
+    TRACE_DIR_ENV,
+    TRACE_STAGE,
+    TRACER_CONTEXT,
+    WRAPPER_PATH,
+)
 from harness.errors import BadInput
 from harness.knobs import expected_binaries
 
@@ -175,3 +196,77 @@ def test_the_per_arch_final_stage_ships_the_targetarch_binary(
 ) -> None:
     plan = _plan(dockerfile_texts, "v1.17.0", tmp_path, MAS_BUILD_TARGETS=f"{ARM} {X86}")
     assert shipped_binary(plan) == "/usr/local/bin/mas-cli-amd64", "TARGETARCH amd64, whatever else was built"
+
+
+# -- the traced build copy ------------------------------------------------------------------------------------------
+
+
+def _traced(dockerfile_texts: DockerfileTexts, tag: str, tmp_path: Path) -> tuple[BuildPlan, BuildPlan]:
+    """The same build planned without and with the tracer."""
+    rust = LocalRustImage(tag="mas-harness/rust:1.95.0-trixie", rustc_version="1.95.0", suite="trixie", reused=True)
+    plain, traced = (
+        plan_build(
+            ref=tag,
+            patched_dockerfile=dockerfile_texts(tag)[1].encode(),
+            context=tmp_path,
+            source="standin",
+            build_args={"MAS_BUILD_TARGETS": X86},
+            run_id="abc",
+            base_image=rust,
+            tracer=tracer,
+        )
+        for tracer in (None, SOURCE_CONTEXT)
+    )
+    return plain, traced
+
+
+@pytest.mark.parametrize("tag", ["v0.14.0", "v1.17.0", "v1.19.0"])
+def test_a_traced_build_copy_runs_cargo_under_the_wrapper_and_adds_only_the_tracer(
+    dockerfile_texts: DockerfileTexts, tmp_path: Path, tag: str
+) -> None:
+    plain, traced = _traced(dockerfile_texts, tag, tmp_path)
+    assert traced.traced and not plain.traced
+    parsed = dfm.parse(traced.dockerfile.decode())
+    builder = parsed.builder
+    build_run = dfm.find_build_run(builder)
+    before = [i for i in builder.instructions if i.start_line < build_run.start_line]
+    assert [i.cmd for i in before[-3:]] == ["COPY", "RUN", "ENV"], "the wrapper comes just before the build RUN"
+    env = {e.name: e.value for e in builder.envs}
+    assert (env["RUSTC_WRAPPER"], env[TRACE_DIR_ENV]) == (WRAPPER_PATH, TRACE_DIR)
+    copy = next(c for c in builder.copies_from if c.source_stage == TRACER_CONTEXT)
+    assert copy.sources == (SOURCE_FILE,)
+    # The records' stage follows the builder stage; the last stage is still the image users ship.
+    names = [stage.name for stage in parsed.stages]
+    assert names[names.index("builder") + 1] == TRACE_STAGE
+    assert parsed.stages[-1].base == dfm.parse(plain.dockerfile.decode()).stages[-1].base
+    assert shipped_binary(traced) == shipped_binary(plain)
+    assert plan_shape(traced) == plan_shape(plain)
+    trace_stage = parsed.stage(TRACE_STAGE)
+    assert (trace_stage.base, [(c.source_stage, c.sources, c.dest) for c in trace_stage.copies_from]) == (
+        "scratch",
+        [("builder", (f"{TRACE_DIR}/",), "/")],
+    )
+    # Nothing else changes: taking the added lines out gives the untraced build copy back.
+    added = {line.encode() for line in (*TRACER_LINES, *TRACE_STAGE_LINES) if line}
+    kept = [line for line in traced.dockerfile.split(b"\n") if line not in added]
+    assert [line for line in kept if line] == [line for line in plain.dockerfile.split(b"\n") if line]
+
+
+def test_a_traced_plan_names_the_tracer_in_its_contexts_and_deviations(
+    dockerfile_texts: DockerfileTexts, tmp_path: Path
+) -> None:
+    plain, traced = _traced(dockerfile_texts, "v1.19.0", tmp_path)
+    assert traced.build_contexts == {**plain.build_contexts, TRACER_CONTEXT: SOURCE_CONTEXT}
+    assert traced.deviations == (*plain.deviations, *TRACER_DEVIATIONS)
+    assert traced.build_args == plain.build_args
+    final = plan_final(traced, runtime_image=None, stage_stand_ins=None)
+    assert final.traced and final.build_contexts[TRACER_CONTEXT] == SOURCE_CONTEXT
+    assert final.target is None, "the final build still builds the last stage"
+
+
+def test_a_dockerfile_that_has_the_trace_stage_already_is_refused(
+    dockerfile_texts: DockerfileTexts, tmp_path: Path
+) -> None:
+    patched = dockerfile_texts("v1.19.0")[1] + f"\nFROM scratch AS {TRACE_STAGE}\n"
+    with pytest.raises(BadInput, match=f"already has a stage named {TRACE_STAGE}"):
+        add_tracer(patched.encode())

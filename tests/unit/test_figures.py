@@ -3,48 +3,37 @@ double: `synthetic_trace`), and how the two are compared where both saw a build.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.support import DockerfileTexts
+from tests.support.traces import synthetic_trace, synthetic_unit, write_synthetic_trace
 
 from harness.build.builders import BuilderFacts, plan_target
-from harness.build.figures import RUSAGE_GRANULARITY, BuildFigures, read_trace, trace_figures
+from harness.build.figures import NOT_TRACED, RUSAGE_GRANULARITY, BuildFigures, build_figures, in_build_figures
 from harness.build.images import NOT_RUN_EXPORTED, ImageFacts
 from harness.build.plan import plan_build
 from harness.build.runner import BuildOutcome, judge, unseen_reason
 from harness.build.sampler import SamplerReport, UnseenBuild
+from harness.build.trace import Trace, UnitKind
+from harness.build.tracing import TraceOutcome
 from harness.knobs import CI_BUILD_ARGS
 from harness.report.builds import figures_note
 
 MB = 1_000_000
 
 
-def synthetic_trace(units: list[tuple[str, str, float, float, int]], *, cargo: int | None = 50 * MB) -> dict[str, Any]:
-    """A trace.json document (schema version 1) with these (crate, kind, start, end, peak) units: a test double."""
-    return {
-        "schema_version": 1,
-        "kind": "mas-harness-build-trace",
-        "wall_seconds": max((end for *_, end, _ in units), default=0.0),
-        "cargo_peak_rss_bytes": cargo,
-        "units": [
-            {
-                "id": f"{crate}-{index}",
-                "crate": crate,
-                "kind": kind,
-                "start": start,
-                "end": end,
-                "peak_rss_bytes": peak,
-                "deps": [],
-            }
-            for index, (crate, kind, start, end, peak) in enumerate(units)
-        ],
-    }
+def trace_of(units: list[tuple[str, UnitKind, float, float, int]], *, cargo: int | None = 50 * MB) -> Trace:
+    """A synthetic trace (a test double) of these (crate, kind, start, end, peak) units."""
+    made = [
+        synthetic_unit(f"{crate}-{index}", kind=kind, start=start, end=end, peak_rss_bytes=peak)
+        for index, (crate, kind, start, end, peak) in enumerate(units)
+    ]
+    return synthetic_trace(made, cargo_peak_rss_bytes=cargo)
 
 
-UNITS = [
+UNITS: list[tuple[str, UnitKind, float, float, int]] = [
     ("serde", "lib", 0.0, 2.0, 120 * MB),
     ("mas_cli", "build-script", 0.5, 1.0, 80 * MB),
     ("mas_cli", "build-script-run", 1.0, 1.2, 900 * MB),
@@ -67,7 +56,7 @@ def _sampler(peaks: dict[str, int], max_rustc: int = 1) -> SamplerReport:
 
 
 def test_the_trace_gives_each_rustcs_kernel_peak_cargos_peak_and_the_build_span() -> None:
-    figures = trace_figures(synthetic_trace(UNITS), file="trace.json")
+    figures = in_build_figures(trace_of(UNITS), file="trace.json")
     assert figures.rustc_peaks == {"serde": 130 * MB, "mas_cli": 300 * MB}, "a build script's run is not a rustc"
     assert (figures.peak_rustc_crate, figures.peak_rustc_rss_bytes) == ("mas_cli", 300 * MB)
     assert figures.cargo_peak_rss_bytes == 50 * MB
@@ -75,12 +64,19 @@ def test_the_trace_gives_each_rustcs_kernel_peak_cargos_peak_and_the_build_span(
     assert figures.max_concurrent_rustc == 2, "serde's lib and mas_cli's build script overlapped"
 
 
-def test_a_trace_file_that_is_missing_or_broken_says_why_there_are_no_trace_figures(tmp_path: Path) -> None:
-    assert "was not traced" in str(read_trace(tmp_path))
-    (tmp_path / "trace.json").write_text("{not json")
-    assert "cannot be read as a build trace" in str(read_trace(tmp_path))
-    (tmp_path / "trace.json").write_text(json.dumps(synthetic_trace(UNITS)))
-    assert not isinstance(read_trace(tmp_path), str)
+def test_a_trace_that_is_missing_or_broken_says_why_there_are_no_trace_figures(tmp_path: Path) -> None:
+    sampler = _sampler({})
+    assert build_figures(sampler, None).trace_unavailable == NOT_TRACED
+    failed = TraceOutcome(file=None, records_file=None, error="the build failed")
+    assert build_figures(sampler, failed).trace_unavailable == "the build failed"
+    broken = tmp_path / "trace.json"
+    broken.write_text("{not json")
+    outcome = TraceOutcome(file=broken, records_file=None)
+    assert "is not JSON" in str(build_figures(sampler, outcome).trace_unavailable)
+    write_synthetic_trace(broken, trace_of(UNITS))
+    read = build_figures(sampler, outcome)
+    assert read.trace is not None and read.trace.file == str(broken)
+    assert read.memory_source == "in-build trace"
 
 
 def test_an_unseen_build_reports_its_sampler_figures_as_unknown_never_zero() -> None:
@@ -96,7 +92,7 @@ def test_an_unseen_build_reports_its_sampler_figures_as_unknown_never_zero() -> 
 
 
 def test_the_trace_is_the_memory_source_wherever_there_is_one() -> None:
-    trace = trace_figures(synthetic_trace(UNITS), file="trace.json")
+    trace = in_build_figures(trace_of(UNITS), file="trace.json")
     unseen = UnseenBuild("elsewhere", interval=0.5).report()
     assert BuildFigures(sampler=unseen, trace=trace).memory_source == "in-build trace"
     assert BuildFigures(sampler=_sampler({"serde": MB}), trace=None).memory_source == "host sampler"
@@ -108,7 +104,7 @@ def test_the_trace_is_the_memory_source_wherever_there_is_one() -> None:
 
 
 def test_a_sampler_below_the_trace_agrees_one_above_it_does_not() -> None:
-    trace = trace_figures(synthetic_trace(UNITS), file="trace.json")
+    trace = in_build_figures(trace_of(UNITS), file="trace.json")
     missed_a_peak = BuildFigures(sampler=_sampler({"serde": 90 * MB, "mas_cli": 299 * MB}), trace=trace)
     agreed = missed_a_peak.agreement()
     assert agreed is not None and agreed.agree and agreed.crates_compared == 2
@@ -176,13 +172,13 @@ def test_one_rustc_at_a_time_comes_from_the_trace_where_the_host_saw_nothing(pla
 
     not_seen = one_rustc()
     assert not_seen.skipped and "process table" in not_seen.detail
-    serial = trace_figures(synthetic_trace([("a", "lib", 0, 1, MB), ("b", "lib", 1, 2, MB)]), file="t")
+    serial = in_build_figures(trace_of([("a", "lib", 0, 1, MB), ("b", "lib", 1, 2, MB)]), file="t")
     figures = BuildFigures(sampler=unseen, trace=serial)
     [traced] = [
         c for c in judge(plan, outcome, facts, standin=False, figures=figures) if c.name == "one-rustc-at-a-time"
     ]
     assert traced.ok and not traced.skipped and "in-build trace" in traced.detail
-    parallel = trace_figures(synthetic_trace(UNITS), file="t")
+    parallel = in_build_figures(trace_of(UNITS), file="t")
     figures = BuildFigures(sampler=unseen, trace=parallel)
     two = one_rustc(figures)
     assert not two.ok

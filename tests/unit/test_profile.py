@@ -22,11 +22,19 @@ from harness.build.measure import ProfileReport, ProfileRun, load_profile_report
 from harness.build.plan import isolate_cache_mounts
 from harness.build.runner import BuildReport, Check
 from harness.build.sampler import CgroupMemory, Sample, SamplerReport, UnseenBuild, figures
+from harness.build.tracing import TraceOutcome
 from harness.cli.main import main
 from harness.config.pins import load_pins, newest_applying_pin
 from harness.config.profiles import BASELINE, Profile, builtin_profiles, configured_profiles, select_profiles
 from harness.errors import BadInput
-from harness.report.builds import profile_markdown, profile_table, rows, write_profile_outputs
+from harness.report.builds import (
+    build_outcome,
+    profile_markdown,
+    profile_outcome,
+    profile_table,
+    rows,
+    write_profile_outputs,
+)
 from harness.report.render import rich_table
 
 GB = 1_000_000_000
@@ -161,7 +169,15 @@ def _samples(peak_rss: int, *, rustc: int = 1, cgroup: int | None = None) -> lis
     ]
 
 
-def _run(name: str, build_args: dict[str, str], samples: list[Sample], *, size: int, ok: bool = True) -> ProfileRun:
+def _run(  # noqa: PLR0913  # every part of a test double build, keyword-only but the first three
+    name: str,
+    build_args: dict[str, str],
+    samples: list[Sample],
+    *,
+    size: int,
+    ok: bool = True,
+    trace: TraceOutcome | None = None,
+) -> ProfileRun:
     sampler = SamplerReport(
         peak_rss_bytes=0,  # deliberately wrong: the figures must come from the samples, not from here
         max_concurrent_rustc=0,
@@ -187,15 +203,30 @@ def _run(name: str, build_args: dict[str, str], samples: list[Sample], *, size: 
         log="build.log",
         checks=(Check(name="build", ok=ok, detail=""),),
         binary_size_bytes=size,
+        trace=trace,
     )
     profile = Profile(name=name, description=name, build_args=build_args)
     return ProfileRun(profile=profile, build=build)
 
 
+SYNTHETIC_TRACE = TraceOutcome(
+    file=Path("reports/profile/ci/trace.json"),
+    records_file=Path("reports/profile/ci/trace-records.jsonl"),
+    figures={"units": 552, "peak_rustc_crate": "mas_cli", "peak_rustc_rss_bytes": 2 * GB, "cargo_peak_rss_bytes": GB},
+)
+"""What a traced profile build's report says of its trace (a test double: no such file)."""
+
+
 def _report() -> ProfileReport:
     runs = (
-        _run("ci", {"CARGO_BUILD_JOBS": "1"}, _samples(1 * GB, cgroup=2 * GB), size=60_000_000),
-        _run(BASELINE, {"CARGO_BUILD_JOBS": "2"}, _samples(4 * GB, rustc=2, cgroup=5 * GB), size=40_000_000),
+        _run("ci", {"CARGO_BUILD_JOBS": "1"}, _samples(1 * GB, cgroup=2 * GB), size=60_000_000, trace=SYNTHETIC_TRACE),
+        _run(
+            BASELINE,
+            {"CARGO_BUILD_JOBS": "2"},
+            _samples(4 * GB, rustc=2, cgroup=5 * GB),
+            size=40_000_000,
+            trace=TraceOutcome(file=None, records_file=None, error="the build failed"),
+        ),
     )
     return ProfileReport(
         ref="v1.17.0",
@@ -292,6 +323,18 @@ def test_a_written_report_reads_back_and_renders_the_same(tmp_path: Path) -> Non
     path.write_text(json.dumps(report.as_json()))
     again = load_profile_report(path)
     assert list(rows(again)) == list(rows(report))
+    assert [run.build.trace for run in again.runs] == [run.build.trace for run in report.runs]
+
+
+def test_each_profiles_trace_is_named_in_the_profile_report() -> None:
+    report = _report()
+    profiles = report.as_json()["profiles"]
+    assert isinstance(profiles, list)
+    assert profiles[0]["trace"]["file"] == "reports/profile/ci/trace.json"
+    assert profiles[1]["trace"]["error"] == "the build failed"
+    notes = profile_outcome(report, written=[]).notes
+    assert "ci: trace reports/profile/ci/trace.json" in notes
+    assert f"{BASELINE}: trace none: the build failed" in notes
 
 
 def test_profile_cli_renders_from_a_report_and_refuses_bad_input(
@@ -349,3 +392,14 @@ def test_a_profile_built_where_the_host_cannot_see_shows_unknown_figures_and_rea
         assert ci[4] == ci[5] == ci[6] == "n/a (not seen)"
         assert not [cell for cell in ci if cell.startswith(("0.0 MB", "0.00 GB", "0s", "0 "))], ci
     assert again.runs[0].build.sampler.unavailable == "the build ran elsewhere"
+
+
+def test_a_traced_builds_report_says_where_the_trace_is_beside_the_samplers_figures() -> None:
+    build = _run("ci", {}, _samples(1 * GB), size=1, trace=SYNTHETIC_TRACE).build
+    notes = build_outcome(build, report_file=Path("report.json")).notes
+    assert "trace: reports/profile/ci/trace.json (552 units)" in notes
+    assert "heaviest rustc, kernel's count at exit: mas_cli 2.00 GB (sampler: mas_cli 1.00 GB)" in notes
+    assert "cargo's peak RSS (VmHWM): 1.00 GB (sampler, rustc+cargo together: 0.0 MB)" in notes
+    assert (
+        build_outcome(dataclasses.replace(build, trace=None), report_file=Path("r.json")).notes[-1] == "report: r.json"
+    )

@@ -121,7 +121,7 @@ def test_other_failures_give_buildkits_last_word() -> None:
 
 
 def test_a_lock_files_packages_are_the_total() -> None:
-    assert lock_package_count(STANDIN_LOCK.read_text()) == 1
+    assert lock_package_count(STANDIN_LOCK.read_text()) == 2
     two = 'version = 4\n\n[[package]]\nname = "a"\nversion = "1.0.0"\n\n[[package]]\nname = "b"\nversion = "2.0.0"\n'
     assert lock_package_count(two) == 2
     assert lock_package_count("not = [toml") is None

@@ -69,31 +69,42 @@ def test_docker_feature_exists_and_is_not_default(cli_manifest: dict[str, Any]) 
     assert "docker" not in features.get("default", [])
 
 
-def test_cli_has_no_dependencies(cli_manifest: dict[str, Any]) -> None:
-    for table in ("dependencies", "build-dependencies", "dev-dependencies"):
+def test_cli_depends_only_on_the_workspace_library(cli_manifest: dict[str, Any]) -> None:
+    # Nothing from a registry or git: the build must work offline.
+    assert cli_manifest.get("dependencies") == {"mas-standin-json": {"path": "../json"}}
+    for table in ("build-dependencies", "dev-dependencies"):
         assert not cli_manifest.get(table), f"{table} must be empty (offline build)"
     assert not cli_manifest.get("target"), "no target-specific dependencies"
 
 
-def test_cargo_lock_lists_only_mas_cli_at_workspace_version(
+def test_the_workspace_library_is_a_lib_without_dependencies() -> None:
+    library = _toml(STANDIN / "crates" / "json" / "Cargo.toml")
+    assert library["package"]["name"] == "mas-standin-json"
+    assert (STANDIN / "crates" / "json" / "src" / "lib.rs").is_file()
+    for table in ("dependencies", "build-dependencies", "dev-dependencies", "target"):
+        assert not library.get(table), f"{table} must be empty (offline build)"
+
+
+def test_cargo_lock_lists_only_the_workspace_packages_at_the_workspace_version(
     lock: dict[str, Any], workspace: dict[str, Any], cli_manifest: dict[str, Any]
 ) -> None:
-    packages = lock["package"]
-    assert [p["name"] for p in packages] == ["mas-cli"]
-    (mas_cli,) = packages
+    packages = {p["name"]: p for p in lock["package"]}
+    assert sorted(packages) == ["mas-cli", "mas-standin-json"]
     version = cli_manifest["package"]["version"]
     if version == {"workspace": True}:
         version = workspace["workspace"]["package"]["version"]
-    # A version mismatch would make `cargo build --locked` fail.
-    assert mas_cli["version"] == version
-    assert "source" not in mas_cli and "checksum" not in mas_cli
-    assert not mas_cli.get("dependencies")
+    for package in packages.values():
+        # A version mismatch would make `cargo build --locked` fail.
+        assert package["version"] == version
+        assert "source" not in package and "checksum" not in package
+    assert packages["mas-cli"]["dependencies"] == ["mas-standin-json"]
+    assert not packages["mas-standin-json"].get("dependencies")
     assert lock["version"] in (3, 4)
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Mapping[str, str]], Path]:
-    """Build the stand-in with the host's cargo (it has no dependencies: offline, a few seconds) and return mas-cli."""
+    """Build the stand-in with the host's cargo (nothing from a registry: offline, a few seconds); its mas-cli."""
     cargo = shutil.which("cargo")
     if cargo is None:
         pytest.fail("the stand-in is built with the machine's own cargo, and there is none on PATH")

@@ -16,23 +16,22 @@ records. The reverse is not a disagreement: a short peak between polls is what a
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 from harness.build.sampler import SamplerReport
+from harness.build.trace import Trace, load_trace
+from harness.build.tracing import TraceOutcome
+from harness.errors import HarnessError
 
-TRACE_FILE = "trace.json"
-RUSTC_KINDS = ("lib", "bin", "proc-macro", "build-script")
-"""Units that are a rustc compiling; a `build-script-run` runs a compiled build script instead."""
 RUSAGE_GRANULARITY = 1024
 """getrusage's ru_maxrss is in KiB: a traced peak is rounded down to it."""
 BUILDKIT_STEP_UNAVAILABLE = (
     "not read: the build's progress output (buildx --progress plain), which the harness reads, carries no per-step "
     "resource usage"
 )
+NOT_TRACED = "the build was not traced (`build --trace`; `profile` and builds the host cannot see always are)"
 MemorySource = Literal["in-build trace", "host sampler"]
 
 
@@ -64,37 +63,37 @@ def _max_overlap(intervals: Sequence[tuple[float, float]]) -> int:
     return most
 
 
-def trace_figures(document: Mapping[str, Any], *, file: str) -> TraceFigures:
-    """The figures of a trace.json document (schema version 1)."""
-    rustc = [unit for unit in document["units"] if unit["kind"] in RUSTC_KINDS]
+def in_build_figures(trace: Trace, *, file: str) -> TraceFigures:
+    """What one trace says the build cost: its rustc units (a build script's run is not a rustc), cargo, the span."""
+    rustc = [unit for unit in trace.units if unit.kind != "build-script-run"]
     peaks: dict[str, int] = {}
     for unit in rustc:
-        peaks[unit["crate"]] = max(peaks.get(unit["crate"], 0), int(unit["peak_rss_bytes"]))
+        peaks[unit.crate] = max(peaks.get(unit.crate, 0), unit.peak_rss_bytes)
     heaviest = max(peaks.items(), key=lambda item: item[1], default=None)
-    units = document["units"]
-    cargo = document.get("cargo_peak_rss_bytes")
     return TraceFigures(
         file=file,
         peak_rustc_rss_bytes=heaviest[1] if heaviest else 0,
         peak_rustc_crate=heaviest[0] if heaviest else None,
-        cargo_peak_rss_bytes=int(cargo) if cargo is not None else None,
-        max_concurrent_rustc=_max_overlap([(float(u["start"]), float(u["end"])) for u in rustc]),
-        wall_seconds=float(document["wall_seconds"]),
-        start=min((float(u["start"]) for u in units), default=0.0),
-        end=max((float(u["end"]) for u in units), default=0.0),
+        cargo_peak_rss_bytes=trace.cargo_peak_rss_bytes,
+        max_concurrent_rustc=_max_overlap([(unit.start, unit.end) for unit in rustc]),
+        wall_seconds=trace.wall_seconds,
+        start=min((unit.start for unit in trace.units), default=0.0),
+        end=max((unit.end for unit in trace.units), default=0.0),
         rustc_peaks=peaks,
     )
 
 
-def read_trace(report_dir: Path) -> TraceFigures | str:
-    """The figures of the build's trace.json in its report directory, or why there are none."""
-    path = report_dir / TRACE_FILE
-    if not path.is_file():
-        return f"no {TRACE_FILE} in {report_dir}: the build was not traced"
+def build_figures(sampler: SamplerReport, trace: TraceOutcome | None) -> BuildFigures:
+    """Every source's figures of a build: the sampler's report, and the trace.json the build left, if it did."""
+    if trace is None:
+        return BuildFigures(sampler=sampler, trace=None, trace_unavailable=NOT_TRACED)
+    if trace.file is None:
+        return BuildFigures(sampler=sampler, trace=None, trace_unavailable=trace.error or "no trace.json")
     try:
-        return trace_figures(json.loads(path.read_text()), file=str(path))
-    except (ValueError, KeyError, TypeError) as exc:
-        return f"{path} cannot be read as a build trace ({type(exc).__name__}: {exc})"
+        loaded = load_trace(trace.file)
+    except HarnessError as exc:
+        return BuildFigures(sampler=sampler, trace=None, trace_unavailable=str(exc))
+    return BuildFigures(sampler=sampler, trace=in_build_figures(loaded, file=str(trace.file)))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -24,6 +24,7 @@ from harness.build.figures import figures_from_json
 from harness.build.runner import BuildReport, Check, build_ref
 from harness.build.sampler import Figures, Sample, SamplerReport
 from harness.build.setup import BuildInputs
+from harness.build.tracing import TraceOutcome
 from harness.config.profiles import BASELINE, Profile
 from harness.errors import BadInput
 
@@ -125,6 +126,7 @@ class ProfileReport:
                     "ratios_to_baseline": self.ratios(run),
                     "deviations": list(run.build.deviations),
                     "log": run.build.log,
+                    "trace": run.build.trace.as_json() if run.build.trace else None,
                     "samples": [vars(s) for s in run.build.sampler.samples],
                 }
                 for run in self.runs
@@ -167,6 +169,7 @@ def load_profile_report(path: Path) -> ProfileReport:
                 checks=tuple(Check(**check) for check in entry["checks"]),
                 binary_size_bytes=entry.get("binary_size_bytes"),
                 figures=figures_from_json(sampler, by_source) if by_source else None,
+                trace=TraceOutcome.from_json(entry["trace"]) if isinstance(entry.get("trace"), dict) else None,
             )
             profile = Profile(
                 name=entry["name"],
@@ -218,7 +221,8 @@ def run_profiles(  # noqa: PLR0913  # each an independent choice of the user; ke
     keep_images: bool = False,
     console: Console | None = None,
 ) -> ProfileReport:
-    """One build per profile, one after the other (a concurrent build would share the CPUs and the samples)."""
+    """One build per profile, one after the other (a concurrent build would share the CPUs and the samples), each
+    traced from inside the build: `<report_dir>/<profile>/trace.json`."""
     if not profiles:
         raise BadInput("no profile to build")
     machine = machine_facts()
@@ -232,6 +236,7 @@ def run_profiles(  # noqa: PLR0913  # each an independent choice of the user; ke
             keep_target_cache=keep_images,
             console=console,
             sample_interval=interval,
+            trace=True,
         )
         runs.append(ProfileRun(profile=profile, build=build))
         if not keep_images:

@@ -23,6 +23,15 @@ from harness.analysis.semantic import detect_shape
 from harness.build.baseimage import LocalRustImage
 from harness.build.rootfs import DEBIAN_VERSIONS
 from harness.build.runtimeimage import DISTROLESS_PREFIX, LocalRuntimeImage
+from harness.build.tracer import (
+    SOURCE_FILE,
+    TRACE_DIR,
+    TRACE_DIR_ENV,
+    TRACE_STAGE,
+    TRACER_CONTEXT,
+    TRACER_HOME,
+    WRAPPER_PATH,
+)
 from harness.errors import BadInput
 from harness.knobs import SHIPPED_BINARY, TARGETARCH, Shape
 
@@ -58,6 +67,8 @@ class BuildPlan:
     """The stage buildx builds; None builds the last one."""
     builder: str | None = None
     stage: BuildStage = "builder"
+    traced: bool = False
+    """The build copy runs cargo under the harness's rustc wrapper and has the stage TRACE_STAGE holding its records."""
 
 
 def drop_syntax_line(data: bytes) -> tuple[bytes, str | None]:
@@ -85,6 +96,54 @@ def isolate_cache_mounts(data: bytes, *, namespace: str, targets: Sequence[str] 
         return b"--mount=" + options + f",id={namespace}{target}".encode()
 
     return _CACHE_MOUNT.sub(rename, data)
+
+
+TRACER_LINES = (
+    "# mas-harness: every rustc of this build and every build-script run recorded, inside the build",
+    f"COPY --from={TRACER_CONTEXT} {SOURCE_FILE} {TRACER_HOME}/{SOURCE_FILE}",
+    f"RUN --network=none cc -O2 -std=gnu11 -o {WRAPPER_PATH} {TRACER_HOME}/{SOURCE_FILE} && mkdir -p {TRACE_DIR}",
+    f"ENV RUSTC_WRAPPER={WRAPPER_PATH} {TRACE_DIR_ENV}={TRACE_DIR}",
+    "",
+)
+"""What the build copy gets just before the builder stage's build RUN when the build is traced."""
+TRACE_STAGE_LINES = (
+    "",
+    "# mas-harness: the build trace's raw records alone, taken out with --target and --output type=local",
+    f"FROM scratch AS {TRACE_STAGE}",
+    f"COPY --from=builder {TRACE_DIR}/ /",
+)
+"""The stage the build copy gets after the builder stage when the build is traced."""
+TRACER_DEVIATIONS = (
+    f"trace: the builder stage compiles the harness's rustc wrapper ({SOURCE_FILE}, from the build context "
+    f"{TRACER_CONTEXT}) with the image's cc just before the build RUN and sets RUSTC_WRAPPER={WRAPPER_PATH} and "
+    f"{TRACE_DIR_ENV}={TRACE_DIR}: every rustc and build-script run is recorded there, in the image's layer; the "
+    "binary is built from the same arguments",
+    f"trace: stage {TRACE_STAGE} added after the builder stage (FROM scratch, the records only), built a second "
+    "time from the layer cache with --output type=local to take the records out",
+)
+
+
+def add_tracer(dockerfile: bytes) -> bytes:
+    """The build copy with the rustc wrapper before the builder stage's build RUN, and the records' own stage.
+
+    The stage goes right after the builder stage, not at the end: the last stage stays the
+    image users ship, and a stage nothing depends on is not built unless asked for.
+    """
+    parsed = dfm.parse(dockerfile.decode())
+    if any(stage.name and stage.name.lower() == TRACE_STAGE for stage in parsed.stages):
+        raise BadInput(f"the Dockerfile already has a stage named {TRACE_STAGE}: it cannot be traced")
+    builder = parsed.builder
+    build_run = dfm.find_build_run(builder)
+    lines = dockerfile.split(b"\n")
+    # Line numbers are 1-based; insert the later block first so that the earlier one's number still holds.
+    stage_after = builder.instructions[-1].end_line
+    lines[stage_after:stage_after] = [line.encode() for line in TRACE_STAGE_LINES]
+    # Above the comments that introduce the build RUN, so that they still sit on it.
+    above = build_run.start_line - 1
+    while above > 0 and lines[above - 1].lstrip().startswith(b"#"):
+        above -= 1
+    lines[above:above] = [line.encode() for line in TRACER_LINES]
+    return b"\n".join(lines)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,10 +174,12 @@ def plan_build(  # noqa: PLR0913  # a plan is made of these independent inputs; 
     base_image: LocalRustImage | None,
     builder: str | None = None,
     cache_namespace: str | None = None,
+    tracer: Path | None = None,
 ) -> BuildPlan:
     """The build of `patched_dockerfile`; air-gapped when `base_image` (the local stand-in for upstream's) is given.
 
-    `run_id` makes this build's VERGEN_GIT_DESCRIBE, the marker its processes carry.
+    `run_id` makes this build's VERGEN_GIT_DESCRIBE, the marker its processes carry. With `tracer`
+    (the directory holding the rustc wrapper's source) the build is traced.
     """
     air_gapped = base_image is not None
     args = dict(build_args)
@@ -150,7 +211,11 @@ def plan_build(  # noqa: PLR0913  # a plan is made of these independent inputs; 
             )
         else:
             deviations.append(f"base image {image.tag} stands in for {image.upstream_ref}")
-    digest = hashlib.sha256(repr((ref, source, sorted(args.items()))).encode()).hexdigest()[:12]
+    if tracer is not None:
+        dockerfile = add_tracer(dockerfile)
+        contexts[TRACER_CONTEXT] = tracer
+        deviations.extend(TRACER_DEVIATIONS)
+    digest = hashlib.sha256(repr((ref, source, sorted(args.items()), tracer is not None)).encode()).hexdigest()[:12]
     return BuildPlan(
         ref=ref,
         dockerfile=dockerfile,
@@ -162,6 +227,7 @@ def plan_build(  # noqa: PLR0913  # a plan is made of these independent inputs; 
         deviations=tuple(deviations),
         image_tag=f"{BUILDER_REPOSITORY}:{re.sub(r'[^A-Za-z0-9_.-]', '-', ref)}-{digest}",
         builder=builder,
+        traced=tracer is not None,
     )
 
 

@@ -25,10 +25,11 @@ from pathlib import Path
 from python_on_whales import DockerException
 from rich.console import Console
 
+from harness.build.assemble import BuildFacts
 from harness.build.builders import LOCAL_ENGINE, BuildTarget
 from harness.build.connect import copy_image, docker_argv, engine_client
 from harness.build.engine import prune_cache_mounts
-from harness.build.figures import BuildFigures, read_trace
+from harness.build.figures import BuildFigures, build_figures
 from harness.build.images import (
     FinalFacts,
     ImageAt,
@@ -43,12 +44,17 @@ from harness.build.progress import BuildProgress
 from harness.build.progress_stream import failure_reason, lock_package_count
 from harness.build.runtimeimage import NONROOT_UID
 from harness.build.sampler import ProcessSampler, SamplerReport, UnseenBuild
-from harness.build.setup import BuildInputs
+from harness.build.setup import STANDIN, BuildInputs
+from harness.build.trace import TraceSource
+from harness.build.tracer import SOURCE_CONTEXT
+from harness.build.tracing import TraceOutcome, collect_trace
 from harness.knobs import ARCH_TRIPLES, SHIPPED_BINARY, TARGETARCH, binary_name, expected_binaries, requested_targets
 
 log = logging.getLogger("harness")
 
 _TAIL = 40
+DOCKERFILE_COPY = "Dockerfile.build"
+"""The build copy, as built, in the report directory."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,7 +90,7 @@ def run_build(
 ) -> BuildOutcome:
     """Run the build, streaming its log to a file and the compile step's progress to `console`, sampled throughout."""
     report_dir.mkdir(parents=True, exist_ok=True)
-    dockerfile_path = report_dir / "Dockerfile.build"
+    dockerfile_path = report_dir / DOCKERFILE_COPY
     dockerfile_path.write_bytes(plan.dockerfile)
     log_path = report_dir / "build.log"
     console = console or Console(stderr=True)
@@ -199,6 +205,8 @@ class BuildReport:
     """The images exported into the report directory (`--export`)."""
     figures: BuildFigures | None = None
     """Memory and time from every source that saw the build (None: a report read back, with the sampler's only)."""
+    trace: TraceOutcome | None = None
+    """The in-build trace, when the build was traced."""
 
     @property
     def ok(self) -> bool:
@@ -225,6 +233,7 @@ class BuildReport:
             "log": self.log,
             "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail, "skipped": c.skipped} for c in self.checks],
             "final": self.final.as_json() if self.final else None,
+            "trace": self.trace.as_json() if self.trace else None,
         }
 
 
@@ -398,6 +407,16 @@ def judge_final(
     return tuple(checks)
 
 
+def trace_check(trace: TraceOutcome) -> Check:
+    """A traced build must leave its trace, with every unit's dependencies placed."""
+    if trace.error is not None:
+        return Check(name="trace", ok=False, detail=f"no trace: {trace.error}")
+    detail = f"{trace.file}: {trace.figures.get('units') if trace.figures else 0} units"
+    if trace.problems:
+        return Check(name="trace", ok=False, detail=f"{detail}; " + "; ".join(trace.problems))
+    return Check(name="trace", ok=True, detail=detail)
+
+
 def build_and_check(  # noqa: PLR0913  # each an independent choice; keyword-only
     plan: BuildPlan,
     *,
@@ -407,25 +426,36 @@ def build_and_check(  # noqa: PLR0913  # each an independent choice; keyword-onl
     target: BuildTarget = LOCAL_ENGINE,
     console: Console | None = None,
     sample_interval: float = 0.25,
+    trace_facts: BuildFacts | None = None,
 ) -> BuildReport:
     """The builder stage, built and checked where its image is; with `final_plan`, then the final stage from the same
-    layers."""
+    layers.
+
+    A traced plan's records are exported right after its build, from the builder it ran on, while the layer cache
+    surely holds them.
+    """
     outcome = run_build(plan, report_dir=report_dir, target=target, console=console, sample_interval=sample_interval)
     marker = plan.build_args.get("VERGEN_GIT_DESCRIBE", "")
     outcomes = [outcome]
+    trace = None
+    if plan.traced and trace_facts is not None:
+        trace = (
+            collect_trace(
+                plan, facts=trace_facts, dockerfile=report_dir / DOCKERFILE_COPY, report_dir=report_dir, target=target
+            )
+            if outcome.succeeded
+            else TraceOutcome(file=None, records_file=None, error="the build failed")
+        )
     facts = None
     if outcome.image is not None:
         shipped = shipped_binary(plan) if final_plan is not None else None
         facts = inspect_image(
             outcome.image, binary=run_binary(plan), shipped=shipped, want_build_info=standin, marker=marker
         )
-    trace = read_trace(report_dir)
-    figures = BuildFigures(
-        sampler=outcome.sampler,
-        trace=trace if not isinstance(trace, str) else None,
-        trace_unavailable=trace if isinstance(trace, str) else None,
-    )
+    figures = build_figures(outcome.sampler, trace)
     checks = judge(plan, outcome, facts, standin=standin, figures=figures)
+    if trace is not None:
+        checks += (trace_check(trace),)
     final = None
     if final_plan is not None and outcome.succeeded:
         final_dir = report_dir / "final"
@@ -460,9 +490,17 @@ def build_and_check(  # noqa: PLR0913  # each an independent choice; keyword-onl
         target=target,
         figures=figures,
         archives=tuple(done.image.path for done in outcomes if isinstance(done.image, InArchive)),
+        trace=trace,
     )
     (report_dir / "report.json").write_text(json.dumps(report.as_json(), indent=2) + "\n")
     return report
+
+
+def trace_source(source: str) -> TraceSource:
+    """What a trace says its source was: the stand-in, a full checkout of the ref, or a tree the user named."""
+    if source == STANDIN:
+        return "standin"
+    return "full" if source == "full" else "path"
 
 
 def build_ref(  # noqa: PLR0913  # each an independent choice of the user; keyword-only
@@ -473,8 +511,11 @@ def build_ref(  # noqa: PLR0913  # each an independent choice of the user; keywo
     keep_target_cache: bool = False,
     console: Console | None = None,
     sample_interval: float = 0.25,
+    trace: bool = False,
 ) -> BuildReport:
     """Plan the build of the prepared ref with these build args, run it sampled, and check the image(s).
+
+    With `trace`, cargo runs under the harness's rustc wrapper and trace.json lands in `report_dir`.
 
     The build's `/app/target` cache mount is its own and starts empty, so cargo compiles what is
     checked: upstream's shared one would hand a rerun an earlier build's binary (and a concurrent
@@ -492,6 +533,7 @@ def build_ref(  # noqa: PLR0913  # each an independent choice of the user; keywo
         base_image=inputs.base_image,
         builder=inputs.target.name,
         cache_namespace=namespace,
+        tracer=SOURCE_CONTEXT if trace else None,
     )
     final_plan = (
         plan_final(plan, runtime_image=inputs.runtime_image, stage_stand_ins=inputs.stage_stand_ins)
@@ -507,6 +549,14 @@ def build_ref(  # noqa: PLR0913  # each an independent choice of the user; keywo
             target=inputs.target,
             console=console,
             sample_interval=sample_interval,
+            trace_facts=BuildFacts(
+                ref=inputs.ref,
+                upstream_commit=inputs.upstream_commit,
+                source=trace_source(inputs.source),
+                build_args=plan.build_args,
+            )
+            if trace
+            else None,
         )
     finally:
         if not keep_target_cache:

@@ -53,6 +53,8 @@ class BuildInputs:
     source, which has no frontend or policies): the directory of their stand-in outputs."""
     target: BuildTarget = LOCAL_ENGINE
     """The builder the build runs on, and where its images are checked."""
+    upstream_commit: str | None = None
+    """Upstream's own commit id of the ref (what a build trace names)."""
 
     @property
     def standin(self) -> bool:
@@ -112,6 +114,7 @@ def prepare_build(  # noqa: PLR0913  # each an independent choice of the user; k
         runtime_image=runtime_image,
         stage_stand_ins=resources.standin_stages() if stage == "final" and (gapped or source == STANDIN) else None,
         target=target,
+        upstream_commit=patched_ref.resolved.upstream_commit,
     )
 
 

@@ -161,6 +161,7 @@ def _builds(args: argparse.Namespace, console: Console) -> Outcome:
             load=args.load,
             export=args.export,
             report_dir=args.report_dir,
+            trace=args.trace,
             progress=progress,
         )
     if args.from_report is not None:

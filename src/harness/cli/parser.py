@@ -294,6 +294,12 @@ def _add_build(sub: Subparsers[argparse.ArgumentParser]) -> None:
         "checked to run the builder's binary as its entrypoint and user",
     )
     build.add_argument("--report-dir", type=Path, help="where report.json, build.log and sampler.json go")
+    build.add_argument(
+        "--trace",
+        action="store_true",
+        help="record every rustc and build-script run from inside the build (a rustc wrapper the build copy "
+        "compiles) and write trace.json into the report directory; `profile` always does",
+    )
     build.add_argument("--patch", type=Path, metavar="FILE", help="use this patch")
     _add_build_machine(build)
     _add_upstream(build)

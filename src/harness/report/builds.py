@@ -216,7 +216,14 @@ def profile_outcome(report: ProfileReport, *, written: list[Path]) -> Outcome:
         title=f"profile {report.ref} ({report.source})",
         results=results,
         tables=(profile_table(report),),
-        notes=tuple(f"wrote {path}" for path in written),
+        notes=(
+            *(f"wrote {path}" for path in written),
+            *(
+                f"{run.profile.name}: trace {run.build.trace.file or f'none: {run.build.trace.error}'}"
+                for run in report.runs
+                if run.build.trace is not None
+            ),
+        ),
         data={"report": _without_samples(report.as_json()), "files": [str(path) for path in written]},
     )
 
@@ -249,6 +256,36 @@ def figures_note(figures: BuildFigures) -> str:
     return f"memory figures: from the {source}{both}"
 
 
+def trace_notes(report: BuildReport) -> list[str]:
+    """Where the build's trace is, and what it measured beside what the host's sampler saw."""
+    trace = report.trace
+    if trace is None:
+        return []
+    if trace.file is None:
+        return [f"trace: none: {trace.error}"]
+    figures = trace.figures or {}
+    sampler = report.sampler
+    rss = figures.get("peak_rustc_rss_bytes")
+    cargo = figures.get("cargo_peak_rss_bytes")
+    sampled = (
+        f"{sampler.peak_rustc_crate} {memory_text(sampler.peak_rustc_crate_rss_bytes)}"
+        if sampler.peak_rustc_crate
+        else "none seen"
+    )
+    together = memory_text(sampler.peak_rss_bytes)
+    if not sampler.available:
+        # The host saw nothing of a build elsewhere: unknown, not zero.
+        sampled = together = "not seen by the host"
+    return [
+        f"trace: {trace.file} ({figures.get('units')} units)",
+        f"heaviest rustc, kernel's count at exit: {figures.get('peak_rustc_crate')} "
+        f"{memory_text(rss if isinstance(rss, int) else None)} (sampler: {sampled})",
+        f"cargo's peak RSS (VmHWM): {memory_text(cargo if isinstance(cargo, int) else None)} "
+        f"(sampler, rustc+cargo together: {together})",
+        *(f"trace: {problem}" for problem in trace.problems),
+    ]
+
+
 def build_outcome(report: BuildReport, *, report_file: Path) -> Outcome:
     """`build`: one result per check of the build and its image (the build's wall time on the first)."""
     group = f"build.{report.ref}"
@@ -274,6 +311,7 @@ def build_outcome(report: BuildReport, *, report_file: Path) -> Outcome:
         notes.append(figures_note(report.figures))
     if report.final is not None and report.final.facts is not None:
         notes.append(f"final image: {report.final.facts.image}")
+    notes += trace_notes(report)
     notes.append(f"report: {report_file}")
     return Outcome(
         command="build",

@@ -28,9 +28,10 @@ def build(  # noqa: PLR0913  # one keyword per option of the command, by design
     export: ExportFormat | None,
     report_dir: Path | None,
     progress: Console,
+    trace: bool = False,
 ) -> Outcome:
     """The ref's patched builder stage (and with `final`, the shipped image), built with the CI settings unless
-    overridden, and the images checked."""
+    overridden, and the images checked; with `trace`, traced from inside the build (trace.json in the report dir)."""
     args = parse_build_args(build_args, defaults=CI_BUILD_ARGS)
     inputs = prepare_build(
         settings,
@@ -45,5 +46,7 @@ def build(  # noqa: PLR0913  # one keyword per option of the command, by design
         export=export,
     )
     report_dir = report_dir or Path("reports") / f"build-{ref}"
-    report = build_ref(inputs, build_args=args, report_dir=report_dir, console=progress)
+    # Where the host cannot see the build, only the in-build trace says what it cost.
+    traced = trace or not inputs.target.processes_visible
+    report = build_ref(inputs, build_args=args, report_dir=report_dir, console=progress, trace=traced)
     return build_outcome(report, report_file=report_dir / "report.json")
