@@ -137,9 +137,6 @@ def test_the_final_stage_builds_on_the_second_engine_and_is_checked_there(
     assert (report_dir / "build.log").stat().st_size > 0
 
 
-@pytest.mark.xfail(
-    strict=True, reason="trace.json comes from the in-build trace (branch trace), not merged yet: no build is traced"
-)
 def test_on_the_second_engine_the_memory_figures_come_from_the_in_build_trace(remote_build: Any) -> None:
     code, report, _ = remote_build()
     assert code == 0
@@ -153,6 +150,7 @@ def test_on_the_second_engine_the_memory_figures_come_from_the_in_build_trace(re
     assert 0 <= trace["start"] < trace["end"]
     assert trace["max_concurrent_rustc"] == 1, "CARGO_BUILD_JOBS=1"
     assert figures["agreement"] is None, "one source only: the host saw nothing"
+    assert any(d.startswith("trace:") for d in report["deviations"]), "traced without --trace: the host saw nothing"
 
 
 def test_load_puts_the_images_into_the_first_engine_as_well(
@@ -232,19 +230,28 @@ def test_on_the_local_engine_the_host_sampler_reports_the_build(harness_build: H
     assert build.report["images"]["kind"] == "local-engine"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="trace.json comes from the in-build trace (branch trace), not merged yet: no build is traced"
-)
-def test_on_the_local_engine_both_sources_report_and_agree(harness_build: HarnessBuild) -> None:
+def test_on_the_local_engine_both_sources_report_and_agree(engine: Engine, bundle: Path, tmp_path: Path) -> None:
     """The sampler polls, so it may miss a peak between two polls but never sees more than the kernel counted: every
     crate's polled peak is at most its traced one (plus ru_maxrss's KiB), and never more rustc at once."""
-    figures = harness_build(STANDIN_RELEASE).report["figures"]
-    assert figures["memory_source"] == "in-build trace"
-    assert figures["host_sampler"]["available"] is True
-    agreement = figures["agreement"]
-    assert agreement["crates_compared"] > 0
-    assert agreement["over"] == {}
-    assert agreement["agree"] is True
+    report_dir = tmp_path / "build"
+    argv = ["build", "--ref", STANDIN_RELEASE, "--stage", "final", "--upstream", str(bundle), "--trace"]
+    argv += ["--cache-dir", str(tmp_path / "cache"), "--report-dir", str(report_dir)]
+    code, report = _run(argv, report_dir)
+    try:
+        assert code == 0, report.get("checks")
+        figures = report["figures"]
+        assert figures["memory_source"] == "in-build trace"
+        assert figures["host_sampler"]["available"] is True
+        assert report["sampler"]["peak_rss_bytes"] > 0
+        agreement = figures["agreement"]
+        assert agreement["crates_compared"] > 0, "both saw the stand-in's crates"
+        assert agreement["over"] == {}, agreement
+        assert agreement["sampler_max_concurrent_rustc"] <= agreement["trace_max_concurrent_rustc"]
+        assert agreement["agree"] is True
+    finally:
+        present = [tag for tag in _images_of(report) if docker.image.exists(tag)]
+        if present:
+            docker.image.remove(present, force=True)
 
 
 def test_export_oci_checks_the_images_from_their_tarballs_and_runs_nothing(
