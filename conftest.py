@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from tests.support import BUNDLE, CheckoutFactory, CompatRun, DockerfileTexts, git
 
 from harness.analysis.confine import Confinement, detect
 from harness.analysis.sandbox import Sandbox, open_sandbox
@@ -19,6 +18,7 @@ from harness.patch.engine import patched_contents
 from harness.patch.patchfile import Patch
 from harness.upstream.cache import DOCKERFILE, ResolvedRef, UpstreamCache
 from harness.upstream.source import UpstreamSource
+from tests.support import BUNDLE, CheckoutFactory, CompatRun, DockerfileTexts, git
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,6 @@
 """Build the patched upstream Dockerfile for real: one target, CARGO_BUILD_JOBS=1, LTO off; check the image.
 
-The build context is the stand-in source tree (tests/fixtures/standin, a test
+The build context is the stand-in source tree (harness/resources/standin, a test
 double shaped like MAS); the Dockerfile is upstream's, from the pinned checkout,
 with the patch applied by the engine. Air-gapped mode is detected as users get it.
 """

@@ -7,13 +7,13 @@ import re
 from pathlib import Path
 
 import pytest
-from tests.support import DockerfileTexts
 
 from harness.build.baseimage import LocalRustImage
 from harness.build.plan import BuildPlan, plan_build, plan_final, plan_shape, runtime_suite, shipped_binary
 from harness.build.runtimeimage import LocalRuntimeImage, debian_tag, runtime_tag
 from harness.errors import BadInput
 from harness.knobs import expected_binaries
+from tests.support import DockerfileTexts
 
 X86 = "x86_64-unknown-linux-gnu"
 ARM = "aarch64-unknown-linux-gnu"

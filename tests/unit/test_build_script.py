@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.support import DockerfileTexts
 
 from harness.analysis import dockerfile as dfm
 from harness.analysis.sandbox import Sandbox, ScriptRun, run_build_script
+from tests.support import DockerfileTexts
 
 X86 = "x86_64-unknown-linux-gnu"
 ARM = "aarch64-unknown-linux-gnu"

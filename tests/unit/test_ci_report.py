@@ -9,7 +9,6 @@ from xml.etree import ElementTree
 
 import pytest
 from rich.console import Console
-from tests.support import CompatRun
 
 from harness.analysis.compat import check_ref
 from harness.analysis.confine import Confinement
@@ -24,6 +23,7 @@ from harness.report.publish import Sinks, check_writable, publish
 from harness.report.views import compat_results, finding_results
 from harness.results import Location, Outcome, Result, Status
 from harness.upstream.cache import UpstreamCache
+from tests.support import CompatRun
 
 
 def _parse(data: bytes) -> ElementTree.Element:

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support import CheckoutFactory, CompatRun, DockerfileTexts
 
 from harness.cli.main import main
 from harness.resources import patches_dir, pins_file
+from tests.support import CheckoutFactory, CompatRun, DockerfileTexts
 
 
 def _compat(bundle: Path, cache: Path, *extra: str) -> list[str]:

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support import git
 
 from harness.analysis.drift import nearest_pin
 from harness.cli.main import main
@@ -23,6 +22,7 @@ from harness.config.series import Choice
 from harness.patch.engine import patched_contents
 from harness.patch.patchfile import Patch
 from harness.resources import patches_dir
+from tests.support import git
 
 NODE_LINE = "ARG NODEJS_VERSION=24.15.0\n"
 

@@ -21,7 +21,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from tests.support import DockerfileTexts
 
 from harness.analysis import dockerfile as dfm
 from harness.analysis.confine import Backend, Confinement, detect
@@ -30,6 +29,7 @@ from harness.analysis.semantic import EXECUTED_CHECKS, check_dockerfile
 from harness.analysis.static import StaticChecks, check_patched
 from harness.analysis.verdicts import VerdictCache
 from harness.cli.main import main
+from tests.support import DockerfileTexts
 
 ANCHOR = "  set -euf; \\\n"
 """The first line of v1.19.0's patched build RUN script, where a hostile line goes."""

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support import git
 
 from harness.cli.main import main
+from tests.support import git
 
 BASES = ("v1.7.0", "v1.17.0", "v1.19.0")  # three distinct Dockerfiles (and patch variants: two)
 # The commands the harness itself starts (fetch's own helpers, such as upload-pack, are not counted).

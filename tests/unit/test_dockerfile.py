@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from tests.support import DockerfileTexts
 
 from harness.analysis import dockerfile as dfm
 from harness.analysis import environment
 from harness.errors import BadInput
+from tests.support import DockerfileTexts
 
 
 @pytest.fixture(scope="session")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.support import MakeRepo, git
 
 from harness.errors import BadInput, PatchError
 from harness.patch.engine import PatchConflict, State, apply, revert, status
 from harness.patch.patchfile import Patch
+from tests.support import MakeRepo, git
 
 UPSTREAM = b"".join(b"line %d\n" % n for n in range(1, 31))
 PATCH = b"""Description: test patch

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tests.support import BUNDLE, CheckoutFactory, MakeRepo, git
 
 from harness import files
 from harness.cli.main import main
@@ -23,6 +22,7 @@ from harness.patch.patchfile import Patch
 from harness.resources import patches_dir
 from harness.results import SCHEMA_VERSION
 from harness.upstream.cache import DOCKERFILE, UpstreamCache
+from tests.support import BUNDLE, CheckoutFactory, MakeRepo, git
 
 Scenario = Callable[[Path, pytest.MonkeyPatch], tuple[list[str], str]]
 """Set up a mistake in the test's directory; the command line that makes it, and what the error must say."""

@@ -6,13 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.support import BUNDLE
 
 from harness.cli.main import main
 from harness.config.pins import load_pins
 from harness.config.series import load_series
 from harness.errors import BadInput
 from harness.resources import patches_dir, pins_file
+from tests.support import BUNDLE
 
 VARIANT = '[[variant]]\nname = "a"\npatch = "p.patch"\nfrom = "v1.0.0"\nshape = "per-arch"\n'
 

@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.support import MakeRepo, git
 
 from harness.cli.main import main
 from harness.errors import BadInput
@@ -22,6 +21,7 @@ from harness.files import TEMP_SUFFIX, locked_tree
 from harness.patch import engine
 from harness.patch.journal import JOURNAL
 from harness.patch.patchfile import Patch
+from tests.support import MakeRepo, git
 
 UPSTREAM = b"".join(b"line %d\n" % n for n in range(1, 31))
 PATCHED = UPSTREAM.replace(b"line 4\n", b"line 4 patched\n")

@@ -10,12 +10,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tests.support import BUNDLE, MakeRepo
 
 from harness.cli.main import main
 from harness.errors import PatchError
 from harness.patch.engine import State, apply, revert, status
 from harness.patch.patchfile import MAX_HUNKS, MAX_PATCH_BYTES, Patch
+from tests.support import BUNDLE, MakeRepo
 
 UPSTREAM = b"".join(b"line %d\n" % n for n in range(1, 31))
 HUNK = b"@@ -3,3 +3,3 @@\n line 3\n-line 4\n+line 4 patched\n line 5\n"

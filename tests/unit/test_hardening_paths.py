@@ -13,13 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tests.support import MakeRepo, git
 
 from harness.cli.main import main
 from harness.errors import BadInput
 from harness.files import atomic_write, read_in_tree, write_in_tree
 from harness.patch.engine import MAX_FILE_BYTES, apply, revert, status
 from harness.patch.patchfile import Patch
+from tests.support import MakeRepo, git
 
 UPSTREAM = b"".join(b"line %d\n" % n for n in range(1, 31))
 HUNK = b"@@ -3,3 +3,3 @@\n line 3\n-line 4\n+line 4 patched\n line 5\n"

@@ -7,11 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.support import MakeRepo, git
 
 from harness.cli.main import main
 from harness.proc import run
 from harness.upstream.source import UpstreamSource
+from tests.support import MakeRepo, git
 
 PATCH = b"--- a/Dockerfile\n+++ b/Dockerfile\n@@ -3,3 +3,3 @@\n line 3\n-line 4\n+line 4 patched\n line 5\n"
 

@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.support import DockerfileTexts
 
 from harness.build.images import FinalFacts, ImageFacts
 from harness.build.plan import BuildPlan, plan_build, plan_final
@@ -21,6 +20,7 @@ from harness.build.sampler import SamplerReport
 from harness.knobs import CI_BUILD_ARGS
 from harness.report.builds import build_outcome
 from harness.results import exit_code
+from tests.support import DockerfileTexts
 
 X86 = "x86_64-unknown-linux-gnu"
 ARM = "aarch64-unknown-linux-gnu"

@@ -7,11 +7,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tests.support import BUNDLE, CheckoutFactory
 
 from harness.config.pins import Pin, load_pins
 from harness.patch.engine import PatchConflict, State, apply, revert, status
 from harness.patch.patchfile import Patch, git_blob_id
+from tests.support import BUNDLE, CheckoutFactory
 
 PINS = load_pins()
 

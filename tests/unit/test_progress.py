@@ -7,15 +7,15 @@ sampler and the clock are test doubles (RecordedSamples, SteppedClock), so nothi
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 from rich.console import Console
 
 from harness.build.progress import BuildProgress, PlainCadence, doing, status_line
 from harness.build.progress_stream import CompileState
 from harness.build.sampler import Sample
+from tests.support import BUILDKIT_LOGS
 
-RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "buildkit" / "mas-v1.19.0-builder.log"
+RECORDED = BUILDKIT_LOGS / "mas-v1.19.0-builder.log"
 GB = 1_000_000_000
 
 

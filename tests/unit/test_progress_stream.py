@@ -9,8 +9,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from harness.build.progress_stream import (
@@ -22,9 +20,11 @@ from harness.build.progress_stream import (
     parse_line,
     replay,
 )
+from harness.resources import standin_tree
+from tests.support import BUILDKIT_LOGS
 
-RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "buildkit"
-STANDIN_LOCK = Path(__file__).resolve().parents[1] / "fixtures" / "standin" / "Cargo.lock"
+RECORDED = BUILDKIT_LOGS
+STANDIN_LOCK = standin_tree() / "Cargo.lock"
 
 
 def _lines(name: str) -> list[str]:

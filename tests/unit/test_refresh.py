@@ -9,7 +9,6 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from tests.support import MakeRepo, git
 
 from harness.cli.main import main
 from harness.config.pins import Pin, Pins
@@ -20,6 +19,7 @@ from harness.patch.rebase import Refresh, Settlement, bump_last_update, rebase_p
 from harness.resources import patches_dir
 from harness.upstream.cache import DOCKERFILE, UpstreamCache
 from harness.upstream.source import UpstreamSource
+from tests.support import MakeRepo, git
 
 MAIN_PATCH = patches_dir() / "patch-dockerfile.patch"
 PREIMAGE_BLOB = "ba2ed16c8401fffb9bab73e03704e95ad5c87e6a"  # v1.11.0 - v1.17.0

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.support import MakeRepo, git
 
 from harness.analysis.release_profile import (
     FROM_CARGO,
@@ -24,6 +23,7 @@ from harness.errors import BadInput
 from harness.knobs import KNOB_DEFAULTS
 from harness.resources import patches_dir
 from harness.upstream.cache import UpstreamCache
+from tests.support import MakeRepo, git
 
 FAT = "[workspace]\nmembers = []\n[profile.release]\ncodegen-units = 1\nlto = true\n"
 THIN = '[workspace]\n[profile.release]\n# fat LTO costs too much build time\nlto = "thin"\n'

@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-STANDIN = Path(__file__).resolve().parents[1] / "fixtures" / "standin"
+from harness.resources import standin_tree
+
+STANDIN = standin_tree()
 CLI = STANDIN / "crates" / "cli"
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from tests.support import DockerfileTexts
 
 from harness.analysis import dockerfile as dfm
 from harness.analysis.confine import Confinement
@@ -16,6 +15,7 @@ from harness.analysis.verdicts import VerdictCache
 from harness.config.pins import Pins
 from harness.errors import BadInput, EnvironmentProblem
 from harness.knobs import KNOB_DEFAULTS, Shape
+from tests.support import DockerfileTexts
 
 TAGS = ("v0.14.0", "v0.15.0", "v1.7.0", "v1.11.0", "v1.17.0", "v1.18.0")
 CHECKS = {"knobs-declared", "cargo-env", "target-flags", "move-step", "rustup-targets", "targets-validated"}

@@ -11,7 +11,6 @@ from typing import Any
 from xml.etree import ElementTree
 
 import pytest
-from tests.support import git
 
 from harness.cli.main import main
 from harness.config.pins import Pins
@@ -20,6 +19,7 @@ from harness.errors import BadInput
 from harness.patch.engine import patched_contents
 from harness.patch.patchfile import Patch
 from harness.resources import patches_dir, pins_file
+from tests.support import git
 
 SUBMODULE = "docker/chat/mas/repo"
 PATCH = "docker/chat/mas/patches/patch-dockerfile.patch"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from python_on_whales import DockerClient
-from tests.support import unavailable
 
 from harness.build.engine import check_engine
 from harness.errors import EnvironmentProblem
+from tests.support import unavailable
 
 
 def test_under_ci_a_missing_engine_fails_the_run() -> None:

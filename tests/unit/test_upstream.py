@@ -8,11 +8,11 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
-from tests.support import git
 
 from harness.errors import UpstreamError
 from harness.upstream.cache import UpstreamCache
 from harness.upstream.source import UpstreamSource
+from tests.support import git
 
 
 def test_source_kinds(bundle: Path, tmp_path: Path) -> None:

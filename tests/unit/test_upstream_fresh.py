@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support import MakeRepo, git
 
 from harness.cli.main import main
 from harness.config.pins import Pin, load_pins
@@ -25,6 +24,7 @@ from harness.errors import UpstreamError
 from harness.resources import patches_dir, pins_file
 from harness.upstream.cache import MAX_BLOB_BYTES, UpstreamCache
 from harness.upstream.source import UpstreamSource, is_ref_name
+from tests.support import MakeRepo, git
 
 PINNED = "v1.17.0"
 SAME_DOCKERFILE = "v1.16.0"  # another release with v1.17.0's Dockerfile (and another commit)

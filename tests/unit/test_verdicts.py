@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support import DockerfileTexts
 
 from harness import __version__
 from harness.analysis.findings import Finding
 from harness.analysis.verdicts import VerdictCache, checks_version, tool_versions
 from harness.cli.main import main
+from tests.support import DockerfileTexts
 
 FINDINGS = [
     Finding(check="knobs-declared", ok=True, line=122, message="ARG CARGO_BUILD_JOBS has default '2'"),

@@ -1,10 +1,10 @@
 """The data the harness ships: pins, the patch series and its variants, the stand-in source tree, the engine installer.
 
-In a built package they live here, under `harness/resources/`, mapped at build time from
-the repository's `pins.toml`, `patches/`, `tests/fixtures/standin/`, `tests/fixtures/standin-stages/`
-and `scripts/install-docker-engine.sh` (see `[tool.hatch.build.targets.wheel.force-include]`),
-so the repository keeps one copy of each and an installed wheel carries them all. They
-are read through `importlib.resources`, as pre-commit reads its own resources.
+They live here, under `harness/resources/`, one copy each in the repository, so that an editable
+install reads the same files as a wheel. `pins.toml` and `patches/` stay at the top of the repository,
+where users look for them; `pins.toml` and `patches` here are symbolic links to them, which hatchling
+follows, so a wheel carries the files themselves. They are read through `importlib.resources`, as
+pre-commit reads its own resources.
 """
 
 from __future__ import annotations
