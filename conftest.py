@@ -14,7 +14,7 @@ from harness.analysis.sandbox import Sandbox, open_sandbox
 from harness.analysis.verdicts import VerdictCache
 from harness.cli.main import main
 from harness.config.pins import Pins, load_pins
-from harness.patch.engine import patched_contents
+from harness.patch.apply import patched_contents
 from harness.patch.patchfile import Patch
 from harness.upstream.cache import DOCKERFILE, ResolvedRef, UpstreamCache
 from harness.upstream.source import UpstreamSource

@@ -19,7 +19,7 @@ from harness.analysis.static import StaticChecks, check_patched, not_text
 from harness.config.pins import Pins, shown_path
 from harness.config.series import Choice, newest_release
 from harness.errors import BadInput, UpstreamError
-from harness.patch.engine import State
+from harness.patch.apply import State
 from harness.patch.hunks import HunkReport
 from harness.patch.patchfile import git_blob_id
 from harness.upstream.cache import DOCKERFILE, UpstreamCache

@@ -11,7 +11,7 @@ from harness.analysis.patched import PatchedRef, RunMemo, verify_pin
 from harness.config.pins import Pin, Pins
 from harness.config.series import Choice, tag_version
 from harness.errors import PinMismatch, UpstreamError
-from harness.patch.engine import patched_contents
+from harness.patch.apply import patched_contents
 from harness.patch.patchfile import git_blob_id
 from harness.upstream.cache import DOCKERFILE, UpstreamCache
 

@@ -17,7 +17,7 @@ from harness.analysis.release_profile import ReleaseProfile, release_profile_of
 from harness.config.pins import Pin, Pins
 from harness.config.series import Choice, Variant, newest_release, tag_version
 from harness.errors import CheckFailed, PinMismatch
-from harness.patch.engine import PatchReport, State, evaluate, patched_contents
+from harness.patch.apply import PatchReport, State, evaluate, patched_contents
 from harness.patch.patchfile import Patch, git_blob_id
 from harness.upstream.cache import DOCKERFILE, ResolvedRef, UpstreamCache
 

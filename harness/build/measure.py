@@ -19,9 +19,9 @@ import psutil
 from python_on_whales import DockerException, docker
 from rich.console import Console
 
+from harness.build.prepare import BuildInputs
 from harness.build.runner import BuildReport, Check, build_ref
 from harness.build.sampler import Figures, Sample, SamplerReport
-from harness.build.setup import BuildInputs
 from harness.config.profiles import BASELINE, Profile
 from harness.errors import BadInput
 

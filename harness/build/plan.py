@@ -3,7 +3,7 @@
 Planning is pure: `plan_build()` and `plan_final()` read nothing and run nothing. What
 they need from the machine (the local stand-ins for upstream's base images when no
 registry is reachable, the stand-in outputs of the stages that cannot be built here) is
-prepared beforehand (harness.build.setup) and passed in.
+prepared beforehand (harness.build.prepare) and passed in.
 """
 
 from __future__ import annotations

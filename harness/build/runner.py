@@ -20,14 +20,14 @@ from pathlib import Path
 from python_on_whales import DockerException, docker
 from rich.console import Console
 
-from harness.build.engine import prune_cache_mounts
+from harness.build.docker_engine import prune_cache_mounts
 from harness.build.images import FinalFacts, ImageFacts, inspect_final_image, inspect_image
 from harness.build.plan import BuildPlan, BuildStage, plan_build, plan_final, plan_shape, shipped_binary
+from harness.build.prepare import BuildInputs
 from harness.build.progress import BuildProgress
 from harness.build.progress_stream import failure_reason, lock_package_count
 from harness.build.runtimeimage import NONROOT_UID
 from harness.build.sampler import ProcessSampler, SamplerReport
-from harness.build.setup import BuildInputs
 from harness.knobs import ARCH_TRIPLES, SHIPPED_BINARY, TARGETARCH, binary_name, expected_binaries, requested_targets
 
 log = logging.getLogger("harness")

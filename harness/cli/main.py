@@ -22,7 +22,7 @@ from rich.logging import RichHandler
 from harness import __version__
 from harness.analysis.confine import detect as detect_confinement
 from harness.cli.parser import build_parser
-from harness.config.pins import Settings, SettingsFlags, resolve_settings
+from harness.config.settings import Settings, SettingsFlags, resolve_settings
 from harness.config.superproject import SuperprojectConfig, SuperprojectFlags, resolve_superproject
 from harness.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, BadInput, EnvironmentProblem, HarnessError
 from harness.report.publish import Sinks, check_writable, publish
@@ -68,7 +68,7 @@ def _no_superproject(command: str) -> BadInput:
 
 
 def _tree_command(args: argparse.Namespace, console: Console) -> Outcome:
-    from harness.cli.commands.tree import on_tree  # noqa: PLC0415  # each command imports only what it uses
+    from harness.cli.commands.checkout import on_tree  # noqa: PLC0415  # each command imports only what it uses
 
     if args.checkout is not None and (args.superproject or args.submodule):
         raise BadInput("--checkout names the tree itself; it does not go with --superproject or --submodule")

@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING
 from harness.analysis.release_profile import compare_with_defaults, describe_change, lto_words, matches_a_default
 from harness.config.series import tag_version
 from harness.knobs import KNOB_DEFAULTS
-from harness.patch.engine import ApplyResult, PatchConflict, PatchReport, State
+from harness.patch.apply import ApplyResult, PatchConflict, PatchReport, State
 from harness.results import Column, Location, Outcome, Result, Row, Status, Table, status_of
 
 if TYPE_CHECKING:
     # Types only: `status` renders a tree's outcome without loading the static checks behind compat and verify.
+    from harness.analysis.checkout_target import TreeTarget
     from harness.analysis.compat import CompatResult, StaticResult
     from harness.analysis.findings import Finding
-    from harness.analysis.superproject import SuperprojectCheck
-    from harness.analysis.tree import TreeTarget
+    from harness.analysis.submodule_checks import SuperprojectCheck
     from harness.patch.hunks import HunkReport
 
 STATIC_TITLE = "Static checks of the patched Dockerfile"

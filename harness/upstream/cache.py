@@ -27,7 +27,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.config.pins import Settings
+from harness.config.settings import Settings
 from harness.errors import CommandFailed, UpstreamError
 from harness.proc import git, run
 from harness.upstream.source import UpstreamSource, WantedRef, parse_ref

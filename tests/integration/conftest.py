@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from python_on_whales import docker
 
-from harness.build.engine import Engine, check_engine
+from harness.build.docker_engine import Engine, check_engine
 from harness.build.runtimeimage import ensure_runtime_image
 from harness.cli.main import main
 from harness.errors import EnvironmentProblem

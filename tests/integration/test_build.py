@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from python_on_whales import docker
 
-from harness.build.engine import Engine, cache_records
+from harness.build.docker_engine import Engine, cache_records
 from harness.cli.main import main
 
 # One pin per patch variant and base: v0.14.0 (the v0.14 variant, bookworm), v1.7.0 (bookworm, Rust 1.89

@@ -19,7 +19,7 @@ from harness.analysis.drift import nearest_pin
 from harness.cli.main import main
 from harness.config.pins import load_pins
 from harness.config.series import Choice
-from harness.patch.engine import patched_contents
+from harness.patch.apply import patched_contents
 from harness.patch.patchfile import Patch
 from harness.resources import patches_dir
 from tests.support import git

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import BadInput, PatchError
-from harness.patch.engine import PatchConflict, State, apply, revert, status
+from harness.patch.apply import PatchConflict, State, apply, revert, status
 from harness.patch.patchfile import Patch
 from tests.support import MakeRepo, git
 
@@ -167,9 +167,9 @@ def test_failed_write_rolls_back_every_file(
     repo = make_repo({"Dockerfile": UPSTREAM, "Dockerfile.debug": UPSTREAM})
     before = _snapshot(repo)
 
-    from harness.patch import engine  # noqa: PLC0415
+    from harness.patch import apply as patch_apply  # noqa: PLC0415
 
-    real = engine.write_in_tree  # type: ignore[attr-defined]
+    real = patch_apply.write_in_tree  # type: ignore[attr-defined]
     calls = []
 
     def failing_second_write(tree: Path, name: str, data: bytes) -> None:
@@ -178,11 +178,11 @@ def test_failed_write_rolls_back_every_file(
             raise OSError(28, "No space left on device")
         real(tree, name, data)
 
-    monkeypatch.setattr(engine, "write_in_tree", failing_second_write)
+    monkeypatch.setattr(patch_apply, "write_in_tree", failing_second_write)
     # A full disk is reported as bad input (exit 2) naming the file, no longer as a bare OSError (exit 4).
     with pytest.raises(BadInput, match="No space"):
         apply(repo, patch)
-    monkeypatch.setattr(engine, "write_in_tree", real)
+    monkeypatch.setattr(patch_apply, "write_in_tree", real)
     assert _snapshot(repo) == before
     assert not list(repo.glob(".Dockerfile*")), "no temporary file is left behind"
 

@@ -17,7 +17,7 @@ import pytest
 
 from harness import files
 from harness.cli.main import main
-from harness.patch.engine import State, patched_contents
+from harness.patch.apply import State, patched_contents
 from harness.patch.patchfile import Patch
 from harness.resources import patches_dir
 from harness.results import SCHEMA_VERSION

@@ -18,7 +18,7 @@ import pytest
 from harness.cli.main import main
 from harness.errors import BadInput
 from harness.files import TEMP_SUFFIX, locked_tree
-from harness.patch import engine
+from harness.patch import apply as patch_apply
 from harness.patch.journal import JOURNAL
 from harness.patch.patchfile import Patch
 from tests.support import MakeRepo, git
@@ -166,7 +166,7 @@ def test_a_corrupt_journal_is_bad_input_naming_it(make_repo: MakeRepo, two_file_
     repo = make_repo(dict.fromkeys(FILES, UPSTREAM))
     _journal(repo).write_text("{not json")
     with pytest.raises(BadInput, match=f"{JOURNAL} is not a journal this harness can read"):
-        engine.apply(repo, Patch.load(two_file_patch))
+        patch_apply.apply(repo, Patch.load(two_file_patch))
     assert _contents(repo) == (UPSTREAM, UPSTREAM)
 
 
@@ -174,7 +174,7 @@ def test_a_failed_write_rolls_back_and_removes_the_journal(
     make_repo: MakeRepo, two_file_patch: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     repo = make_repo(dict.fromkeys(FILES, UPSTREAM))
-    real = engine.write_in_tree  # type: ignore[attr-defined]
+    real = patch_apply.write_in_tree  # type: ignore[attr-defined]
     calls: list[str] = []
 
     def disk_full_at_the_second_file(tree: Path, name: str, data: bytes) -> None:  # a test double of a full disk
@@ -183,9 +183,9 @@ def test_a_failed_write_rolls_back_and_removes_the_journal(
             raise OSError(28, "No space left on device")
         real(tree, name, data)
 
-    monkeypatch.setattr(engine, "write_in_tree", disk_full_at_the_second_file)
+    monkeypatch.setattr(patch_apply, "write_in_tree", disk_full_at_the_second_file)
     with pytest.raises(BadInput, match=r"Dockerfile\.debug: No space left on device; nothing was changed"):
-        engine.apply(repo, Patch.load(two_file_patch))
+        patch_apply.apply(repo, Patch.load(two_file_patch))
     assert calls == ["Dockerfile", "Dockerfile.debug", "Dockerfile"], "the first file was written back"
     assert _contents(repo) == (UPSTREAM, UPSTREAM)
     assert (_temps(repo), _journal(repo).exists()) == ([], False)
@@ -194,6 +194,6 @@ def test_a_failed_write_rolls_back_and_removes_the_journal(
 def test_two_runs_never_write_one_checkout_at_once(make_repo: MakeRepo, two_file_patch: Path) -> None:
     repo = make_repo(dict.fromkeys(FILES, UPSTREAM))
     with locked_tree(repo), pytest.raises(BadInput, match="another mas-harness run is writing"):
-        engine.apply(repo, Patch.load(two_file_patch))
+        patch_apply.apply(repo, Patch.load(two_file_patch))
     assert _contents(repo) == (UPSTREAM, UPSTREAM)
-    assert engine.apply(repo, Patch.load(two_file_patch)).action == "applied", "the lock went with its holder"
+    assert patch_apply.apply(repo, Patch.load(two_file_patch)).action == "applied", "the lock went with its holder"

@@ -13,7 +13,7 @@ import pytest
 
 from harness.cli.main import main
 from harness.errors import PatchError
-from harness.patch.engine import State, apply, revert, status
+from harness.patch.apply import State, apply, revert, status
 from harness.patch.patchfile import MAX_HUNKS, MAX_PATCH_BYTES, Patch
 from tests.support import BUNDLE, MakeRepo
 

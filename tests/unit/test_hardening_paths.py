@@ -17,7 +17,7 @@ import pytest
 from harness.cli.main import main
 from harness.errors import BadInput
 from harness.files import atomic_write, read_in_tree, write_in_tree
-from harness.patch.engine import MAX_FILE_BYTES, apply, revert, status
+from harness.patch.apply import MAX_FILE_BYTES, apply, revert, status
 from harness.patch.patchfile import Patch
 from tests.support import MakeRepo, git
 

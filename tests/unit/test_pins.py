@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.config.pins import Pin, load_pins
-from harness.patch.engine import PatchConflict, State, apply, revert, status
+from harness.patch.apply import PatchConflict, State, apply, revert, status
 from harness.patch.patchfile import Patch, git_blob_id
 from tests.support import BUNDLE, CheckoutFactory
 

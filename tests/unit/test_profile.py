@@ -15,7 +15,7 @@ from xml.etree import ElementTree
 import pytest
 from rich.console import Console
 
-from harness.build.engine import cache_records
+from harness.build.docker_engine import cache_records
 from harness.build.measure import ProfileReport, ProfileRun, load_profile_report
 from harness.build.plan import isolate_cache_mounts
 from harness.build.runner import BuildReport, Check

@@ -13,9 +13,9 @@ import pytest
 from harness.cli.main import main
 from harness.config.pins import Pin, Pins
 from harness.errors import BadInput, PatchError, UpstreamError
-from harness.patch.engine import State, evaluate, patched_contents
+from harness.patch.apply import State, evaluate, patched_contents
 from harness.patch.patchfile import Patch, git_blob_id
-from harness.patch.rebase import Refresh, Settlement, bump_last_update, rebase_patch, refresh_onto
+from harness.patch.refresh_rebase import Refresh, Settlement, bump_last_update, rebase_patch, refresh_onto
 from harness.resources import patches_dir
 from harness.upstream.cache import DOCKERFILE, UpstreamCache
 from harness.upstream.source import UpstreamSource

@@ -16,7 +16,7 @@ from harness.cli.main import main
 from harness.config.pins import Pins
 from harness.config.superproject import SuperprojectFlags, resolve_superproject
 from harness.errors import BadInput
-from harness.patch.engine import patched_contents
+from harness.patch.apply import patched_contents
 from harness.patch.patchfile import Patch
 from harness.resources import patches_dir, pins_file
 from tests.support import git

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from python_on_whales import DockerClient
 
-from harness.build.engine import check_engine
+from harness.build.docker_engine import check_engine
 from harness.errors import EnvironmentProblem
 from tests.support import unavailable
 

@@ -6,9 +6,9 @@ from pathlib import Path
 from rich.console import Console
 
 from harness.build.plan import BuildStage
+from harness.build.prepare import prepare_build
 from harness.build.runner import build_ref
-from harness.build.setup import prepare_build
-from harness.config.pins import Settings
+from harness.config.settings import Settings
 from harness.knobs import CI_BUILD_ARGS, parse_build_args
 from harness.report.builds import build_outcome
 from harness.results import Outcome

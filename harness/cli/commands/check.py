@@ -6,7 +6,7 @@ from pathlib import Path
 from harness.analysis.compat import StaticResult, check_refs, static_result_of
 from harness.analysis.static import check_patched
 from harness.cli.commands.run_context import open_checks, with_run_facts
-from harness.config.pins import Settings
+from harness.config.settings import Settings
 from harness.errors import BadInput
 from harness.report.views import check_outcome
 from harness.results import Outcome

@@ -4,9 +4,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.analysis.compat import check_refs, refs_to_check
-from harness.analysis.superproject import check_bump, verify
+from harness.analysis.submodule_checks import check_bump, verify
 from harness.cli.commands.run_context import open_checks, with_run_facts
-from harness.config.pins import Settings
+from harness.config.settings import Settings
 from harness.config.superproject import SuperprojectConfig
 from harness.patch.patchfile import Patch
 from harness.report.views import compat_outcome, superproject_outcome

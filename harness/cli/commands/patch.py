@@ -4,7 +4,7 @@ from pathlib import Path
 
 from harness.analysis.compat import variant_for
 from harness.cli.commands.run_context import open_checks
-from harness.config.pins import Settings
+from harness.config.settings import Settings
 from harness.files import atomic_write, refuse_clobber
 from harness.results import Location, Outcome, Result, Status
 from harness.upstream.cache import UpstreamCache

@@ -6,9 +6,10 @@ from pathlib import Path
 from rich.console import Console
 
 from harness.build.measure import load_profile_report, run_profiles
-from harness.build.setup import prepare_build
+from harness.build.prepare import prepare_build
 from harness.cli.commands.profile_plan import profile_names, profiles_for
-from harness.config.pins import Settings, newest_applying_pin
+from harness.config.pins import newest_applying_pin
+from harness.config.settings import Settings
 from harness.errors import BadInput
 from harness.knobs import parse_build_args
 from harness.report.builds import profile_outcome, write_profile_junit, write_profile_outputs

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 from harness.analysis.patched import applying_patch
 from harness.analysis.release_profile import ReleaseProfile, release_profile_of, upstream_profile
-from harness.config.pins import Settings, newest_applying_pin
+from harness.config.pins import newest_applying_pin
 from harness.config.profiles import BASELINE, Profile, builtin_profiles, select_profiles
+from harness.config.settings import Settings
 from harness.knobs import parse_build_args
 from harness.report.plans import profile_plan_outcome
 from harness.results import Outcome

@@ -4,14 +4,14 @@ from datetime import date
 from pathlib import Path
 
 from harness.analysis.confine import Confinement
-from harness.analysis.refreshing import RefreshRequest, check_outputs, refresh_patch
+from harness.analysis.refresh_run import RefreshRequest, check_outputs, refresh_patch
 from harness.analysis.static import StaticChecks
 from harness.analysis.verdicts import VerdictCache
 from harness.config.pins import Pins, shown_path
 from harness.errors import BadInput
 from harness.patch.patchfile import Patch
-from harness.patch.rebase import Settlement
-from harness.report.refresh import refresh_outcome
+from harness.patch.refresh_rebase import Settlement
+from harness.report.refresh_outcome import refresh_outcome
 from harness.results import Outcome
 from harness.upstream.cache import DOCKERFILE, UpstreamCache
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 from harness.analysis.confine import Confinement, detect
 from harness.analysis.static import StaticChecks
 from harness.analysis.verdicts import VerdictCache
-from harness.config.pins import Settings
+from harness.config.settings import Settings
 from harness.results import Outcome
 
 

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from harness.analysis.superproject import verify as verify_recorded
+from harness.analysis.submodule_checks import verify as verify_recorded
 from harness.cli.commands.run_context import open_checks, with_run_facts
-from harness.config.pins import Settings
+from harness.config.settings import Settings
 from harness.config.superproject import SuperprojectConfig
 from harness.report.views import superproject_outcome
 from harness.results import Outcome

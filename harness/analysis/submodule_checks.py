@@ -21,9 +21,10 @@ from harness.analysis.compat import CompatResult, StaticResult, check_ref, stati
 from harness.analysis.patched import patch_ref, verify_pin
 from harness.analysis.release_profile import describe_change, release_profile_of
 from harness.analysis.static import StaticChecks
-from harness.config.pins import Pins, Settings, shown_path
+from harness.config.pins import Pins, shown_path
+from harness.config.settings import Settings
 from harness.config.superproject import SuperprojectConfig
-from harness.patch.engine import State
+from harness.patch.apply import State
 from harness.patch.patchfile import Patch
 from harness.upstream.cache import UpstreamCache
 from harness.upstream.submodule import Submodule, exact_tag, inspect_submodule, open_upstream

@@ -28,8 +28,9 @@ from unidiff.patch import PatchedFile, PatchSet
 
 from harness.config.pins import Pins
 from harness.errors import BadInput, CommandFailed, PatchError, UpstreamError
-from harness.patch.engine import patched_contents
-from harness.patch.merge import (
+from harness.patch.apply import patched_contents
+from harness.patch.patchfile import Patch, file_name, git_blob_id
+from harness.patch.refresh_merge import (
     HunkMerge,
     RefreshStatus,
     hunk_changes,
@@ -42,7 +43,6 @@ from harness.patch.merge import (
     splice,
     split_lines,
 )
-from harness.patch.patchfile import Patch, file_name, git_blob_id
 from harness.proc import run
 from harness.upstream.cache import DOCKERFILE, ResolvedRef, UpstreamCache
 

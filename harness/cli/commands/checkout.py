@@ -1,4 +1,4 @@
-"""status, apply and revert: one engine call on one checkout, reported the same way."""
+"""status, apply and revert: one call of harness.patch.apply on one checkout, reported the same way."""
 
 from __future__ import annotations
 
@@ -6,22 +6,22 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.analysis.tree import tree_target
+from harness.analysis.checkout_target import tree_target
 from harness.config.pins import Pins
 from harness.config.superproject import SuperprojectConfig
-from harness.patch import engine
+from harness.patch import apply as patch_apply
 from harness.patch.patchfile import Patch
 from harness.report.views import tree_outcome
 from harness.results import Outcome
 
-Operation = Callable[[Path, Patch], engine.PatchReport | engine.ApplyResult]
+Operation = Callable[[Path, Patch], patch_apply.PatchReport | patch_apply.ApplyResult]
 
-# The command's engine call, and whether the submodule must be at its recorded commit: apply refuses to patch a
+# The command's call, and whether the submodule must be at its recorded commit: apply refuses to patch a
 # submodule checked out elsewhere; status and revert report on, or undo, whatever is there.
 OPERATIONS: dict[str, tuple[Operation, bool]] = {
-    "status": (engine.status, False),
-    "apply": (engine.apply, True),
-    "revert": (engine.revert, False),
+    "status": (patch_apply.status, False),
+    "apply": (patch_apply.apply, True),
+    "revert": (patch_apply.revert, False),
 }
 
 
@@ -31,9 +31,9 @@ def on_tree(
     operation, for_apply = OPERATIONS[command]
     target = tree_target(checkout=checkout, patch=patch, superproject=superproject, pins=pins, for_apply=for_apply)
     started = time.perf_counter()
-    answer: engine.PatchReport | engine.ApplyResult | engine.PatchConflict
+    answer: patch_apply.PatchReport | patch_apply.ApplyResult | patch_apply.PatchConflict
     try:
         answer = operation(target.tree, target.patch)
-    except engine.PatchConflict as conflict:
+    except patch_apply.PatchConflict as conflict:
         answer = conflict
     return tree_outcome(command, target, answer, duration=time.perf_counter() - started)

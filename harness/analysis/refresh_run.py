@@ -1,6 +1,6 @@
 """Refresh a patch onto a ref and judge the result: the rebase, the static checks of what it makes, what is written.
 
-The rebase itself is harness.patch.rebase; this adds what a user needs to act on it:
+The rebase itself is harness.patch.refresh_rebase; this adds what a user needs to act on it:
 the static checks of the refreshed Dockerfile, the refreshed patch (or the conflicts
 file) written, never over an existing file without `force` and never over an input,
 and one verdict.
@@ -19,7 +19,7 @@ from harness.config.pins import Pins
 from harness.errors import BadInput
 from harness.files import atomic_write, refuse_clobber
 from harness.patch.patchfile import Patch
-from harness.patch.rebase import Refresh, Settlement, refresh_onto
+from harness.patch.refresh_rebase import Refresh, Settlement, refresh_onto
 from harness.results import Status
 from harness.upstream.cache import DOCKERFILE, UpstreamCache
 

@@ -16,7 +16,7 @@ from harness.config.pins import Pins
 from harness.config.superproject import SuperprojectConfig
 from harness.errors import BadInput
 from harness.files import read_in_tree
-from harness.patch.engine import MAX_FILE_BYTES, committed_files, read_files
+from harness.patch.apply import MAX_FILE_BYTES, committed_files, read_files
 from harness.patch.patchfile import Patch, git_blob_id
 from harness.upstream.cache import DOCKERFILE
 from harness.upstream.submodule import work_tree_for

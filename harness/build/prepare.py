@@ -17,10 +17,10 @@ from harness.analysis.patched import applying_patch
 from harness.analysis.release_profile import ReleaseProfile, release_profile_of
 from harness.build.baseimage import LocalRustImage, ensure_rust_base_image
 from harness.build.context import build_context
-from harness.build.engine import check_engine, registry_reachable
+from harness.build.docker_engine import check_engine, registry_reachable
 from harness.build.plan import BuildStage, base_image_need, runtime_suite
 from harness.build.runtimeimage import LocalRuntimeImage, ensure_runtime_image
-from harness.config.pins import Settings
+from harness.config.settings import Settings
 from harness.upstream.cache import open_cache
 
 log = logging.getLogger("harness")

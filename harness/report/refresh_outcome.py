@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict
 
-from harness.analysis.refreshing import RefreshRun
-from harness.patch.merge import CONFLICT_REASONS, ChangeMerge, HunkMerge
+from harness.analysis.refresh_run import RefreshRun
 from harness.patch.patchfile import git_blob_id
-from harness.patch.rebase import Refresh
+from harness.patch.refresh_merge import CONFLICT_REASONS, ChangeMerge, HunkMerge
+from harness.patch.refresh_rebase import Refresh
 from harness.report.views import STATIC_TITLE, finding_results, findings_table
 from harness.results import Column, Outcome, Result, Row, Status, Table
 
