@@ -8,12 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from harness.config.pins import Pin, load_pins
+from harness.config.pins import Pin, Pins, load_pins
 from harness.patch.apply import PatchConflict, State, apply, revert, status
 from harness.patch.patchfile import Patch, git_blob_id
 from tests.support import BUNDLE, CheckoutFactory
 
-PINS = load_pins()
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """The pins and their variants are read when the tests are collected, never when this module is imported."""
+    if "pin" in metafunc.fixturenames:
+        metafunc.parametrize("pin", load_pins().pins, ids=lambda p: p.tag)
+    if "variant_patch" in metafunc.fixturenames:
+        metafunc.parametrize("variant_patch", [v.patch for v in load_pins().series.variants], ids=lambda p: p.name)
 
 
 def _bundle_readme_rows() -> list[tuple[str, str, str]]:
@@ -21,16 +27,16 @@ def _bundle_readme_rows() -> list[tuple[str, str, str]]:
     return re.findall(r"^\| (v[\d.]+) \| ([0-9a-f]{40}) \| [\d-]+ \| ([0-9a-f]{40}) \|$", readme, re.MULTILINE)
 
 
-def test_pins_cover_every_bundled_release() -> None:
+def test_pins_cover_every_bundled_release(pins: Pins) -> None:
     rows = _bundle_readme_rows()
     assert len(rows) == 30
-    assert [(p.tag, p.upstream_commit, p.dockerfile_blob) for p in PINS.pins] == rows
+    assert [(p.tag, p.upstream_commit, p.dockerfile_blob) for p in pins.pins] == rows
 
 
-def test_every_release_has_a_variant_that_applies() -> None:
-    assert all(p.expected == "applies" and p.patched_blob for p in PINS.pins)
+def test_every_release_has_a_variant_that_applies(pins: Pins) -> None:
+    assert all(p.expected == "applies" and p.patched_blob for p in pins.pins)
     by_patch: dict[str, list[str]] = {}
-    for pin in PINS.pins:
+    for pin in pins.pins:
         by_patch.setdefault(pin.patch, []).append(pin.tag)
     assert {patch: (tags[0], tags[-1], len(tags)) for patch, tags in by_patch.items()} == {
         "patches/patch-dockerfile-v0.14.patch": ("v0.14.0", "v0.14.1", 2),
@@ -39,13 +45,12 @@ def test_every_release_has_a_variant_that_applies() -> None:
     }
 
 
-@pytest.mark.parametrize("pin", PINS.pins, ids=lambda p: p.tag)
-def test_pin_lifecycle(pin: Pin, checkout: CheckoutFactory) -> None:
+def test_pin_lifecycle(pin: Pin, checkout: CheckoutFactory, pins: Pins) -> None:
     tree = checkout(pin.tag)
     dockerfile = tree / "Dockerfile"
     pristine = dockerfile.read_bytes()
     assert git_blob_id(pristine) == pin.dockerfile_blob
-    patch = Patch.load(PINS.patch_path(pin.patch))
+    patch = Patch.load(pins.patch_path(pin.patch))
 
     report = status(tree, patch)
     assert report.state == pin.expected
@@ -80,7 +85,6 @@ def test_pin_lifecycle(pin: Pin, checkout: CheckoutFactory) -> None:
     assert status(tree, patch).state == State.APPLIES
 
 
-VARIANT_PATCHES = [v.patch for v in PINS.series.variants]
 KNOB_DEFAULTS = (
     "CARGO_BUILD_JOBS=2",
     "CARGO_PROFILE_RELEASE_LTO=false",
@@ -89,30 +93,27 @@ KNOB_DEFAULTS = (
 )
 
 
-@pytest.mark.parametrize("path", VARIANT_PATCHES, ids=lambda p: p.name)
-def test_patch_carries_a_dep3_header(path: Path) -> None:
-    patch = Patch.load(path)
+def test_patch_carries_a_dep3_header(variant_patch: Path) -> None:
+    patch = Patch.load(variant_patch)
     for field in ("Description", "Author", "Forwarded", "Last-Update"):
         assert patch.header.get(field), field
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", patch.header["Last-Update"])
 
 
-@pytest.mark.parametrize("path", VARIANT_PATCHES, ids=lambda p: p.name)
-def test_patch_is_a_git_diff_with_full_index_lines(path: Path) -> None:
-    text = path.read_text()
+def test_patch_is_a_git_diff_with_full_index_lines(variant_patch: Path) -> None:
+    text = variant_patch.read_text()
     assert re.search(r"^diff --git a/Dockerfile b/Dockerfile$", text, re.MULTILINE)
     assert re.search(r"^index [0-9a-f]{40}\.\.[0-9a-f]{40} 100644$", text, re.MULTILINE)
 
 
-@pytest.mark.parametrize("path", VARIANT_PATCHES, ids=lambda p: p.name)
-def test_patch_header_states_the_defaults(path: Path) -> None:
-    description = Patch.load(path).header["Description"]
+def test_patch_header_states_the_defaults(variant_patch: Path) -> None:
+    description = Patch.load(variant_patch).header["Description"]
     for knob in KNOB_DEFAULTS:
         assert knob in description
 
 
-def test_v1_18_header_says_what_mas_build_targets_does_there() -> None:
-    description = " ".join(Patch.load(PINS.series.choose("v1.18.0").variant.patch).header["Description"].split())
+def test_v1_18_header_says_what_mas_build_targets_does_there(pins: Pins) -> None:
+    description = " ".join(Patch.load(pins.series.choose("v1.18.0").variant.patch).header["Description"].split())
     assert "MAS_BUILD_TARGETS on this shape" in description
     assert "/usr/local/bin/mas-cli, for TARGETARCH" in description
     assert "Empty (the default) and the TARGETARCH triple both build it; any other value" in description
@@ -120,9 +121,9 @@ def test_v1_18_header_says_what_mas_build_targets_does_there() -> None:
 
 
 @pytest.mark.parametrize("tag", ["v0.14.0", "v1.7.0", "v1.18.0"])
-def test_patched_file_declares_the_same_defaults_as_the_header(checkout: CheckoutFactory, tag: str) -> None:
+def test_patched_file_declares_the_same_defaults_as_the_header(checkout: CheckoutFactory, tag: str, pins: Pins) -> None:
     tree = checkout(tag)
-    apply(tree, Patch.load(PINS.series.choose(tag).variant.patch))
+    apply(tree, Patch.load(pins.series.choose(tag).variant.patch))
     text = (tree / "Dockerfile").read_text()
     for knob in KNOB_DEFAULTS:
         assert f"ARG {knob}\n" in text

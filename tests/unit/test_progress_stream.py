@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from harness.build.progress_stream import (
@@ -24,7 +26,11 @@ from harness.resources import standin_tree
 from tests.support import BUILDKIT_LOGS
 
 RECORDED = BUILDKIT_LOGS
-STANDIN_LOCK = standin_tree() / "Cargo.lock"
+
+
+@pytest.fixture
+def standin_lock() -> Path:
+    return standin_tree() / "Cargo.lock"
 
 
 def _lines(name: str) -> list[str]:
@@ -120,8 +126,8 @@ def test_other_failures_give_buildkits_last_word() -> None:
     assert failure_reason(["#1 DONE 0.0s\n"]) is None
 
 
-def test_a_lock_files_packages_are_the_total() -> None:
-    assert lock_package_count(STANDIN_LOCK.read_text()) == 1
+def test_a_lock_files_packages_are_the_total(standin_lock: Path) -> None:
+    assert lock_package_count(standin_lock.read_text()) == 1
     two = 'version = 4\n\n[[package]]\nname = "a"\nversion = "1.0.0"\n\n[[package]]\nname = "b"\nversion = "2.0.0"\n'
     assert lock_package_count(two) == 2
     assert lock_package_count("not = [toml") is None

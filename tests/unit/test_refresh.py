@@ -21,9 +21,13 @@ from harness.upstream.cache import DOCKERFILE, UpstreamCache
 from harness.upstream.source import UpstreamSource
 from tests.support import MakeRepo, git
 
-MAIN_PATCH = patches_dir() / "patch-dockerfile.patch"
 PREIMAGE_BLOB = "ba2ed16c8401fffb9bab73e03704e95ad5c87e6a"  # v1.11.0 - v1.17.0
 TODAY = date(2031, 2, 3)
+
+
+@pytest.fixture
+def main_patch_path() -> Path:
+    return patches_dir() / "patch-dockerfile.patch"
 
 
 def _dockerfile(cache: UpstreamCache, ref: str) -> bytes:
@@ -75,8 +79,10 @@ def test_refresh_onto_every_tag_it_applies_to_gives_an_equivalent_patch(
         ]
 
 
-def test_refresh_onto_its_own_preimage_changes_only_last_update(bundle_cache: UpstreamCache, pins: Pins) -> None:
-    patch = Patch.load(MAIN_PATCH)
+def test_refresh_onto_its_own_preimage_changes_only_last_update(
+    bundle_cache: UpstreamCache, pins: Pins, main_patch_path: Path
+) -> None:
+    patch = Patch.load(main_patch_path)
     result = refresh_onto(bundle_cache, patch, bundle_cache.resolve("v1.17.0"), pins=pins, today=TODAY)
     assert result.candidate is not None
     assert _body(result.candidate) == _body(patch.data)
@@ -161,8 +167,10 @@ def test_a_ref_that_already_has_the_change_is_upstreamed(bundle_cache: UpstreamC
     assert {h.status for h in result.hunks} == {"upstream"}
 
 
-def test_a_patch_without_an_index_line_is_refused(bundle_cache: UpstreamCache, tmp_path: Path) -> None:
-    data = re.sub(rb"(?m)^index .*\n", b"", MAIN_PATCH.read_bytes())
+def test_a_patch_without_an_index_line_is_refused(
+    bundle_cache: UpstreamCache, tmp_path: Path, main_patch_path: Path
+) -> None:
+    data = re.sub(rb"(?m)^index .*\n", b"", main_patch_path.read_bytes())
     (tmp_path / "p.patch").write_bytes(data)
     base = _dockerfile(bundle_cache, "v1.17.0")
     with pytest.raises(PatchError, match="no `index` line"):
@@ -252,10 +260,10 @@ def _refresh(bundle: Path, cache: Path, patch: Path, ref: str, output: Path, *ex
 
 
 @pytest.fixture
-def input_patch(tmp_path: Path) -> Path:
+def input_patch(tmp_path: Path, main_patch_path: Path) -> Path:
     """A copy of the main patch, so that 'never touched' is checked on a file the test owns."""
     path = tmp_path / "in.patch"
-    path.write_bytes(MAIN_PATCH.read_bytes())
+    path.write_bytes(main_patch_path.read_bytes())
     return path
 
 

@@ -11,15 +11,14 @@ from harness.config.series import Series, load_series, newest_release, tag_versi
 from harness.errors import BadInput
 from harness.resources import patches_dir, pins_file
 
-SERIES = load_series(patches_dir() / "series.toml")
+
+@pytest.fixture(scope="module")
+def project_series() -> Series:
+    return load_series(patches_dir() / "series.toml")
 
 
-def patch_of(name: str) -> str:
-    return next(v.patch.name for v in SERIES.variants if v.name == name)
-
-
-def test_the_project_series_has_three_contiguous_ranges() -> None:
-    assert [(v.name, v.first, v.until, v.shape, v.patch.name) for v in SERIES.variants] == [
+def test_the_project_series_has_three_contiguous_ranges(project_series: Series) -> None:
+    assert [(v.name, v.first, v.until, v.shape, v.patch.name) for v in project_series.variants] == [
         ("v0.14", "v0.14.0", "v0.15.0", "per-arch", "patch-dockerfile-v0.14.patch"),
         ("v0.15-v1.17", "v0.15.0", "v1.18.0", "per-arch", "patch-dockerfile.patch"),
         ("v1.18+", "v1.18.0", "v2.0.0", "single", "patch-dockerfile-v1.18.patch"),
@@ -40,20 +39,20 @@ def test_the_project_series_has_three_contiguous_ranges() -> None:
         ("v0.15.0-rc.0", "v0.14"),
     ],
 )
-def test_a_release_inside_a_range_takes_that_variant(ref: str, variant: str) -> None:
-    choice = SERIES.choose(ref)
+def test_a_release_inside_a_range_takes_that_variant(ref: str, variant: str, project_series: Series) -> None:
+    choice = project_series.choose(ref)
     assert (choice.variant.name, choice.basis, choice.version_tag) == (variant, "in-range", ref)
     assert choice.reason.startswith(f"{ref}: in the {variant} range [")
 
 
-def test_a_release_above_every_range_takes_the_nearest_lower_one() -> None:
-    choice = SERIES.choose("v2.0.0")
+def test_a_release_above_every_range_takes_the_nearest_lower_one(project_series: Series) -> None:
+    choice = project_series.choose("v2.0.0")
     assert (choice.variant.name, choice.basis) == ("v1.18+", "nearest-lower")
     assert choice.reason == "v2.0.0: outside every range; using the v1.18+ variant (nearest lower range)"
 
 
-def test_a_release_below_every_range_takes_the_lowest() -> None:
-    choice = SERIES.choose("v0.13.2")
+def test_a_release_below_every_range_takes_the_lowest(project_series: Series) -> None:
+    choice = project_series.choose("v0.13.2")
     assert (choice.variant.name, choice.basis) == ("v0.14", "lowest")
     assert "below every range" in choice.reason
 
@@ -73,18 +72,18 @@ def test_a_gap_between_ranges_takes_the_range_below(tmp_path: Path) -> None:
     assert loaded.choose("v9.0.0").basis == "in-range"  # no `until`: open-ended
 
 
-def test_a_branch_takes_the_range_of_its_nearest_release_tag() -> None:
-    choice = SERIES.choose("main", described="v1.3.0")
+def test_a_branch_takes_the_range_of_its_nearest_release_tag(project_series: Series) -> None:
+    choice = project_series.choose("main", described="v1.3.0")
     assert (choice.variant.name, choice.basis, choice.version_tag) == ("v0.15-v1.17", "in-range", "v1.3.0")
     assert choice.reason.startswith("main: not a release tag; the newest release tag in its fetched history is v1.3.0")
-    beyond = SERIES.choose("feature", described="v2.1.0")
+    beyond = project_series.choose("feature", described="v2.1.0")
     assert (beyond.variant.name, beyond.basis) == ("v1.18+", "nearest-lower")
     assert beyond.reason.endswith("outside every range; using the v1.18+ variant (nearest lower range)")
 
 
 @pytest.mark.parametrize("ref", ["main", "c7fd1f986258b26320a87a3af92c1093af28a48e", "1234567", "unstable"])
-def test_a_ref_with_no_release_tag_takes_the_newest_range(ref: str) -> None:
-    choice = SERIES.choose(ref)
+def test_a_ref_with_no_release_tag_takes_the_newest_range(ref: str, project_series: Series) -> None:
+    choice = project_series.choose(ref)
     assert (choice.variant.name, choice.basis, choice.version_tag) == ("v1.18+", "newest", None)
     assert "no release tag in its fetched history; using the newest range" in choice.reason
 

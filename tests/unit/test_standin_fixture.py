@@ -16,8 +16,15 @@ import pytest
 
 from harness.resources import standin_tree
 
-STANDIN = standin_tree()
-CLI = STANDIN / "crates" / "cli"
+
+@pytest.fixture(scope="module")
+def standin() -> Path:
+    return standin_tree()
+
+
+@pytest.fixture(scope="module")
+def standin_cli(standin: Path) -> Path:
+    return standin / "crates" / "cli"
 
 
 def _toml(path: Path) -> dict[str, Any]:
@@ -26,18 +33,18 @@ def _toml(path: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def workspace() -> dict[str, Any]:
-    return _toml(STANDIN / "Cargo.toml")
+def workspace(standin: Path) -> dict[str, Any]:
+    return _toml(standin / "Cargo.toml")
 
 
 @pytest.fixture(scope="module")
-def cli_manifest() -> dict[str, Any]:
-    return _toml(CLI / "Cargo.toml")
+def cli_manifest(standin_cli: Path) -> dict[str, Any]:
+    return _toml(standin_cli / "Cargo.toml")
 
 
 @pytest.fixture(scope="module")
-def lock() -> dict[str, Any]:
-    return _toml(STANDIN / "Cargo.lock")
+def lock(standin: Path) -> dict[str, Any]:
+    return _toml(standin / "Cargo.lock")
 
 
 def test_workspace_shape_matches_upstream(workspace: dict[str, Any]) -> None:
@@ -56,13 +63,13 @@ def test_release_profile_pins_lto_and_codegen_units_like_upstream(workspace: dic
     assert type(release["codegen-units"]) is int
 
 
-def test_cli_package_has_mas_cli_binary(cli_manifest: dict[str, Any]) -> None:
+def test_cli_package_has_mas_cli_binary(cli_manifest: dict[str, Any], standin_cli: Path) -> None:
     assert cli_manifest["package"]["name"] == "mas-cli"
     bins = [b["name"] for b in cli_manifest.get("bin", [])]
     # Either an explicit [[bin]] named mas-cli or the implicit src/main.rs one.
-    assert "mas-cli" in bins or (not bins and (CLI / "src" / "main.rs").is_file())
+    assert "mas-cli" in bins or (not bins and (standin_cli / "src" / "main.rs").is_file())
     for b in cli_manifest.get("bin", []):
-        assert (CLI / b.get("path", "src/main.rs")).is_file()
+        assert (standin_cli / b.get("path", "src/main.rs")).is_file()
 
 
 def test_docker_feature_exists_and_is_not_default(cli_manifest: dict[str, Any]) -> None:
@@ -94,7 +101,7 @@ def test_cargo_lock_lists_only_mas_cli_at_workspace_version(
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Mapping[str, str]], Path]:
+def built(tmp_path_factory: pytest.TempPathFactory, standin: Path) -> Callable[[Mapping[str, str]], Path]:
     """Build the stand-in with the host's cargo (it has no dependencies: offline, a few seconds) and return mas-cli."""
     cargo = shutil.which("cargo")
     if cargo is None:
@@ -106,7 +113,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Mapping[str, st
         env.update(knobs)
         argv = [cargo, "build", "--release", "--locked", "--offline", "--features", "docker"]
         proc = subprocess.run(
-            [*argv, "--target-dir", str(target)], cwd=STANDIN, env=env, capture_output=True, text=True, check=False
+            [*argv, "--target-dir", str(target)], cwd=standin, env=env, capture_output=True, text=True, check=False
         )
         assert proc.returncode == 0, proc.stderr[-2000:]
         return target / "release" / "mas-cli"
@@ -136,22 +143,22 @@ def test_the_built_binary_reports_how_cargo_built_it(built: Callable[[Mapping[st
     assert usage.returncode == 2 and "not MAS" in usage.stderr
 
 
-def test_dockerignore_excludes_target() -> None:
+def test_dockerignore_excludes_target(standin: Path) -> None:
     lines = [
         line.strip()
-        for line in (STANDIN / ".dockerignore").read_text().splitlines()
+        for line in (standin / ".dockerignore").read_text().splitlines()
         if line.strip() and not line.lstrip().startswith("#")
     ]
     assert any(re.fullmatch(r"/?target/?", line) for line in lines), lines
 
 
-def test_no_build_output_left_in_fixture() -> None:
-    leftovers = [p for p in STANDIN.rglob("target") if p.is_dir()]
+def test_no_build_output_left_in_fixture(standin: Path) -> None:
+    leftovers = [p for p in standin.rglob("target") if p.is_dir()]
     assert not leftovers, leftovers
 
 
-def test_readme_says_it_is_a_test_double_not_mas() -> None:
-    readme = (STANDIN / "README.md").read_text()
+def test_readme_says_it_is_a_test_double_not_mas(standin: Path) -> None:
+    readme = (standin / "README.md").read_text()
     lowered = readme.lower()
     assert "test double" in lowered
     assert "stand-in" in lowered

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import wasmtime
 
 from harness.resources import standin_stages
 
-POLICY = standin_stages() / "policy"
 MAS_ENTRYPOINTS = {
     "register/violation",
     "client_registration/violation",
@@ -20,17 +20,22 @@ MAS_ENTRYPOINTS = {
 }
 
 
-def _compiled() -> Path:
-    return POLICY / "app" / "policies" / "policy.wasm"
+@pytest.fixture
+def standin_policy() -> Path:
+    return standin_stages() / "policy"
 
 
-def test_the_shipped_module_is_the_source_compiled() -> None:
-    assert _compiled().read_bytes() == wasmtime.wat2wasm((POLICY / "policy.wat").read_text())
+def _compiled(standin_policy: Path) -> Path:
+    return standin_policy / "app" / "policies" / "policy.wasm"
 
 
-def test_it_loads_and_evaluates_as_opa_wasm_would() -> None:
+def test_the_shipped_module_is_the_source_compiled(standin_policy: Path) -> None:
+    assert _compiled(standin_policy).read_bytes() == wasmtime.wat2wasm((standin_policy / "policy.wat").read_text())
+
+
+def test_it_loads_and_evaluates_as_opa_wasm_would(standin_policy: Path) -> None:
     store = wasmtime.Store(wasmtime.Engine())
-    module = wasmtime.Module(store.engine, _compiled().read_bytes())
+    module = wasmtime.Module(store.engine, _compiled(standin_policy).read_bytes())
     # opa-wasm gives the module its memory (2 pages) and the env imports; the stand-in needs only the memory.
     memory = wasmtime.Memory(store, wasmtime.MemoryType(wasmtime.Limits(2, None)))
     exports = wasmtime.Instance(store, module, [memory]).exports(store)
