@@ -169,3 +169,16 @@ def make_repo(tmp_path: Path) -> Callable[..., Path]:
         return repo
 
     return make
+
+
+@pytest.fixture
+def upstream_with_a_latin1_release(bundle_cache: UpstreamCache, make_repo: Callable[..., Path]) -> Path:
+    """An upstream whose v1.17.0 Dockerfile has a Latin-1 comment; v1.16.0 is upstream's own."""
+    older = bundle_cache.read_blob(bundle_cache.resolve("v1.16.0").dockerfile_blob)
+    newer = bundle_cache.read_blob(bundle_cache.resolve("v1.17.0").dockerfile_blob) + b"# caf\xe9\n"
+    repo = make_repo({DOCKERFILE: older}, name="upstream")
+    git(repo, "tag", "v1.16.0")
+    (repo / DOCKERFILE).write_bytes(newer)
+    git(repo, "commit", "--quiet", "-am", "a Latin-1 comment")
+    git(repo, "tag", "v1.17.0")
+    return repo

@@ -1,143 +1,25 @@
-"""Knob profiles, cgroup reading, figures from samples, and the report a profile run renders.
-
-No Docker here: the builds are represented by `BuildReport`s made from synthetic samples, and
-the cgroup tree is a test double laid out like the kernel's (v1 and v2).
-"""
+"""A profile run's report: figures from samples, ratios against upstream, its JSON, table, Markdown and plots, and
+`profile --from-report` rendering it."""
 
 from __future__ import annotations
 
 import io
 import json
-import tomllib
 from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
 from rich.console import Console
 
-from harness.build.docker_engine import cache_records
 from harness.build.measure import ProfileReport, ProfileRun, load_profile_report
-from harness.build.plan import isolate_cache_mounts
 from harness.build.runner import BuildReport, Check
-from harness.build.sampler import CgroupMemory, Sample, SamplerReport, figures
+from harness.build.sampler import Sample, SamplerReport, figures
 from harness.cli.main import main
-from harness.config.pins import load_pins, newest_applying_pin
-from harness.config.profiles import BASELINE, Profile, builtin_profiles, configured_profiles, select_profiles
-from harness.errors import BadInput
+from harness.config.profiles import BASELINE, Profile
 from harness.report.builds import profile_markdown, profile_table, rows, write_profile_outputs
 from harness.report.render import rich_table
 
 GB = 1_000_000_000
-
-
-# -- profiles -------------------------------------------------------------------------------------
-
-
-def test_builtin_profiles_say_what_each_knob_is() -> None:
-    profiles = builtin_profiles(cpus=8)
-    assert list(profiles) == ["low-ram", "ci", "fat-lto"], "upstream is made from the ref's own Cargo.toml"
-    assert profiles["low-ram"].build_args == {}, "low-ram is the patch's own defaults: no knob overridden"
-    assert profiles["ci"].build_args == {
-        "CARGO_BUILD_JOBS": "1",
-        "CARGO_PROFILE_RELEASE_LTO": "false",
-        "MAS_BUILD_TARGETS": "x86_64-unknown-linux-gnu",
-    }
-    upstream = profiles["fat-lto"].build_args
-    assert upstream["CARGO_BUILD_JOBS"] == "8"
-    assert upstream["CARGO_PROFILE_RELEASE_LTO"] == "fat"
-    assert upstream["CARGO_PROFILE_RELEASE_CODEGEN_UNITS"] == "1"
-
-
-def test_profiles_from_the_pins_file(tmp_path: Path) -> None:
-    text = '[profiles.sixteen-gb]\ndescription = "16 GB"\nbuild_args = { CARGO_BUILD_JOBS = "4" }\n'
-    profiles = {**builtin_profiles(cpus=2), **configured_profiles(tomllib.loads(text), source="pins.toml")}
-    assert profiles["sixteen-gb"] == Profile(
-        name="sixteen-gb", description="16 GB", build_args={"CARGO_BUILD_JOBS": "4"}
-    )
-    assert [p.name for p in select_profiles(profiles, ["sixteen-gb", "ci", "sixteen-gb"])] == ["sixteen-gb", "ci"]
-
-
-@pytest.mark.parametrize(
-    ("table", "message"),
-    [
-        ('[profiles.ci]\nbuild_args = { CARGO_BUILD_JOBS = "4" }\n', "built-in profile"),
-        ("[profiles.x]\nbuild_args = { CARGO_BUILD_JOBS = 4 }\n", "must map build arg names to strings"),
-        ('[profiles.x]\nbuild_args = { "NOT-A-NAME" = "1" }\n', "must map build arg names to strings"),
-        ("[profiles.Upper]\n", "lower case"),
-    ],
-)
-def test_bad_profiles_are_refused_with_the_table_named(table: str, message: str) -> None:
-    with pytest.raises(BadInput, match=message):
-        configured_profiles(tomllib.loads(table), source="pins.toml")
-
-
-def test_unknown_profile_names_the_known_ones() -> None:
-    with pytest.raises(BadInput, match="unknown profile 'huge'; known: low-ram, ci, fat-lto"):
-        select_profiles(builtin_profiles(), ["huge"])
-
-
-def test_default_ref_is_the_newest_pin_its_variant_applies_to() -> None:
-    assert newest_applying_pin(load_pins()) == "v1.19.0"
-
-
-# -- cold target directory ------------------------------------------------------------------------
-
-
-def test_target_cache_mounts_get_their_own_id_and_nothing_else_changes() -> None:
-    dockerfile = (
-        b"RUN --network=default \\\n"
-        b"  --mount=type=cache,target=/root/.cargo/registry \\\n"
-        b"  --mount=type=cache,target=/app/target \\\n"
-        b"  cargo build\n"
-        b"RUN --mount=type=cache,id=mine,target=/app/target true\n"
-    )
-    isolated = isolate_cache_mounts(dockerfile, namespace="ns1")
-    assert isolated == dockerfile.replace(
-        b"--mount=type=cache,target=/app/target ", b"--mount=type=cache,target=/app/target,id=ns1/app/target "
-    )
-    assert b"target=/root/.cargo/registry \\" in isolated, "the registry cache stays shared (may be warm)"
-    assert b"id=mine,target=/app/target true" in isolated, "an id the Dockerfile chose is left alone"
-
-
-# -- cgroups (a tree double shaped like /proc and /sys/fs/cgroup) ---------------------------------
-
-
-def _cgroup_double(tmp_path: Path, *, version: int) -> CgroupMemory:
-    proc, root = tmp_path / "proc", tmp_path / "cgroup"
-    (proc / "42").mkdir(parents=True)
-    if version == 1:
-        (proc / "42" / "cgroup").write_text("4:memory:/docker/buildkit/abc\n0::/docker/buildkit/abc\n")
-        group = root / "memory" / "docker" / "buildkit" / "abc"
-        group.mkdir(parents=True)
-        (group / "memory.usage_in_bytes").write_text("3000\n")
-        (group / "memory.max_usage_in_bytes").write_text("5000\n")
-        (group / "memory.stat").write_text("cache 1000\nrss 2000\ntotal_cache 1000\ntotal_rss 2000\n")
-    else:
-        (proc / "42" / "cgroup").write_text("0::/system.slice/buildkit/abc\n")
-        group = root / "system.slice" / "buildkit" / "abc"
-        group.mkdir(parents=True)
-        (group / "memory.current").write_text("3000\n")
-        (group / "memory.peak").write_text("5000\n")
-        (group / "memory.stat").write_text("anon 2000\nfile 1000\n")
-    return CgroupMemory(proc_root=proc, cgroup_root=root)
-
-
-@pytest.mark.parametrize("version", [1, 2])
-def test_cgroup_memory_of_a_process_in_either_version(tmp_path: Path, version: int) -> None:
-    memory = _cgroup_double(tmp_path, version=version)
-    found = memory.cgroup_dir(42)
-    assert found is not None and found[1] == version
-    assert memory.read(*found) == (3000, 2000, 5000)
-    assert memory.cgroup_dir(43) is None, "a process that is gone has no cgroup"
-
-
-def test_a_removed_cgroup_reads_as_none(tmp_path: Path) -> None:
-    memory = _cgroup_double(tmp_path, version=2)
-    found = memory.cgroup_dir(42)
-    assert found is not None
-    for child in found[0].iterdir():
-        child.unlink()
-    assert memory.read(*found) is None
 
 
 # -- figures and the report -----------------------------------------------------------------------
@@ -307,17 +189,3 @@ def test_profile_cli_renders_from_a_report_and_refuses_bad_input(
     assert any("not a profile report" in line for line in errors)
     assert any("unknown profile 'huge'" in line for line in errors)
     assert any("--interval must be a positive" in line for line in errors)
-
-
-def test_cache_records_are_read_from_buildx_du_verbose() -> None:
-    listing = (
-        "ID:\t\tabc123\nParent:\t\tp\nSize:\t\t1MB\n"
-        'Description:\tcached mount /app/target from exec /bin/sh -c cargo build with id "/ns1/app/target"\n'
-        "Type:\t\texec.cachemount\n\n"
-        "ID:\t\tdef456\nDescription:\tmount / from exec /bin/sh -c apt-get update\n"
-    )
-    records = cache_records(listing)
-    assert records == {
-        "abc123": 'cached mount /app/target from exec /bin/sh -c cargo build with id "/ns1/app/target"',
-        "def456": "mount / from exec /bin/sh -c apt-get update",
-    }

@@ -1,7 +1,6 @@
 """A user's mistake is one line on stderr and exit 2, never a traceback, and nothing of theirs is written.
 
-Every case runs the console entry point (`harness.cli.main.main`) as the users do.
-"""
+Every case runs the console entry point (`harness.cli.main.main`) as the users do."""
 
 from __future__ import annotations
 
@@ -17,17 +16,16 @@ import pytest
 
 from harness import files
 from harness.cli.main import main
-from harness.patch.apply import State, patched_contents
-from harness.patch.patchfile import Patch
-from harness.resources import patches_dir
 from harness.results import SCHEMA_VERSION
-from harness.upstream.cache import DOCKERFILE, UpstreamCache
-from tests.support import BUNDLE, CheckoutFactory, MakeRepo, git
+from harness.upstream.cache import DOCKERFILE
+from tests.support import BUNDLE, CheckoutFactory, git
 
 Scenario = Callable[[Path, pytest.MonkeyPatch], tuple[list[str], str]]
-"""Set up a mistake in the test's directory; the command line that makes it, and what the error must say."""
+
 
 UPSTREAM = b"".join(b"line %d\n" % n for n in range(1, 31))
+
+
 PATCH = b"--- a/Dockerfile\n+++ b/Dockerfile\n@@ -3,3 +3,3 @@\n line 3\n-line 4\n+line 4 patched\n line 5\n"
 
 
@@ -251,74 +249,3 @@ def test_a_read_only_checkout_is_one_line_and_exit_2(checkout: CheckoutFactory, 
     assert (tree / DOCKERFILE).read_bytes() == before
     journal = Path(git(tree, "rev-parse", "--git-path", "mas-harness-journal"))
     assert not (tree / journal).exists(), "the journal went with the rollback"
-
-
-# -- one odd ref among several: ERROR for it, the others still checked --------------------------------
-
-
-@pytest.fixture
-def upstream_with_a_latin1_release(bundle_cache: UpstreamCache, make_repo: MakeRepo) -> Path:
-    """An upstream whose v1.17.0 Dockerfile has a Latin-1 comment; v1.16.0 is upstream's own."""
-    older = bundle_cache.read_blob(bundle_cache.resolve("v1.16.0").dockerfile_blob)
-    newer = bundle_cache.read_blob(bundle_cache.resolve("v1.17.0").dockerfile_blob) + b"# caf\xe9\n"
-    repo = make_repo({DOCKERFILE: older}, name="upstream")
-    git(repo, "tag", "v1.16.0")
-    (repo / DOCKERFILE).write_bytes(newer)
-    git(repo, "commit", "--quiet", "-am", "a Latin-1 comment")
-    git(repo, "tag", "v1.17.0")
-    return repo
-
-
-def test_a_non_utf8_upstream_dockerfile_is_an_error_for_that_ref_only(
-    upstream_with_a_latin1_release: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    pins = tmp_path / "pins.toml"
-    pins.write_text('[upstream]\nseries = "patches/series.toml"\n')
-    (tmp_path / "patches").symlink_to(patches_dir())
-    argv = ["--upstream", str(upstream_with_a_latin1_release), "--cache-dir", str(tmp_path / "c"), "--pins", str(pins)]
-    refs = ["--ref", "v1.16.0", "--ref", "v1.17.0", "--json"]
-
-    assert main(["compat", *argv, *refs]) == 2
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.err
-    document = json.loads(captured.out)
-    statuses = {(r["group"], r["name"]): r["status"] for r in document["results"]}
-    assert statuses[("compat.v1.17.0", "static checks")] == "error"
-    assert {s for (group, _), s in statuses.items() if group == "compat.v1.16.0"} == {"ok"}, "v1.16.0 still checked"
-    by_ref = {r["ref"]: r for r in document["refs"]}
-    assert by_ref["v1.17.0"]["state"] == str(State.APPLIES)
-    assert "not UTF-8" in by_ref["v1.17.0"]["static"]["failed"][0]["message"]
-
-    assert main(["check", *argv, *refs]) == 2
-    document = json.loads(capsys.readouterr().out)
-    errors = {(r["group"], r["name"]) for r in document["results"] if r["status"] == "error"}
-    assert errors == {("static.v1.17.0", "dockerfile-text")}
-    assert {r["status"] for r in document["results"] if r["group"] == "static.v1.16.0"} == {"ok"}
-
-
-def test_refresh_onto_a_non_utf8_dockerfile_is_one_line_and_writes_nothing(
-    upstream_with_a_latin1_release: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """The merge takes the bytes; the refreshed patch cannot be checked, so it is not written."""
-    pins = tmp_path / "pins.toml"
-    pins.write_text('[upstream]\nseries = "patches/series.toml"\n')
-    (tmp_path / "patches").symlink_to(patches_dir())
-    output = tmp_path / "refreshed.patch"
-    argv = ["refresh", "--upstream", str(upstream_with_a_latin1_release), "--cache-dir", str(tmp_path / "c")]
-    argv += ["--pins", str(pins), "--patch", str(patches_dir() / "patch-dockerfile.patch")]
-    # The patch's pre-image is v1.16.0's Dockerfile: in the cache once that release was looked at.
-    assert main(["compat", *argv[1:5], "--pins", str(pins), "--ref", "v1.16.0"]) == 0
-    capsys.readouterr()
-
-    assert main([*argv, "--ref", "v1.17.0", "--output", str(output)]) == 2
-    lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 1, lines
-    assert lines[0].startswith("mas-harness: error: v1.17.0: the Dockerfile is not UTF-8 text (byte ")
-    assert lines[0].endswith("; nothing written")
-    assert not output.exists()
-
-
-def test_the_latin1_fixture_patches_cleanly(upstream_with_a_latin1_release: Path, main_patch: Patch) -> None:
-    """The ERROR above is about the bytes, not the patch: git apply takes the Latin-1 file as it is."""
-    data = (upstream_with_a_latin1_release / DOCKERFILE).read_bytes()
-    assert patched_contents(main_patch, {DOCKERFILE: data})[DOCKERFILE].endswith(b"# caf\xe9\n")

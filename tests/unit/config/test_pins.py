@@ -1,4 +1,7 @@
-"""Every pin, for real: expected state, apply, idempotence, the users' reverse-check, revert, post-image lock."""
+"""The pins file: every pin, for real (expected state, apply, idempotence, the users' reverse-check, revert,
+post-image lock); a pins file means what it says or is refused (unknown keys and tables, and values of the wrong
+shape, are bad input naming the file and the key; a pins file that pins nothing cannot make a check pass); the
+newest pin a variant applies to."""
 
 from __future__ import annotations
 
@@ -8,9 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.config.pins import Pin, Pins, load_pins
+from harness.cli.main import main
+from harness.config.pins import Pin, Pins, load_pins, newest_applying_pin
+from harness.errors import BadInput
 from harness.patch.apply import PatchConflict, State, apply, revert, status
 from harness.patch.patchfile import Patch, git_blob_id
+from harness.resources import patches_dir, pins_file
 from tests.support import BUNDLE, CheckoutFactory
 
 
@@ -133,3 +139,96 @@ def test_checkouts_are_worktrees_not_the_cache(checkout: CheckoutFactory, tmp_pa
     tree = checkout("v1.7.0")
     assert tree.is_relative_to(tmp_path)
     assert (tree / ".git").is_file(), "a worktree, so patching never happens inside the shared cache"
+
+
+def _pins(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "pins.toml"
+    path.write_text(text)
+    if not (tmp_path / "patches").exists():
+        (tmp_path / "patches").symlink_to(patches_dir())
+    return path
+
+
+def _shipped_with(edit: tuple[str, str]) -> str:
+    text = pins_file().read_text()
+    assert edit[0] in text
+    return text.replace(*edit, 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[[pni]]\ntag = "v1.7.0"\n', r"pins.toml: unknown table \[\[pni\]\]"),
+        ('[upstrem]\nurl = "https://example.com/x.git"\n', r"pins.toml: unknown table \[upstrem\]"),
+        ("strict = true\n", "pins.toml: unknown key `strict`"),
+        ('[upstream]\nurll = "https://example.com/x.git"\n', r"pins.toml \[upstream\]: unknown key `urll`"),
+        ('[profiles.x]\ndescripton = "typo"\n', r"\[profiles.x\]: unknown key `descripton`"),
+        ("[profiles.x]\ndescription = 5\n", "`description` must be a non-empty string, not the int 5"),
+        ('pin = "x"\n', "`pin` must be an array of tables"),
+        ('[pin]\ntag = "v1.7.0"\n', "`pin` must be an array of tables"),
+        ("pin = [1]\n", "`pin` must be an array of tables"),
+        ('upstream = "x"\n', r"\[upstream\] must be a table, not the str 'x'"),
+        ("[upstream]\nurl = 5\n", "`url` must be a non-empty string, not the int 5"),
+        ('[upstream]\nurl = ""\n', "`url` must be a non-empty string"),
+        ("[upstream]\nseries = []\n", "`series` must be a non-empty string"),
+    ],
+    ids=[
+        "typo-pni",
+        "typo-upstrem",
+        "top-level-key",
+        "upstream-key",
+        "profile-key",
+        "profile-description",
+        "pin-string",
+        "pin-single-table",
+        "pin-not-tables",
+        "upstream-string",
+        "url-number",
+        "url-empty",
+        "series-list",
+    ],
+)
+def test_a_malformed_pins_file_is_refused_naming_the_key(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(BadInput, match=message):
+        load_pins(_pins(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (('tag = "v1.7.0"\n', 'tag = "v1.7.0"\ntagg = "x"\n'), "pins.toml pin v1.7.0: unknown key `tagg`"),
+        (('expected = "applies"\n', 'expected = "applies"\nexpect = "x"\n'), "unknown key `expect`"),
+        (('dockerfile_blob = "dab76c', 'dockerfile_blob = "zzz76c'), "`dockerfile_blob` = 'zzz76c"),
+        (('upstream_commit = "c39dcd6246eda81c7ac243c8b34be97f9ee77675"', "upstream_commit = 5"), "not the int 5"),
+        (('patched_blob = "e740898653b42d06c9ad3375446b9495682d389c"', "patched_blob = 5"), "not the int 5"),
+    ],
+    ids=["pin-key", "pin-key-2", "blob-not-hex", "commit-number", "patched-blob-number"],
+)
+def test_a_malformed_pin_is_refused_naming_the_pin(tmp_path: Path, edit: tuple[str, str], message: str) -> None:
+    with pytest.raises(BadInput, match=message):
+        load_pins(_pins(tmp_path, _shipped_with(edit)))
+
+
+def test_the_shipped_pins_and_series_pass_the_stricter_reading() -> None:
+    pins = load_pins()
+    assert len(pins.pins) == 30
+    assert [v.name for v in pins.series.variants] == ["v0.14", "v0.15-v1.17", "v1.18+"]
+
+
+@pytest.mark.parametrize(
+    "text", ["", "# nothing pinned yet\n", '[[pni]]\ntag = "v1.7.0"\n'], ids=["empty", "comment", "typo"]
+)
+@pytest.mark.parametrize("command", ["compat", "check"])
+def test_a_pins_file_that_pins_nothing_never_passes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, command: str
+) -> None:
+    pins = _pins(tmp_path, text)
+    argv = [command, "--upstream", str(BUNDLE), "--cache-dir", str(tmp_path / "c"), "--pins", str(pins)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "nothing to check" in err[0] or "unknown table [[pni]]" in err[0]
+
+
+def test_default_ref_is_the_newest_pin_its_variant_applies_to() -> None:
+    assert newest_applying_pin(load_pins()) == "v1.19.0"

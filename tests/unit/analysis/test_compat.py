@@ -1,27 +1,33 @@
-"""compat on refs no pin speaks for: tags past the last pin, branches, commits, --latest.
+"""compat on refs no pin speaks for: tags past the last pin, branches, commits, --latest; what a run costs; one
+odd ref among several.
 
 The upstream here is a clone of the bundled test data with releases the bundle
 does not have, made by the test: v1.20.0 (v1.19.0's Dockerfile with a newer
 Node.js), v2.0.0 (the same commit), a `feature` branch with one more change and a
 pre-release tag on it.
+
+compat's cost grows with the distinct work, not with the number of refs: an upstream with
+extra release tags, each on a commit of its own that keeps the tree of a pinned release
+(many refs, few distinct Dockerfiles, as upstream's point releases mostly are). What a run
+did is read from git's own trace (GIT_TRACE) and from the verdict counts in the JSON report.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from harness.analysis.drift import nearest_pin
 from harness.cli.main import main
-from harness.config.pins import load_pins
-from harness.config.series import Choice
-from harness.patch.apply import patched_contents
+from harness.patch.apply import State, patched_contents
 from harness.patch.patchfile import Patch
 from harness.resources import patches_dir
+from harness.upstream.cache import DOCKERFILE
 from tests.support import git
 
 NODE_LINE = "ARG NODEJS_VERSION=24.15.0\n"
@@ -220,18 +226,116 @@ def test_a_patch_that_applies_but_fails_the_static_checks_is_not_ok(
     assert {f["check"] for f in result["static"]["failed"]} == {"move-step"}
 
 
-def test_nearest_pin_is_the_same_patch_at_or_below_the_version() -> None:
-    pins = load_pins()
-    series = pins.series
+BASES = ("v1.7.0", "v1.17.0", "v1.19.0")  # three distinct Dockerfiles (and patch variants: two)
 
-    def nearest(ref: str, described: str | None = None) -> str | None:
-        choice: Choice = series.choose(ref, described=described)
-        pin = nearest_pin(pins, choice, choice.variant.patch)
-        return pin.tag if pin else None
 
-    assert nearest("v1.17.5") == "v1.17.0"
-    assert nearest("v1.9.1") == "v1.9.0"
-    assert nearest("v3.0.0") == "v1.19.0"
-    assert nearest("v0.13.0") == "v0.14.0"  # below every pin of its variant: the lowest
-    assert nearest("main") == "v1.19.0"
-    assert nearest("main", described="v1.4.1") == "v1.4.1"
+# The commands the harness itself starts (fetch's own helpers, such as upload-pack, are not counted).
+HARNESS_COMMANDS = ("ls-remote", "fetch", "for-each-ref", "cat-file", "rev-parse", "apply", "tag", "log")
+
+
+@pytest.fixture
+def point_releases(bundle: Path, tmp_path: Path) -> Path:
+    """BASE.1 ... BASE.4 for each base: a commit each, on top of the base, with the base's tree."""
+    repo = tmp_path / "upstream"
+    subprocess.run(["git", "clone", "--quiet", str(bundle), str(repo)], check=True, capture_output=True)
+    git(repo, "config", "uploadpack.allowFilter", "true")
+    for base in BASES:
+        for n in range(1, 5):
+            commit = git(
+                repo,
+                "-c",
+                "user.name=test",
+                "-c",
+                "user.email=test@localhost",
+                "commit-tree",
+                f"{base}^{{tree}}",
+                "-p",
+                f"{base}^{{commit}}",
+                "-m",
+                f"{base}.{n}",
+            )
+            git(repo, "tag", f"{base}.{n}", commit)
+    return repo
+
+
+def _run(
+    capsys: pytest.CaptureFixture[str], trace: Path, upstream: Path, cache: Path, refs: list[str]
+) -> tuple[dict[str, Any], Counter[str]]:
+    assert main(["compat", "--upstream", str(upstream), "--cache-dir", str(cache), "--json", *refs]) == 0
+    document: dict[str, Any] = json.loads(capsys.readouterr().out)
+    commands = Counter(re.findall(r"trace: built-in: git (?:-c \S+ )*(?:--git-dir=\S+ )?([a-z-]+)", trace.read_text()))
+    trace.unlink()
+    return document, Counter({name: commands[name] for name in HARNESS_COMMANDS})
+
+
+def test_twelve_refs_cost_what_three_do(
+    point_releases: Path,
+    tmp_path: Path,
+    fresh_cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    trace = tmp_path / "git-trace"
+    monkeypatch.setenv("GIT_TRACE", str(trace))
+    few = [f"{base}.1" for base in BASES]
+    many = [f"{base}.{n}" for base in BASES for n in range(1, 5)]
+
+    # The session's verdict store may hold these Dockerfiles' verdicts already: computed or read back, each
+    # distinct Dockerfile is looked up once.
+    document, twelve = _run(capsys, trace, point_releases, fresh_cache, many)
+    assert [r["ref"] for r in document["refs"]] == many
+    assert all(r["ok"] and r["drift"]["differs"] is False for r in document["refs"]), "each is its base's post-image"
+    verdicts = document["verdicts"]
+    assert verdicts["computed"] + verdicts["reused"] == 3, "once per distinct Dockerfile"
+
+    # Three refs from another empty checkout cache, with the same verdict store.
+    few_cache = tmp_path / "few"
+    few_cache.mkdir()
+    (few_cache / "verdicts").symlink_to(fresh_cache / "verdicts", target_is_directory=True)
+    document, three = _run(capsys, trace, point_releases, few_cache, few)
+    assert [r["ref"] for r in document["refs"]] == few
+    assert (document["verdicts"]["computed"], document["verdicts"]["reused"]) == (0, 3)
+    assert twelve == three, "the same git commands for 12 refs as for 3"
+    # One fetch for the refs, one for the blobs they need, one for the pins their post-images are compared with.
+    assert (twelve["ls-remote"], twelve["fetch"]) == (1, 3)
+
+    # Warm: the same refs again ask the remote once and fetch nothing.
+    document, warm = _run(capsys, trace, point_releases, fresh_cache, many)
+    assert (warm["ls-remote"], warm["fetch"]) == (1, 0)
+    assert (document["verdicts"]["computed"], document["verdicts"]["reused"]) == (0, 3)
+
+
+# -- one odd ref among several: ERROR for it, the others still checked --------------------------------
+
+
+def test_a_non_utf8_upstream_dockerfile_is_an_error_for_that_ref_only(
+    upstream_with_a_latin1_release: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pins = tmp_path / "pins.toml"
+    pins.write_text('[upstream]\nseries = "patches/series.toml"\n')
+    (tmp_path / "patches").symlink_to(patches_dir())
+    argv = ["--upstream", str(upstream_with_a_latin1_release), "--cache-dir", str(tmp_path / "c"), "--pins", str(pins)]
+    refs = ["--ref", "v1.16.0", "--ref", "v1.17.0", "--json"]
+
+    assert main(["compat", *argv, *refs]) == 2
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    document = json.loads(captured.out)
+    statuses = {(r["group"], r["name"]): r["status"] for r in document["results"]}
+    assert statuses[("compat.v1.17.0", "static checks")] == "error"
+    assert {s for (group, _), s in statuses.items() if group == "compat.v1.16.0"} == {"ok"}, "v1.16.0 still checked"
+    by_ref = {r["ref"]: r for r in document["refs"]}
+    assert by_ref["v1.17.0"]["state"] == str(State.APPLIES)
+    assert "not UTF-8" in by_ref["v1.17.0"]["static"]["failed"][0]["message"]
+
+    assert main(["check", *argv, *refs]) == 2
+    document = json.loads(capsys.readouterr().out)
+    errors = {(r["group"], r["name"]) for r in document["results"] if r["status"] == "error"}
+    assert errors == {("static.v1.17.0", "dockerfile-text")}
+    assert {r["status"] for r in document["results"] if r["group"] == "static.v1.16.0"} == {"ok"}
+
+
+def test_the_latin1_fixture_patches_cleanly(upstream_with_a_latin1_release: Path, main_patch: Patch) -> None:
+    """The ERROR above is about the bytes, not the patch: git apply takes the Latin-1 file as it is."""
+    data = (upstream_with_a_latin1_release / DOCKERFILE).read_bytes()
+    assert patched_contents(main_patch, {DOCKERFILE: data})[DOCKERFILE].endswith(b"# caf\xe9\n")

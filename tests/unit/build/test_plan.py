@@ -1,5 +1,5 @@
-"""What a build must leave in /usr/local/bin, by builder shape, and what the final stage's plan replaces and ships
-(no Docker: the plan only)."""
+"""What a build must leave in /usr/local/bin, by builder shape, what the final stage's plan replaces and ships, and
+the cache mounts a profile run isolates (no Docker: the plan only)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,23 @@ from pathlib import Path
 import pytest
 
 from harness.build.baseimage import LocalRustImage
-from harness.build.plan import BuildPlan, plan_build, plan_final, plan_shape, runtime_suite, shipped_binary
+from harness.build.plan import (
+    BuildPlan,
+    isolate_cache_mounts,
+    plan_build,
+    plan_final,
+    plan_shape,
+    runtime_suite,
+    shipped_binary,
+)
 from harness.build.runtimeimage import LocalRuntimeImage, debian_tag, runtime_tag
 from harness.errors import BadInput
 from harness.knobs import expected_binaries
 from tests.support import DockerfileTexts
 
 X86 = "x86_64-unknown-linux-gnu"
+
+
 ARM = "aarch64-unknown-linux-gnu"
 
 
@@ -175,3 +185,22 @@ def test_the_per_arch_final_stage_ships_the_targetarch_binary(
 ) -> None:
     plan = _plan(dockerfile_texts, "v1.17.0", tmp_path, MAS_BUILD_TARGETS=f"{ARM} {X86}")
     assert shipped_binary(plan) == "/usr/local/bin/mas-cli-amd64", "TARGETARCH amd64, whatever else was built"
+
+
+# -- cold target directory ------------------------------------------------------------------------
+
+
+def test_target_cache_mounts_get_their_own_id_and_nothing_else_changes() -> None:
+    dockerfile = (
+        b"RUN --network=default \\\n"
+        b"  --mount=type=cache,target=/root/.cargo/registry \\\n"
+        b"  --mount=type=cache,target=/app/target \\\n"
+        b"  cargo build\n"
+        b"RUN --mount=type=cache,id=mine,target=/app/target true\n"
+    )
+    isolated = isolate_cache_mounts(dockerfile, namespace="ns1")
+    assert isolated == dockerfile.replace(
+        b"--mount=type=cache,target=/app/target ", b"--mount=type=cache,target=/app/target,id=ns1/app/target "
+    )
+    assert b"target=/root/.cargo/registry \\" in isolated, "the registry cache stays shared (may be warm)"
+    assert b"id=mine,target=/app/target true" in isolated, "an id the Dockerfile chose is left alone"

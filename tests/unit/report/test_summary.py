@@ -1,4 +1,4 @@
-"""The session summary is computed from the reports, and a failure anywhere makes it fail."""
+"""The session summary is computed from the reports, and a failure anywhere makes it fail; the `summary` command."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.cli.main import main
 from harness.errors import BadInput
 from harness.report.summary import junit_tiers, summarize
 from harness.results import SCHEMA_VERSION, exit_code
@@ -61,3 +62,24 @@ def test_a_missing_report_fails_and_a_malformed_one_is_bad_input(tmp_path: Path)
     (tmp_path / "verify.xml").write_text("<testsuites>")
     with pytest.raises(BadInput, match="not a JUnit XML file"):
         summarize(tmp_path, pytest_files=["verify.xml"])
+
+
+def test_summary_command_writes_markdown_json_and_fails_a_tier_with_no_test(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    case = '<testcase classname="tests.unit.test_x" name="a"/>'
+    (tmp_path / "unit.xml").write_text(f'<testsuites><testsuite name="pytest">{case}</testsuite></testsuites>')
+    (tmp_path / "empty.xml").write_text('<testsuites><testsuite name="pytest" tests="0"/></testsuites>')
+    step = tmp_path / "step.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step))
+    argv = ["summary", "--reports", str(tmp_path), "--pytest", "unit.xml"]
+    assert main([*argv, "--markdown", str(tmp_path / "s.md"), "--output", str(tmp_path / "s.json")]) == 0
+    data = json.loads((tmp_path / "s.json").read_text())
+    assert (data["schema_version"], data["command"], data["ok"]) == (1, "summary", True)
+    assert data["parts"] == [
+        {"name": "unit tests", "passed": 1, "failed": 0, "skipped": 0, "missing": False, "status": "ok"}
+    ]
+    assert "| unit tests | 1 | 0 | 0 | ok |" in (tmp_path / "s.md").read_text()
+    assert step.read_text().startswith("### mas-harness summary: all ok")
+    assert main(["summary", "--reports", str(tmp_path), "--pytest", "empty.xml"]) == 1, "no test ran: not ok"
+    assert main(["summary", "--reports", str(tmp_path), "--pytest", "missing.xml"]) == 1

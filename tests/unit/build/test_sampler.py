@@ -1,4 +1,4 @@
-"""The sampler's parsing and filtering, and one real sampling of this machine's own processes."""
+"""The sampler's parsing and filtering, one real sampling of this machine's own processes, and cgroup memory."""
 
 from __future__ import annotations
 
@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.build.sampler import ProcessSampler, Sample, belongs_to_build, codegen_flags, crate_name
+from harness.build.sampler import (
+    CgroupMemory,
+    ProcessSampler,
+    Sample,
+    belongs_to_build,
+    codegen_flags,
+    crate_name,
+)
 
 
 def test_codegen_flags_in_every_spelling() -> None:
@@ -113,3 +120,44 @@ def test_the_crates_rustc_compiles_now_are_read_from_its_command_line(tmp_path: 
         for proc in procs:
             proc.kill()
             proc.wait()
+
+
+# -- cgroups (a tree double shaped like /proc and /sys/fs/cgroup) ---------------------------------
+
+
+def _cgroup_double(tmp_path: Path, *, version: int) -> CgroupMemory:
+    proc, root = tmp_path / "proc", tmp_path / "cgroup"
+    (proc / "42").mkdir(parents=True)
+    if version == 1:
+        (proc / "42" / "cgroup").write_text("4:memory:/docker/buildkit/abc\n0::/docker/buildkit/abc\n")
+        group = root / "memory" / "docker" / "buildkit" / "abc"
+        group.mkdir(parents=True)
+        (group / "memory.usage_in_bytes").write_text("3000\n")
+        (group / "memory.max_usage_in_bytes").write_text("5000\n")
+        (group / "memory.stat").write_text("cache 1000\nrss 2000\ntotal_cache 1000\ntotal_rss 2000\n")
+    else:
+        (proc / "42" / "cgroup").write_text("0::/system.slice/buildkit/abc\n")
+        group = root / "system.slice" / "buildkit" / "abc"
+        group.mkdir(parents=True)
+        (group / "memory.current").write_text("3000\n")
+        (group / "memory.peak").write_text("5000\n")
+        (group / "memory.stat").write_text("anon 2000\nfile 1000\n")
+    return CgroupMemory(proc_root=proc, cgroup_root=root)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_cgroup_memory_of_a_process_in_either_version(tmp_path: Path, version: int) -> None:
+    memory = _cgroup_double(tmp_path, version=version)
+    found = memory.cgroup_dir(42)
+    assert found is not None and found[1] == version
+    assert memory.read(*found) == (3000, 2000, 5000)
+    assert memory.cgroup_dir(43) is None, "a process that is gone has no cgroup"
+
+
+def test_a_removed_cgroup_reads_as_none(tmp_path: Path) -> None:
+    memory = _cgroup_double(tmp_path, version=2)
+    found = memory.cgroup_dir(42)
+    assert found is not None
+    for child in found[0].iterdir():
+        child.unlink()
+    assert memory.read(*found) is None

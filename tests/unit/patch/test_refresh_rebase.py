@@ -1,4 +1,5 @@
-"""refresh: the patch moved onto other upstream refs by three-way merge, reported hunk by hunk."""
+"""refresh: the patch moved onto other upstream refs by three-way merge, reported hunk by hunk; refresh onto a
+Dockerfile that is not UTF-8."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from harness.upstream.source import UpstreamSource
 from tests.support import MakeRepo, git
 
 PREIMAGE_BLOB = "ba2ed16c8401fffb9bab73e03704e95ad5c87e6a"  # v1.11.0 - v1.17.0
+
+
 TODAY = date(2031, 2, 3)
 
 
@@ -421,3 +424,25 @@ def test_cli_take_patch_side_gives_a_patch_that_applies_to_v1_18_0_and_says_what
     patched = patched_contents(refreshed, {DOCKERFILE: v1_18})[DOCKERFILE]
     assert b"<<<<<<<" not in patched and b"ARG CARGO_BUILD_JOBS=2" in patched
     assert main([*args, "--take-patch-side", "--resolved", str(output), "--force"]) == 2
+
+
+def test_refresh_onto_a_non_utf8_dockerfile_is_one_line_and_writes_nothing(
+    upstream_with_a_latin1_release: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The merge takes the bytes; the refreshed patch cannot be checked, so it is not written."""
+    pins = tmp_path / "pins.toml"
+    pins.write_text('[upstream]\nseries = "patches/series.toml"\n')
+    (tmp_path / "patches").symlink_to(patches_dir())
+    output = tmp_path / "refreshed.patch"
+    argv = ["refresh", "--upstream", str(upstream_with_a_latin1_release), "--cache-dir", str(tmp_path / "c")]
+    argv += ["--pins", str(pins), "--patch", str(patches_dir() / "patch-dockerfile.patch")]
+    # The patch's pre-image is v1.16.0's Dockerfile: in the cache once that release was looked at.
+    assert main(["compat", *argv[1:5], "--pins", str(pins), "--ref", "v1.16.0"]) == 0
+    capsys.readouterr()
+
+    assert main([*argv, "--ref", "v1.17.0", "--output", str(output)]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("mas-harness: error: v1.17.0: the Dockerfile is not UTF-8 text (byte ")
+    assert lines[0].endswith("; nothing written")
+    assert not output.exists()

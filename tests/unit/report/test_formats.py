@@ -153,27 +153,6 @@ def test_annotations_point_at_the_patch_line_of_a_failed_result() -> None:
     )
 
 
-def test_summary_command_writes_markdown_json_and_fails_a_tier_with_no_test(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    case = '<testcase classname="tests.unit.test_x" name="a"/>'
-    (tmp_path / "unit.xml").write_text(f'<testsuites><testsuite name="pytest">{case}</testsuite></testsuites>')
-    (tmp_path / "empty.xml").write_text('<testsuites><testsuite name="pytest" tests="0"/></testsuites>')
-    step = tmp_path / "step.md"
-    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step))
-    argv = ["summary", "--reports", str(tmp_path), "--pytest", "unit.xml"]
-    assert main([*argv, "--markdown", str(tmp_path / "s.md"), "--output", str(tmp_path / "s.json")]) == 0
-    data = json.loads((tmp_path / "s.json").read_text())
-    assert (data["schema_version"], data["command"], data["ok"]) == (1, "summary", True)
-    assert data["parts"] == [
-        {"name": "unit tests", "passed": 1, "failed": 0, "skipped": 0, "missing": False, "status": "ok"}
-    ]
-    assert "| unit tests | 1 | 0 | 0 | ok |" in (tmp_path / "s.md").read_text()
-    assert step.read_text().startswith("### mas-harness summary: all ok")
-    assert main(["summary", "--reports", str(tmp_path), "--pytest", "empty.xml"]) == 1, "no test ran: not ok"
-    assert main(["summary", "--reports", str(tmp_path), "--pytest", "missing.xml"]) == 1
-
-
 def test_check_writes_junit_and_markdown_for_every_finding(
     bundle: Path,
     tmp_path: Path,

@@ -1,6 +1,9 @@
-"""Git runs only over https, ssh, git, file (local paths and bundles): an `ext::` URL, which makes git run a command,
+"""Where upstream comes from: the source kinds, git's rules for a ref name, and the transports.
+
+Git runs only over https, ssh, git, file (local paths and bundles): an `ext::` URL, which makes git run a command,
 is refused up front wherever it comes from (--upstream, `upstream =`, .gitmodules), and git itself refuses it as the
-harness runs git, whatever the environment or configuration allows."""
+harness runs git, whatever the environment or configuration allows.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from harness.cli.main import main
+from harness.errors import UpstreamError
 from harness.proc import run
-from harness.upstream.source import UpstreamSource
+from harness.upstream.source import UpstreamSource, is_ref_name
 from tests.support import MakeRepo, git
 
 PATCH = b"--- a/Dockerfile\n+++ b/Dockerfile\n@@ -3,3 +3,3 @@\n line 3\n-line 4\n+line 4 patched\n line 5\n"
@@ -81,3 +85,41 @@ def test_an_ext_url_in_the_pins_or_the_superproject_table_is_refused(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all("is not allowed" in line for line in err), err
     assert not marker.exists()
+
+
+def test_source_kinds(bundle: Path, tmp_path: Path) -> None:
+    assert UpstreamSource.parse("https://example.invalid/mas.git").kind == "url"
+    assert UpstreamSource.parse("git@example.invalid:mas.git").kind == "url"
+    assert UpstreamSource.parse(str(bundle)).kind == "bundle"
+    repo = tmp_path / "repo"
+    git(tmp_path, "init", "--quiet", str(repo))
+    assert UpstreamSource.parse(str(repo)).kind == "path"
+    (tmp_path / "plain.txt").write_text("x")
+    with pytest.raises(UpstreamError, match="not a git bundle"):
+        UpstreamSource.parse(str(tmp_path / "plain.txt"))
+    with pytest.raises(UpstreamError, match="neither"):
+        UpstreamSource.parse(str(tmp_path / "missing"))
+
+
+def test_ref_names_follow_gits_rules() -> None:
+    for good in ("v1.17.0", "main", "release/1.x", "v2.1.0-rc.0", "feature_x"):
+        assert is_ref_name(good), good
+    for bad in (
+        "",
+        "@",
+        "-x",
+        "a..b",
+        "a//b",
+        "a/.b",
+        "a.lock",
+        "a/",
+        "a b",
+        "a~1",
+        "a^",
+        "a:b",
+        "a?",
+        "a*",
+        "a[",
+        "a@{1}",
+    ):
+        assert not is_ref_name(bad), bad

@@ -1,4 +1,4 @@
-"""The checkout cache: source kinds, reuse, partial fetches, concurrency."""
+"""The checkout cache: reuse, partial fetches, concurrency."""
 
 from __future__ import annotations
 
@@ -13,20 +13,6 @@ from harness.errors import UpstreamError
 from harness.upstream.cache import UpstreamCache
 from harness.upstream.source import UpstreamSource
 from tests.support import git
-
-
-def test_source_kinds(bundle: Path, tmp_path: Path) -> None:
-    assert UpstreamSource.parse("https://example.invalid/mas.git").kind == "url"
-    assert UpstreamSource.parse("git@example.invalid:mas.git").kind == "url"
-    assert UpstreamSource.parse(str(bundle)).kind == "bundle"
-    repo = tmp_path / "repo"
-    git(tmp_path, "init", "--quiet", str(repo))
-    assert UpstreamSource.parse(str(repo)).kind == "path"
-    (tmp_path / "plain.txt").write_text("x")
-    with pytest.raises(UpstreamError, match="not a git bundle"):
-        UpstreamSource.parse(str(tmp_path / "plain.txt"))
-    with pytest.raises(UpstreamError, match="neither"):
-        UpstreamSource.parse(str(tmp_path / "missing"))
 
 
 def test_cached_refs_are_reused_without_the_source_offline(bundle: Path, tmp_path: Path) -> None:

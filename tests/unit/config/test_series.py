@@ -1,4 +1,5 @@
-"""The series file: which patch variant a ref takes and why, and the load-time agreement of pins and series."""
+"""The series file: which patch variant a ref takes and why, the load-time agreement of pins and series, and a
+malformed series refused naming the key."""
 
 from __future__ import annotations
 
@@ -185,3 +186,24 @@ def test_a_pins_file_without_series_uses_its_one_patch_for_every_ref(tmp_path: P
     for ref in ("v0.14.0", "v9.0.0", "main"):
         choice = loaded.series.choose(ref)
         assert (choice.variant.patch, choice.basis, choice.variant.shape) == (tmp_path / "only.patch", "only", None)
+
+
+ONE_VARIANT = '[[variant]]\nname = "a"\npatch = "p.patch"\nfrom = "v1.0.0"\nshape = "per-arch"\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[[variants]]\n" + ONE_VARIANT.split("\n", 1)[1], r"series.toml: unknown table \[\[variants\]\]"),
+        (ONE_VARIANT + 'shap = "single"\n', "series.toml variant a: unknown key `shap`"),
+        ('variant = "x"\n', "`variant` must be an array of tables"),
+        ("variant = [1]\n", "`variant` must be an array of tables"),
+        (ONE_VARIANT.replace('name = "a"', "name = 5"), "`name` must be a non-empty string, not the int 5"),
+    ],
+    ids=["typo-variants", "variant-key", "variant-string", "variant-not-tables", "name-number"],
+)
+def test_a_malformed_series_is_refused(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "p.patch").write_text("x")
+    (tmp_path / "series.toml").write_text(text)
+    with pytest.raises(BadInput, match=message):
+        load_series(tmp_path / "series.toml")
