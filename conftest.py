@@ -118,7 +118,7 @@ def compat_all(bundle: Path, shared_cache: Path, tmp_path_factory: pytest.TempPa
 
 @pytest.fixture(scope="session")
 def dockerfile_texts(bundle_cache: UpstreamCache, pins: Pins) -> DockerfileTexts:
-    """(pristine, patched) Dockerfile text of a tag, read from the cache and patched by the engine
+    """(pristine, patched) Dockerfile text of a tag, read from the cache and patched by harness.patch.apply
     with the series' variant for the tag."""
     made: dict[str, tuple[str, str]] = {}
 

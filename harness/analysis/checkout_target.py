@@ -33,7 +33,7 @@ class TreeTarget:
 def default_patch_for(tree: Path, pins: Pins) -> Path:
     """The patch the pins name for this checkout's Dockerfile (working copy or commit), else the newest variant."""
     blobs = []
-    # Read as the engine reads it: never through a symbolic link, never a special or oversized file.
+    # Read as harness.patch.apply reads it: never through a symbolic link, never a special or oversized file.
     current = read_in_tree(tree, DOCKERFILE, limit=MAX_FILE_BYTES)
     if current is not None:
         blobs.append(git_blob_id(current))

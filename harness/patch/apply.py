@@ -1,4 +1,4 @@
-"""The patch engine: state, idempotent and atomic apply, revert, with per-hunk detail.
+"""Applying a patch to a checkout: state, idempotent and atomic apply, revert, with per-hunk detail.
 
 `git apply` is the authority on whether a patch applies (zero fuzz, as users run
 it); unidiff reads the hunks so that a conflict can be explained hunk by hunk.

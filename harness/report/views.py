@@ -384,7 +384,7 @@ def tree_outcome(
     duration: float = 0.0,
 ) -> Outcome:
     """`status` (a report) passes when the patch applies or is applied; `apply`/`revert` when they did (or had
-    nothing to do), and fail when the engine refused (a conflict)."""
+    nothing to do), and fail when the patch was refused (a conflict)."""
     report = change if isinstance(change, PatchReport) else change.report
     action = change if isinstance(change, ApplyResult) else None
     refused = str(change) if isinstance(change, PatchConflict) else None

@@ -169,7 +169,7 @@ def exact_tag(sub: Submodule, commit: str) -> str | None:
 
 
 def work_tree_for(config: SuperprojectConfig, *, require_recorded: bool) -> tuple[Path, Submodule]:
-    """The submodule's work tree, for the patch engine to work on in place.
+    """The submodule's work tree, for status, apply and revert to work on in place.
 
     With `require_recorded`, a checkout at another commit than the one recorded is
     refused: that is not the upstream `verify` vouched for.

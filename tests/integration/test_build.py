@@ -2,7 +2,7 @@
 
 The build context is the stand-in source tree (harness/resources/standin, a test
 double shaped like MAS); the Dockerfile is upstream's, from the pinned checkout,
-with the patch applied by the engine. Air-gapped mode is detected as users get it.
+with the patch applied by harness.patch.apply. Air-gapped mode is detected as users get it.
 """
 
 from __future__ import annotations

@@ -78,7 +78,7 @@ def test_pin_lifecycle(pin: Pin, checkout: CheckoutFactory, pins: Pins) -> None:
     assert second.action == "no-op"
     assert git_blob_id(dockerfile.read_bytes()) == pin.patched_blob
 
-    # The idiom from the users' README must agree with the engine.
+    # The idiom from the users' README must agree with harness.patch.apply.
     users_check = subprocess.run(
         ["git", "-C", str(tree), "apply", "--reverse", "--check", str(patch.path.resolve())],
         capture_output=True,

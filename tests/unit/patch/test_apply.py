@@ -1,4 +1,4 @@
-"""The patch engine on repositories the tests make: drift, half-applied, dirty trees, CRLF, bad patches."""
+"""Applying a patch on repositories the tests make: drift, half-applied, dirty trees, CRLF, bad patches."""
 
 from __future__ import annotations
 

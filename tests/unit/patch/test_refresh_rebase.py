@@ -55,7 +55,7 @@ def _applies_pins(pins: Pins) -> list[Pin]:
     return [pin for pin in pins.pins if pin.expected == "applies" and pins.patch_path(pin.patch).resolve() == main]
 
 
-# -- the engine on the bundled releases ----------------------------------------------------------
+# -- refresh on the bundled releases -------------------------------------------------------------
 
 
 def test_refresh_onto_every_tag_it_applies_to_gives_an_equivalent_patch(
