@@ -18,6 +18,14 @@ from pathlib import Path
 
 import pytest
 from python_on_whales import docker
+
+from harness.build.baseimage import ensure_rust_base_image
+from harness.build.docker_engine import Engine, check_engine
+from harness.build.plan import base_image_need, runtime_suite
+from harness.build.runtimeimage import ensure_runtime_image
+from harness.cli.main import main
+from harness.errors import EnvironmentProblem
+from harness.resources import standin_stages
 from tests.support import STANDIN_RELEASE, Build, DockerfileTexts, HarnessBuild, unavailable
 from tests.support.second_engine import (
     SecondEngineUnavailable,
@@ -25,14 +33,6 @@ from tests.support.second_engine import (
     start_second_engine,
     stop_second_engine,
 )
-
-from harness.build.baseimage import ensure_rust_base_image
-from harness.build.engine import Engine, check_engine
-from harness.build.plan import base_image_need, runtime_suite
-from harness.build.runtimeimage import ensure_runtime_image
-from harness.cli.main import main
-from harness.errors import EnvironmentProblem
-from harness.resources import standin_stages
 
 HERE = Path(__file__).parent
 COMPOSE = HERE / "compose.yaml"

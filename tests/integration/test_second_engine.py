@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from harness.build.docker_engine import Engine
 from python_on_whales import docker
+
 from tests.support import unavailable
 from tests.support.second_engine import (
     SecondEngineUnavailable,
@@ -16,8 +18,6 @@ from tests.support.second_engine import (
     start_second_engine,
     stop_second_engine,
 )
-
-from harness.build.engine import Engine
 
 pytestmark = pytest.mark.integration
 

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests.support import unavailable
 
 from harness.build import tracer
 from harness.build.assemble import BuildFacts, assemble_trace, parse_records
 from harness.resources import standin_tree
+from tests.support import unavailable
 
 SOURCE = tracer.SOURCE_CONTEXT / tracer.SOURCE_FILE
 CARGO_ARGS = ("build", "--release", "--locked", "--offline", "--features", "docker")

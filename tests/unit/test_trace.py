@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tests.support.traces import synthetic_trace, synthetic_unit, trace_json, write_synthetic_trace
 
 from harness.build.trace import MAX_TRACE_BYTES, TRACE_KIND, Trace, dump_trace, load_trace, lto_mode, parse_trace
 from harness.errors import BadInput
+from tests.support.traces import synthetic_trace, synthetic_unit, trace_json, write_synthetic_trace
 
 
 def _two_units() -> Trace:
