@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness.build.docker_engine import Engine, cache_records
 from python_on_whales import DockerClient, docker
 
+from harness.build.docker_engine import Engine, cache_records
 from harness.cli.main import main
 from tests.support import STANDIN_RELEASE, HarnessBuild
 from tests.support.second_engine import NAME_PREFIX, SecondTestEngine

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from harness.build.docker_engine import Engine
 from python_on_whales import docker
 
+from harness.build.docker_engine import Engine
 from tests.support import unavailable
 from tests.support.second_engine import (
     SecondEngineUnavailable,

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness.build.docker_engine import Engine
 from python_on_whales import docker
 
+from harness.build.docker_engine import Engine
 from harness.build.plan import TRACER_DEVIATIONS
 from harness.build.trace import load_trace
 from harness.cli.main import main
