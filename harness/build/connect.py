@@ -3,6 +3,7 @@ and copying an image between engines. The decisions are harness.build.builders' 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import subprocess
 
@@ -89,12 +90,8 @@ def _engine_facts(facts: BuilderFacts) -> BuilderFacts:
     except DockerException as exc:
         raise EnvironmentProblem(f"builder {facts.name}: its engine does not answer: {_last_line(exc)}") from None
     exports = any(CONTAINERD_STORE in str(value) for entry in driver_status for value in entry)
-    return BuilderFacts(
-        name=facts.name,
-        driver=facts.driver,
-        status=facts.status,
-        platforms=facts.platforms,
-        endpoint=facts.endpoint,
+    return dataclasses.replace(
+        facts,
         on_local_engine=on_local,
         on_this_machine=bool(local_host and local_host.startswith("unix://")),
         engine_exports=exports,
