@@ -6,6 +6,8 @@ submodule (a clone of the bundled upstream test data), the users' patch beside i
 build.sh and a [tool.mas-harness] table. Everything then goes through the installed
 `mas-harness` console script, the pre-commit hook (`pre-commit try-repo`) and the GitHub
 Action's script, never through this source tree. No network beyond the package registries.
+A contributor's editable install (`pip install -e .`) is checked against the wheel too: it must
+find the same shipped data and run a command on it.
 """
 
 from __future__ import annotations
@@ -118,6 +120,46 @@ def superproject(bundle: Path, tmp_path: Path, user_env: dict[str, str]) -> Iter
     committed = _run(["git", "commit", "--quiet", "-m", f"MAS at {RECORDED} with our patch"], cwd=root, env=user_env)
     assert committed.returncode == 0, committed.stderr
     yield root
+
+
+# The names of the shipped data files an installed harness finds, read the way the harness reads them.
+LIST_RESOURCES = """
+import os
+from harness import resources
+root = resources.data_dir()
+for top, dirs, names in os.walk(root, followlinks=True):
+    dirs[:] = [d for d in dirs if d != "__pycache__"]
+    for name in names:
+        print(os.path.relpath(os.path.join(top, name), root))
+"""
+
+
+def _resource_names(bin_dir: Path, cwd: Path) -> set[str]:
+    proc = _run([str(bin_dir / "python"), "-c", LIST_RESOURCES], cwd=cwd)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return set(proc.stdout.splitlines())
+
+
+@pytest.fixture(scope="session")
+def editable(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh virtualenv with this checkout installed editable, as a contributor installs it; its bin directory."""
+    env_dir = tmp_path_factory.mktemp("contributors-venv")
+    venv.create(env_dir, with_pip=True)
+    bin_dir = env_dir / "bin"
+    proc = _run([str(bin_dir / "python"), "-m", "pip", "install", "--quiet", "--editable", str(REPO)], cwd=env_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return bin_dir
+
+
+def test_an_editable_install_finds_the_wheels_data_and_runs_compat(
+    editable: Path, installed: Path, bundle: Path, user_env: dict[str, str], tmp_path: Path
+) -> None:
+    from_source = _resource_names(editable, tmp_path)
+    assert {"pins.toml", "patches/series.toml", "standin/Cargo.toml", "install-docker-engine.sh"} <= from_source
+    assert from_source == _resource_names(installed, tmp_path)
+    env = {**user_env, "PATH": f"{editable}{os.pathsep}{user_env['PATH']}"}
+    compat = _run(["mas-harness", "compat", "--upstream", str(bundle), RECORDED], cwd=tmp_path, env=env)
+    assert compat.returncode == 0, compat.stdout[-2000:] + compat.stderr[-2000:]
 
 
 def _harness(root: Path, env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -280,7 +322,7 @@ def test_the_github_action_script_reports_and_annotates(
 def test_install_engine_ships_the_installer(superproject: Path, user_env: dict[str, str]) -> None:
     shown = _harness(superproject, user_env, "install-engine", "--print")
     assert shown.returncode == 0
-    assert shown.stdout == (REPO / "scripts" / "install-docker-engine.sh").read_text()
+    assert shown.stdout == (REPO / "harness" / "resources" / "install-docker-engine.sh").read_text()
 
 
 def test_bad_input_is_one_line_and_exit_2(superproject: Path, user_env: dict[str, str], tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.build.engine import Engine, cache_records
+from harness.build.docker_engine import Engine, cache_records
 from harness.build.trace import load_trace
 from harness.cli.main import main
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from python_on_whales import docker
 
-from harness.build.engine import Engine
+from harness.build.docker_engine import Engine
 from harness.build.plan import TRACER_DEVIATIONS
 from harness.build.trace import load_trace
 from harness.cli.main import main
