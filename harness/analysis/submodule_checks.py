@@ -42,6 +42,8 @@ class Suggestion:
     """None when the variant does not apply (nothing to check)."""
     export_command: str
     refresh_command: str
+    failed_checks: tuple[str, ...] = ()
+    """Each static check the variant fails there, as `check (line N): message`."""
 
     def lines(self) -> list[str]:
         verdict = (
@@ -52,6 +54,9 @@ class Suggestion:
             else "does not apply either"
         )
         lines = [f"the harness's {self.variant} variant for {self.ref} ({self.reason}) {verdict}"]
+        if self.failed_checks:
+            more = f" (and {len(self.failed_checks) - 1} more)" if len(self.failed_checks) > 1 else ""
+            lines.append(f"  fails: {self.failed_checks[0]}{more}")
         if self.applies:
             lines.append(f"  take it:    {self.export_command}")
         lines.append(f"  or rebase yours: {self.refresh_command}")
@@ -119,6 +124,9 @@ def suggest_variant(  # noqa: PLR0913  # the run's static checks are passed expl
         reason=choice.reason.removeprefix(f"{ref}: ").removeprefix(f"{ref}"),
         applies=variant_ref.report.state == State.APPLIES,
         static_ok=None if static is None else static.ok,
+        failed_checks=()
+        if static is None
+        else tuple(f"{f.check}{f' (line {f.line})' if f.line is not None else ''}: {f.message}" for f in static.failed),
         export_command=f"mas-harness patch --for {label} --output {shown} --force",
         refresh_command=f"mas-harness refresh --ref {label} --output {Path(shown).with_suffix('.refreshed.patch')}",
     )

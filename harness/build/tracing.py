@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +77,12 @@ class TraceOutcome:
         }
 
 
+def build_step_cached(lines: Iterable[str]) -> bool:
+    """Whether the export's stream says the build step came from the layer cache (as it must: else it ran again)."""
+    state = replay(lines)
+    return state.compile_step is None or state.cached
+
+
 def export_records(plan: BuildPlan, *, dockerfile: Path, log_path: Path, target: BuildTarget = LOCAL_ENGINE) -> bytes:
     """The raw records of `plan`'s build, from its layers on the builder it ran on: the build step must come from the
     layer cache."""
@@ -106,8 +112,7 @@ def export_records(plan: BuildPlan, *, dockerfile: Path, log_path: Path, target:
             raise TraceUnavailable(
                 f"exporting the trace records failed (exit {exc.return_code})" + (f": {reason}" if reason else "")
             ) from None
-        state = replay(lines)
-        if state.compile_step is not None and not state.cached:
+        if not build_step_cached(lines):
             raise TraceUnavailable(
                 "the build step ran again to export the trace (the layer cache no longer held it): its records "
                 "would be of another build"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import venv
@@ -371,3 +372,63 @@ def test_without_the_build_extra_a_dry_run_plans_and_a_build_says_what_to_instal
     assert build.returncode == 3
     assert build.stderr.count("\n") == 1
     assert "pip install 'mas-patch-harness[build]'" in build.stderr
+
+
+HOSTILE_AFTER = "#######################################\nFROM --platform=${BUILDPLATFORM} scratch AS share\n"
+"""The end of v1.19.0's builder stage, past every hunk of the v1.18+ variant: a RUN added there still lets it apply."""
+
+
+def test_a_hostile_upstream_tag_changes_nothing_outside_and_ends_at_the_limit(
+    superproject: Path, user_env: dict[str, str], tmp_path: Path
+) -> None:
+    # A tag (a release, a pull request's head) whose builder stage gains a RUN that moves nothing but names
+    # /usr/local/bin/, so the static checks execute it: it writes outside, reads a secret, calls the network and
+    # sleeps far past the limit in one scenario. `compat --bump-to` in CI must survive it unharmed.
+    canary, secret = tmp_path / "outside" / "canary", tmp_path / "home" / ".token"
+    canary.parent.mkdir()
+    secret.write_text("the-users-token\n")
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.setblocking(False)
+        port = server.getsockname()[1]
+        hostile_run = (
+            f"RUN touch {canary}; bash -c 'echo x >/dev/tcp/127.0.0.1/{port}'; cat {secret} >&2; "
+            'if [ "${TARGETARCH}" = amd64 ] && [ -z "${MAS_BUILD_TARGETS:-}" ]; then sleep 86400; fi; '
+            "ls /usr/local/bin/ >/dev/null\n"
+        )
+        mas = superproject / SUBMODULE
+        dockerfile = _git(mas, "show", "v1.19.0:Dockerfile")
+        assert dockerfile.count(HOSTILE_AFTER) == 1
+        _git(mas, "checkout", "--quiet", "--detach", "v1.19.0")
+        (mas / "Dockerfile").write_text(
+            dockerfile.replace(HOSTILE_AFTER, HOSTILE_AFTER.replace("FROM", hostile_run + "FROM")) + "\n"
+        )
+        _git(mas, "commit", "--quiet", "-am", "A pull request's head")
+        _git(mas, "tag", "pr-head")
+        _git(mas, "checkout", "--quiet", RECORDED)
+        report = tmp_path / "hostile.json"
+
+        done = subprocess.run(
+            ["mas-harness", "compat", "--bump-to", "pr-head", "--output", str(report)],
+            cwd=superproject,
+            env=user_env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,  # a hang guard, not a measurement: the script's own limit is 20 s
+        )
+        try:
+            conn, _ = server.accept()
+            conn.close()
+            reached = True
+        except BlockingIOError:
+            reached = False
+
+    assert not canary.exists(), "upstream's script wrote outside its scratch directory"
+    assert not reached, "upstream's script reached the host's network"
+    assert "the-users-token" not in done.stdout + done.stderr + report.read_text()
+    document = json.loads(report.read_text())
+    assert document["scripts"]["mode"] == "confined"
+    failed = document["suggestion"]["failed_checks"]
+    assert any(f.startswith("script-limits") and "stopped after 20s, the time limit" in f for f in failed), failed
+    assert "fails: " in done.stdout
+    assert done.returncode == 1, done.stdout + done.stderr

@@ -19,6 +19,8 @@ BUNDLE = Path(os.environ.get("MAS_HARNESS_BUNDLE", SHARED / "upstream/mas-docker
 
 BUILDKIT_LOGS = Path(__file__).resolve().parents[1] / "fixtures" / "buildkit"
 """Lines of BuildKit's plain progress stream, recorded from real builds (their list: test_progress_stream.py)."""
+TRACE_RECORDINGS = Path(__file__).resolve().parents[1] / "fixtures" / "trace"
+"""The in-build rustc wrapper's records, recorded from traced builds of the stand-in (see its README)."""
 
 DockerfileTexts = Callable[[str], tuple[str, str]]
 """(pristine, patched) Dockerfile text of a tag."""

@@ -201,6 +201,25 @@ def test_the_per_arch_final_stage_ships_the_targetarch_binary(
     assert shipped_binary(plan) == "/usr/local/bin/mas-cli-amd64", "TARGETARCH amd64, whatever else was built"
 
 
+# -- cold target directory ------------------------------------------------------------------------
+
+
+def test_target_cache_mounts_get_their_own_id_and_nothing_else_changes() -> None:
+    dockerfile = (
+        b"RUN --network=default \\\n"
+        b"  --mount=type=cache,target=/root/.cargo/registry \\\n"
+        b"  --mount=type=cache,target=/app/target \\\n"
+        b"  cargo build\n"
+        b"RUN --mount=type=cache,id=mine,target=/app/target true\n"
+    )
+    isolated = isolate_cache_mounts(dockerfile, namespace="ns1")
+    assert isolated == dockerfile.replace(
+        b"--mount=type=cache,target=/app/target ", b"--mount=type=cache,target=/app/target,id=ns1/app/target "
+    )
+    assert b"target=/root/.cargo/registry \\" in isolated, "the registry cache stays shared (may be warm)"
+    assert b"id=mine,target=/app/target true" in isolated, "an id the Dockerfile chose is left alone"
+
+
 # -- the traced build copy ------------------------------------------------------------------------------------------
 
 
@@ -273,22 +292,3 @@ def test_a_dockerfile_that_has_the_trace_stage_already_is_refused(
     patched = dockerfile_texts("v1.19.0")[1] + f"\nFROM scratch AS {TRACE_STAGE}\n"
     with pytest.raises(BadInput, match=f"already has a stage named {TRACE_STAGE}"):
         add_tracer(patched.encode())
-
-
-# -- cold target directory ------------------------------------------------------------------------
-
-
-def test_target_cache_mounts_get_their_own_id_and_nothing_else_changes() -> None:
-    dockerfile = (
-        b"RUN --network=default \\\n"
-        b"  --mount=type=cache,target=/root/.cargo/registry \\\n"
-        b"  --mount=type=cache,target=/app/target \\\n"
-        b"  cargo build\n"
-        b"RUN --mount=type=cache,id=mine,target=/app/target true\n"
-    )
-    isolated = isolate_cache_mounts(dockerfile, namespace="ns1")
-    assert isolated == dockerfile.replace(
-        b"--mount=type=cache,target=/app/target ", b"--mount=type=cache,target=/app/target,id=ns1/app/target "
-    )
-    assert b"target=/root/.cargo/registry \\" in isolated, "the registry cache stays shared (may be warm)"
-    assert b"id=mine,target=/app/target true" in isolated, "an id the Dockerfile chose is left alone"

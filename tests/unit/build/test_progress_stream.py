@@ -4,7 +4,9 @@
   build of MAS v1.19.0's builder stage on this kind of machine;
 - standin-v1.19.0-builder.log: a whole build of the stand-in (a test double of MAS);
 - standin-v1.17.0-final-missing-binary.log: the final stage of v1.17.0 built with MAS_BUILD_TARGETS
-  naming aarch64 only, which fails at the COPY of mas-cli-amd64.
+  naming aarch64 only, which fails at the COPY of mas-cli-amd64;
+- standin-v1.19.0-trace-export.log: the second build of a traced stand-in build, the one that exports the
+  rustc wrapper's records (`--target mas-harness-trace --output type=local`), served from the layer cache.
 """
 
 from __future__ import annotations

@@ -24,8 +24,9 @@ from harness.build.assemble import (
     trace_figures,
 )
 from harness.build.trace import Trace, dump_trace, load_trace
+from tests.support import TRACE_RECORDINGS
 
-RECORDINGS = Path(__file__).resolve().parents[1] / "fixtures" / "trace"
+RECORDINGS = TRACE_RECORDINGS
 
 
 def _recording(name: str) -> tuple[Parsed, BuildFacts]:
