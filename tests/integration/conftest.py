@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 from python_on_whales import docker
-from tests.support import STANDIN_RELEASE, Build, HarnessBuild, unavailable
 
-from harness.build.engine import Engine, check_engine
+from harness.build.docker_engine import Engine, check_engine
 from harness.build.runtimeimage import ensure_runtime_image
 from harness.cli.main import main
 from harness.errors import EnvironmentProblem
 from harness.resources import standin_stages
+from tests.support import STANDIN_RELEASE, Build, HarnessBuild, unavailable
 
 HERE = Path(__file__).parent
 COMPOSE = HERE / "compose.yaml"

@@ -1,8 +1,8 @@
 """Build the patched upstream Dockerfile for real: one target, CARGO_BUILD_JOBS=1, LTO off; check the image.
 
-The build context is the stand-in source tree (tests/fixtures/standin, a test
+The build context is the stand-in source tree (harness/resources/standin, a test
 double shaped like MAS); the Dockerfile is upstream's, from the pinned checkout,
-with the patch applied by the engine. Air-gapped mode is detected as users get it.
+with the patch applied by harness.patch.apply. Air-gapped mode is detected as users get it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from python_on_whales import docker
 
-from harness.build.engine import Engine, cache_records
+from harness.build.docker_engine import Engine, cache_records
 from harness.cli.main import main
 
 # One pin per patch variant and base: v0.14.0 (the v0.14 variant, bookworm), v1.7.0 (bookworm, Rust 1.89

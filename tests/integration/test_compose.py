@@ -15,6 +15,7 @@ import urllib.request
 import pytest
 from pytest_docker import Services
 from python_on_whales import Container, docker
+
 from tests.support import STANDIN_RELEASE, HarnessBuild
 
 pytestmark = pytest.mark.integration

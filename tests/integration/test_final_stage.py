@@ -9,6 +9,7 @@ distroless base are stand-ins too, each named in the report's deviations.
 from __future__ import annotations
 
 import pytest
+
 from tests.support import HarnessBuild
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.build.engine import Engine, cache_records
+from harness.build.docker_engine import Engine, cache_records
+from harness.build.trace import load_trace
 from harness.cli.main import main
 
 
@@ -46,11 +47,18 @@ def test_profile_of_the_standin_reports_each_profile_from_its_samples(
         assert profile["binary_size_bytes"] > 0
         assert profile["binaries"] == ["mas-cli"], "the v1.18+ shape: the TARGETARCH binary only"
         assert any("given id mas-harness-build-" in d for d in profile["deviations"]), "the target dir starts empty"
+        # Every profile build is traced from inside the build: its trace.json beside its report, named here.
+        assert profile["trace"]["file"] == str(report_dir / profile["name"] / "trace.json")
+        trace = load_trace(Path(profile["trace"]["file"]))
+        assert trace.build_args == profile["build_args"]
+        assert max(unit.end for unit in trace.units) == trace.wall_seconds > 0
         if Path("/sys/fs/cgroup/memory").is_dir() or Path("/sys/fs/cgroup/cgroup.controllers").is_file():
             assert profile["cgroup_version"] in (1, 2)
             assert profile["peak_cgroup_bytes"] > 0
     assert by_name["ci"]["max_concurrent_rustc"] == 1
     assert by_name["upstream"]["rustc_flags"] == {"codegen-units": ["1"], "lto": ["fat"]}
+    upstream_trace = load_trace(Path(by_name["upstream"]["trace"]["file"]))
+    assert (upstream_trace.settings.lto, upstream_trace.settings.codegen_units) == ("fat", 1), "as the sampler saw"
     assert by_name["ci"]["rustc_flags"]["codegen-units"] == ["16"]
     assert by_name["low-ram"]["rustc_flags"]["codegen-units"] == ["16"], "the patch's default"
     assert by_name["upstream"]["ratios_to_baseline"]["peak_rss"] == 1.0

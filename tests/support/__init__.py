@@ -17,6 +17,11 @@ SHARED = Path(__file__).resolve().parents[3] / "shared"
 BUNDLE = Path(os.environ.get("MAS_HARNESS_BUNDLE", SHARED / "upstream/mas-dockerfiles.bundle"))
 """The upstream test data beside the checkout (../shared), as it is in CI; MAS_HARNESS_BUNDLE points elsewhere."""
 
+BUILDKIT_LOGS = Path(__file__).resolve().parents[1] / "fixtures" / "buildkit"
+"""Lines of BuildKit's plain progress stream, recorded from real builds (their list: test_progress_stream.py)."""
+TRACE_RECORDINGS = Path(__file__).resolve().parents[1] / "fixtures" / "trace"
+"""The in-build rustc wrapper's records, recorded from traced builds of the stand-in (see its README)."""
+
 DockerfileTexts = Callable[[str], tuple[str, str]]
 """(pristine, patched) Dockerfile text of a tag."""
 CheckoutFactory = Callable[[str], Path]

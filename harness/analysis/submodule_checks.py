@@ -1,0 +1,225 @@
+"""Superproject mode: MAS as a git submodule with the patch beside it, the layout the users have.
+
+What the superproject records is the gitlink of the submodule in its index (what
+`git submodule update` checks out and the next commit records). `verify` checks the
+patch against that exact commit's Dockerfile, `check_bump` against a ref the
+submodule might move to; both read upstream through the harness's checkout cache
+with the submodule's own repository (or its remote) as the source, so the
+superproject's index and work tree and the submodule's checkout are only read.
+When the patch does not fit, the check says which variant this harness has for the
+ref, whether that variant applies and passes the static checks, and the command that
+writes it into the user's patches directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+from harness.analysis.compat import CompatResult, StaticResult, check_ref, static_result_of, summarize_static
+from harness.analysis.patched import patch_ref, verify_pin
+from harness.analysis.release_profile import describe_change, release_profile_of
+from harness.analysis.static import StaticChecks
+from harness.config.pins import Pins, shown_path
+from harness.config.settings import Settings
+from harness.config.superproject import SuperprojectConfig
+from harness.patch.apply import State
+from harness.patch.patchfile import Patch
+from harness.upstream.cache import UpstreamCache
+from harness.upstream.submodule import Submodule, exact_tag, inspect_submodule, open_upstream
+
+
+@dataclass(frozen=True, kw_only=True)
+class Suggestion:
+    """The harness's own variant for a ref the user's patch does not fit, and the commands that take it."""
+
+    ref: str
+    variant: str
+    reason: str
+    applies: bool
+    static_ok: bool | None
+    """None when the variant does not apply (nothing to check)."""
+    export_command: str
+    refresh_command: str
+    failed_checks: tuple[str, ...] = ()
+    """Each static check the variant fails there, as `check (line N): message`."""
+
+    def lines(self) -> list[str]:
+        verdict = (
+            "applies and passes the static checks"
+            if self.applies and self.static_ok
+            else "applies but fails a static check"
+            if self.applies
+            else "does not apply either"
+        )
+        lines = [f"the harness's {self.variant} variant for {self.ref} ({self.reason}) {verdict}"]
+        if self.failed_checks:
+            more = f" (and {len(self.failed_checks) - 1} more)" if len(self.failed_checks) > 1 else ""
+            lines.append(f"  fails: {self.failed_checks[0]}{more}")
+        if self.applies:
+            lines.append(f"  take it:    {self.export_command}")
+        lines.append(f"  or rebase yours: {self.refresh_command}")
+        return lines
+
+    def as_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SuperprojectCheck:
+    """The patch against one upstream commit of the submodule, as data."""
+
+    superproject: Path
+    submodule: Submodule
+    ref: str
+    """What was checked: the recorded commit, or the ref of a proposed bump."""
+    tag: str | None
+    """The tag the submodule's repository has for the checked commit, when exact."""
+    source: str
+    compat: CompatResult
+    static: StaticResult | None
+    profile_change: str | None = None
+    """For a bump: one line when upstream's release profile differs between the recorded commit and the ref."""
+    suggestion: Suggestion | None = None
+    """When the patch does not fit: the harness's variant for the ref."""
+
+    @property
+    def ok(self) -> bool:
+        return self.compat.ok and (self.static is None or self.static.ok)
+
+    def as_json(self) -> dict[str, object]:
+        sub = self.submodule
+        return {
+            "superproject": str(self.superproject),
+            "submodule": sub.path,
+            "recorded_commit": sub.recorded_commit,
+            "committed_commit": sub.committed_commit,
+            "checked_out": sub.checked_out,
+            "ref": self.ref,
+            "tag": self.tag,
+            "source": self.source,
+            "ok": self.ok,
+            "profile_change": self.profile_change,
+        }
+
+
+def suggest_variant(  # noqa: PLR0913  # the run's static checks are passed explicitly, never kept globally
+    cache: UpstreamCache,
+    ref: str,
+    *,
+    label: str,
+    pins: Pins,
+    config: SuperprojectConfig,
+    checks: StaticChecks,
+) -> Suggestion:
+    """What the harness has for `ref` when the user's patch does not fit it."""
+    variant_ref = patch_ref(cache, ref, pins=pins)
+    choice = variant_ref.choice
+    static = summarize_static(variant_ref, checks=checks)
+    shown = shown_path(config.patch, config.root)
+    return Suggestion(
+        ref=label,
+        variant=choice.variant.name,
+        reason=choice.reason.removeprefix(f"{ref}: ").removeprefix(f"{ref}"),
+        applies=variant_ref.report.state == State.APPLIES,
+        static_ok=None if static is None else static.ok,
+        failed_checks=()
+        if static is None
+        else tuple(f"{f.check}{f' (line {f.line})' if f.line is not None else ''}: {f.message}" for f in static.failed),
+        export_command=f"mas-harness patch --for {label} --output {shown} --force",
+        refresh_command=f"mas-harness refresh --ref {label} --output {Path(shown).with_suffix('.refreshed.patch')}",
+    )
+
+
+CheckKind = Literal["recorded", "recorded-static", "bump"]
+"""The recorded commit (with the static checks or without), or the ref of a proposed bump."""
+
+
+def _check(  # noqa: PLR0913  # the run's static checks are passed explicitly, never kept globally
+    config: SuperprojectConfig,
+    sub: Submodule,
+    ref: str,
+    *,
+    settings: Settings,
+    kind: CheckKind,
+    checks: StaticChecks,
+) -> SuperprojectCheck:
+    pins, cache_dir, offline = settings.pins, settings.cache_dir, settings.offline
+    Patch.load(config.patch)  # a bad patch is reported before any fetch
+    upstream = open_upstream(config, sub, ref, cache_dir, offline=offline)
+    resolved = upstream.cache.resolve(upstream.ref)
+    tag = exact_tag(sub, resolved.commit)
+    if tag is not None and tag != ref:
+        # A commit the submodule's repository tags: the pin of that tag guards against a moved tag too.
+        verify_pin(resolved, pins.get(tag))
+    result = check_ref(upstream.cache, upstream.ref, pins=pins, checks=checks, forced_patch=config.patch)
+    # A commit id the submodule's repository tags is shown by its tag; a name is shown as the user gave it.
+    label = tag if tag is not None and ref == resolved.commit else ref
+    result = replace(result, ref=label, patch=shown_path(config.patch, config.root))
+    static_result = static_result_of(result, label=label) if kind == "recorded-static" else None
+    profile_change = None
+    if kind == "bump" and result.release_profile is not None:
+        recorded = open_upstream(config, sub, sub.recorded_commit, cache_dir, offline=offline)
+        before = release_profile_of(recorded.cache, recorded.cache.resolve(recorded.ref))
+        old = exact_tag(sub, sub.recorded_commit) or sub.recorded_commit[:12]
+        profile_change = describe_change(before, result.release_profile, old=old, new=label)
+    suggestion = None
+    if not result.ok and result.state != State.UPSTREAMED:
+        suggestion = suggest_variant(
+            upstream.cache,
+            upstream.ref,
+            label=label,
+            pins=pins,
+            config=config,
+            checks=checks,
+        )
+    return SuperprojectCheck(
+        superproject=config.root,
+        submodule=sub,
+        ref=ref,
+        tag=tag,
+        source=upstream.cache.source.location,
+        compat=result,
+        static=static_result,
+        profile_change=profile_change,
+        suggestion=suggestion,
+    )
+
+
+def verify(
+    config: SuperprojectConfig,
+    *,
+    settings: Settings,
+    checks: StaticChecks,
+    static: bool = True,
+) -> SuperprojectCheck:
+    """The patch against the Dockerfile of the commit the superproject records: state, hunks, static checks."""
+    submodule = inspect_submodule(config)
+    kind: CheckKind = "recorded-static" if static else "recorded"
+    return _check(
+        config,
+        submodule,
+        submodule.recorded_commit,
+        settings=settings,
+        kind=kind,
+        checks=checks,
+    )
+
+
+def check_bump(
+    config: SuperprojectConfig,
+    ref: str,
+    *,
+    settings: Settings,
+    checks: StaticChecks,
+) -> SuperprojectCheck:
+    """Would the patch still fit if the submodule moved to `ref`? Nothing of the superproject is written."""
+    return _check(
+        config,
+        inspect_submodule(config),
+        ref,
+        settings=settings,
+        kind="bump",
+        checks=checks,
+    )

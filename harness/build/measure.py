@@ -1,0 +1,253 @@
+"""Build one ref once per knob profile, from the same cache state, and keep what each build cost.
+
+The figures are computed from the samples themselves (`figures()`), so that a
+report's table, its JSON and its plot can be traced back to one list of numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+from python_on_whales import DockerException, docker
+from rich.console import Console
+
+from harness.build.prepare import BuildInputs
+from harness.build.runner import BuildReport, Check, build_ref
+from harness.build.sampler import Figures, Sample, SamplerReport
+from harness.build.tracing import TraceOutcome
+from harness.config.profiles import BASELINE, Profile
+from harness.errors import BadInput
+
+log = logging.getLogger("harness")
+
+CACHE_STATE = (
+    "target directory cold (its cache mount gets an id of its own per profile, dropped afterwards); compile step "
+    "rebuilt (a per-run VERGEN_GIT_DESCRIBE); cargo registry cache mount shared (may be warm); earlier layers "
+    "(cargo-auditable install, cargo fetch) may come from the layer cache"
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProfileRun:
+    profile: Profile
+    build: BuildReport
+
+    @property
+    def figures(self) -> Figures:
+        return self.build.sampler.figures
+
+    @property
+    def wall_seconds(self) -> float:
+        return self.build.sampler.wall_seconds
+
+
+def _ratio(value: float | None, baseline: float | None) -> float | None:
+    return round(value / baseline, 3) if value is not None and baseline else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProfileReport:
+    ref: str
+    source: str
+    interval_seconds: float
+    cache_state: str
+    machine: Mapping[str, object]
+    runs: tuple[ProfileRun, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(run.build.ok for run in self.runs)
+
+    @property
+    def baseline(self) -> ProfileRun | None:
+        return next((run for run in self.runs if run.profile.name == BASELINE), None)
+
+    def ratios(self, run: ProfileRun) -> dict[str, float | None]:
+        """This profile's figures over the `upstream` profile's: 0.5 is half of what upstream's settings cost."""
+        base = self.baseline
+        if base is None:
+            return {}
+        return {
+            "peak_rss": _ratio(run.figures.peak_rss_bytes, base.figures.peak_rss_bytes),
+            "peak_cgroup": _ratio(run.figures.peak_cgroup_bytes, base.figures.peak_cgroup_bytes),
+            "peak_cgroup_anon": _ratio(run.figures.peak_cgroup_anon_bytes, base.figures.peak_cgroup_anon_bytes),
+            "wall": _ratio(run.wall_seconds, base.wall_seconds),
+            "binary_size": _ratio(run.build.binary_size_bytes, base.build.binary_size_bytes),
+        }
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "ref": self.ref,
+            "source": self.source,
+            "ok": self.ok,
+            "interval_seconds": self.interval_seconds,
+            "cache_state": self.cache_state,
+            "machine": dict(self.machine),
+            "baseline": BASELINE if self.baseline else None,
+            "profiles": [
+                {
+                    "name": run.profile.name,
+                    "description": run.profile.description,
+                    "profile_build_args": dict(run.profile.build_args),
+                    "sources": dict(run.profile.sources),
+                    "build_args": run.build.build_args,
+                    "ok": run.build.ok,
+                    "checks": [
+                        {"name": c.name, "ok": c.ok, "detail": c.detail, "skipped": c.skipped} for c in run.build.checks
+                    ],
+                    "wall_seconds": run.wall_seconds,
+                    **{key: value for key, value in vars(run.figures).items()},
+                    "peak_rustc_crate": run.build.sampler.peak_rustc_crate,
+                    "peak_rustc_crate_rss_bytes": run.build.sampler.peak_rustc_crate_rss_bytes,
+                    "rustc_flags": run.build.sampler.rustc_flags,
+                    "cgroup_version": run.build.sampler.cgroup_version,
+                    "binary_size_bytes": run.build.binary_size_bytes,
+                    "binaries": list(run.build.binaries),
+                    "version_output": run.build.version_output,
+                    "air_gapped": run.build.air_gapped,
+                    "sampler_wall_seconds": run.build.sampler.wall_seconds,
+                    "ratios_to_baseline": self.ratios(run),
+                    "deviations": list(run.build.deviations),
+                    "log": run.build.log,
+                    "trace": run.build.trace.as_json() if run.build.trace else None,
+                    "samples": [vars(s) for s in run.build.sampler.samples],
+                }
+                for run in self.runs
+            ],
+        }
+
+
+def load_profile_report(path: Path) -> ProfileReport:
+    """A report written by `run_profiles`, read back so it can be rendered again without building."""
+    try:
+        data = json.loads(path.read_text())
+        runs = []
+        for entry in data["profiles"]:
+            samples = [Sample(**sample) for sample in entry["samples"]]
+            sampler = SamplerReport(
+                peak_rss_bytes=max((s.rss_bytes for s in samples), default=0),
+                max_concurrent_rustc=max((s.rustc for s in samples), default=0),
+                rustc_flags=entry.get("rustc_flags", {}),
+                peak_rustc_crate=entry.get("peak_rustc_crate"),
+                peak_rustc_crate_rss_bytes=entry.get("peak_rustc_crate_rss_bytes", 0),
+                wall_seconds=entry["wall_seconds"],
+                interval_seconds=data["interval_seconds"],
+                cgroup_version=entry.get("cgroup_version"),
+                samples=samples,
+            )
+            build = BuildReport(
+                ref=data["ref"],
+                source=data["source"],
+                image=None,
+                build_args=entry["build_args"],
+                air_gapped=entry.get("air_gapped", True),
+                deviations=tuple(entry.get("deviations", ())),
+                binaries=tuple(entry.get("binaries", ())),
+                version_output=entry.get("version_output"),
+                build_info=None,
+                sampler=sampler,
+                log=entry.get("log", ""),
+                checks=tuple(Check(**check) for check in entry["checks"]),
+                binary_size_bytes=entry.get("binary_size_bytes"),
+                trace=TraceOutcome.from_json(entry["trace"]) if isinstance(entry.get("trace"), dict) else None,
+            )
+            profile = Profile(
+                name=entry["name"],
+                description=entry.get("description", ""),
+                build_args=_knobs(entry),
+                sources=entry.get("sources", {}),
+            )
+            runs.append(ProfileRun(profile=profile, build=build))
+        return ProfileReport(
+            ref=data["ref"],
+            source=data["source"],
+            interval_seconds=data["interval_seconds"],
+            cache_state=data.get("cache_state", ""),
+            machine=data.get("machine", {}),
+            runs=tuple(runs),
+        )
+    except FileNotFoundError:
+        raise BadInput(f"{path}: no such profile report") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BadInput(f"{path}: not a profile report written by `profile` ({type(exc).__name__}: {exc})") from None
+
+
+def _knobs(entry: Mapping[str, object]) -> dict[str, str]:
+    """The profile's own build args: the recorded ones less what every build of a run was given."""
+    recorded = entry.get("profile_build_args")
+    if isinstance(recorded, dict):
+        return {str(k): str(v) for k, v in recorded.items()}
+    build_args = entry.get("build_args")
+    ignored = {"VERGEN_GIT_DESCRIBE", "RUSTC_VERSION"}
+    return {str(k): str(v) for k, v in build_args.items() if k not in ignored} if isinstance(build_args, dict) else {}
+
+
+def machine_facts() -> dict[str, object]:
+    return {
+        "cpus": os.cpu_count(),
+        "memory_bytes": psutil.virtual_memory().total,
+        "kernel": platform.release(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def run_profiles(  # noqa: PLR0913  # each an independent choice of the user; keyword-only
+    inputs: BuildInputs,
+    *,
+    profiles: Sequence[Profile],
+    base_build_args: Mapping[str, str],
+    report_dir: Path,
+    interval: float = 0.5,
+    builder: str | None = None,
+    keep_images: bool = False,
+    console: Console | None = None,
+) -> ProfileReport:
+    """One build per profile, one after the other (a concurrent build would share the CPUs and the samples), each
+    traced from inside the build: `<report_dir>/<profile>/trace.json`."""
+    if not profiles:
+        raise BadInput("no profile to build")
+    machine = machine_facts()
+    runs: list[ProfileRun] = []
+    for profile in profiles:
+        log.info("profile %s: %s", profile.name, profile.description)
+        build = build_ref(
+            inputs,
+            build_args={**base_build_args, **profile.build_args},
+            report_dir=report_dir / profile.name,
+            builder=builder,
+            keep_target_cache=keep_images,
+            console=console,
+            sample_interval=interval,
+            trace=True,
+        )
+        runs.append(ProfileRun(profile=profile, build=build))
+        if not keep_images and build.image:
+            _remove_image(build.image)
+        report = ProfileReport(
+            ref=inputs.ref,
+            source=inputs.source,
+            interval_seconds=interval,
+            cache_state=CACHE_STATE,
+            machine=machine,
+            runs=tuple(runs),
+        )
+        # Written after every profile: a run of hours that is cut short still leaves what it measured.
+        report_dir.mkdir(parents=True, exist_ok=True)
+        (report_dir / "profile.json").write_text(json.dumps(report.as_json(), indent=2) + "\n")
+    return report
+
+
+def _remove_image(tag: str) -> None:
+    # A builder image is 1-2 GB; a profile run makes one per profile and only needed its figures.
+    try:
+        docker.image.remove(tag, force=True)
+    except DockerException as exc:
+        log.warning("could not remove %s: %s", tag, exc)

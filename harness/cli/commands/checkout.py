@@ -1,0 +1,39 @@
+"""status, apply and revert: one call of harness.patch.apply on one checkout, reported the same way."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from harness.analysis.checkout_target import tree_target
+from harness.config.pins import Pins
+from harness.config.superproject import SuperprojectConfig
+from harness.patch import apply as patch_apply
+from harness.patch.patchfile import Patch
+from harness.report.views import tree_outcome
+from harness.results import Outcome
+
+Operation = Callable[[Path, Patch], patch_apply.PatchReport | patch_apply.ApplyResult]
+
+# The command's call, and whether the submodule must be at its recorded commit: apply refuses to patch a
+# submodule checked out elsewhere; status and revert report on, or undo, whatever is there.
+OPERATIONS: dict[str, tuple[Operation, bool]] = {
+    "status": (patch_apply.status, False),
+    "apply": (patch_apply.apply, True),
+    "revert": (patch_apply.revert, False),
+}
+
+
+def on_tree(
+    command: str, *, checkout: Path | None, patch: Path | None, superproject: SuperprojectConfig | None, pins: Pins
+) -> Outcome:
+    operation, for_apply = OPERATIONS[command]
+    target = tree_target(checkout=checkout, patch=patch, superproject=superproject, pins=pins, for_apply=for_apply)
+    started = time.perf_counter()
+    answer: patch_apply.PatchReport | patch_apply.ApplyResult | patch_apply.PatchConflict
+    try:
+        answer = operation(target.tree, target.patch)
+    except patch_apply.PatchConflict as conflict:
+        answer = conflict
+    return tree_outcome(command, target, answer, duration=time.perf_counter() - started)

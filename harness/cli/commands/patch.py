@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.analysis.compat import variant_for
+from harness.cli.commands.run_context import open_checks
+from harness.config.settings import Settings
+from harness.files import atomic_write, refuse_clobber
+from harness.results import Location, Outcome, Result, Status
+from harness.upstream.cache import UpstreamCache
+
+
+def export(*, cache: UpstreamCache, ref: str, output: Path, force: bool, settings: Settings) -> Outcome:
+    """The harness's variant for REF, written to OUTPUT when it applies there."""
+    refuse_clobber(output, force=force)
+    variant_ref, static = variant_for(cache, ref, pins=settings.pins, checks=open_checks(settings))
+    written = variant_ref.patched is not None
+    if written:
+        atomic_write(output, variant_ref.patch_path.read_bytes(), mode=0o644, replace=force)
+    variant = variant_ref.choice.variant
+    if not written:
+        status, reason = (
+            Status.FAILED,
+            (
+                f"the {variant.name} variant does not apply to {ref} ({variant_ref.report.state}: "
+                f"{variant_ref.report.reason}); nothing written: refresh your patch instead"
+            ),
+        )
+    elif static is not None and not static.ok:
+        failed = ", ".join(dict.fromkeys(f.check for f in static.failed))
+        status, reason = (
+            Status.FAILED,
+            f"wrote {output}: the {variant.name} variant applies to {ref} but fails {failed}",
+        )
+    else:
+        status, reason = (
+            Status.OK,
+            (f"wrote {output}: the {variant.name} variant, which applies to {ref} and passes the static checks"),
+        )
+    result = Result(
+        name="patch",
+        status=status,
+        reason=reason,
+        group=f"patch.{ref}",
+        detail=variant_ref.choice.reason,
+        location=Location(path=str(output)) if written else None,
+    )
+    return Outcome(
+        command="patch",
+        title=f"patch for {ref}",
+        results=(result,),
+        notes=(variant_ref.choice.reason, reason),
+        data={
+            "ref": ref,
+            "variant": variant.name,
+            "range": variant.range_text,
+            "source_patch": variant_ref.patch_path.name,
+            "applies": variant_ref.patched is not None,
+            "static_ok": None if static is None else static.ok,
+            "output": str(output) if written else None,
+        },
+    )

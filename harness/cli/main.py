@@ -1,0 +1,316 @@
+"""mas-harness: parse the command line, resolve the configuration, run one command, report, exit.
+
+Each command is a function in harness.cli.commands that returns an Outcome; this module
+hands it its arguments by keyword, sends the Outcome through harness.report.publish and
+turns it into the exit code, and is the one place an error becomes an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+
+from rich.console import Console
+from rich.logging import RichHandler
+
+from harness import __version__
+from harness.analysis.confine import detect as detect_confinement
+from harness.cli.parser import build_parser
+from harness.config.settings import Settings, SettingsFlags, resolve_settings
+from harness.config.superproject import SuperprojectConfig, SuperprojectFlags, resolve_superproject
+from harness.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, BadInput, EnvironmentProblem, HarnessError
+from harness.report.publish import Sinks, check_writable, publish
+from harness.results import Outcome, exit_code
+
+log = logging.getLogger("harness")
+
+BUILD_EXTRA = (
+    "pip install 'mas-patch-harness[build]' (pipx: pipx inject mas-patch-harness python-on-whales "
+    "testcontainers psutil matplotlib)"
+)
+
+
+def _settings(args: argparse.Namespace, config: SuperprojectConfig | None = None) -> Settings:
+    """Flags over the environment over the pins file; in a superproject, its table's upstream and pins."""
+    flags = SettingsFlags(
+        upstream=config.upstream if config else getattr(args, "upstream", None),
+        cache_dir=getattr(args, "cache_dir", None),
+        pins_file=config.pins if config and config.pins else getattr(args, "pins", None),
+        offline=getattr(args, "offline", False),
+        no_cache=getattr(args, "no_cache", False),
+        unconfined=getattr(args, "unconfined", False),
+    )
+    return resolve_settings(flags, env=os.environ)
+
+
+def _superproject(args: argparse.Namespace, *, discover: bool) -> SuperprojectConfig | None:
+    flags = SuperprojectFlags(
+        superproject=getattr(args, "superproject", None),
+        submodule=getattr(args, "submodule", None),
+        patch=getattr(args, "patch", None),
+        upstream=getattr(args, "upstream", None),
+        pins=getattr(args, "pins", None),
+    )
+    return resolve_superproject(flags, cwd=Path.cwd(), discover=discover)
+
+
+def _no_superproject(command: str) -> BadInput:
+    return BadInput(
+        f"{command}: no superproject here: no pyproject.toml with a [tool.mas-harness] table in {Path.cwd()} or "
+        "above; add one, or pass --superproject DIR (or --submodule PATH and --patch FILE)"
+    )
+
+
+def _tree_command(args: argparse.Namespace, console: Console) -> Outcome:
+    from harness.cli.commands.checkout import on_tree  # noqa: PLC0415  # each command imports only what it uses
+
+    if args.checkout is not None and (args.superproject or args.submodule):
+        raise BadInput("--checkout names the tree itself; it does not go with --superproject or --submodule")
+    config = None if args.checkout is not None else _superproject(args, discover=True)
+    return on_tree(
+        args.command,
+        checkout=args.checkout,
+        patch=args.patch,
+        superproject=config,
+        pins=_settings(args, config).pins,
+    )
+
+
+def _refresh(args: argparse.Namespace, console: Console) -> Outcome:
+    from harness.cli.commands.refresh import refresh  # noqa: PLC0415
+    from harness.upstream.cache import open_cache  # noqa: PLC0415
+    from harness.upstream.submodule import inspect_submodule, open_upstream  # noqa: PLC0415
+
+    config = _superproject(args, discover=args.upstream is None)
+    settings = _settings(args, config)
+    if config is not None:
+        upstream = open_upstream(
+            config, inspect_submodule(config), args.ref, settings.cache_dir, offline=settings.offline
+        )
+        cache, ref, patch, shown_from = upstream.cache, upstream.ref, args.patch or config.patch, config.root
+    else:
+        if args.patch is None:
+            raise BadInput("refresh: name the patch to refresh with --patch FILE (or run it in a superproject)")
+        cache = open_cache(settings)
+        ref, patch, shown_from = args.ref, args.patch, Path.cwd()
+    return refresh(
+        cache=cache,
+        ref=ref,
+        patch=patch,
+        pins=settings.pins,
+        output=args.output,
+        force=args.force,
+        conflicts=args.conflicts,
+        resolved=args.resolved,
+        take_patch_side=args.take_patch_side,
+        today=args.date or date.today(),
+        shown_from=shown_from,
+        confinement=detect_confinement(unconfined=settings.unconfined),
+        reuse_verdicts=settings.use_verdict_cache,
+    )
+
+
+def _export(args: argparse.Namespace, console: Console) -> Outcome:
+    from harness.cli.commands.patch import export  # noqa: PLC0415
+    from harness.upstream.cache import open_cache  # noqa: PLC0415
+    from harness.upstream.submodule import inspect_submodule, open_upstream  # noqa: PLC0415
+
+    config = _superproject(args, discover=args.upstream is None) if args.superproject or not args.upstream else None
+    settings = _settings(args, config)
+    if config is not None:
+        upstream = open_upstream(
+            config, inspect_submodule(config), args.ref, settings.cache_dir, offline=settings.offline
+        )
+        cache, ref = upstream.cache, upstream.ref
+    else:
+        cache, ref = (
+            open_cache(settings),
+            args.ref,
+        )
+    return export(cache=cache, ref=ref, output=args.output, force=args.force, settings=settings)
+
+
+def _builds(args: argparse.Namespace, console: Console) -> Outcome:
+    if args.command == "profile" and args.dry_run:
+        from harness.cli.commands.profile_plan import profile_plan  # noqa: PLC0415
+
+        return profile_plan(settings=_settings(args), ref=args.ref, names=args.profiles, build_args=args.build_arg)
+    try:
+        from harness.cli.commands.build import build  # noqa: PLC0415  # the Docker stack loads only here
+        from harness.cli.commands.profile import profile, profile_from_report  # noqa: PLC0415
+    except ModuleNotFoundError as exc:
+        raise EnvironmentProblem(f"`{args.command}` needs {exc.name}, from the build extra: {BUILD_EXTRA}") from None
+    # The build's progress goes to stderr, where a terminal shows a bar and a log gets a line now and then.
+    progress = Console(stderr=True)
+    if args.command == "build":
+        return build(
+            settings=_settings(args),
+            ref=args.ref,
+            stage=args.stage,
+            source=args.source,
+            build_args=args.build_arg,
+            forced_patch=args.patch,
+            air_gapped=args.air_gapped,
+            builder=args.builder,
+            report_dir=args.report_dir,
+            trace=args.trace,
+            progress=progress,
+        )
+    if args.from_report is not None:
+        return profile_from_report(report_file=args.from_report, report_dir=args.report_dir)
+    return profile(
+        settings=_settings(args),
+        ref=args.ref,
+        names=args.profiles,
+        source=args.source,
+        build_args=args.build_arg,
+        interval=args.interval,
+        report_dir=args.report_dir,
+        keep_images=args.keep_images,
+        air_gapped=args.air_gapped,
+        builder=args.builder,
+        progress=progress,
+    )
+
+
+def _verify(args: argparse.Namespace, console: Console) -> Outcome:
+    from harness.cli.commands.verify import verify  # noqa: PLC0415
+
+    config = _superproject(args, discover=True)
+    if config is None:
+        raise _no_superproject("verify")
+    return verify(superproject=config, settings=_settings(args, config))
+
+
+def _compat(args: argparse.Namespace, console: Console) -> Outcome:
+    from harness.cli.commands.compat import compat, compat_superproject  # noqa: PLC0415
+
+    config = _superproject(args, discover=args.bump_to is not None)
+    if config is None and args.bump_to is not None:
+        raise _no_superproject("compat --bump-to")
+    if config is not None:
+        if args.refs or args.ref_args or args.latest:
+            raise BadInput("in a superproject, name the ref to check with --bump-to REF")
+        return compat_superproject(superproject=config, bump_to=args.bump_to, settings=_settings(args, config))
+    refs = [*args.refs, *args.ref_args]
+    return compat(refs=refs, latest=args.latest, forced_patch=args.patch, settings=_settings(args))
+
+
+def _check(args: argparse.Namespace, console: Console) -> Outcome:
+    from harness.cli.commands.check import check, check_dockerfile  # noqa: PLC0415
+
+    if args.dockerfile is not None:
+        return check_dockerfile(dockerfile=args.dockerfile, pristine=args.pristine, settings=_settings(args))
+    if args.pristine is not None:
+        raise BadInput("--pristine goes with --dockerfile")
+    return check(refs=args.refs, forced_patch=args.patch, settings=_settings(args))
+
+
+def _summary(args: argparse.Namespace, console: Console) -> Outcome:
+    from harness.cli.commands.summary import summary  # noqa: PLC0415
+
+    return summary(reports=args.reports, pytest_files=args.pytest, json_reports=args.refs, profiles=args.profiles)
+
+
+def _install_engine(args: argparse.Namespace, console: Console) -> Outcome:
+    from harness.cli.commands.install_engine import install_engine  # noqa: PLC0415
+
+    return install_engine(print_only=args.print)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Console], Outcome]] = {
+    "verify": _verify,
+    "compat": _compat,
+    "status": _tree_command,
+    "apply": _tree_command,
+    "revert": _tree_command,
+    "check": _check,
+    "refresh": _refresh,
+    "patch": _export,
+    "build": _builds,
+    "profile": _builds,
+    "summary": _summary,
+    "install-engine": _install_engine,
+}
+"""Each command's dispatcher: it resolves what the command needs and calls it with its arguments by keyword."""
+
+
+def _sinks(args: argparse.Namespace) -> Sinks:
+    if args.command == "install-engine":
+        return Sinks()
+    return Sinks.from_environment(
+        os.environ,
+        json_stdout=args.json,
+        output=getattr(args, "report_output", None),
+        junit=args.junit,
+        markdown=args.markdown,
+        annotations=args.github_annotations,
+    )
+
+
+# Commands that run for minutes say what they are doing; the others speak only when something is wrong.
+_CHATTY = ("build", "profile", "install-engine")
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    if args.verbose:
+        level = logging.DEBUG
+    elif args.quiet:
+        level = logging.ERROR
+    else:
+        level = logging.INFO if args.command in _CHATTY else logging.WARNING
+    log.setLevel(level)
+    log.handlers = [RichHandler(console=Console(stderr=True), show_time=False, show_path=False, markup=False)]
+    log.propagate = False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error argparse has already explained
+        return exc.code if isinstance(exc.code, int) else 2
+    args.verbose = getattr(args, "verbose", False)
+    args.quiet = getattr(args, "quiet", False) and not args.verbose
+    _configure_logging(args)
+    console = Console(highlight=False)
+    outcome: Outcome | None = None
+    try:
+        sinks = _sinks(args)
+        check_writable(sinks)
+        outcome = COMMANDS[args.command](args, console)
+        publish(outcome, sinks, console)
+        sys.stdout.flush()  # inside the try: a reader that went away shows up here, not at interpreter exit
+    except BrokenPipeError:
+        # The reader went away (`mas-harness compat | head -1`): the verdict stands, the rest of the output is moot.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return exit_code(outcome.results) if outcome is not None else 0
+    except HarnessError as exc:
+        # One line, whatever a tool's output quoted in the message held.
+        print(f"mas-harness: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return exc.return_code
+    except KeyboardInterrupt:
+        print("mas-harness: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # the one place an unexpected error becomes an exit code
+        print(
+            f"mas-harness: internal error: {type(exc).__name__}: {exc}. This is a bug in mas-harness {__version__}: "
+            "please report it with the output of the same command run with -v"
+            + ("" if args.verbose else " (which shows the traceback)"),
+            file=sys.stderr,
+        )
+        if args.verbose:
+            traceback.print_exc()
+        return EXIT_INTERNAL
+    if not outcome.results:
+        print(f"mas-harness: error: {args.command} checked nothing", file=sys.stderr)
+    return exit_code(outcome.results)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,362 @@
+"""The command line's words: every command, its options and the help users read."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+
+DESCRIPTION = """\
+Verify the build-knobs patch on Matrix Authentication Service's Dockerfile: does it
+apply (hunk by hunk), what does the patched Dockerfile mean, does it build, and does
+it still fit before you bump the MAS submodule?
+
+In a repository with MAS as a git submodule, say where once, in pyproject.toml:
+
+  [tool.mas-harness]
+  submodule = "docker/chat/mas/repo"
+  patch = "docker/chat/mas/patches/patch-dockerfile.patch"
+
+then run `mas-harness verify`, `mas-harness apply`, `mas-harness compat --bump-to v1.19.0`.
+"""
+
+EPILOG = """\
+exit codes: 0 every check passed; 1 a check failed; 2 bad input (nothing of yours was
+written); 3 a tool or engine is missing; 4 an internal error of the harness (please
+report it, with the output of the same command run with -v).
+"""
+
+REFRESH_DESCRIPTION = """\
+Rebase a patch onto another upstream ref with git's three-way merge.
+
+The patch's `index` line names its pre-image blob: that is the merge base, REF's
+Dockerfile is one side, the pre-image with the patch applied the other. Context lines
+need not match, so hunks survive upstream edits next to them. Every hunk is reported:
+merged cleanly (and where), already upstream, or needs a human (each conflicting region
+with REF's lines, the pre-image's and the patch's). --patch is never written.
+
+  clean     the refreshed patch is written to --output (DEP-3 header kept, Last-Update
+            bumped, the diff regenerated against REF's Dockerfile), then the static
+            checks run on the patched file. Exit 0, or 1 if a static check fails.
+  conflict  nothing is written, exit 1. --conflicts FILE writes REF's Dockerfile merged
+            as far as it goes, with conflict markers: resolve it, then run again with
+            --resolved FILE. --take-patch-side writes a candidate anyway, the patch's side
+            taken where it did not merge, and exits 1: review those regions.
+  upstream  REF already has every change: nothing is written, exit 1.
+
+In a superproject the submodule's repository is the upstream and --patch defaults to
+the configured patch. --output is never written over without --force.
+"""
+
+
+class _OneRef(argparse.Action):
+    """A command that takes one ref, given two, says so: "the last one wins" would drop one silently."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        earlier = getattr(namespace, self.dest, None)
+        if earlier is not None:
+            parser.error(f"{option_string} {earlier} and {option_string} {values}: this command takes one ref")
+        setattr(namespace, self.dest, values)
+
+
+def _add_common(parser: argparse.ArgumentParser, *, json_file: bool = True) -> None:
+    """What every command takes; SUPPRESS keeps a value given before the command from being reset after it."""
+    group = parser.add_argument_group("output")
+    group.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log every command run")
+    group.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="log only problems")
+    group.add_argument("--json", action="store_true", help="print the JSON report instead of tables")
+    if json_file:
+        group.add_argument(
+            "--output", dest="report_output", type=Path, metavar="FILE", help="also write the JSON report to FILE"
+        )
+    group.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML to FILE, a case per check")
+    group.add_argument(
+        "--markdown", type=Path, metavar="FILE", help="also write Markdown to FILE ($GITHUB_STEP_SUMMARY gets it too)"
+    )
+    group.add_argument(
+        "--github-annotations",
+        action="store_true",
+        help="print GitHub Actions ::error lines for failed checks that point at a file and line",
+    )
+
+
+def _add_upstream(parser: argparse.ArgumentParser, *, verdicts: bool = False, scripts: bool = False) -> None:
+    group = parser.add_argument_group("upstream")
+    group.add_argument("--upstream", help="git URL, local repository or bundle (default: $MAS_UPSTREAM, then the pins)")
+    group.add_argument("--cache-dir", type=Path, help="checkout cache (default: $MAS_HARNESS_CACHE, else XDG cache)")
+    group.add_argument("--pins", type=Path, help="pins file (default: $MAS_HARNESS_PINS, else the harness's own)")
+    group.add_argument(
+        "--offline", action="store_true", help="use only what the cache holds: refs are not looked up upstream again"
+    )
+    if verdicts:
+        group.add_argument(
+            "--no-cache", action="store_true", help="recompute the static checks, ignoring stored verdicts"
+        )
+    if verdicts or scripts:
+        group.add_argument(
+            "--unconfined",
+            action="store_true",
+            help="run upstream's build script on this machine as you, with its network and files, where it cannot be "
+            "confined (no bubblewrap, no user namespaces); by default its findings are then not checked (exit 3)",
+        )
+
+
+def _add_superproject(parser: argparse.ArgumentParser, *, patch_help: str) -> None:
+    group = parser.add_argument_group(
+        "superproject",
+        "MAS as a git submodule; defaults come from [tool.mas-harness] in the superproject's pyproject.toml",
+    )
+    group.add_argument(
+        "--superproject", type=Path, metavar="DIR", help="the superproject (default: found from . upward)"
+    )
+    group.add_argument("--submodule", type=Path, metavar="PATH", help="the MAS submodule (overrides `submodule`)")
+    group.add_argument("--patch", type=Path, metavar="FILE", help=patch_help)
+
+
+def _add_build_machine(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("build machine")
+    gap = group.add_mutually_exclusive_group()
+    gap.add_argument(
+        "--air-gapped",
+        dest="air_gapped",
+        action="store_true",
+        default=None,
+        help="no registry: a local stand-in for upstream's Rust image, no `# syntax` line (default: when the "
+        "registry does not resolve)",
+    )
+    gap.add_argument("--online", dest="air_gapped", action="store_false", help="pull from registries")
+    group.add_argument("--builder", help="the buildx builder to use (e.g. a remote BuildKit)")
+    group.add_argument("--source", default="standin", help="build context: standin (default), full, or a directory")
+    group.add_argument("--build-arg", action="append", default=[], metavar="KEY=VALUE", help="a build arg, repeatable")
+
+
+Subparsers = argparse._SubParsersAction  # argparse names its subparsers type privately
+
+
+def _command(
+    sub: Subparsers[argparse.ArgumentParser], name: str, summary: str, description: str = ""
+) -> argparse.ArgumentParser:
+    return sub.add_parser(
+        name,
+        help=summary,
+        description=description or summary,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+
+
+def _add_verify(sub: Subparsers[argparse.ArgumentParser]) -> None:
+    verify = _command(
+        sub,
+        "verify",
+        "check your patch against the MAS commit your superproject records",
+        "Check your patch against the MAS commit your superproject records for its submodule (what `git submodule "
+        "update` checks out): does it apply, hunk by hunk, and does the patched Dockerfile pass the static checks? "
+        "Nothing is written.",
+    )
+    _add_superproject(verify, patch_help="your patch (overrides `patch`)")
+    _add_upstream(verify, verdicts=True)
+    _add_common(verify)
+
+
+def _add_compat(sub: Subparsers[argparse.ArgumentParser]) -> None:
+    compat = _command(
+        sub,
+        "compat",
+        "would the patch fit an upstream ref? (in a superproject: --bump-to REF)",
+        "Check the patch against upstream refs. In a superproject: against the recorded commit, or with --bump-to "
+        "against the ref you would bump the submodule to (nothing of yours is touched). Elsewhere: against the "
+        "harness's pinned releases, or the tags, branches and commits you name.",
+    )
+    compat.add_argument("ref_args", nargs="*", metavar="REF", help="a tag, branch or commit of the upstream")
+    compat.add_argument("--ref", action="append", dest="refs", default=[], metavar="REF", help="the same, repeatable")
+    compat.add_argument("--latest", action="store_true", help="also the newest release the upstream has")
+    compat.add_argument("--bump-to", metavar="REF", help="in a superproject: check the patch against REF")
+    _add_superproject(compat, patch_help="use this patch for every ref (default: the series' variant for each)")
+    _add_upstream(compat, verdicts=True)
+    _add_common(compat)
+
+
+def _add_tree_commands(sub: Subparsers[argparse.ArgumentParser]) -> None:
+    for name, summary in (
+        ("status", "does the patch apply to a checkout, is it applied, upstreamed, or in conflict?"),
+        ("apply", "apply the patch to a checkout, once: a second apply does nothing; all or nothing"),
+        ("revert", "undo an apply"),
+    ):
+        tree = _command(sub, name, summary)
+        tree.add_argument(
+            "--checkout",
+            type=Path,
+            metavar="DIR",
+            help="an upstream checkout (default: the superproject's submodule, else .)",
+        )
+        _add_superproject(tree, patch_help="the patch (default: the configured one, else the pins' variant)")
+        tree.add_argument("--pins", type=Path, help="pins file (default: $MAS_HARNESS_PINS, else the harness's own)")
+        _add_common(tree)
+
+
+def _add_check(sub: Subparsers[argparse.ArgumentParser]) -> None:
+    check = _command(
+        sub,
+        "check",
+        "what does the patched Dockerfile mean? (knobs, cargo's environment, targets, moved binaries, lint)",
+    )
+    target = check.add_mutually_exclusive_group()
+    target.add_argument("--dockerfile", type=Path, metavar="FILE", help="an already patched Dockerfile")
+    target.add_argument(
+        "--ref", action="append", dest="refs", default=[], metavar="REF", help="patch REF's Dockerfile and check it"
+    )
+    check.add_argument("--pristine", type=Path, metavar="FILE", help="with --dockerfile: upstream's, to lint the diff")
+    check.add_argument("--patch", type=Path, metavar="FILE", help="with --ref: use this patch")
+    _add_upstream(check, verdicts=True)
+    _add_common(check)
+
+
+def _add_refresh(sub: Subparsers[argparse.ArgumentParser]) -> None:
+    refresh = _command(
+        sub, "refresh", "rebase a patch onto another upstream ref (three-way merge)", REFRESH_DESCRIPTION
+    )
+    refresh.add_argument(
+        "--ref", action=_OneRef, required=True, help="the tag, branch or commit to move the patch onto"
+    )
+    refresh.add_argument("--output", type=Path, required=True, metavar="FILE", help="where the refreshed patch goes")
+    refresh.add_argument("--force", action="store_true", help="replace --output (or --conflicts) if it exists")
+    refresh.add_argument("--conflicts", type=Path, metavar="FILE", help="on conflict: write the merge with markers")
+    settle = refresh.add_mutually_exclusive_group()
+    settle.add_argument("--resolved", type=Path, metavar="FILE", help="REF's Dockerfile as you resolved it")
+    settle.add_argument(
+        "--take-patch-side", action="store_true", help="on conflict: write a candidate with the patch's side taken"
+    )
+    refresh.add_argument("--date", type=date.fromisoformat, help="the Last-Update: date, YYYY-MM-DD (default: today)")
+    _add_superproject(refresh, patch_help="the patch to refresh, never written (default: the configured one)")
+    _add_upstream(refresh, verdicts=True)
+    _add_common(refresh, json_file=False)
+
+
+def _add_patch(sub: Subparsers[argparse.ArgumentParser]) -> None:
+    export = _command(
+        sub,
+        "patch",
+        "write the harness's patch variant for an upstream ref to a file",
+        "Write the harness's patch variant for REF (chosen by its release range) to --output, when it applies to "
+        "REF's Dockerfile; say whether it passes the static checks.",
+    )
+    export.add_argument("--for", dest="ref", required=True, metavar="REF", help="the upstream tag, branch or commit")
+    export.add_argument("--output", type=Path, required=True, metavar="FILE", help="where the patch goes")
+    export.add_argument("--force", action="store_true", help="replace --output if it exists")
+    export.add_argument("--superproject", type=Path, metavar="DIR", help="the superproject (default: found from .)")
+    _add_upstream(export, scripts=True)
+    _add_common(export, json_file=False)
+
+
+def _add_build(sub: Subparsers[argparse.ArgumentParser]) -> None:
+    build = _command(
+        sub,
+        "build",
+        "build the patched Dockerfile for real and check the image (needs the `build` extra and a Docker engine)",
+    )
+    build.add_argument(
+        "--ref", action=_OneRef, required=True, help="the upstream ref whose patched Dockerfile is built"
+    )
+    build.add_argument(
+        "--stage",
+        choices=("builder", "final"),
+        default="builder",
+        help="builder (default): the stage that compiles; final: then the last stage, the image users ship, "
+        "checked to run the builder's binary as its entrypoint and user",
+    )
+    build.add_argument("--report-dir", type=Path, help="where report.json, build.log and sampler.json go")
+    build.add_argument(
+        "--trace",
+        action="store_true",
+        help="record every rustc and build-script run from inside the build (a rustc wrapper the build copy "
+        "compiles) and write trace.json into the report directory; `profile` always does",
+    )
+    build.add_argument("--patch", type=Path, metavar="FILE", help="use this patch")
+    _add_build_machine(build)
+    _add_upstream(build)
+    _add_common(build)
+
+
+def _add_profile(sub: Subparsers[argparse.ArgumentParser]) -> None:
+    profile = _command(sub, "profile", "build one ref once per knob profile and report each one's memory and time")
+    profile.add_argument("--ref", action=_OneRef, help="the upstream ref (default: the newest pin)")
+    profile.add_argument(
+        "--profile",
+        action="append",
+        dest="profiles",
+        default=[],
+        metavar="NAME",
+        help="a profile to build, repeatable, in order (default: low-ram, ci, upstream; also fat-lto and "
+        "[profiles.NAME] of the pins file)",
+    )
+    profile.add_argument("--interval", type=float, default=0.5, help="seconds between samples (default 0.5)")
+    profile.add_argument("--report-dir", type=Path, help="where profile.json/.md and memory.png/.svg go")
+    profile.add_argument("--keep-images", action="store_true", help="keep each profile's image and target cache")
+    nothing_built = profile.add_mutually_exclusive_group()
+    nothing_built.add_argument(
+        "--from-report", type=Path, metavar="JSON", help="build nothing: render a profile.json again"
+    )
+    nothing_built.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="build nothing: show each profile's build args and where they come from (needs no Docker)",
+    )
+    _add_build_machine(profile)
+    _add_upstream(profile)
+    _add_common(profile)
+
+
+def _add_summary(sub: Subparsers[argparse.ArgumentParser]) -> None:
+    summary = _command(sub, "summary", "one table of the reports a CI run wrote; fails if a part failed or is missing")
+    summary.add_argument("--reports", type=Path, default=Path("reports"), help="the reports directory")
+    summary.add_argument("--pytest", action="append", default=[], metavar="XML", help="a pytest JUnit file")
+    summary.add_argument("--refs", action="append", default=[], metavar="JSON", help="a compat/check/verify report")
+    summary.add_argument("--profile", action="append", dest="profiles", default=[], metavar="JSON", help="profile.json")
+    _add_common(summary)
+
+
+def _add_install_engine(sub: Subparsers[argparse.ArgumentParser]) -> None:
+    install = _command(
+        sub, "install-engine", "install and start a BuildKit-capable Docker engine on Debian (as root), for builds"
+    )
+    install.add_argument("--print", action="store_true", help="print the installer script instead of running it")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mas-harness",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    parser.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every command run")
+    parser.add_argument("-q", "--quiet", action="store_true", help="log only problems")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (
+        _add_verify,
+        _add_compat,
+        _add_tree_commands,
+        _add_check,
+        _add_refresh,
+        _add_patch,
+        _add_build,
+        _add_profile,
+        _add_summary,
+        _add_install_engine,
+    ):
+        add(sub)
+    return parser
