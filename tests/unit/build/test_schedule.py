@@ -8,10 +8,10 @@ import math
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.support.traces import GB, synthetic_trace, synthetic_unit
 
 from harness.build.schedule import Calibration, calibrate, recorded_peak, simulate
 from harness.build.trace import Trace, TraceUnit, UnitKind
+from tests.support.traces import GB, synthetic_trace, synthetic_unit
 
 CARGO = 100 * 2**20
 
