@@ -304,6 +304,8 @@ class Schedule:
     memory: tuple[MemoryStep, ...]
     extra_threads: bool
     """Whether extra codegen threads were modelled (a calibration was given)."""
+    tokens_used: int
+    """The most tokens in use at once (units and their extra workers): below `jobs`, more jobs change nothing."""
     notes: tuple[str, ...]
     """One line each: what this prediction assumed that a reader should know."""
 
@@ -467,6 +469,7 @@ def _replay(work: Workload, jobs: int, *, notes: tuple[str, ...]) -> Schedule:
     running: dict[str, _Running] = {}
     done: list[SimulatedUnit] = []
     now = 0.0
+    tokens_used = 0
     while ready or running:
         while ready and len(running) < jobs:
             _, _, unit_id = heapq.heappop(ready)
@@ -475,6 +478,7 @@ def _replay(work: Workload, jobs: int, *, notes: tuple[str, ...]) -> Schedule:
             running[unit_id] = state
         if calibration is not None:
             _lend_free_tokens(running, jobs, priority, calibration, now)
+        tokens_used = max(tokens_used, sum(state.workers for state in running.values()))
         finished = _advance(running)
         now += finished
         for state in list(running.values()):
@@ -493,7 +497,14 @@ def _replay(work: Workload, jobs: int, *, notes: tuple[str, ...]) -> Schedule:
             produce(state.cost.id, _END)
     if len(done) != len(costs):
         raise ValueError("some units never became ready: the trace's dependencies are inconsistent")
-    return _schedule(done, jobs, cargo_bytes=work.cargo_bytes, extra_threads=calibration is not None, notes=notes)
+    return _schedule(
+        done,
+        jobs,
+        cargo_bytes=work.cargo_bytes,
+        extra_threads=calibration is not None,
+        tokens_used=tokens_used,
+        notes=notes,
+    )
 
 
 def _lend_free_tokens(
@@ -550,8 +561,14 @@ def _finish(state: _Running, now: float, calibration: Calibration | None) -> Sim
     )
 
 
-def _schedule(
-    units: Sequence[SimulatedUnit], jobs: int, *, cargo_bytes: int | None, extra_threads: bool, notes: tuple[str, ...]
+def _schedule(  # noqa: PLR0913  # keyword-only: what the replay found, field by field
+    units: Sequence[SimulatedUnit],
+    jobs: int,
+    *,
+    cargo_bytes: int | None,
+    extra_threads: bool,
+    tokens_used: int,
+    notes: tuple[str, ...],
 ) -> Schedule:
     cargo = cargo_bytes or 0
     steps, peak, peak_t, at_peak = memory_steps(units, cargo)
@@ -567,6 +584,7 @@ def _schedule(
         units=tuple(sorted(units, key=lambda u: (u.start, u.id))),
         memory=steps,
         extra_threads=extra_threads,
+        tokens_used=tokens_used,
         notes=notes,
     )
 
