@@ -13,7 +13,7 @@ from harness.cli.commands import BUILD_EXTRA
 from harness.errors import BadInput, EnvironmentProblem
 from harness.human import parse_memory_size
 from harness.knobs import MEMORY_MARGIN_PERCENT
-from harness.report.advice import PLOT_FORMATS, advice_outcome
+from harness.report.advice_outcome import PLOT_FORMATS, advice_outcome
 from harness.resources import traces_dir
 from harness.results import Outcome
 
