@@ -30,6 +30,9 @@ LTO_BUILD_ARG: Mapping[LtoMode, str] = {"off": "false", "thin": "thin", "fat": "
 """The CARGO_PROFILE_RELEASE_LTO value for a trace's LTO mode when its own build args do not say (`off` is what
 the patch's default, cargo's `false`, is traced as)."""
 
+LOCAL_REF = "local"
+"""What a trace of a local Dockerfile (its `ref` null) is advised as."""
+
 _LTO_BY_NAME: Mapping[str, LtoMode] = {mode: mode for mode in LTO_MODES}
 
 Setting = tuple[LtoMode, int]
@@ -126,8 +129,8 @@ def traces_for_ref(traces: Sequence[Trace], asked: str | None) -> tuple[list[Tra
     """Of the traces the user named, those of the ref to advise for, and a line saying which when it is not plain."""
     if not traces:
         raise BadInput("no traces to advise from")
-    ref, note = nearest_ref(asked, (trace.ref or "local" for trace in traces))
-    return [trace for trace in traces if (trace.ref or "local") == ref], note
+    ref, note = nearest_ref(asked, (trace.ref or LOCAL_REF for trace in traces))
+    return [trace for trace in traces if (trace.ref or LOCAL_REF) == ref], note
 
 
 # -- candidates ------------------------------------------------------------------------------------
@@ -235,7 +238,7 @@ def advise_settings(traces: Sequence[Trace], *, budget_bytes: int, margin_percen
     targets = sorted({trace.target for trace in traces})
     if len(targets) > 1:
         raise BadInput(f"the traces are of different targets ({', '.join(targets)}): give the traces of one target")
-    refs = sorted({trace.ref or "local" for trace in traces})
+    refs = sorted({trace.ref or LOCAL_REF for trace in traces})
     if len(refs) > 1:
         raise BadInput(f"the traces are of different refs ({', '.join(refs)}): give the traces of one ref")
     sources = setting_sources(traces)
@@ -287,7 +290,7 @@ def _notes(sources: Sequence[SettingSource], candidates: Sequence[Candidate]) ->
         where = f"lto={source.lto} codegen-units={source.codegen_units}"
         traced = (
             f"{where}: unit costs from a {trace.source} trace of {trace.ref or 'a local build'} at "
-            f"{trace.settings.jobs} job(s) on {trace.machine.cpus} CPUs"
+            f"{jobs_text(trace.settings.jobs)} on {trace.machine.cpus} CPUs"
         )
         if calibration is None:
             traced += "; no calibration: extra codegen threads not modelled"
@@ -301,10 +304,15 @@ def _notes(sources: Sequence[SettingSource], candidates: Sequence[Candidate]) ->
     seen: set[str] = set()
     for candidate in candidates:
         for note in candidate.schedule.notes:
-            if note not in seen and not note.startswith("no calibration"):
+            # The per-setting lines above already say whether extra threads are modelled and at how many jobs.
+            if note not in seen and not note.startswith(("no calibration", "unit costs are as traced")):
                 seen.add(note)
                 notes.append(note)
     return tuple(notes)
+
+
+def jobs_text(jobs: int) -> str:
+    return f"{jobs} job" if jobs == 1 else f"{jobs} jobs"
 
 
 def build_arg_line(candidate: Candidate) -> str:
@@ -317,4 +325,5 @@ def build_arg_line(candidate: Candidate) -> str:
 def harness_build_line(candidate: Candidate, ref: str) -> str:
     """The `mas-harness build` that checks the candidate on a full source tree."""
     args = " ".join(f"--build-arg {key}={value}" for key, value in candidate.build_args.items())
-    return f"mas-harness build --ref {ref} --source full --trace {args}"
+    shown = ref if ref != LOCAL_REF else "REF"
+    return f"mas-harness build --ref {shown} --source full --trace {args}"

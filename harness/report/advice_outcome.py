@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.build.advice import Advice, Candidate, build_arg_line, harness_build_line
+from harness.build.advice import Advice, Candidate, build_arg_line, harness_build_line, jobs_text
 from harness.human import binary_size_text, duration_text, memory_text
 from harness.results import Column, Outcome, Result, Row, Status, Table
 
@@ -71,7 +71,7 @@ def advice_outcome(advice: Advice, *, choice_note: str | None = None) -> Outcome
             status=Status.OK,
             group=f"advise.{advice.ref}",
             reason=(
-                f"fastest that fits: {recommended.jobs} jobs, lto={recommended.lto}, codegen-units="
+                f"fastest that fits: {jobs_text(recommended.jobs)}, lto={recommended.lto}, codegen-units="
                 f"{recommended.codegen_units}: peak {memory_text(recommended.peak_bytes)}, wall "
                 f"{duration_text(recommended.wall_seconds)}"
             ),
@@ -89,7 +89,7 @@ def advice_outcome(advice: Advice, *, choice_note: str | None = None) -> Outcome
             group=f"advise.{advice.ref}",
             reason=(
                 f"nothing fits under {memory_text(usable)}: the lowest predicted peak is "
-                f"{memory_text(lowest.peak_bytes)} ({lowest.jobs} job(s), lto={lowest.lto}, codegen-units="
+                f"{memory_text(lowest.peak_bytes)} ({jobs_text(lowest.jobs)}, lto={lowest.lto}, codegen-units="
                 f"{lowest.codegen_units})"
             ),
         )
