@@ -29,6 +29,10 @@ TRIPLE_ARCH: Mapping[str, str] = {triple: arch for arch, triple in ARCH_TRIPLES.
 SUPPORTED_TRIPLES = tuple(ARCH_TRIPLES.values())
 ONE_TARGET = ARCH_TRIPLES["amd64"]
 
+MEMORY_MARGIN_PERCENT = 10.0
+"""The room `advise` keeps under a memory budget by default: the model's validation target for the peak is 10 %,
+so a prediction that fits with this margin still fits when it is off by that much."""
+
 CI_BUILD_ARGS: Mapping[str, str] = {JOBS: "1", LTO: "false", TARGETS: ONE_TARGET}
 """What the integration builds (and the `ci` profile) use: one job, LTO off, one target."""
 

@@ -21,6 +21,7 @@ from rich.logging import RichHandler
 
 from harness import __version__
 from harness.analysis.confine import detect as detect_confinement
+from harness.cli.commands import BUILD_EXTRA
 from harness.cli.parser import build_parser
 from harness.config.settings import Settings, SettingsFlags, resolve_settings
 from harness.config.superproject import SuperprojectConfig, SuperprojectFlags, resolve_superproject
@@ -29,11 +30,6 @@ from harness.report.publish import Sinks, check_writable, publish
 from harness.results import Outcome, exit_code
 
 log = logging.getLogger("harness")
-
-BUILD_EXTRA = (
-    "pip install 'mas-patch-harness[build]' (pipx: pipx inject mas-patch-harness python-on-whales "
-    "testcontainers psutil matplotlib)"
-)
 
 
 def _settings(args: argparse.Namespace, config: SuperprojectConfig | None = None) -> Settings:
@@ -183,6 +179,19 @@ def _builds(args: argparse.Namespace, console: Console) -> Outcome:
     )
 
 
+def _advise(args: argparse.Namespace, console: Console) -> Outcome:
+    from harness.cli.commands.advise import advise  # noqa: PLC0415
+
+    return advise(
+        memory=args.memory,
+        cpus=args.cpus,
+        ref=args.ref,
+        traces=args.traces,
+        margin_percent=args.margin,
+        plot=args.plot,
+    )
+
+
 def _verify(args: argparse.Namespace, console: Console) -> Outcome:
     from harness.cli.commands.verify import verify  # noqa: PLC0415
 
@@ -239,6 +248,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Console], Outcome]] = {
     "patch": _export,
     "build": _builds,
     "profile": _builds,
+    "advise": _advise,
     "summary": _summary,
     "install-engine": _install_engine,
 }

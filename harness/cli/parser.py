@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.knobs import EXPORT_FORMATS
+from harness.knobs import EXPORT_FORMATS, MEMORY_MARGIN_PERCENT
 
 DESCRIPTION = """\
 Verify the build-knobs patch on Matrix Authentication Service's Dockerfile: does it
@@ -335,6 +335,83 @@ def _add_profile(sub: Subparsers[argparse.ArgumentParser]) -> None:
     _add_common(profile)
 
 
+ADVISE_DESCRIPTION = """\
+Which CARGO_BUILD_JOBS, LTO and codegen units build MAS fastest within a memory budget?
+
+Predicted, not built: every candidate (jobs 1..--cpus x each LTO and codegen-units setting
+there is a trace of) is a replay of cargo's schedule of a measured build trace, with the
+peak memory a limit on the build would see and the wall time. The fastest candidate whose
+peak fits under the budget less the margin is marked, with the build args for your
+build.sh and for `mas-harness build`. Exit 0 when one fits, 1 when none does (the lowest
+peak is shown). Needs neither an engine nor the `build` extra (--plot does: matplotlib).
+
+Without --trace it reads the traces the harness ships for pinned releases (a ref without
+one takes the nearest traced release, and says so). The model and its known errors:
+docs/advise-model.md.
+"""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of CPUs (1 or more)")
+    return value
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text.removesuffix("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage") from None
+    if not 0 <= value < 100:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage from 0 to under 100")
+    return value
+
+
+def _add_advise(sub: Subparsers[argparse.ArgumentParser]) -> None:
+    advise = _command(
+        sub,
+        "advise",
+        "which build settings fit a memory budget fastest? (predicted from build traces)",
+        ADVISE_DESCRIPTION,
+    )
+    advise.add_argument(
+        "--memory",
+        required=True,
+        metavar="SIZE",
+        help="the memory the build may use: 16G, 4GiB, 512M (K/M/G/T binary, as Docker reads them; KB/MB/GB decimal)",
+    )
+    advise.add_argument(
+        "--cpus", type=_positive_int, metavar="N", help="CPUs of the machine that builds (default: this one's)"
+    )
+    advise.add_argument(
+        "--ref", action=_OneRef, help="the MAS release to build (default: the newest traced one, or the traces')"
+    )
+    advise.add_argument(
+        "--trace",
+        action="append",
+        dest="traces",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="a trace.json to predict from, repeatable (default: the traces the harness ships)",
+    )
+    advise.add_argument(
+        "--margin",
+        type=_percent,
+        metavar="PERCENT",
+        help=f"room kept under --memory (default {MEMORY_MARGIN_PERCENT:g}: the model's peak is validated to within "
+        "10 %%)",
+    )
+    advise.add_argument(
+        "--plot", type=Path, metavar="FILE", help="also draw predicted wall against peak to FILE (.png, .svg, .pdf)"
+    )
+    _add_common(advise)
+
+
 def _add_summary(sub: Subparsers[argparse.ArgumentParser]) -> None:
     summary = _command(sub, "summary", "one table of the reports a CI run wrote; fails if a part failed or is missing")
     summary.add_argument("--reports", type=Path, default=Path("reports"), help="the reports directory")
@@ -372,6 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_patch,
         _add_build,
         _add_profile,
+        _add_advise,
         _add_summary,
         _add_install_engine,
     ):

@@ -1,4 +1,5 @@
-"""The data the harness ships: pins, the patch series and its variants, the stand-in source tree, the engine installer.
+"""The data the harness ships: pins, the patch series and its variants, the stand-in source tree, the engine installer,
+the build traces `advise` reads.
 
 They live here, under `harness/resources/`, one copy each in the repository, so that an editable
 install reads the same files as a wheel. `pins.toml` and `patches/` stay at the top of the repository,
@@ -19,6 +20,7 @@ PATCHES = "patches"
 STANDIN = "standin"
 STANDIN_STAGES = "standin-stages"
 ENGINE_INSTALLER = "install-docker-engine.sh"
+TRACES = "traces"
 
 
 def data_dir() -> Path:
@@ -52,3 +54,8 @@ def standin_stages() -> Path:
 
 def engine_installer() -> Path:
     return data_dir() / ENGINE_INSTALLER
+
+
+def traces_dir() -> Path:
+    """Build traces of pinned releases, taken here from full-source builds, that `advise` reads (see its README)."""
+    return data_dir() / TRACES

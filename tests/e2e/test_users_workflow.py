@@ -27,6 +27,8 @@ from xml.etree import ElementTree
 
 import pytest
 
+from tests.support.traces import GB, synthetic_trace, synthetic_unit, write_synthetic_trace
+
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
@@ -182,6 +184,7 @@ def test_the_wheel_and_the_sdist_carry_the_data(dist: Dist, tmp_path: Path) -> N
         f"{data}standin/templates/STANDIN.txt",
         f"{data}standin-stages/frontend/share/manifest.json",
         f"{data}standin-stages/policy/app/policies/policy.wasm",
+        f"{data}traces/README.md",
     }
     expected |= {f"{data}patches/{p.name}" for p in (REPO / "patches").glob("*.patch")}
     assert len([n for n in expected if n.endswith(".patch")]) == 3, "every variant"
@@ -372,6 +375,25 @@ def test_without_the_build_extra_a_dry_run_plans_and_a_build_says_what_to_instal
     assert build.returncode == 3
     assert build.stderr.count("\n") == 1
     assert "pip install 'mas-patch-harness[build]'" in build.stderr
+
+
+def test_without_the_build_extra_advise_recommends_from_a_trace(
+    superproject: Path, user_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The users' venv has the wheel alone, and no engine is needed: advise predicts from a trace."""
+    units = [
+        synthetic_unit("core-1", start=0, end=60, metadata_ready=20, peak_rss_bytes=GB),
+        synthetic_unit("mas_cli-1", kind="bin", start=60, end=300, deps=["core-1"], peak_rss_bytes=3 * GB),
+    ]
+    trace = write_synthetic_trace(tmp_path / "trace.json", synthetic_trace(units))
+    fits = _harness(superproject, user_env, "advise", "--memory", "4G", "--cpus", "2", "--trace", str(trace))
+    assert fits.returncode == 0, fits.stderr
+    assert "docker buildx build --build-arg CARGO_BUILD_JOBS=" in fits.stdout
+    nothing = _harness(superproject, user_env, "advise", "--memory", "2G", "--cpus", "2", "--trace", str(trace))
+    assert nothing.returncode == 1
+    assert "nothing fits" in " ".join(nothing.stdout.split())
+    plot = _harness(superproject, user_env, "advise", "--memory", "4G", "--trace", str(trace), "--plot", "p.png")
+    assert plot.returncode == 3 and "pip install 'mas-patch-harness[build]'" in plot.stderr
 
 
 HOSTILE_AFTER = "#######################################\nFROM --platform=${BUILDPLATFORM} scratch AS share\n"
