@@ -33,6 +33,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -337,8 +338,10 @@ def _run_bounded(argv: Sequence[str], *, cwd: Path | None, limit: float, as_nobo
             returncode = proc.wait(timeout=limit)
         except subprocess.TimeoutExpired:
             stopped = f"stopped after {duration_text(limit)}, the time limit for a build script run with test doubles"
+            namespace_inits = _children(proc.pid)
             _kill_group(proc)
             returncode = proc.wait()
+            _await_exit(namespace_inits)
         err.seek(0)
         stderr = err.read(OUTPUT_LIMIT).decode(errors="replace")
     if stopped is None and returncode < 0 and -returncode in (signal.SIGXCPU, signal.SIGXFSZ):
@@ -351,6 +354,33 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     # unconfined one's children are in this process group.
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _children(pid: int) -> list[int]:
+    """The direct children of `pid`: for bwrap and `unshare --fork`, the init of the script's PID namespace."""
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def _await_exit(pids: Sequence[int], *, bound: float = 10.0) -> None:
+    """Return once each of `pids` has exited (a zombie or gone), or after `bound` seconds.
+
+    The kernel kills a PID namespace's processes when its init dies, but the init's parent returns from
+    wait() before they are gone; the init itself becomes a zombie only after every one of them has
+    exited, so waiting for it means nothing the script started is still running when the check returns.
+    """
+    deadline = time.monotonic() + bound
+    for pid in pids:
+        while time.monotonic() < deadline:
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+            except (OSError, IndexError):
+                break
+            if state in ("Z", "X"):
+                break
+            time.sleep(0.01)
 
 
 Prober = Callable[[Confinement], str | None]

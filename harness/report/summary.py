@@ -23,6 +23,8 @@ class Part:
     failed: int
     skipped: int
     missing: bool = False
+    failures: tuple[str, ...] = ()
+    """Each failed test as `path::name: first line of its message`, so a CI log that keeps only the end names it."""
 
     @property
     def status(self) -> Status:
@@ -36,14 +38,19 @@ def _one_line(exc: BaseException) -> str:
 def junit_tiers(path: Path) -> list[Part]:
     """Per test tier (tests/unit, tests/integration, ...) from a pytest JUnit XML file."""
     counts: dict[str, list[int]] = {}
+    failures: dict[str, list[str]] = {}
     try:
         root = ElementTree.parse(path).getroot()
         for case in root.iter("testcase"):
             parts = (case.get("classname") or "").split(".")
             tier = parts[1] if len(parts) > 1 and parts[0] == "tests" else "other"
             slot = counts.setdefault(tier, [0, 0, 0])
-            if case.find("failure") is not None or case.find("error") is not None:
+            failure = case.find("failure")
+            if failure is None:
+                failure = case.find("error")
+            if failure is not None:
                 slot[1] += 1
+                failures.setdefault(tier, []).append(_failed_test(case, failure))
             elif case.find("skipped") is not None:
                 slot[2] += 1
             else:
@@ -51,7 +58,16 @@ def junit_tiers(path: Path) -> list[Part]:
     # An unknown encoding is a LookupError; absurd nesting, a RecursionError.
     except (ElementTree.ParseError, OSError, ValueError, LookupError, RecursionError) as exc:
         raise BadInput(f"{path} is not a JUnit XML file: {_one_line(exc)}") from None
-    return [Part(name=f"{tier} tests", passed=p, failed=f, skipped=s) for tier, (p, f, s) in sorted(counts.items())]
+    return [
+        Part(name=f"{tier} tests", passed=p, failed=f, skipped=s, failures=tuple(failures.get(tier, ())))
+        for tier, (p, f, s) in sorted(counts.items())
+    ]
+
+
+def _failed_test(case: ElementTree.Element, failure: ElementTree.Element) -> str:
+    module = (case.get("classname") or "").replace(".", "/")
+    message = (failure.get("message") or failure.text or "").strip().splitlines()
+    return f"{module}.py::{case.get('name')}: {message[0] if message else failure.tag}"
 
 
 def json_part(path: Path, name: str) -> Part:
@@ -120,5 +136,6 @@ def summarize(
         title="mas-harness summary",
         results=results,
         tables=(table,),
-        data={"parts": [{**vars(p), "status": str(p.status)} for p in parts]},
+        notes=tuple(f"failed: {failure}" for part in parts for failure in part.failures),
+        data={"parts": [{**vars(p), "failures": list(p.failures), "status": str(p.status)} for p in parts]},
     )

@@ -46,6 +46,15 @@ def test_tiers_are_counted_from_junit(tmp_path: Path) -> None:
     assert tiers == {"integration tests": (1, 0, 1), "unit tests": (1, 1, 0)}
 
 
+def test_each_failed_test_is_named_with_the_first_line_of_its_message(tmp_path: Path) -> None:
+    junit = JUNIT.replace('<failure message="x"/>', '<failure message="assert 1 == 2&#10;more">trace</failure>')
+    outcome = summarize(_reports(tmp_path, junit, True), pytest_files=["verify.xml"])
+
+    assert outcome.notes == ("failed: tests/unit/test_engine.py::b: assert 1 == 2",)
+    [unit] = [part for part in outcome.data["parts"] if part["name"] == "unit tests"]  # type: ignore[attr-defined]
+    assert unit["failures"] == ["tests/unit/test_engine.py::b: assert 1 == 2"]
+
+
 def test_summary_fails_on_a_failed_test_or_ref(tmp_path: Path) -> None:
     assert _ok(_reports(tmp_path, JUNIT, True)) is False
     clean = JUNIT.replace('<failure message="x"/>', "")
@@ -77,7 +86,7 @@ def test_summary_command_writes_markdown_json_and_fails_a_tier_with_no_test(
     data = json.loads((tmp_path / "s.json").read_text())
     assert (data["schema_version"], data["command"], data["ok"]) == (1, "summary", True)
     assert data["parts"] == [
-        {"name": "unit tests", "passed": 1, "failed": 0, "skipped": 0, "missing": False, "status": "ok"}
+        {"name": "unit tests", "passed": 1, "failed": 0, "skipped": 0, "missing": False, "failures": [], "status": "ok"}
     ]
     assert "| unit tests | 1 | 0 | 0 | ok |" in (tmp_path / "s.md").read_text()
     assert step.read_text().startswith("### mas-harness summary: all ok")
