@@ -51,6 +51,63 @@ def size_text(size: int) -> str:
     return f"{size:,} bytes ({size / 2**20:.1f} MiB)" if size >= 2**20 else f"{size:,} bytes"
 
 
+# -- reading what the user names ----------------------------------------------------------------------
+
+MAX_INPUT_BYTES = 2**20
+"""The most the harness reads of one input file: a patch, a Dockerfile (upstream's or the user's), a pins, series or
+pyproject.toml file. MAS's Dockerfile is about 10 KB and a patch a few KB; a file past this is the wrong file."""
+MAX_REPORT_BYTES = 64 * 2**20
+"""The most it reads of a report a run wrote (a JUnit file, a JSON report, a profile): they grow with the tests and
+samples they hold, to a few MB."""
+
+
+def read_input(
+    path: Path, what: str, *, limit: int = MAX_INPUT_BYTES, error: type[BadInput] = BadInput
+) -> bytes | None:
+    """The bytes of the regular file `path` (the user's `what`), None when it does not exist.
+
+    Anything but a regular file (a named pipe, a device, a directory) is refused without
+    blocking, and no more than `limit` bytes are ever read: an input that never ends
+    (/dev/zero, a pipe nobody writes) costs no more than a real one. Links are followed:
+    a link to a file is that file.
+    """
+    try:
+        # Looked at before it is opened: opening a device can do things (a tape rewinds, a terminal is taken).
+        status = path.stat()
+        _refuse_special(path, what, status.st_mode, error)
+        # O_NONBLOCK: should a named pipe replace the file after the look, opening it must not hang.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise error(f"{what} {path} cannot be read: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as handle:
+        status = os.fstat(handle.fileno())
+        _refuse_special(path, what, status.st_mode, error)
+        if status.st_size > limit:
+            raise error(_too_big(path, what, status.st_size, limit))
+        try:
+            # One byte past the limit: a file that grows while it is read costs no more than a real one.
+            data = handle.read(limit + 1)
+        except OSError as exc:
+            raise error(f"{what} {path} cannot be read: {exc.strerror}") from None
+    if len(data) > limit:
+        raise error(f"{what} {path} grew beyond {size_text(limit)} while it was read: refusing it")
+    return data
+
+
+def _refuse_special(path: Path, what: str, mode: int, error: type[BadInput]) -> None:
+    if not stat.S_ISREG(mode):
+        raise error(f"{what} {path} is {_kind(mode)}, not a regular file: name the file")
+
+
+def _too_big(path: Path, what: str, size: int, limit: int) -> str:
+    return (
+        f"{what} {path} is {size_text(size)}, more than the {size_text(limit)} such a file plausibly has: "
+        "is it the right file?"
+    )
+
+
 # -- one atomic writer ------------------------------------------------------------------------------
 
 

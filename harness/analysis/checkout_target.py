@@ -15,8 +15,8 @@ from pathlib import Path
 from harness.config.pins import Pins
 from harness.config.superproject import SuperprojectConfig
 from harness.errors import BadInput
-from harness.files import read_in_tree
-from harness.patch.apply import MAX_FILE_BYTES, committed_files, read_files
+from harness.files import MAX_INPUT_BYTES, read_in_tree
+from harness.patch.apply import committed_files, read_files
 from harness.patch.patchfile import Patch, git_blob_id
 from harness.upstream.cache import DOCKERFILE
 from harness.upstream.submodule import work_tree_for
@@ -34,7 +34,7 @@ def default_patch_for(tree: Path, pins: Pins) -> Path:
     """The patch the pins name for this checkout's Dockerfile (working copy or commit), else the newest variant."""
     blobs = []
     # Read as harness.patch.apply reads it: never through a symbolic link, never a special or oversized file.
-    current = read_in_tree(tree, DOCKERFILE, limit=MAX_FILE_BYTES)
+    current = read_in_tree(tree, DOCKERFILE, limit=MAX_INPUT_BYTES)
     if current is not None:
         blobs.append(git_blob_id(current))
     committed = (committed_files(tree, [DOCKERFILE]) or {}).get(DOCKERFILE)

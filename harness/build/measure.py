@@ -27,6 +27,7 @@ from harness.build.sampler import Figures, Sample, SamplerReport
 from harness.build.tracing import TraceOutcome
 from harness.config.profiles import BASELINE, Profile
 from harness.errors import BadInput
+from harness.files import MAX_REPORT_BYTES, read_input
 
 log = logging.getLogger("harness")
 
@@ -136,8 +137,11 @@ class ProfileReport:
 
 def load_profile_report(path: Path) -> ProfileReport:
     """A report written by `run_profiles`, read back so it can be rendered again without building."""
+    text = read_input(path, "profile report", limit=MAX_REPORT_BYTES)
+    if text is None:
+        raise BadInput(f"{path}: no such profile report")
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(text)
         runs = []
         for entry in data["profiles"]:
             samples = [Sample(**sample) for sample in entry["samples"]]
@@ -186,9 +190,7 @@ def load_profile_report(path: Path) -> ProfileReport:
             machine=data.get("machine", {}),
             runs=tuple(runs),
         )
-    except FileNotFoundError:
-        raise BadInput(f"{path}: no such profile report") from None
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise BadInput(f"{path}: not a profile report written by `profile` ({type(exc).__name__}: {exc})") from None
 
 

@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast, get_args
 
 from harness.errors import BadInput
-from harness.files import size_text
+from harness.files import read_input
 
 SCHEMA_VERSION = 1
 """The trace schema this module reads and writes; it changes only when a field changes meaning."""
@@ -164,27 +162,9 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _read_bounded(path: Path) -> bytes:
-    # O_NONBLOCK: opening a named pipe must not hang; the regular-file check then refuses it.
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise BadInput(f"trace {path} does not exist") from None
-    except OSError as exc:
-        raise BadInput(f"trace {path} cannot be read: {exc.strerror}") from None
-    status = os.fstat(fd)
-    if not stat.S_ISREG(status.st_mode):
-        os.close(fd)
-        raise BadInput(f"trace {path} is not a regular file")
-    with os.fdopen(fd, "rb") as handle:
-        if status.st_size > MAX_TRACE_BYTES:
-            raise BadInput(
-                f"trace {path} is {size_text(status.st_size)}, more than the {size_text(MAX_TRACE_BYTES)} "
-                "a build trace plausibly has: refusing to read it"
-            )
-        # One byte past the limit: a file that grows while it is read costs no more than a real trace.
-        data = handle.read(MAX_TRACE_BYTES + 1)
-    if len(data) > MAX_TRACE_BYTES:
-        raise BadInput(f"trace {path} grew beyond {size_text(MAX_TRACE_BYTES)} while it was read: refusing it")
+    data = read_input(path, "trace", limit=MAX_TRACE_BYTES)
+    if data is None:
+        raise BadInput(f"trace {path} does not exist")
     return data
 
 

@@ -13,18 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import BadInput
+from harness.files import read_input
 
 
 def read_toml(path: Path, what: str) -> dict[str, Any] | None:
     """The parsed file, or None when it does not exist; unreadable or invalid TOML is bad input."""
-    if path.is_dir():
-        raise BadInput(f"{what} {path} is a directory; name the file")
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    data = read_input(path, what)
+    if data is None:
         return None
-    except OSError as exc:
-        raise BadInput(f"{what} {path} cannot be read: {exc.strerror}") from None
+    try:
+        return tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise BadInput(f"{what} {path} is not UTF-8 text: {exc}") from None
     except tomllib.TOMLDecodeError as exc:

@@ -22,16 +22,13 @@ from pathlib import Path
 from typing import Literal
 
 from harness.errors import BadInput, CheckFailed, CommandFailed, PatchError
-from harness.files import locked_tree, read_in_tree, remove_stray_temps, size_text, write_in_tree
+from harness.files import MAX_INPUT_BYTES, locked_tree, read_in_tree, remove_stray_temps, size_text, write_in_tree
 from harness.patch.hunks import HunkReport, hunk_reports
 from harness.patch.journal import Journal, JournalEntry, JournalFile, roll_forward
 from harness.patch.patchfile import Patch
 from harness.proc import run
 
 log = logging.getLogger("harness")
-
-MAX_FILE_BYTES = 2**20
-"""MAS's Dockerfile is about 10 KB; a checkout file past this is not the file the patch is for."""
 
 
 class State(enum.StrEnum):
@@ -67,14 +64,14 @@ class PatchConflict(CheckFailed):
 
 def read_files(tree: Path, patch: Patch) -> dict[str, bytes | None]:
     """The files the patch names, read inside `tree` only (None: absent); a link or a special file is refused."""
-    return {name: read_in_tree(tree, name, limit=MAX_FILE_BYTES) for name in patch.files}
+    return {name: read_in_tree(tree, name, limit=MAX_INPUT_BYTES) for name in patch.files}
 
 
 def _require_plausible_sizes(contents: Mapping[str, bytes | None]) -> None:
     for name, data in contents.items():
-        if data is not None and len(data) > MAX_FILE_BYTES:
+        if data is not None and len(data) > MAX_INPUT_BYTES:
             raise PatchError(
-                f"{name} is {size_text(len(data))}, more than the {size_text(MAX_FILE_BYTES)} a Dockerfile "
+                f"{name} is {size_text(len(data))}, more than the {size_text(MAX_INPUT_BYTES)} a Dockerfile "
                 "plausibly has: refusing to patch it"
             )
 
@@ -188,7 +185,7 @@ def patched_contents(patch: Patch, contents: Mapping[str, bytes | None], *, reve
 
 def _finish_interrupted(tree: Path, patch: Patch, journal_file: JournalFile) -> None:
     """What a crashed run left: finish its apply or revert, and delete its temporary files."""
-    finished = roll_forward(tree, journal_file, limit=MAX_FILE_BYTES)
+    finished = roll_forward(tree, journal_file, limit=MAX_INPUT_BYTES)
     if finished is not None:
         log.warning(
             "finished the %s of %s in %s that was interrupted (%d files)",

@@ -9,7 +9,6 @@ carried out in part.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,10 +18,8 @@ from unidiff.errors import UnidiffParseError
 from unidiff.patch import PatchedFile, PatchSet
 
 from harness.errors import PatchError
-from harness.files import size_text
+from harness.files import MAX_INPUT_BYTES, read_input, size_text
 
-MAX_PATCH_BYTES = 2**20
-"""The patches users keep are a few KB; a patch past this is a mistake (a generated diff, the wrong file)."""
 MAX_HUNKS = 2000
 """Likewise for hunks: the patch has a handful, and unidiff's cost grows with every one."""
 
@@ -58,23 +55,15 @@ class Patch:
 
     @classmethod
     def load(cls, path: Path) -> Patch:
-        # Read at most one byte past the limit: a huge file, or /dev/zero, costs no more than a real patch.
-        try:
-            with path.open("rb") as handle:
-                data = handle.read(MAX_PATCH_BYTES + 1)
-                # A pipe has no size; then what was read says "more than the limit".
-                size = max(os.fstat(handle.fileno()).st_size, len(data))
-        except FileNotFoundError:
-            raise PatchError(f"patch {path} does not exist") from None
-        except OSError as exc:
-            raise PatchError(f"patch {path} cannot be read: {exc.strerror}") from None
-        if len(data) > MAX_PATCH_BYTES:
-            raise PatchError(_too_big(path, size))
+        # Only a regular file, and one byte past the limit at most: /dev/zero or a pipe costs no more than a patch.
+        data = read_input(path, "patch", limit=MAX_INPUT_BYTES, error=PatchError)
+        if data is None:
+            raise PatchError(f"patch {path} does not exist")
         return cls.parse(data, path=path)
 
     @classmethod
     def parse(cls, data: bytes, *, path: Path) -> Patch:
-        if len(data) > MAX_PATCH_BYTES:
+        if len(data) > MAX_INPUT_BYTES:
             raise PatchError(_too_big(path, len(data)))
         if not data.strip():
             raise PatchError(f"patch {path} is empty")
@@ -116,7 +105,7 @@ class Patch:
 
 def _too_big(path: Path, size: int) -> str:
     return (
-        f"patch {path} is {size_text(size)}, more than the {size_text(MAX_PATCH_BYTES)} a Dockerfile patch "
+        f"patch {path} is {size_text(size)}, more than the {size_text(MAX_INPUT_BYTES)} a Dockerfile patch "
         "plausibly has (a few KB): is it the right file?"
     )
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 from harness.errors import BadInput
+from harness.files import MAX_REPORT_BYTES, read_input
 from harness.results import Column, Outcome, Result, Row, Status, Table
 
 
@@ -35,12 +36,19 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+def _read_report(path: Path) -> bytes:
+    data = read_input(path, "report", limit=MAX_REPORT_BYTES)
+    if data is None:
+        raise BadInput(f"report {path} does not exist")
+    return data
+
+
 def junit_tiers(path: Path) -> list[Part]:
     """Per test tier (tests/unit, tests/integration, ...) from a pytest JUnit XML file."""
     counts: dict[str, list[int]] = {}
     failures: dict[str, list[str]] = {}
     try:
-        root = ElementTree.parse(path).getroot()
+        root = ElementTree.fromstring(_read_report(path))
         for case in root.iter("testcase"):
             parts = (case.get("classname") or "").split(".")
             tier = parts[1] if len(parts) > 1 and parts[0] == "tests" else "other"
@@ -73,7 +81,7 @@ def _failed_test(case: ElementTree.Element, failure: ElementTree.Element) -> str
 def json_part(path: Path, name: str) -> Part:
     """A JSON report the harness wrote: a command's document (its results), or a profile.json (its profiles)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(_read_report(path))
     except (OSError, ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise BadInput(f"{path} is not a JSON report of the harness: {_one_line(exc)}") from None
     if isinstance(data, dict) and "schema_version" in data and isinstance(data.get("results"), list):

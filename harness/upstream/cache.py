@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from harness.config.settings import Settings
 from harness.errors import CommandFailed, UpstreamError
+from harness.files import MAX_INPUT_BYTES
 from harness.proc import git, run
 from harness.upstream.source import UpstreamSource, WantedRef, parse_ref
 
@@ -40,8 +41,6 @@ log = logging.getLogger("harness")
 _TRAILER = re.compile(r"^upstream-commit:\s*([0-9a-f]{40})\s*$", re.MULTILINE)
 DOCKERFILE = "Dockerfile"
 CARGO_TOML = "Cargo.toml"
-MAX_BLOB_BYTES = 1 << 20
-"""Upstream blobs the harness reads are a Dockerfile and a Cargo.toml, a few KiB each; far more is not MAS."""
 
 _TAGS, _BRANCHES = "refs/tags/", "refs/remotes/origin/"
 # Never ask a promisor remote for an object behind the caller's back: a miss is answered here, in one fetch.
@@ -346,10 +345,10 @@ class UpstreamCache:
                 kind, size = present[blob]
                 if kind != "blob":
                     raise UpstreamError(f"{blob} is a {kind} of upstream {self.source.location}, not a file")
-                if size > MAX_BLOB_BYTES:
+                if size > MAX_INPUT_BYTES:
                     raise UpstreamError(
                         f"upstream blob {blob} is {size:,} bytes, far beyond any real {DOCKERFILE} or {CARGO_TOML} "
-                        f"(the limit is {MAX_BLOB_BYTES:,}): is {self.source.location} the MAS repository?"
+                        f"(the limit is {MAX_INPUT_BYTES:,}): is {self.source.location} the MAS repository?"
                     )
             contents = _batch_contents(self._query("cat-file", "--batch", lines=wanted))
             self._blobs.update({blob: contents[blob] for blob in wanted})

@@ -21,6 +21,7 @@ _NOT_IN_REF_NAMES = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|//|@\{|/\.|\.lock
 # `scheme://...`, or git's `transport::address`, which runs a remote helper (`ext::` runs any command).
 _URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)(://|::)")
 _ALLOWED_SCHEMES = ("https", "ssh", "git", "file", "git+ssh", "ssh+git")
+_BUNDLE_SIGNATURES = (b"# v2 git bundle\n", b"# v3 git bundle\n")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,8 +46,9 @@ class UpstreamSource:
         path = Path(text).expanduser()
         if path.is_file():
             with path.open("rb") as handle:
-                signature = handle.readline()
-            if signature not in (b"# v2 git bundle\n", b"# v3 git bundle\n"):
+                # The signature's length at most: a large file with no newline is not read to its end.
+                signature = handle.readline(len(_BUNDLE_SIGNATURES[0]))
+            if signature not in _BUNDLE_SIGNATURES:
                 raise UpstreamError(f"upstream {text} is a file but not a git bundle")
             return cls(location=str(path.resolve()), kind="bundle")
         if path.is_dir():

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from harness.cli.main import main
-from harness.errors import BadInput
-from harness.files import atomic_write, read_in_tree, write_in_tree
-from harness.patch.apply import MAX_FILE_BYTES, apply, revert, status
+from harness.errors import BadInput, PatchError
+from harness.files import MAX_INPUT_BYTES, atomic_write, read_in_tree, read_input, write_in_tree
+from harness.patch.apply import apply, revert, status
 from harness.patch.patchfile import Patch
 from tests.support import MakeRepo, git
 
@@ -131,7 +131,7 @@ def test_a_link_that_appears_under_a_patched_path_is_refused_at_write_time(tmp_p
     tree = tmp_path / "tree"
     (tree / "sub").mkdir(parents=True)
     (tree / "sub" / "Dockerfile").write_bytes(UPSTREAM)
-    assert read_in_tree(tree, "sub/Dockerfile", limit=MAX_FILE_BYTES) == UPSTREAM
+    assert read_in_tree(tree, "sub/Dockerfile", limit=MAX_INPUT_BYTES) == UPSTREAM
     (tree / "sub" / "Dockerfile").unlink()
     (tree / "sub").rmdir()
     (tree / "sub").symlink_to(elsewhere)
@@ -164,7 +164,7 @@ def test_a_checkout_dockerfile_beyond_1_mib_is_refused_with_its_size(
 ) -> None:
     tree = tmp_path / "tree"
     tree.mkdir()
-    huge = UPSTREAM + b"# padding\n" * (MAX_FILE_BYTES // 10)
+    huge = UPSTREAM + b"# padding\n" * (MAX_INPUT_BYTES // 10)
     (tree / "Dockerfile").write_bytes(huge)
     for command in ("status", "apply"):
         code, err = _run([command, "--checkout", str(tree), "--patch", str(_patch_for(tmp_path, "Dockerfile"))], capsys)
@@ -183,3 +183,45 @@ def test_atomic_write_keeps_its_contract(tmp_path: Path) -> None:
         atomic_write(target, b"three", replace=False)
     assert target.read_bytes() == b"two"
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"], "no temporary file is left behind"
+
+
+# -- an input the user names ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (os.mkfifo, "a named pipe"),
+        (lambda path: path.mkdir(), "a directory"),
+        (lambda path: path.symlink_to("/dev/zero"), "a device"),
+    ],
+    ids=["fifo", "directory", "link-to-a-device"],
+)
+def test_an_input_that_is_not_a_regular_file_is_refused_without_reading_it(
+    tmp_path: Path, make: Callable[[Path], None], kind: str
+) -> None:
+    path = tmp_path / "input"
+    make(path)
+    with pytest.raises(BadInput, match=f"^pins file {path} is {kind}, not a regular file"):
+        read_input(path, "pins file")
+
+
+def test_an_input_is_read_whole_through_a_link_and_none_when_absent(tmp_path: Path) -> None:
+    (tmp_path / "real.toml").write_bytes(UPSTREAM)
+    (tmp_path / "link.toml").symlink_to("real.toml")
+    assert read_input(tmp_path / "link.toml", "pins file") == UPSTREAM
+    assert read_input(tmp_path / "absent.toml", "pins file") is None
+
+
+def test_an_input_past_the_limit_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "huge.toml"
+    with path.open("wb") as handle:
+        handle.truncate(MAX_INPUT_BYTES + 1)  # sparse: costs no disk
+    with pytest.raises(BadInput, match=r"is 1,048,577 bytes \(1.0 MiB\), more than the 1,048,576 bytes"):
+        read_input(path, "pins file")
+    assert read_input(path, "pins file", limit=MAX_INPUT_BYTES + 1) == bytes(MAX_INPUT_BYTES + 1)
+
+
+def test_an_input_is_refused_with_the_error_its_caller_names(tmp_path: Path) -> None:
+    with pytest.raises(PatchError, match="is a directory"):
+        read_input(tmp_path, "patch", error=PatchError)

@@ -8,16 +8,20 @@ from harness.analysis.static import check_patched
 from harness.cli.commands.run_context import open_checks, with_run_facts
 from harness.config.settings import Settings
 from harness.errors import BadInput
+from harness.files import read_input
 from harness.report.views import check_outcome
 from harness.results import Outcome
 from harness.upstream.cache import open_cache
 
 
 def _read_text(path: Path, what: str) -> str:
+    data = read_input(path, what)
+    if data is None:
+        raise BadInput(f"{what} {path} does not exist")
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"{what} {path} cannot be read: {exc}") from None
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{what} {path} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
 
 
 def check_dockerfile(*, dockerfile: Path, pristine: Path | None, settings: Settings) -> Outcome:

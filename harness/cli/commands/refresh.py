@@ -9,6 +9,7 @@ from harness.analysis.static import StaticChecks
 from harness.analysis.verdicts import VerdictCache
 from harness.config.pins import Pins, shown_path
 from harness.errors import BadInput
+from harness.files import read_input
 from harness.patch.patchfile import Patch
 from harness.patch.refresh_rebase import Settlement
 from harness.report.refresh_outcome import refresh_outcome
@@ -17,10 +18,10 @@ from harness.upstream.cache import DOCKERFILE, UpstreamCache
 
 
 def _read_bytes(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise BadInput(f"{what} {path} cannot be read: {exc.strerror}") from None
+    data = read_input(path, what)
+    if data is None:
+        raise BadInput(f"{what} {path} does not exist")
+    return data
 
 
 def refresh(  # noqa: PLR0913  # one keyword per option of the command, by design

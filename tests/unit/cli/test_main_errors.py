@@ -88,7 +88,7 @@ def _two_reports_one_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tu
 
 
 def _pins_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], str]:
-    return [*_compat(tmp_path), "--pins", str(tmp_path)], "is a directory; name the file"
+    return [*_compat(tmp_path), "--pins", str(tmp_path)], "is a directory, not a regular file: name the file"
 
 
 def _upstream(url: str) -> Scenario:

@@ -21,8 +21,9 @@ import pytest
 from harness.cli.main import main
 from harness.config.pins import Pin, load_pins
 from harness.errors import UpstreamError
+from harness.files import MAX_INPUT_BYTES
 from harness.resources import patches_dir, pins_file
-from harness.upstream.cache import MAX_BLOB_BYTES, UpstreamCache
+from harness.upstream.cache import UpstreamCache
 from harness.upstream.source import UpstreamSource
 from tests.support import MakeRepo, git
 
@@ -279,7 +280,7 @@ def test_other_revision_expressions_are_refused(
 def test_an_upstream_blob_far_beyond_a_dockerfile_is_refused_with_its_size(
     make_repo: MakeRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    size = MAX_BLOB_BYTES + 1
+    size = MAX_INPUT_BYTES + 1
     repo = make_repo({"Dockerfile": b"#" * (size - 1) + b"\n"})
     git(repo, "config", "uploadpack.allowFilter", "true")
     git(repo, "tag", "v9.0.0")
