@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.analysis.dockerfile import DockerfileError
+from harness.analysis.dockerfile import DockerfileError, DockerfileLimit
 from harness.analysis.drift import Drift, post_image_drift, prefetch_compared_pins
 from harness.analysis.findings import Finding
 from harness.analysis.patched import PatchedRef, RunMemo, StaticKey, StaticSummary, patch_ref
@@ -126,6 +126,9 @@ def summarize_static(
             shape=patched_ref.choice.variant.shape,
             checks=checks,
         )
+    except DockerfileLimit as exc:
+        # Past what the harness reads (BuildKit may build it): not a failure of the patch, a ref it cannot check.
+        findings = [Finding(check="dockerfile-limits", ok=False, line=None, message=str(exc), error=True)]
     except DockerfileError as exc:
         # One odd ref must not hide the others' results: it fails here, with the parser's word.
         findings = [Finding(check="dockerfile-parses", ok=False, line=None, message=str(exc))]

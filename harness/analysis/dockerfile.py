@@ -26,6 +26,10 @@ class DockerfileError(BadInput):
     """The Dockerfile cannot be parsed or lacks a part the harness needs."""
 
 
+class DockerfileLimit(DockerfileError):
+    """The Dockerfile is past a limit of what the harness reads (BuildKit might build it): it cannot be checked."""
+
+
 # Instructions BuildKit knows; anything else is a build error there, so here too.
 _KNOWN = frozenset(
     {

@@ -8,7 +8,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from harness.analysis.dockerfile import Dockerfile, DockerfileError, Stage, arg_decls, env_sets, find_build_run
+from harness.analysis.dockerfile import (
+    Dockerfile,
+    DockerfileError,
+    DockerfileLimit,
+    Stage,
+    arg_decls,
+    env_sets,
+    find_build_run,
+)
+
+MAX_NESTING = 100
+"""How deep `${A:-${B:-...}}` may nest in one word. Real Dockerfiles nest two or three deep; BuildKit has no limit,
+but a hostile tag's 3,000 levels must cost one ref an error, not the whole run its stack."""
+_SHOWN = 60
+"""How much of a word an error quotes: a hostile word can be a megabyte long."""
 
 
 def expand(word: str, env: Mapping[str, str]) -> str:
@@ -17,11 +31,15 @@ def expand(word: str, env: Mapping[str, str]) -> str:
     Supports `$VAR`, `${VAR}`, `${VAR:-w}`, `${VAR-w}`, `${VAR:+w}`, `${VAR+w}`;
     an unset variable expands to the empty string, as in BuildKit.
     """
-    out, _ = _expand(word, 0, env, stop="")
+    out, _ = _expand(word, 0, env, stop="", depth=0)
     return out
 
 
-def _expand(word: str, i: int, env: Mapping[str, str], *, stop: str) -> tuple[str, int]:
+def _shown(word: str) -> str:
+    return repr(word) if len(word) <= _SHOWN else f"{word[:_SHOWN]!r}... ({len(word):,} characters)"
+
+
+def _expand(word: str, i: int, env: Mapping[str, str], *, stop: str, depth: int) -> tuple[str, int]:
     out: list[str] = []
     in_double = False
     while i < len(word):
@@ -31,7 +49,7 @@ def _expand(word: str, i: int, env: Mapping[str, str], *, stop: str) -> tuple[st
         if ch == "'" and not in_double:
             end = word.find("'", i + 1)
             if end < 0:
-                raise DockerfileError(f"unmatched ' in {word!r}")
+                raise DockerfileError(f"unmatched ' in {_shown(word)}")
             out.append(word[i + 1 : end])
             i = end + 1
         elif ch == '"':
@@ -41,32 +59,36 @@ def _expand(word: str, i: int, env: Mapping[str, str], *, stop: str) -> tuple[st
             out.append(word[i + 1])
             i += 2
         elif ch == "$":
-            value, i = _dollar(word, i + 1, env)
+            value, i = _dollar(word, i + 1, env, depth=depth)
             out.append(value)
         else:
             out.append(ch)
             i += 1
     if in_double:
-        raise DockerfileError(f'unmatched " in {word!r}')
+        raise DockerfileError(f'unmatched " in {_shown(word)}')
     if stop:
-        raise DockerfileError(f"missing '{stop}' in {word!r}")
+        raise DockerfileError(f"missing '{stop}' in {_shown(word)}")
     return "".join(out), i
 
 
-def _dollar(word: str, i: int, env: Mapping[str, str]) -> tuple[str, int]:
+def _dollar(word: str, i: int, env: Mapping[str, str], *, depth: int) -> tuple[str, int]:
     if i < len(word) and word[i] == "{":
         j = i + 1
         while j < len(word) and (word[j].isalnum() or word[j] == "_"):
             j += 1
         name = word[i + 1 : j]
         if not name:
-            raise DockerfileError(f"bad substitution in {word!r}")
+            raise DockerfileError(f"bad substitution in {_shown(word)}")
         if j < len(word) and word[j] == "}":
             return env.get(name, ""), j + 1
         op = word[j : j + 2] if word[j : j + 1] == ":" else word[j : j + 1]
         if op not in (":-", "-", ":+", "+"):
-            raise DockerfileError(f"unsupported substitution `${{{name}{word[j : j + 2]}...` in {word!r}")
-        alt, end = _expand(word, j + len(op), env, stop="}")
+            raise DockerfileError(f"unsupported substitution `${{{name}{word[j : j + 2]}...` in {_shown(word)}")
+        if depth >= MAX_NESTING:
+            raise DockerfileLimit(
+                f"a word nests ${{...}} more than {MAX_NESTING} deep, past what the harness reads: {_shown(word)}"
+            )
+        alt, end = _expand(word, j + len(op), env, stop="}", depth=depth + 1)
         is_set = name in env and (env[name] != "" or not op.startswith(":"))
         if op.endswith("-"):
             return (env[name] if is_set else alt), end + 1

@@ -62,7 +62,7 @@ def check_dockerfile(
         stage = df.builder
         build_run = dfm.find_build_run(stage)
     except dfm.DockerfileError as e:
-        raise dfm.DockerfileError(f"{name}: {e}") from e
+        raise type(e)(f"{name}: {e}") from e
     rules = SHAPE_RULES[shape or detect_shape(df)]
     declared = check_knobs_declared(stage, build_run, knob_defaults)
     if not confinement.available:

@@ -27,8 +27,8 @@ from harness.cli.main import main
 from harness.patch.apply import State, patched_contents
 from harness.patch.patchfile import Patch
 from harness.resources import patches_dir
-from harness.upstream.cache import DOCKERFILE
-from tests.support import git
+from harness.upstream.cache import DOCKERFILE, UpstreamCache
+from tests.support import MakeRepo, git
 
 NODE_LINE = "ARG NODEJS_VERSION=24.15.0\n"
 
@@ -339,3 +339,41 @@ def test_the_latin1_fixture_patches_cleanly(upstream_with_a_latin1_release: Path
     """The ERROR above is about the bytes, not the patch: git apply takes the Latin-1 file as it is."""
     data = (upstream_with_a_latin1_release / DOCKERFILE).read_bytes()
     assert patched_contents(main_patch, {DOCKERFILE: data})[DOCKERFILE].endswith(b"# caf\xe9\n")
+
+
+def test_a_dockerfile_nested_past_the_limit_is_an_error_for_that_ref_only(
+    bundle_cache: UpstreamCache, make_repo: MakeRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A hostile tag whose global ARG nests `${A:-...}` 3,000 deep: an `error` for it, never a RecursionError that
+    ends the run for every ref."""
+    deep = "x"
+    for _ in range(3000):
+        deep = "${A:-" + deep + "}"
+    older = bundle_cache.read_blob(bundle_cache.resolve("v1.16.0").dockerfile_blob)
+    newer = bundle_cache.read_blob(bundle_cache.resolve("v1.17.0").dockerfile_blob)
+    repo = make_repo({DOCKERFILE: older}, name="upstream")
+    git(repo, "tag", "v1.16.0")
+    (repo / DOCKERFILE).write_bytes(f"ARG DEEP={deep}\n".encode() + newer)
+    _commit(repo, "a hostile ARG", "v1.17.0")
+    pins = tmp_path / "pins.toml"
+    pins.write_text('[upstream]\nseries = "patches/series.toml"\n')
+    (tmp_path / "patches").symlink_to(patches_dir())
+    argv = ["--upstream", str(repo), "--cache-dir", str(tmp_path / "c"), "--pins", str(pins)]
+    refs = ["--ref", "v1.16.0", "--ref", "v1.17.0", "--json"]
+
+    assert main(["compat", *argv, *refs]) == 2
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and "internal error" not in captured.err
+    document = json.loads(captured.out)
+    statuses = {(r["group"], r["name"]): r["status"] for r in document["results"]}
+    assert statuses[("compat.v1.17.0", "static checks")] == "error"
+    assert {s for (group, _), s in statuses.items() if group == "compat.v1.16.0"} == {"ok"}, "v1.16.0 still checked"
+    failed = {r["ref"]: r for r in document["refs"]}["v1.17.0"]["static"]["failed"]
+    assert [f["check"] for f in failed] == ["dockerfile-limits"]
+    assert "nests ${...} more than 100 deep" in failed[0]["message"]
+
+    assert main(["check", *argv, *refs]) == 2
+    document = json.loads(capsys.readouterr().out)
+    errors = {(r["group"], r["name"]) for r in document["results"] if r["status"] == "error"}
+    assert errors == {("static.v1.17.0", "dockerfile-limits")}
+    assert {r["status"] for r in document["results"] if r["group"] == "static.v1.16.0"} == {"ok"}

@@ -149,6 +149,23 @@ def test_expand_refuses_what_it_does_not_know(word: str) -> None:
         environment.expand(word, {"A": "a"})
 
 
+def _nested(depth: int) -> str:
+    word = "x"
+    for _ in range(depth):
+        word = "${U:-" + word + "}"
+    return word
+
+
+def test_expand_follows_nesting_up_to_the_limit() -> None:
+    assert environment.expand(_nested(environment.MAX_NESTING), {}) == "x"
+
+
+def test_expand_refuses_nesting_past_the_limit_in_a_short_line() -> None:
+    with pytest.raises(dfm.DockerfileLimit, match=f"more than {environment.MAX_NESTING} deep") as refused:
+        environment.expand(_nested(3000), {})
+    assert "(18,001 characters)" in str(refused.value) and len(str(refused.value)) < 200
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
