@@ -59,37 +59,72 @@ class HunkReport:
         )
 
 
-def _find_block(lines: list[str], block: list[str], near: int) -> int | None:
-    """The start of `block` in `lines` nearest to `near`, searching outwards as git apply does."""
+class _Lines:
+    """A file's lines, and the same lines as one string with one character per distinct line: a block of lines is
+    then a substring, found by str.find at C speed rather than compared at every start, hunk after hunk.
+
+    The file is at most MAX_INPUT_BYTES long, so it has fewer distinct lines than there are characters.
+    """
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        self._ids: dict[str, str] = {}
+        self.text = "".join(self._ids.setdefault(line, chr(len(self._ids))) for line in lines)
+
+    def known_prefix(self, block: list[str]) -> str:
+        """The leading lines of `block` that occur in the file, as a substring to look for."""
+        found: list[str] = []
+        for line in block:
+            if line not in self._ids:
+                break
+            found.append(self._ids[line])
+        return "".join(found)
+
+    def nearest(self, pattern: str, near: int) -> int | None:
+        """The start of `pattern` nearest to line `near`, the earlier on a tie, as git apply searches outwards."""
+        after = self.text.find(pattern, max(near, 0))
+        before = self.text.rfind(pattern, 0, near + len(pattern)) if near >= 0 else -1
+        if before >= 0 and (after < 0 or near - before <= after - near):
+            return before
+        return after if after >= 0 else None
+
+
+def _find_block(lines: _Lines, block: list[str], near: int) -> int | None:
+    """The start of `block` in the file nearest to `near`, searching outwards as git apply does."""
     if not block:
-        return min(max(near, 0), len(lines))
-    last_start = len(lines) - len(block)
-    for distance in range(max(near, last_start - near) + 1):
-        for start in (near - distance, near + distance) if distance else (near,):
-            if 0 <= start <= last_start and lines[start : start + len(block)] == block:
-                return start
-    return None
+        return min(max(near, 0), len(lines.lines))
+    pattern = lines.known_prefix(block)
+    return lines.nearest(pattern, near) if len(pattern) == len(block) else None
 
 
-def _first_mismatch(lines: list[str], block: list[str], near: int) -> tuple[int, str, str]:
-    """Align `block` where most of its leading lines match, and return the first line that does not."""
-    best_start, best_len = near, -1
-    for start in range(len(lines)):
-        matched = 0
-        while matched < len(block) and start + matched < len(lines) and lines[start + matched] == block[matched]:
-            matched += 1
-        if matched > best_len or (matched == best_len and abs(start - near) < abs(best_start - near)):
-            best_start, best_len = start, matched
-    at = best_start + max(best_len, 0)
-    found = lines[at] if at < len(lines) else "<end of file>"
-    return at + 1, block[min(best_len, len(block) - 1)].rstrip("\n"), found.rstrip("\n")
+def _first_mismatch(lines: _Lines, block: list[str], near: int) -> tuple[int, str, str]:
+    """Align `block` where most of its leading lines match (nearest to `near`), and return the first line that
+    does not."""
+    if not lines.lines:
+        return near + 1, block[-1].rstrip("\n"), "<end of file>"
+    known = lines.known_prefix(block)
+    # The longest leading part of the block that occurs anywhere: if k lines occur, so do k - 1.
+    low, high = 0, len(known)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if known[:middle] in lines.text:
+            low = middle
+        else:
+            high = middle - 1
+    matched = low
+    start = lines.nearest(known[:matched], near) if matched else None
+    if start is None:
+        start = min(max(near, 0), len(lines.lines) - 1)
+    at = start + matched
+    found = lines.lines[at] if at < len(lines.lines) else "<end of file>"
+    return at + 1, block[min(matched, len(block) - 1)].rstrip("\n"), found.rstrip("\n")
 
 
 def hunk_reports(patch: Patch, contents: Mapping[str, bytes | None]) -> list[HunkReport]:
     reports: list[HunkReport] = []
     for name, patched in zip(patch.files, patch.patchset, strict=True):
         data = contents.get(name)
-        lines = data.decode("utf-8", "surrogateescape").splitlines(keepends=True) if data is not None else []
+        lines = _Lines(data.decode("utf-8", "surrogateescape").splitlines(keepends=True) if data is not None else [])
         drift = 0
         for index, hunk in enumerate(patched, start=1):
             before = [line.value for line in hunk if line.is_context or line.is_removed]
