@@ -73,5 +73,6 @@ def run(
 
 
 def git(*args: str | os.PathLike[str], cwd: Path | None = None, check: bool = True) -> str:
-    """Run git and return its stdout as text, stripped of the trailing newline."""
-    return run("git", *args, cwd=cwd, check=check).stdout.decode().rstrip("\n")
+    """Run git and return its stdout as text, stripped of the trailing newline (a path in it decoded as a file name,
+    whatever its bytes)."""
+    return os.fsdecode(run("git", *args, cwd=cwd, check=check).stdout).rstrip("\n")

@@ -181,11 +181,36 @@ def _exported(listing: str) -> dict[str, str]:
     return env
 
 
+_SYSTEM_TEMP = ("/tmp", "/var/tmp", "/dev/shm")
+"""Where an unconfined script's scratch directory goes when the temporary directory's path is not a shell word."""
+
+
+def _is_shell_word(text: str) -> bool:
+    return all(ch.isalnum() or ch in "/._-" for ch in text)
+
+
 def _shell_safe_path(text: str) -> str:
     # The path is pasted into the script unquoted (in place of /usr/local/bin/).
-    if not all(ch.isalnum() or ch in "/._-" for ch in text):
+    if not _is_shell_word(text):
         raise EnvironmentProblem(f"temporary directory `{text}` has characters unsafe in a shell word; set TMPDIR")
     return text
+
+
+def _scratch_base(confinement: Confinement) -> str | None:
+    """The directory to make a script's scratch directory in (None: the temporary directory).
+
+    A confined script sees its scratch directory as /scratch, whatever TMPDIR is. One run
+    unconfined sees the real path, pasted into its text: a TMPDIR with a space in it
+    (`/tmp/my dir`) would split the words, so the scratch directory then goes to a system
+    temporary directory whose path is one word.
+    """
+    default = tempfile.gettempdir()
+    if confinement.confined or _is_shell_word(default):
+        return None
+    for base in _SYSTEM_TEMP:
+        if Path(base).is_dir() and os.access(base, os.W_OK | os.X_OK):
+            return base
+    return default  # refused below, naming it
 
 
 def _output_bytes(root: Path, name: str, *, limit: int = FILE_SIZE_LIMIT) -> bytes | None:
@@ -297,7 +322,7 @@ def run_build_script(
     stage = df.builder
     build_run = dfm.find_build_run(stage)
     steps = [build_run, *move_steps(stage, build_run)]
-    with tempfile.TemporaryDirectory(prefix="mas-build-script-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="mas-build-script-", dir=_scratch_base(sandbox.confinement)) as tmp:
         root = Path(tmp)
         app, dest = root / "app", root / "usr" / "local" / "bin"
         scratch = root / "scratch"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import logging
+import os
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -152,7 +153,7 @@ def evaluate(
 def committed_files(tree: Path, names: Sequence[str]) -> dict[str, bytes | None] | None:
     """These files as HEAD has them, or None when `tree` is not a git work tree's top."""
     probe = run("git", "rev-parse", "--show-toplevel", cwd=tree, check=False)
-    if probe.returncode != 0 or Path(probe.stdout.decode().strip()).resolve() != tree.resolve():
+    if probe.returncode != 0 or Path(os.fsdecode(probe.stdout).strip()).resolve() != tree.resolve():
         return None
     contents: dict[str, bytes | None] = {}
     for name in names:

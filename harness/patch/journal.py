@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,7 +99,7 @@ class JournalFile:
     @classmethod
     def of(cls, tree: Path) -> JournalFile:
         probe = run("git", "rev-parse", "--show-toplevel", "--git-path", JOURNAL, cwd=tree, check=False)
-        lines = probe.stdout.decode().splitlines()
+        lines = os.fsdecode(probe.stdout).splitlines()
         if probe.returncode == 0 and len(lines) == 2 and Path(lines[0]).resolve() == tree.resolve():
             # --git-path answers relative to the directory git ran in, or absolute.
             path = tree / lines[1]

@@ -78,6 +78,11 @@ def check_writable(sinks: Sinks) -> None:
             raise BadInput(f"{same} and {what} both name {path}; give each report its own file")
 
 
+def _utf8(text: str) -> bytes:
+    # A path that is not UTF-8 (a checkout named under the C locale) is shown as the JSON report shows it: `\udce9`.
+    return text.encode(errors="backslashreplace")
+
+
 def _write(what: str, path: Path, data: bytes) -> None:
     try:
         if _is_stream(path):
@@ -92,7 +97,7 @@ def _write(what: str, path: Path, data: bytes) -> None:
 
 def _append(what: str, path: Path, text: str) -> None:
     try:
-        with path.open("a", encoding="utf-8") as handle:
+        with path.open("a", encoding="utf-8", errors="backslashreplace") as handle:
             handle.write(text + "\n")
     except OSError as exc:
         raise BadInput(f"{what} {path} cannot be written: {exc.strerror or exc}") from None
@@ -123,7 +128,7 @@ def publish(outcome: Outcome, sinks: Sinks, console: Console) -> None:
         _write("--junit", sinks.junit, junit_xml(outcome))
     text = markdown(outcome) if sinks.markdown is not None or sinks.step_summary is not None else ""
     if sinks.markdown is not None:
-        _write("--markdown", sinks.markdown, text.encode())
+        _write("--markdown", sinks.markdown, _utf8(text))
     if sinks.step_summary is not None:
         _append(f"${STEP_SUMMARY}", sinks.step_summary, text)
     _show(outcome, sinks, console)

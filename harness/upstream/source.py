@@ -4,6 +4,7 @@ and git's rules for a ref it can look up (a tag, a branch or a full commit id, o
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,7 +67,7 @@ class UpstreamSource:
 
     @property
     def cache_key(self) -> str:
-        digest = hashlib.sha256(self.location.encode()).hexdigest()[:16]
+        digest = hashlib.sha256(os.fsencode(self.location)).hexdigest()[:16]
         stem = re.sub(r"[^A-Za-z0-9]+", "-", self.location.rstrip("/").rsplit("/", 1)[-1]).strip("-")
         return f"{stem or 'upstream'}-{digest}"
 

@@ -8,6 +8,7 @@ submodule's own repository (no network) or its remote as the source.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +47,7 @@ class Submodule:
 def _git_ok(*args: str, cwd: Path) -> str | None:
     """Stdout of a git query, or None when git says no (an absent ref, not a repository)."""
     proc = run("git", *args, cwd=cwd, check=False)
-    return proc.stdout.decode().strip() if proc.returncode == 0 else None
+    return os.fsdecode(proc.stdout).strip() if proc.returncode == 0 else None
 
 
 def _gitlink(listing: str, path: str) -> str | None:
