@@ -53,7 +53,10 @@ class CommandFailed(HarnessError):
         self.argv = argv
         self.returncode = returncode
         self.output = output
-        tail = output.strip().splitlines()[-1] if output.strip() else "no output"
+        lines = output.strip().splitlines()
+        # git's own word comes first (`fatal: Unable to create '.../shallow.lock': File exists.`), its advice after.
+        said = [line for line in lines if line.startswith("fatal:")]
+        tail = said[0] if said else lines[-1] if lines else "no output"
         super().__init__(f"`{argv[0]} {' '.join(argv[1:3])} ...` exited {returncode}: {tail}")
 
 

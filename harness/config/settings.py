@@ -50,6 +50,13 @@ class SettingsFlags:
 
 def usable_cache_dir(path: Path, *, named_by: str) -> Path:
     """`path` when it is a directory, or can become one (its nearest existing ancestor is a writable directory)."""
+    dangling = next((c for c in (path, *path.parents) if c.is_symlink() and not c.exists()), None)
+    if dangling is not None:
+        # Not made for you: the link says where the cache lives (a disk not mounted now, say).
+        raise BadInput(
+            f"cache directory {path} (from {named_by}) cannot be made: {dangling} is a symbolic link to "
+            f"{dangling.readlink()}, which does not exist; create it, or name another cache directory"
+        )
     existing = next((candidate for candidate in (path, *path.parents) if candidate.exists()), None)
     if existing is None:
         return path

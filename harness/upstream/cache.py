@@ -18,10 +18,14 @@ are one protocol: split apart, each piece would have to trust the others' invari
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import re
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+import stat
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -45,6 +49,15 @@ CARGO_TOML = "Cargo.toml"
 _TAGS, _BRANCHES = "refs/tags/", "refs/remotes/origin/"
 # Never ask a promisor remote for an object behind the caller's back: a miss is answered here, in one fetch.
 _NO_LAZY_FETCH = {"GIT_NO_LAZY_FETCH": "1"}
+_GIT_LOCK_FILES = ("shallow.lock", "packed-refs.lock", "config.lock", "HEAD.lock", "FETCH_HEAD.lock")
+"""What git locks at the top of a bare repository while it writes there (and leaves behind when it is killed), besides
+the `refs/**/*.lock` of each ref it updates."""
+# A fetch may start git's housekeeping (gc, maintenance), by default in the background, after the fetch and its
+# cache lock are gone: in the foreground it stays under the lock, and a lock file in the repository older than a run
+# holding the cache lock is always a stale one.
+_HOUSEKEEPING_UNDER_THE_LOCK = ("-c", "gc.autoDetach=false", "-c", "maintenance.autoDetach=false")
+DAMAGED_SUFFIX = ".damaged"
+"""A damaged repository of the cache is set aside under its name with this suffix (the last one only)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,6 +103,76 @@ class UpstreamCache:
         from filelock import FileLock  # noqa: PLC0415
 
         return FileLock(str(self.root / "repos" / f"{self.source.cache_key}.lock"))
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The cache lock, with what a run killed while holding it left undone: its git lock files cleared.
+
+        Every run writes the cache's repository under this lock, so a git lock file older
+        than the moment this run took it belongs to a run that is gone: git itself would
+        refuse to go on ("remove the file manually") for as long as it is there.
+        """
+        with self._lock:
+            self._clear_stale_git_locks(since=time.time())
+            yield
+
+    def _clear_stale_git_locks(self, *, since: float) -> None:
+        if not self.repo.is_dir():
+            return
+        refs = self.repo / "refs"
+        candidates = [self.repo / name for name in _GIT_LOCK_FILES]
+        candidates += sorted(refs.rglob("*.lock")) if refs.is_dir() else []
+        cleared = []
+        for path in candidates:
+            try:
+                status = path.lstat()
+            except FileNotFoundError:
+                continue
+            if stat.S_ISREG(status.st_mode) and status.st_mtime < since:
+                path.unlink(missing_ok=True)
+                cleared.append(str(path.relative_to(self.repo)))
+        if cleared:
+            log.warning("upstream cache: removed %s, left by a run that was stopped", ", ".join(cleared))
+
+    def _damage(self) -> str | None:
+        """Why the cache's repository cannot be used as it is; None when it can, or when there is none yet."""
+        if self.repo.is_symlink() and not self.repo.exists():
+            return f"it is a symbolic link to {self.repo.readlink()}, which does not exist"
+        if not self.repo.exists():
+            return None
+        if not self.repo.is_dir():
+            return "it is not a directory"
+        if not (self.repo / "HEAD").is_file():
+            return "its HEAD is missing"
+        return _pack_damage(self.repo / "objects" / "pack")
+
+    def _heal(self) -> None:
+        """A damaged repository (a run killed mid-write, a disk that filled up, a hand that slipped) is set aside
+        and fetched again; the cache is a cache. Offline there is nothing to fetch it from: that is an error."""
+        why = self._damage()
+        if why is None:
+            return
+        if self.offline:
+            raise UpstreamError(
+                f"the upstream cache's copy of {self.source.location} is damaged ({why}) and --offline fetches "
+                "nothing: run once without --offline, which fetches it again"
+            )
+        with self._locked():
+            why = self._damage()  # another run may have set it aside meanwhile
+            if why is None:
+                return
+            aside = self.repo.with_name(self.repo.name + DAMAGED_SUFFIX)
+            if aside.is_symlink() or aside.is_file():
+                aside.unlink()
+            elif aside.exists():
+                shutil.rmtree(aside)
+            self.repo.rename(aside)
+            log.warning(
+                "upstream cache: %s was damaged (%s); set aside as %s, fetching it again",
+                self.repo.name,
+                why,
+                aside.name,
+            )
 
     def _git(self, *args: str) -> str:
         return git(f"--git-dir={self.repo}", *args)
@@ -209,7 +292,7 @@ class UpstreamCache:
             args = ["fetch", "--quiet", "--depth=1", "--filter=blob:none", "origin", *specs]
         log.info("fetching %s from %s", " ".join(specs), self.source.location)
         try:
-            self._git(*args)
+            self._git(*_HOUSEKEEPING_UNDER_THE_LOCK, *args)
         except CommandFailed as exc:
             shown = " ".join(s.rsplit(":", 1)[-1].removeprefix(_TAGS).removeprefix(_BRANCHES) for s in specs)
             raise UpstreamError(f"cannot fetch {shown} from upstream {self.source.location}: {exc}") from None
@@ -220,7 +303,7 @@ class UpstreamCache:
         if not self._missing(wanted, listing):
             return
         self.root.mkdir(parents=True, exist_ok=True)
-        with self._lock:
+        with self._locked():
             self._ensure_repo()
             missing = self._missing(wanted, listing)  # another run may have fetched them meanwhile
             if missing:
@@ -279,6 +362,7 @@ class UpstreamCache:
         refs = list(refs)
         wanted = [parse_ref(ref) for ref in dict.fromkeys(refs) if ref not in self._resolved]
         if wanted:
+            self._heal()
             if not self.offline:
                 self._sync(wanted)
             elif not (self.repo / "HEAD").exists():
@@ -356,10 +440,11 @@ class UpstreamCache:
 
     def _fetch_blobs(self, blobs: Sequence[str]) -> None:
         # What git's own lazy fetch asks a promisor remote, for all the blobs at once instead of one by one.
-        args = ["-c", "fetch.negotiationAlgorithm=noop", "fetch", "--quiet", "--no-tags", "--no-write-fetch-head"]
-        args += ["--recurse-submodules=no", "--filter=blob:none", "origin", *blobs]
+        args = [*_HOUSEKEEPING_UNDER_THE_LOCK, "-c", "fetch.negotiationAlgorithm=noop"]
+        args += ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--recurse-submodules=no"]
+        args += ["--filter=blob:none", "origin", *blobs]
         try:
-            with self._lock:
+            with self._locked():
                 self._git(*args)
         except CommandFailed as exc:
             raise UpstreamError(
@@ -387,7 +472,7 @@ class UpstreamCache:
         """
         if dest.exists() and any(dest.iterdir()):
             raise UpstreamError(f"checkout destination {dest} exists and is not empty")
-        with self._lock:
+        with self._locked():
             self._git("worktree", "prune")
             self._git("worktree", "add", "--quiet", "--detach", "--no-checkout", str(dest), resolved.commit)
         if sparse:
@@ -396,8 +481,36 @@ class UpstreamCache:
         return dest
 
     def remove_checkout(self, dest: Path) -> None:
-        with self._lock:
+        with self._locked():
             self._git("worktree", "remove", "--force", str(dest))
+
+
+def _pack_damage(packs: Path) -> str | None:
+    """A pack or its index cut short (a run killed while it wrote them, a full disk): an index whose own checksum
+    fails, or a pack whose closing checksum is not the one its index records. A pack git has not indexed yet is
+    not used by git, so it is no damage."""
+    if not packs.is_dir():
+        return None if packs.parent.is_dir() else "its objects directory is missing"
+    for index in sorted(packs.glob("pack-*.idx")):
+        pack = index.with_suffix(".pack")
+        size = (len(index.stem) - len("pack-")) // 2  # named after the pack's checksum: 20 bytes, or 32 (SHA-256)
+        digest = hashlib.sha256 if size == hashlib.sha256().digest_size else hashlib.sha1
+        try:
+            data = index.read_bytes()
+            with pack.open("rb") as handle:
+                handle.seek(max(pack.stat().st_size - size, 0))
+                trailer = handle.read(size)
+        except FileNotFoundError:
+            return f"pack {pack.name} is missing, its index is not"
+        except OSError as exc:
+            return f"{index.parent.name}/{index.name} cannot be read: {exc.strerror}"
+        if not data.startswith(b"\377tOc"):
+            continue  # an index of version 1, which no git of this century writes: git itself will say
+        if len(data) < 8 + 256 * 4 + 2 * size or digest(data[:-size]).digest() != data[-size:]:
+            return f"the index of pack {pack.name} is cut short"
+        if trailer != data[-2 * size : -size]:
+            return f"pack {pack.name} is cut short"
+    return None
 
 
 def _files_of_tree(tree: bytes, *, id_bytes: int) -> dict[str, str]:
