@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.analysis.patched import PatchedRef, RunMemo, verify_pin
+from harness.analysis.patched import PatchedRef, RunMemo, resolve_pinned
 from harness.config.pins import Pin, Pins
 from harness.config.series import Choice, tag_version
 from harness.errors import PinMismatch, UpstreamError
@@ -98,8 +98,7 @@ def post_image_drift(
         return None
     if pin.tag not in memo.pin_patched:
         try:
-            resolved = cache.resolve(pin.tag)
-            verify_pin(resolved, pin)
+            resolved = resolve_pinned(cache, pin.tag, pins)
         except (UpstreamError, PinMismatch) as exc:
             # A fork or mirror without the pinned tag (or with another one) says nothing about the ref itself.
             return Drift(

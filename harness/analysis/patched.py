@@ -72,6 +72,15 @@ def verify_pins(resolved: ResolvedRef, pins: Pins) -> None:
         verify_pin(resolved, pins.get(tag))
 
 
+def resolve_pinned(cache: UpstreamCache, ref: str, pins: Pins) -> ResolvedRef:
+    """`ref` resolved, and held to the pin of every tag on the commit it lands on: the one way every command
+    (compat, check, patch, refresh, verify, build) starts from a ref, so that none takes a moved tag that another
+    refuses, however it is spelled."""
+    resolved = cache.resolve(ref)
+    verify_pins(resolved, pins)
+    return resolved
+
+
 def choose_variant(
     cache: UpstreamCache, ref: str, resolved: ResolvedRef, *, pins: Pins, forced_patch: Path | None = None
 ) -> Choice:
@@ -168,9 +177,8 @@ def patch_ref(
     memo = memo if memo is not None else RunMemo()
     if (ref, forced_patch) in memo.patched_refs:
         return memo.patched_refs[ref, forced_patch]
-    resolved = cache.resolve(ref)
+    resolved = resolve_pinned(cache, ref, pins)
     pin = pins.get(ref)
-    verify_pins(resolved, pins)
     choice = choose_variant(cache, ref, resolved, pins=pins, forced_patch=forced_patch)
     # A pin's patch is the series' choice for its tag (checked when the pins are loaded).
     patch_path = forced_patch or (pins.patch_path(pin.patch) if pin else choice.variant.patch)

@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 
 from harness.analysis.findings import Finding
-from harness.analysis.patched import verify_pin
+from harness.analysis.patched import resolve_pinned
 from harness.analysis.static import StaticChecks, check_patched, not_text
 from harness.config.pins import Pins
 from harness.errors import BadInput
@@ -85,8 +85,7 @@ def refresh_patch(
     pins: Pins,
     checks: StaticChecks,
 ) -> RefreshRun:
-    resolved = cache.resolve(request.ref)
-    verify_pin(resolved, pins.get(request.ref))
+    resolved = resolve_pinned(cache, request.ref, pins)
     refresh = refresh_onto(cache, patch, resolved, pins=pins, today=request.today, settlement=request.settlement)
     findings = None
     written = conflicts_written = None

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from harness.analysis.compat import CompatResult, StaticResult, check_ref, static_result_of, summarize_static
-from harness.analysis.patched import patch_ref, verify_pin
+from harness.analysis.patched import patch_ref, resolve_pinned, verify_pin
 from harness.analysis.release_profile import describe_change, release_profile_of
 from harness.analysis.static import StaticChecks
 from harness.config.pins import Pins, shown_path
@@ -148,7 +148,7 @@ def _check(  # noqa: PLR0913  # the run's static checks are passed explicitly, n
     pins, cache_dir, offline = settings.pins, settings.cache_dir, settings.offline
     Patch.load(config.patch)  # a bad patch is reported before any fetch
     upstream = open_upstream(config, sub, ref, cache_dir, offline=offline)
-    resolved = upstream.cache.resolve(upstream.ref)
+    resolved = resolve_pinned(upstream.cache, upstream.ref, pins)
     tag = exact_tag(sub, resolved.commit)
     if tag is not None and tag != ref:
         # A commit the submodule's repository tags: the pin of that tag guards against a moved tag too.

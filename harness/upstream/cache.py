@@ -274,7 +274,9 @@ class UpstreamCache:
                 continue
             where = self._where(w, listing)
             if where is None:
-                raise UpstreamError(f"unknown ref {w.base!r}: no such tag or branch in upstream {self.source.location}")
+                raise UpstreamError(
+                    f"unknown ref {w.base!r}: no such tag or branch in upstream {self.source.location}{_short_id(w)}"
+                )
             name, oid = where
             if name not in local or local[name].oid != oid:
                 remote = name.replace(_BRANCHES, "refs/heads/", 1)
@@ -309,6 +311,21 @@ class UpstreamCache:
             if missing:
                 self._fetch(missing)
 
+    def _refuse_non_commits(self, wanted: Sequence[WantedRef], local: Mapping[str, _LocalRef]) -> None:
+        """A tag may point at a tree or a blob (git allows it): nothing there has a Dockerfile to check, nor history
+        to peel; one batched query for every named ref of the run."""
+        by_name = {n.replace(_BRANCHES, "refs/heads/", 1): r.oid for n, r in local.items()}
+        named = {w.base: local[where[0]].oid for w in wanted if not w.by_id and (where := self._where(w, by_name))}
+        if not named:
+            return
+        out = self._query("cat-file", "--batch-check=%(objecttype)", lines=[f"{oid}^{{}}" for oid in named.values()])
+        for base, kind in zip(named, out.decode().splitlines(), strict=False):
+            if kind in ("tree", "blob"):
+                raise UpstreamError(
+                    f"tag {base!r} of upstream {self.source.location} points at a {kind}, not a commit: there is no "
+                    f"{DOCKERFILE} to check; name a release tag or a commit"
+                )
+
     def _commit_of(self, wanted: WantedRef, local: Mapping[str, _LocalRef]) -> str:
         if wanted.by_id:
             start = wanted.base
@@ -318,9 +335,11 @@ class UpstreamCache:
                 if self.offline:
                     raise UpstreamError(
                         f"{wanted.base!r} is not in the upstream cache and --offline fetches nothing: "
-                        "run once without --offline"
+                        f"run once without --offline{_short_id(wanted)}"
                     )
-                raise UpstreamError(f"unknown ref {wanted.base!r} in upstream {self.source.location}")
+                raise UpstreamError(
+                    f"unknown ref {wanted.base!r} in upstream {self.source.location}{_short_id(wanted)}"
+                )
             name, _ = where
             start = local[name].oid if wanted.suffix else local[name].peeled
             if not wanted.suffix:
@@ -371,6 +390,7 @@ class UpstreamCache:
                     "run once without --offline"
                 )
             local = self._local_refs()
+            self._refuse_non_commits(wanted, local)
             commits = {w.ref: self._commit_of(w, local) for w in wanted}
             self._describe(commits, self._tags_by_commit(local))
         return {ref: self._resolved[ref] for ref in refs}
@@ -483,6 +503,16 @@ class UpstreamCache:
     def remove_checkout(self, dest: Path) -> None:
         with self._locked():
             self._git("worktree", "remove", "--force", str(dest))
+
+
+def _short_id(wanted: WantedRef) -> str:
+    """What to add to `unknown ref` when the name looks like an abbreviated commit id."""
+    if re.fullmatch(r"[0-9a-f]{4,39}", wanted.base) is None:
+        return ""
+    return (
+        ": if it is a commit id, name it in full (`git rev-parse` it); the upstream is asked for refs by name or "
+        "by full id, and a short id is expanded only in a superproject, by the submodule's repository"
+    )
 
 
 def _pack_damage(packs: Path) -> str | None:

@@ -16,7 +16,7 @@ from harness.config.superproject import SuperprojectConfig
 from harness.errors import BadInput, CheckFailed, UpstreamError
 from harness.proc import git, run
 from harness.upstream.cache import UpstreamCache
-from harness.upstream.source import UpstreamSource
+from harness.upstream.source import UpstreamSource, parse_ref
 
 _GITLINK_MODE = "160000"
 
@@ -116,11 +116,6 @@ def inspect_submodule(config: SuperprojectConfig) -> Submodule:
     )
 
 
-def _require_ref_syntax(ref: str) -> None:
-    if not ref or ref.startswith("-"):
-        raise UpstreamError(f"invalid ref {ref!r}")
-
-
 def _local_commit(git_dir: Path, ref: str) -> str | None:
     return _git_ok(f"--git-dir={git_dir}", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=git_dir)
 
@@ -136,8 +131,13 @@ def open_upstream(
     config: SuperprojectConfig, sub: Submodule, ref: str, cache_dir: Path, *, offline: bool = False
 ) -> SubmoduleUpstream:
     """The cache for `ref`: the configured upstream, else the submodule's repository when it has
-    the ref (no network), else the submodule's remote. `offline`: the cache answers alone."""
-    _require_ref_syntax(ref)
+    the ref (no network), else the submodule's remote. `offline`: the cache answers alone.
+
+    The ref is read as everywhere (harness.upstream.source.parse_ref): a reflog, range or path
+    expression means nothing to an upstream, whatever the submodule's own repository would make of
+    it. Only here is a short commit id accepted: the submodule's repository expands it.
+    """
+    parse_ref(ref)
     if config.upstream is not None:
         source = UpstreamSource.parse(config.upstream)
         return SubmoduleUpstream(cache=UpstreamCache(cache_dir, source, offline=offline), ref=ref)

@@ -414,3 +414,22 @@ def test_upstream_and_pins_keys_of_the_table(
     error = _error_line(capsys)
     assert PINNED_TAG in error
     assert "0" * 40 in error
+
+
+@pytest.mark.parametrize(
+    "ref", ["@{-1}", "main@{1.year.ago}", "HEAD@{1}", "v1.16.0..v1.17.0", f"{PINNED_TAG}:Dockerfile"]
+)
+def test_reflog_range_and_path_expressions_are_refused_in_a_superproject_too(
+    superproject: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str], ref: str
+) -> None:
+    """The submodule's own repository would make something of each (its reflog has the checkout it was made with):
+    what they name is that clone's history, not the upstream's."""
+    assert git(superproject / SUBMODULE, "rev-parse", "--verify", "--quiet", ref.split("..", maxsplit=1)[0])
+    for argv in (
+        ["compat", "--superproject", str(superproject), "--cache-dir", str(shared_cache), "--bump-to", ref],
+        ["refresh", "--superproject", str(superproject), "--cache-dir", str(shared_cache), "--ref", ref, "--output",
+         str(superproject / "new.patch")],
+    ):  # fmt: skip
+        assert main(argv) == 2
+        assert f"invalid ref {ref!r}" in _error_line(capsys)
+    assert not (superproject / "new.patch").exists()

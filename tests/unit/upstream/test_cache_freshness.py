@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -264,6 +265,57 @@ def test_history_a_shallow_cache_lacks_is_exit_2(
 ) -> None:
     assert main(["compat", "--upstream", str(upstream), "--cache-dir", str(tmp_path / "c"), f"{PINNED}~1"]) == 2
     assert f"cannot resolve '{PINNED}~1'" in _error_line(capsys)
+
+
+MOVED_TAG_COMMANDS = {
+    "compat": lambda ref, out: ["compat", "--ref", ref],
+    "check": lambda ref, out: ["check", "--ref", ref],
+    "patch": lambda ref, out: ["patch", "--for", ref, "--output", str(out)],
+    "refresh": lambda ref, out: ["refresh", "--ref", ref, "--patch", str(patches_dir() / "patch-dockerfile.patch"),
+                                 "--output", str(out)],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("command", MOVED_TAG_COMMANDS.values(), ids=MOVED_TAG_COMMANDS.keys())
+def test_a_moved_tag_is_refused_by_every_command_however_it_is_spelled(
+    upstream: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: Callable[[str, Path], list[str]]
+) -> None:
+    git(upstream, "tag", "--force", PINNED, "v1.18.0")  # re-tagged onto a commit with another Dockerfile
+    moved = git(upstream, "rev-parse", "v1.18.0^{commit}")
+    out = tmp_path / "out.patch"
+    for ref in (PINNED, f"{PINNED}~0", f"{PINNED}^0", f"{PINNED}^{{commit}}", moved):
+        argv = [*command(ref, out), "--upstream", str(upstream), "--cache-dir", str(tmp_path / "cache")]
+        assert main(argv) == 2, ref
+        error = _error_line(capsys)
+        assert f"{PINNED}: upstream Dockerfile is blob" in error and "was the tag moved" in error, (ref, error)
+        assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("ref", "kind"), [("a-tree", "tree"), ("a-blob", "blob"), ("a-tree^0", "tree"), ("an-annotated-tree", "tree")]
+)
+def test_a_tag_that_points_at_a_tree_or_a_blob_is_one_line_and_exit_2(
+    upstream: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], ref: str, kind: str
+) -> None:
+    git(upstream, "tag", "a-tree", f"{PINNED}^{{tree}}")
+    git(upstream, "tag", "a-blob", f"{PINNED}:Dockerfile")
+    git(upstream, "tag", "--annotate", "--message", "a tree", "an-annotated-tree", f"{PINNED}^{{tree}}")
+    assert main(["compat", "--upstream", str(upstream), "--cache-dir", str(tmp_path / "cache"), ref]) == 2
+    error = _error_line(capsys)
+    assert f"tag {ref.removesuffix('^0')!r} of upstream {upstream} points at a {kind}, not a commit" in error
+
+
+def test_a_short_commit_id_is_refused_outside_a_superproject_saying_why(
+    upstream: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    short = git(upstream, "rev-parse", "--short=12", f"{PINNED}^{{commit}}")
+    for offline in ((), ("--offline",)):
+        argv = ["compat", "--upstream", str(upstream), "--cache-dir", str(tmp_path / "cache"), *offline, short]
+        if offline:
+            assert main(["compat", "--upstream", str(upstream), "--cache-dir", str(tmp_path / "cache"), PINNED]) == 0
+            capsys.readouterr()
+        assert main(argv) == 2
+        assert repr(short) in (error := _error_line(capsys)) and "if it is a commit id, name it in full" in error
 
 
 @pytest.mark.parametrize("ref", ["HEAD@{1}", "main@{upstream}", "v1.16.0..v1.17.0", f"{PINNED}:Dockerfile", "v1.*"])
