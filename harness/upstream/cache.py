@@ -94,6 +94,8 @@ class UpstreamCache:
         self._resolved: dict[str, ResolvedRef] = {}
         # Blobs are named by their content: once read, they are the same bytes for the rest of the run.
         self._blobs: dict[str, bytes] = {}
+        # Looked at for damage once a run: what the run itself then writes is written whole, under the lock.
+        self._looked_at = False
 
     # -- repository -----------------------------------------------------------------------------
 
@@ -149,8 +151,11 @@ class UpstreamCache:
     def _heal(self) -> None:
         """A damaged repository (a run killed mid-write, a disk that filled up, a hand that slipped) is set aside
         and fetched again; the cache is a cache. Offline there is nothing to fetch it from: that is an error."""
+        if self._looked_at:
+            return
         why = self._damage()
         if why is None:
+            self._looked_at = True
             return
         if self.offline:
             raise UpstreamError(
@@ -167,6 +172,7 @@ class UpstreamCache:
             elif aside.exists():
                 shutil.rmtree(aside)
             self.repo.rename(aside)
+            self._looked_at = True
             log.warning(
                 "upstream cache: %s was damaged (%s); set aside as %s, fetching it again",
                 self.repo.name,
