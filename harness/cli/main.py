@@ -23,10 +23,11 @@ from harness import __version__
 from harness.analysis.confine import detect as detect_confinement
 from harness.cli.commands import BUILD_EXTRA
 from harness.cli.parser import build_parser
+from harness.cli.report_paths import check_report_paths
 from harness.config.settings import Settings, SettingsFlags, resolve_settings
 from harness.config.superproject import SuperprojectConfig, SuperprojectFlags, resolve_superproject
 from harness.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, BadInput, EnvironmentProblem, HarnessError
-from harness.report.publish import Sinks, check_writable, publish
+from harness.report.publish import Sinks, publish
 from harness.results import Outcome, exit_code
 
 log = logging.getLogger("harness")
@@ -296,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     outcome: Outcome | None = None
     try:
         sinks = _sinks(args)
-        check_writable(sinks)
+        sinks = check_report_paths(args, sinks)
         outcome = COMMANDS[args.command](args, console)
         publish(outcome, sinks, console)
         sys.stdout.flush()  # inside the try: a reader that went away shows up here, not at interpreter exit
