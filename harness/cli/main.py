@@ -70,12 +70,14 @@ def _tree_command(args: argparse.Namespace, console: Console) -> Outcome:
     if args.checkout is not None and (args.superproject or args.submodule):
         raise BadInput("--checkout names the tree itself; it does not go with --superproject or --submodule")
     config = None if args.checkout is not None else _superproject(args, discover=True)
+    settings = _settings(args, config)
     return on_tree(
         args.command,
         checkout=args.checkout,
         patch=args.patch,
         superproject=config,
-        pins=_settings(args, config).pins,
+        pins=settings.pins,
+        journals=settings.journal_dir,
     )
 
 

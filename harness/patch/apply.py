@@ -164,11 +164,14 @@ def committed_files(tree: Path, names: Sequence[str]) -> dict[str, bytes | None]
     return contents
 
 
-def status(tree: Path, patch: Patch) -> PatchReport:
-    """The state of the checkout; it writes nothing, so an interrupted apply or revert is reported, not finished."""
-    journal_file = JournalFile.of(tree)
-    pending = journal_file.read()
-    if pending is not None:
+def status(tree: Path, patch: Patch, *, journals: Path | None = None) -> PatchReport:
+    """The state of the checkout; it writes nothing, so an interrupted apply or revert is reported, not finished.
+
+    `journals`: where the journal of a checkout that is not a git work tree is (harness.patch.journal).
+    """
+    journal_file = JournalFile.of(tree, journals=journals)
+    pending = journal_file.read() if journal_file is not None else None
+    if journal_file is not None and pending is not None:
         raise BadInput(
             f"the {pending.action} of {pending.patch} in {tree} was interrupted ({journal_file.path} records it): "
             "run `mas-harness apply` or `mas-harness revert` on this checkout to finish it first"
@@ -188,7 +191,7 @@ def patched_contents(patch: Patch, contents: Mapping[str, bytes | None], *, reve
 
 def _finish_interrupted(tree: Path, patch: Patch, journal_file: JournalFile) -> None:
     """What a crashed run left: finish its apply or revert, and delete its temporary files."""
-    finished = roll_forward(tree, journal_file, limit=MAX_FILE_BYTES)
+    finished = roll_forward(tree, journal_file, files=patch.files, limit=MAX_FILE_BYTES)
     if finished is not None:
         log.warning(
             "finished the %s of %s in %s that was interrupted (%d files)",
@@ -283,11 +286,16 @@ _REVERT = _Direction(
 )
 
 
-def _change(tree: Path, patch: Patch, direction: _Direction) -> ApplyResult:
+def _change(tree: Path, patch: Patch, direction: _Direction, journals: Path | None) -> ApplyResult:
     """Apply or revert once, all or nothing: a second call is a reported no-op; on any failure the tree is unchanged."""
     name = patch.path.name
     with locked_tree(tree):
-        journal_file = JournalFile.of(tree)
+        journal_file = JournalFile.of(tree, journals=journals)
+        if journal_file is None:
+            raise BadInput(
+                f"{tree} is not the top of a git work tree and no directory was given for its journal: an "
+                f"{direction.action} cannot be made all-or-nothing there"
+            )
         _finish_interrupted(tree, patch, journal_file)
         contents = read_files(tree, patch)
         report = evaluate(contents, patch, committed=committed_files(tree, patch.files))
@@ -310,11 +318,15 @@ def _change(tree: Path, patch: Patch, direction: _Direction) -> ApplyResult:
     return ApplyResult(action=direction.did, report=report, message=f"{direction.did} {name} {direction.where} {tree}")
 
 
-def apply(tree: Path, patch: Patch) -> ApplyResult:
-    """Apply once: a second call is a reported no-op; on any failure the tree is unchanged."""
-    return _change(tree, patch, _APPLY)
+def apply(tree: Path, patch: Patch, *, journals: Path | None = None) -> ApplyResult:
+    """Apply once: a second call is a reported no-op; on any failure the tree is unchanged.
+
+    `journals`: where the journal of a checkout that is not a git work tree goes (a git work tree keeps its
+    own in its git directory); without it, such a checkout is refused.
+    """
+    return _change(tree, patch, _APPLY, journals)
 
 
-def revert(tree: Path, patch: Patch) -> ApplyResult:
-    """Undo an apply; a tree without the patch is a reported no-op."""
-    return _change(tree, patch, _REVERT)
+def revert(tree: Path, patch: Patch, *, journals: Path | None = None) -> ApplyResult:
+    """Undo an apply; a tree without the patch is a reported no-op. `journals` as in `apply`."""
+    return _change(tree, patch, _REVERT, journals)

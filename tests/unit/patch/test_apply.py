@@ -217,7 +217,8 @@ def test_non_git_directory_still_works(tmp_path: Path, patch: Patch) -> None:
     tree = tmp_path / "plain"
     tree.mkdir()
     (tree / "Dockerfile").write_bytes(UPSTREAM)
-    apply(tree, patch)
-    assert status(tree, patch).state == State.APPLIED
-    revert(tree, patch)
+    journals = tmp_path / "journals"
+    apply(tree, patch, journals=journals)
+    assert status(tree, patch, journals=journals).state == State.APPLIED
+    revert(tree, patch, journals=journals)
     assert (tree / "Dockerfile").read_bytes() == UPSTREAM
