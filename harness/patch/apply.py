@@ -13,8 +13,10 @@ all-or-nothing even across a crash (harness.patch.journal).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
 import logging
+import re
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -107,9 +109,30 @@ def _git_apply(root: Path, patch: Patch, *flags: str) -> tuple[bool, str]:
 
 def _check(contents: Mapping[str, bytes | None], patch: Patch, *, reverse: bool = False) -> bool:
     """Whether `git apply --check` (or `--check --reverse`) accepts the patch on these contents."""
+    return _checked(contents, patch, reverse=reverse)[0]
+
+
+def _checked(contents: Mapping[str, bytes | None], patch: Patch, *, reverse: bool = False) -> tuple[bool, str]:
+    """`_check`, and what git said when it refused."""
     with _staging(contents) as root:
-        ok, _ = _git_apply(root, patch, "--check", *(("--reverse",) if reverse else ()))
-    return ok
+        return _git_apply(root, patch, "--check", *(("--reverse",) if reverse else ()))
+
+
+_FAILED_AT = re.compile(r"^error: patch failed: (?P<file>.+):(?P<line>\d+)$", re.MULTILINE)
+
+
+def _refused_by_git(hunks: tuple[HunkReport, ...], error: str) -> tuple[HunkReport, ...]:
+    """The hunks git refused although their lines are there (no context to anchor them, say), marked with git's
+    reason: a conflict must never be shown beside hunks that all "apply"."""
+    lines = [line.removeprefix("error: ") for line in error.splitlines() if line.startswith("error: ")]
+    reason = "; ".join(dict.fromkeys(lines)) or error or "no reason given"
+    named = {(found["file"], int(found["line"])) for found in _FAILED_AT.finditer(error)}
+    matching = [h for h in hunks if h.status in ("exact", "offset")]
+    # A hunk already applied explains itself (a half-applied patch); one that "applies" and git refuses does not.
+    refused = [h for h in matching if (h.file, h.expected_start) in named]
+    if not named and len(matching) == len(hunks):
+        refused = matching
+    return tuple(dataclasses.replace(h, status="conflict", refused=reason) if h in refused else h for h in hunks)
 
 
 def evaluate(
@@ -129,7 +152,8 @@ def evaluate(
     _require_plausible_sizes(contents)
     hunks = tuple(hunk_reports(patch, contents))
     # The reverse check only tells the other states apart: a patch that applies needs no more.
-    if _check(contents, patch):
+    forward, refusal = _checked(contents, patch)
+    if forward:
         return PatchReport(state=State.APPLIES, hunks=hunks, reason="the forward check passes")
     if _check(contents, patch, reverse=True):
         if committed is None:
@@ -147,6 +171,8 @@ def evaluate(
         return PatchReport(
             state=State.APPLIED, hunks=hunks, reason="the reverse check passes and the commit does not have the change"
         )
+    if not any(h.status == "conflict" for h in hunks):
+        hunks = _refused_by_git(hunks, refusal)
     conflicts = [h.describe() for h in hunks if h.status == "conflict"]
     reason = "; ".join(conflicts) if conflicts else "git apply rejects the patch in both directions"
     return PatchReport(state=State.CONFLICT, hunks=hunks, reason=reason)
