@@ -127,6 +127,11 @@ def is_standard_output(path: Path) -> bool:
     return str(path) == STANDARD_OUTPUT
 
 
+def output_name(path: Path) -> str:
+    """A written path as a message names it: `-` is standard output."""
+    return "standard output" if is_standard_output(path) else str(path)
+
+
 def is_stream(path: Path) -> bool:
     """A character device or a named pipe (/dev/null, /dev/stdout, a FIFO): written into, never replaced."""
     try:

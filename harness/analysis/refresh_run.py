@@ -17,7 +17,7 @@ from harness.analysis.patched import verify_pin
 from harness.analysis.static import StaticChecks, check_patched, not_text
 from harness.config.pins import Pins
 from harness.errors import BadInput
-from harness.files import write_output
+from harness.files import output_name, write_output
 from harness.patch.patchfile import Patch
 from harness.patch.refresh_rebase import Refresh, Settlement, refresh_onto
 from harness.results import Status
@@ -49,12 +49,13 @@ class RefreshRun:
             )
             return Status.FAILED, refresh.summary() + wrote
         failed = self.failed_checks
+        written = output_name(self.output) if self.output is not None else None
         if refresh.status == "patch-side":
             checks = f"static checks fail on it: {', '.join(failed)}" if failed else "static checks pass"
-            return Status.FAILED, f"{refresh.summary()}; wrote {self.output} ({checks})"
+            return Status.FAILED, f"{refresh.summary()}; wrote {written} ({checks})"
         if failed:
-            return Status.FAILED, f"wrote {self.output}, but static checks fail on it: {', '.join(failed)}: review it"
-        return Status.OK, f"{refresh.summary()}; wrote {self.output}"
+            return Status.FAILED, f"wrote {written}, but static checks fail on it: {', '.join(failed)}: review it"
+        return Status.OK, f"{refresh.summary()}; wrote {written}"
 
 
 @dataclass(frozen=True, kw_only=True)

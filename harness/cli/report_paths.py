@@ -117,7 +117,7 @@ def _destinations(args: argparse.Namespace, sinks: Sinks) -> Iterator[Destinatio
     if getattr(args, "conflicts", None) is not None:
         yield Destination(flag="--conflicts", path=args.conflicts, replace=force)
     if getattr(args, "plot", None) is not None:
-        yield Destination(flag="--plot", path=args.plot)
+        yield Destination(flag="--plot", path=args.plot, to_standard_output=False)
     if getattr(args, "report_dir", None) is not None:
         yield Destination(flag="--report-dir", path=args.report_dir, directory=True)
 
@@ -137,6 +137,8 @@ def run_paths(args: argparse.Namespace, sinks: Sinks, *, env: Mapping[str, str],
 def check_report_paths(args: argparse.Namespace, sinks: Sinks, *, env: Mapping[str, str] = os.environ) -> Sinks:
     """Refuse (exit 2, before any work) a report path that is an input, inside the checkout or submodule or a git
     directory, the same file as another report, or not a file that can be written; the sinks to publish to."""
+    if not sinks.destinations() and not any(_destinations(args, sinks)):
+        return sinks  # nothing written for the user: nothing to check, nothing to resolve
     paths = run_paths(args, sinks, env=env, cwd=Path.cwd())
     check_writable(sinks, paths)
     return dataclasses.replace(sinks, tables_to_stderr=takes_standard_output(paths))

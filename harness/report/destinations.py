@@ -32,6 +32,8 @@ class Destination:
     """Whether an existing regular file may be replaced (reports: always; `patch` and `refresh`: with --force)."""
     directory: bool = False
     """A directory the run fills (`--report-dir`), not a file."""
+    to_standard_output: bool = True
+    """Whether `-` (standard output) may stand for it: not for a directory, nor a plot named by its suffix."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -159,6 +161,8 @@ def refuse_unsafe_destinations(paths: RunPaths) -> None:
     """Refuse (bad input, before any work) a destination that would replace or damage what is not a report."""
     for destination in paths.destinations:
         if is_standard_output(destination.path):
+            if destination.directory or not destination.to_standard_output:
+                raise BadInput(f"{destination.flag} cannot be standard output (-); name a path")
             continue
         _check_kind(destination)
         _check_place(destination, paths)

@@ -6,7 +6,7 @@ from harness.analysis.compat import variant_for
 from harness.cli.commands.run_context import open_checks
 from harness.config.settings import Settings
 from harness.errors import BadInput
-from harness.files import write_output
+from harness.files import output_name, write_output
 from harness.results import Location, Outcome, Result, Status
 from harness.upstream.cache import UpstreamCache
 
@@ -33,12 +33,13 @@ def export(*, cache: UpstreamCache, ref: str, output: Path, force: bool, setting
         failed = ", ".join(dict.fromkeys(f.check for f in static.failed))
         status, reason = (
             Status.FAILED,
-            f"wrote {output}: the {variant.name} variant applies to {ref} but fails {failed}",
+            f"wrote {output_name(output)}: the {variant.name} variant applies to {ref} but fails {failed}",
         )
     else:
         status, reason = (
             Status.OK,
-            (f"wrote {output}: the {variant.name} variant, which applies to {ref} and passes the static checks"),
+            f"wrote {output_name(output)}: the {variant.name} variant, which applies to {ref} and passes the "
+            "static checks",
         )
     result = Result(
         name="patch",

@@ -198,6 +198,16 @@ def json_and_a_report_on_standard_output(tmp_path: Path, monkeypatch: pytest.Mon
     return argv, "--json and --junit - both write to standard output"
 
 
+def a_plot_on_standard_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], str]:
+    return ["advise", "--memory", "16G", "--plot", "-"], "--plot cannot be standard output"
+
+
+def advise_plot_is_its_trace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], str]:
+    (tmp_path / "trace.json").write_text("{}")
+    trace = str(tmp_path / "trace.json")
+    return ["advise", "--memory", "16G", "--trace", trace, "--plot", trace], "is a --trace file"
+
+
 CASES: dict[str, Case] = {
     case.__name__.replace("_", "-"): case
     for case in (
@@ -220,6 +230,8 @@ CASES: dict[str, Case] = {
         patch_output_is_a_directory_with_force,
         refresh_output_is_a_socket_with_force,
         json_and_a_report_on_standard_output,
+        a_plot_on_standard_output,
+        advise_plot_is_its_trace,
     )
 }
 
@@ -267,7 +279,7 @@ def test_patch_output_dash_writes_the_patch_to_standard_output(
     captured = capsys.readouterr()
     assert captured.out.startswith(("Description:", "---", "diff", "From", "Author", "Subject")), captured.out[:200]
     assert "Dockerfile" in captured.out
-    assert "wrote -" in captured.err
+    assert "wrote standard output" in captured.err
 
 
 def test_a_report_that_cannot_be_written_after_an_apply_says_the_apply_was_done(
