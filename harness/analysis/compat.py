@@ -98,6 +98,45 @@ def refs_to_check(cache: UpstreamCache, pins: Pins, *, refs: Sequence[str], late
     return list(dict.fromkeys(chosen))
 
 
+@dataclass(frozen=True, kw_only=True)
+class RefError:
+    """A ref of a multi-ref run that could not be checked (an unknown ref, say): an `error` for it alone."""
+
+    ref: str
+    reason: str
+
+    def as_json(self) -> dict[str, object]:
+        return {"ref": self.ref, "state": "error", "ok": False, "reason": self.reason}
+
+
+def resolvable_refs(cache: UpstreamCache, refs: Sequence[str]) -> tuple[list[str], list[RefError]]:
+    """The refs that resolve, in order, and an error for each that does not: one bad ref of several must not
+    abort the others. A run whose every ref fails is bad input, the first error its message, as before."""
+    refs = list(dict.fromkeys(refs))
+    try:
+        cache.resolve_all(refs)
+    except UpstreamError:
+        if len(refs) == 1:
+            raise
+    else:
+        return refs, []
+    # One at a time, only now: the batch cannot say which ref it stumbled on, nor go on past it.
+    good: list[str] = []
+    errors: list[RefError] = []
+    first: UpstreamError | None = None
+    for ref in refs:
+        try:
+            cache.resolve(ref)
+        except UpstreamError as exc:
+            first = first or exc
+            errors.append(RefError(ref=ref, reason=str(exc)))
+        else:
+            good.append(ref)
+    if not good and first is not None:
+        raise first
+    return good, errors
+
+
 def variant_for(
     cache: UpstreamCache, ref: str, *, pins: Pins, checks: StaticChecks
 ) -> tuple[PatchedRef, StaticSummary | None]:

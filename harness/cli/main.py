@@ -23,10 +23,11 @@ from harness import __version__
 from harness.analysis.confine import detect as detect_confinement
 from harness.cli.commands import BUILD_EXTRA
 from harness.cli.parser import build_parser
+from harness.cli.report_paths import check_report_paths
 from harness.config.settings import Settings, SettingsFlags, resolve_settings
 from harness.config.superproject import SuperprojectConfig, SuperprojectFlags, resolve_superproject
 from harness.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, BadInput, EnvironmentProblem, HarnessError
-from harness.report.publish import Sinks, check_writable, publish
+from harness.report.publish import Sinks, publish
 from harness.results import Outcome, exit_code
 
 log = logging.getLogger("harness")
@@ -69,12 +70,14 @@ def _tree_command(args: argparse.Namespace, console: Console) -> Outcome:
     if args.checkout is not None and (args.superproject or args.submodule):
         raise BadInput("--checkout names the tree itself; it does not go with --superproject or --submodule")
     config = None if args.checkout is not None else _superproject(args, discover=True)
+    settings = _settings(args, config)
     return on_tree(
         args.command,
         checkout=args.checkout,
         patch=args.patch,
         superproject=config,
-        pins=_settings(args, config).pins,
+        pins=settings.pins,
+        journals=settings.journal_dir,
     )
 
 
@@ -296,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     outcome: Outcome | None = None
     try:
         sinks = _sinks(args)
-        check_writable(sinks)
+        sinks = check_report_paths(args, sinks)
         outcome = COMMANDS[args.command](args, console)
         publish(outcome, sinks, console)
         sys.stdout.flush()  # inside the try: a reader that went away shows up here, not at interpreter exit

@@ -26,9 +26,10 @@ then run `mas-harness verify`, `mas-harness apply`, `mas-harness compat --bump-t
 """
 
 EPILOG = """\
-exit codes: 0 every check passed; 1 a check failed; 2 bad input (nothing of yours was
-written); 3 a tool or engine is missing; 4 an internal error of the harness (please
-report it, with the output of the same command run with -v).
+exit codes: 0 every check passed; 1 a check failed; 2 bad input (refused before any
+work, nothing of yours written), or a report that could not be written after the work
+(the message says what was done); 3 a tool or engine is missing; 4 an internal error of
+the harness (please report it, with the output of the same command run with -v).
 """
 
 REFRESH_DESCRIPTION = """\

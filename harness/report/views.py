@@ -24,7 +24,7 @@ from harness.results import Column, Location, Outcome, Result, Row, Status, Tabl
 if TYPE_CHECKING:
     # Types only: `status` renders a tree's outcome without loading the static checks behind compat and verify.
     from harness.analysis.checkout_target import TreeTarget
-    from harness.analysis.compat import CompatResult, StaticResult
+    from harness.analysis.compat import CompatResult, RefError, StaticResult
     from harness.analysis.findings import Finding
     from harness.analysis.submodule_checks import SuperprojectCheck
     from harness.patch.hunks import HunkReport
@@ -37,6 +37,8 @@ STATIC_TITLE = "Static checks of the patched Dockerfile"
 def hunk_cell(hunk: HunkReport) -> str:
     if hunk.status == "offset":
         return f"#{hunk.index} offset {hunk.offset:+d}"
+    if hunk.status == "conflict" and hunk.refused is not None:
+        return f"#{hunk.index} refused by git apply"
     if hunk.status == "conflict":
         return f"#{hunk.index} conflict at line {hunk.mismatch_line}"
     return f"#{hunk.index} {hunk.status}"
@@ -264,14 +266,24 @@ def compat_notes(results: Sequence[CompatResult]) -> list[str]:
     return [*notes, *profile_changes(results), *lighter_upstream(results)]
 
 
-def compat_outcome(results: Sequence[CompatResult], *, upstream: str) -> Outcome:
+def _ref_error_result(error: RefError) -> Result:
+    return Result(name="state", status=Status.ERROR, reason=error.reason, group=f"compat.{error.ref}")
+
+
+def compat_outcome(results: Sequence[CompatResult], *, upstream: str, errors: Sequence[RefError] = ()) -> Outcome:
+    """Every ref checked, then each one that could not be (an `error` result of its own)."""
     return Outcome(
         command="compat",
         title="Patch compatibility",
-        results=tuple(r for c in results for r in compat_results(c)),
+        results=(*(r for c in results for r in compat_results(c)), *(_ref_error_result(e) for e in errors)),
         tables=(compat_table(results),),
-        notes=tuple(compat_notes(results)),
-        data={"mode": "pins", "upstream": upstream, "superproject": None, "refs": [r.as_json() for r in results]},
+        notes=(*compat_notes(results), *(f"{e.ref}: not checked: {e.reason}" for e in errors)),
+        data={
+            "mode": "pins",
+            "upstream": upstream,
+            "superproject": None,
+            "refs": [*(r.as_json() for r in results), *(e.as_json() for e in errors)],
+        },
     )
 
 

@@ -9,7 +9,7 @@ submodule's own repository (no network) or its remote as the source.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from harness.config.superproject import SuperprojectConfig
 from harness.errors import BadInput, CheckFailed, UpstreamError
@@ -81,9 +81,24 @@ def _remote_url_from_gitmodules(root: Path, path: str) -> str | None:
     return None
 
 
+def _refuse_links(root: Path, path: str) -> None:
+    """A submodule is a directory inside the superproject: a symbolic link on its path would take every read and
+    every write of `apply` to wherever it points."""
+    current = root
+    for part in PurePosixPath(path).parts:
+        current = current / part
+        if current.is_symlink():
+            shown = current.relative_to(root).as_posix()
+            raise BadInput(
+                f"submodule {path}: {shown} is a symbolic link (-> {current.readlink()}), not a directory of the "
+                f"superproject {root}: refusing to follow it"
+            )
+
+
 def inspect_submodule(config: SuperprojectConfig) -> Submodule:
     """Read (never write) what the superproject records for its submodule and what is checked out."""
     root, path = config.root, config.submodule
+    _refuse_links(root, path)
     if _git_ok("rev-parse", "--show-toplevel", cwd=root) is None:
         raise BadInput(f"superproject {root} is not inside a git work tree")
     staged = git("ls-files", "--stage", "--", path, cwd=root)

@@ -3,7 +3,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.analysis.compat import StaticResult, check_refs, static_result_of
+from harness.analysis.compat import StaticResult, check_refs, resolvable_refs, static_result_of
+from harness.analysis.findings import Finding
 from harness.analysis.static import check_patched
 from harness.cli.commands.run_context import open_checks, with_run_facts
 from harness.config.settings import Settings
@@ -40,6 +41,15 @@ def check(*, refs: Sequence[str], forced_patch: Path | None, settings: Settings)
     chosen = list(refs) or [pin.tag for pin in settings.pins.pins if pin.expected == "applies"]
     if not chosen:
         raise BadInput(f"nothing to check: {settings.pins.source} pins no release expected to apply")
-    results = check_refs(cache, chosen, pins=settings.pins, checks=checks, forced_patch=forced_patch)
-    outcome = check_outcome([static_result_of(result) for result in results])
+    good, errors = resolvable_refs(cache, chosen)
+    results = check_refs(cache, good, pins=settings.pins, checks=checks, forced_patch=forced_patch)
+    unchecked = [
+        StaticResult(
+            ref=error.ref,
+            patch="",
+            findings=(Finding(check="ref-resolves", ok=False, line=None, message=error.reason, error=True),),
+        )
+        for error in errors
+    ]
+    outcome = check_outcome([*(static_result_of(result) for result in results), *unchecked])
     return with_run_facts(outcome, checks=checks, upstream=settings.upstream, offline=settings.offline)

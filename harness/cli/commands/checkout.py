@@ -10,11 +10,10 @@ from harness.analysis.checkout_target import tree_target
 from harness.config.pins import Pins
 from harness.config.superproject import SuperprojectConfig
 from harness.patch import apply as patch_apply
-from harness.patch.patchfile import Patch
 from harness.report.views import tree_outcome
 from harness.results import Outcome
 
-Operation = Callable[[Path, Patch], patch_apply.PatchReport | patch_apply.ApplyResult]
+Operation = Callable[..., patch_apply.PatchReport | patch_apply.ApplyResult]
 
 # The command's call, and whether the submodule must be at its recorded commit: apply refuses to patch a
 # submodule checked out elsewhere; status and revert report on, or undo, whatever is there.
@@ -25,15 +24,21 @@ OPERATIONS: dict[str, tuple[Operation, bool]] = {
 }
 
 
-def on_tree(
-    command: str, *, checkout: Path | None, patch: Path | None, superproject: SuperprojectConfig | None, pins: Pins
+def on_tree(  # noqa: PLR0913  # one keyword per thing the command is told
+    command: str,
+    *,
+    checkout: Path | None,
+    patch: Path | None,
+    superproject: SuperprojectConfig | None,
+    pins: Pins,
+    journals: Path | None,
 ) -> Outcome:
     operation, for_apply = OPERATIONS[command]
     target = tree_target(checkout=checkout, patch=patch, superproject=superproject, pins=pins, for_apply=for_apply)
     started = time.perf_counter()
     answer: patch_apply.PatchReport | patch_apply.ApplyResult | patch_apply.PatchConflict
     try:
-        answer = operation(target.tree, target.patch)
+        answer = operation(target.tree, target.patch, journals=journals)
     except patch_apply.PatchConflict as conflict:
         answer = conflict
     return tree_outcome(command, target, answer, duration=time.perf_counter() - started)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.analysis.compat import check_refs, refs_to_check
+from harness.analysis.compat import check_refs, refs_to_check, resolvable_refs
 from harness.analysis.submodule_checks import check_bump, verify
 from harness.cli.commands.run_context import open_checks, with_run_facts
 from harness.config.settings import Settings
@@ -26,14 +26,9 @@ def compat(
         Patch.load(forced_patch)  # bad input is reported before any fetch
     cache = open_cache(settings)
     checks = open_checks(settings)
-    results = check_refs(
-        cache,
-        refs_to_check(cache, settings.pins, refs=refs, latest=latest),
-        pins=settings.pins,
-        checks=checks,
-        forced_patch=forced_patch,
-    )
-    outcome = compat_outcome(results, upstream=settings.upstream)
+    good, errors = resolvable_refs(cache, refs_to_check(cache, settings.pins, refs=refs, latest=latest))
+    results = check_refs(cache, good, pins=settings.pins, checks=checks, forced_patch=forced_patch)
+    outcome = compat_outcome(results, upstream=settings.upstream, errors=errors)
     return with_run_facts(outcome, checks=checks, upstream=settings.upstream, offline=settings.offline)
 
 

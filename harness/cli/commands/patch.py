@@ -5,18 +5,21 @@ from pathlib import Path
 from harness.analysis.compat import variant_for
 from harness.cli.commands.run_context import open_checks
 from harness.config.settings import Settings
-from harness.files import atomic_write, refuse_clobber
+from harness.errors import BadInput
+from harness.files import output_name, write_output
 from harness.results import Location, Outcome, Result, Status
 from harness.upstream.cache import UpstreamCache
 
 
 def export(*, cache: UpstreamCache, ref: str, output: Path, force: bool, settings: Settings) -> Outcome:
     """The harness's variant for REF, written to OUTPUT when it applies there."""
-    refuse_clobber(output, force=force)
     variant_ref, static = variant_for(cache, ref, pins=settings.pins, checks=open_checks(settings))
     written = variant_ref.patched is not None
     if written:
-        atomic_write(output, variant_ref.patch_path.read_bytes(), mode=0o644, replace=force)
+        try:
+            write_output(output, variant_ref.patch_path.read_bytes(), mode=0o644, replace=force)
+        except OSError as exc:
+            raise BadInput(f"{output} cannot be written: {exc.strerror or exc}; nothing written") from None
     variant = variant_ref.choice.variant
     if not written:
         status, reason = (
@@ -30,12 +33,13 @@ def export(*, cache: UpstreamCache, ref: str, output: Path, force: bool, setting
         failed = ", ".join(dict.fromkeys(f.check for f in static.failed))
         status, reason = (
             Status.FAILED,
-            f"wrote {output}: the {variant.name} variant applies to {ref} but fails {failed}",
+            f"wrote {output_name(output)}: the {variant.name} variant applies to {ref} but fails {failed}",
         )
     else:
         status, reason = (
             Status.OK,
-            (f"wrote {output}: the {variant.name} variant, which applies to {ref} and passes the static checks"),
+            f"wrote {output_name(output)}: the {variant.name} variant, which applies to {ref} and passes the "
+            "static checks",
         )
     result = Result(
         name="patch",

@@ -4,7 +4,7 @@ from datetime import date
 from pathlib import Path
 
 from harness.analysis.confine import Confinement
-from harness.analysis.refresh_run import RefreshRequest, check_outputs, refresh_patch
+from harness.analysis.refresh_run import RefreshRequest, refresh_patch
 from harness.analysis.static import StaticChecks
 from harness.analysis.verdicts import VerdictCache
 from harness.config.pins import Pins, shown_path
@@ -39,7 +39,6 @@ def refresh(  # noqa: PLR0913  # one keyword per option of the command, by desig
     confinement: Confinement,
     reuse_verdicts: bool = True,
 ) -> Outcome:
-    check_outputs(patch=patch, output=output, conflicts=conflicts, resolved=resolved, force=force)
     resolution = {DOCKERFILE: _read_bytes(resolved, "resolved Dockerfile")} if resolved else None
     request = RefreshRequest(
         ref=ref,

@@ -414,3 +414,24 @@ def test_upstream_and_pins_keys_of_the_table(
     error = _error_line(capsys)
     assert PINNED_TAG in error
     assert "0" * 40 in error
+
+
+@pytest.mark.parametrize("linked", [SUBMODULE, SUBMODULE.split("/", maxsplit=1)[0]], ids=["the-submodule", "a-parent"])
+@pytest.mark.parametrize("command", ["apply", "status", "verify"])
+def test_a_submodule_path_through_a_symbolic_link_is_refused(
+    linked: str, command: str, superproject: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A link on the submodule's path would take apply's writes to a directory elsewhere: refused, not followed."""
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(superproject / linked, elsewhere)
+    (superproject / linked).symlink_to(elsewhere, target_is_directory=True)
+    # Still a working submodule when reached through the link: git finds its repository by an absolute path.
+    (superproject / SUBMODULE / ".git").write_text(f"gitdir: {superproject / '.git' / 'modules' / SUBMODULE}\n")
+    assert git(superproject / SUBMODULE, "rev-parse", "HEAD") == git(superproject, "rev-parse", f"HEAD:{SUBMODULE}")
+    dockerfile = superproject / SUBMODULE / "Dockerfile"
+    before = dockerfile.read_bytes()
+
+    argv = [command, "--superproject", str(superproject)]
+    assert main([*argv, *(["--cache-dir", str(tmp_path / "c")] if command == "verify" else [])]) == 2
+    assert f"{linked} is a symbolic link (-> {elsewhere})" in _error_line(capsys)
+    assert dockerfile.read_bytes() == before

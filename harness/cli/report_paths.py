@@ -1,0 +1,144 @@
+"""Every file a run writes for the user, checked once against what the run reads, before any work.
+
+The command line knows both sides: the report paths it was given and the inputs its
+command will read (the patch, the pins file and the patches it names, the superproject's
+pyproject.toml and .gitmodules, the files named by flags) and the trees it works on (the
+checkout, the submodule). This gathers them from the parsed arguments, resolving the
+superproject and the pins as the command will; where that resolution fails, the command
+itself reports why, so the failure is left to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from harness.config.pins import Pins, load_pins
+from harness.config.superproject import PYPROJECT, SuperprojectConfig, SuperprojectFlags, resolve_superproject
+from harness.errors import HarnessError
+from harness.report.destinations import Destination, RunPaths, takes_standard_output
+from harness.report.publish import Sinks, check_writable
+
+TREE_COMMANDS = ("status", "apply", "revert")
+GITMODULES = ".gitmodules"
+
+# Flags naming a file the command reads: (the attribute argparse stores it in, how the user named it).
+_INPUT_FLAGS = (
+    ("patch", "the patch"),
+    ("resolved", "the --resolved file"),
+    ("dockerfile", "the --dockerfile file"),
+    ("pristine", "the --pristine file"),
+    ("from_report", "the --from-report file"),
+    ("pins", "the pins file"),
+)
+
+
+def _superproject(args: argparse.Namespace, cwd: Path) -> SuperprojectConfig | None:
+    flags = SuperprojectFlags(
+        superproject=getattr(args, "superproject", None),
+        submodule=getattr(args, "submodule", None),
+        patch=getattr(args, "patch", None),
+        upstream=getattr(args, "upstream", None),
+        pins=getattr(args, "pins", None),
+    )
+    try:
+        return resolve_superproject(flags, cwd=cwd, discover=True)
+    except HarnessError:
+        return None
+
+
+def _pins(args: argparse.Namespace, config: SuperprojectConfig | None, env: Mapping[str, str]) -> Pins | None:
+    chosen = (config.pins if config else None) or getattr(args, "pins", None)
+    if chosen is None and env.get("MAS_HARNESS_PINS"):
+        chosen = Path(env["MAS_HARNESS_PINS"])
+    try:
+        return load_pins(chosen)
+    except HarnessError:
+        return None
+
+
+def _pins_inputs(pins: Pins) -> Iterator[tuple[str, Path]]:
+    yield "the pins file", pins.source
+    if pins.series.source is not None:
+        yield "the series file", pins.series.source
+    for variant in pins.series.variants:
+        yield "a patch the pins name", variant.patch
+    for pin in pins.pins:
+        yield "a patch the pins name", pins.patch_path(pin.patch)
+
+
+def _inputs(
+    args: argparse.Namespace, config: SuperprojectConfig | None, pins: Pins | None
+) -> Iterator[tuple[str, Path]]:
+    for attribute, what in _INPUT_FLAGS:
+        value = getattr(args, attribute, None)
+        if isinstance(value, Path):
+            yield what, value
+    for trace in getattr(args, "traces", None) or ():
+        yield "a --trace file", trace
+    upstream = getattr(args, "upstream", None)
+    if upstream and Path(upstream).is_file():
+        yield "the upstream bundle", Path(upstream)
+    if args.command == "summary":
+        for name in (*args.pytest, *args.refs, *args.profiles):
+            yield "a report this summary reads", args.reports / name
+    if config is not None:
+        if args.command != "patch":
+            # `patch` writes the harness's variant and never reads the configured patch: replacing it with
+            # --force is what compat --bump-to advises.
+            yield "the superproject's patch", config.patch
+        yield f"the superproject's {PYPROJECT}", config.root / PYPROJECT
+        yield f"the superproject's {GITMODULES}", config.root / GITMODULES
+        if config.pins is not None:
+            yield "the superproject's pins file", config.pins
+    if pins is not None:
+        yield from _pins_inputs(pins)
+
+
+def _trees(args: argparse.Namespace, config: SuperprojectConfig | None, cwd: Path) -> Iterator[tuple[str, Path]]:
+    checkout = getattr(args, "checkout", None)
+    if args.command in TREE_COMMANDS:
+        if checkout is not None:
+            yield "the checkout", checkout
+        elif config is None:
+            yield "the checkout", cwd
+    if config is not None:
+        yield "the submodule", config.work_tree
+
+
+def _destinations(args: argparse.Namespace, sinks: Sinks) -> Iterator[Destination]:
+    yield from sinks.destinations()
+    force = getattr(args, "force", False)
+    if args.command in ("patch", "refresh"):
+        yield Destination(flag="--output", path=args.output, replace=force)
+    if getattr(args, "conflicts", None) is not None:
+        yield Destination(flag="--conflicts", path=args.conflicts, replace=force)
+    if getattr(args, "plot", None) is not None:
+        yield Destination(flag="--plot", path=args.plot, to_standard_output=False)
+    if getattr(args, "report_dir", None) is not None:
+        yield Destination(flag="--report-dir", path=args.report_dir, directory=True)
+
+
+def run_paths(args: argparse.Namespace, sinks: Sinks, *, env: Mapping[str, str], cwd: Path) -> RunPaths:
+    """What the run named by `args` reads, works on and writes."""
+    config = _superproject(args, cwd)
+    pins = _pins(args, config, env)
+    return RunPaths(
+        destinations=tuple(_destinations(args, sinks)),
+        inputs=tuple(_inputs(args, config, pins)),
+        trees=tuple(_trees(args, config, cwd)),
+        json_stdout=sinks.json_stdout,
+    )
+
+
+def check_report_paths(args: argparse.Namespace, sinks: Sinks, *, env: Mapping[str, str] = os.environ) -> Sinks:
+    """Refuse (exit 2, before any work) a report path that is an input, inside the checkout or submodule or a git
+    directory, the same file as another report, or not a file that can be written; the sinks to publish to."""
+    if not sinks.destinations() and not any(_destinations(args, sinks)):
+        return sinks  # nothing written for the user: nothing to check, nothing to resolve
+    paths = run_paths(args, sinks, env=env, cwd=Path.cwd())
+    check_writable(sinks, paths)
+    return dataclasses.replace(sinks, tables_to_stderr=takes_standard_output(paths))
