@@ -112,6 +112,14 @@ def _add_upstream(parser: argparse.ArgumentParser, *, verdicts: bool = False, sc
         )
 
 
+def _add_pre(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--pre",
+        action="store_true",
+        help="with the ref `latest`: count pre-releases (v1.20.0-rc.1) too; by default it is the newest release",
+    )
+
+
 def _add_superproject(parser: argparse.ArgumentParser, *, patch_help: str) -> None:
     group = parser.add_argument_group(
         "superproject",
@@ -198,8 +206,11 @@ def _add_compat(sub: Subparsers[argparse.ArgumentParser]) -> None:
     )
     compat.add_argument("ref_args", nargs="*", metavar="REF", help="a tag, branch or commit of the upstream")
     compat.add_argument("--ref", action="append", dest="refs", default=[], metavar="REF", help="the same, repeatable")
-    compat.add_argument("--latest", action="store_true", help="also the newest release the upstream has")
-    compat.add_argument("--bump-to", metavar="REF", help="in a superproject: check the patch against REF")
+    compat.add_argument(
+        "--latest", action="store_true", help="also the newest release the upstream has (the same as REF `latest`)"
+    )
+    compat.add_argument("--bump-to", metavar="REF", help="in a superproject: check the patch against REF (or latest)")
+    _add_pre(compat)
     _add_superproject(compat, patch_help="use this patch for every ref (default: the series' variant for each)")
     _add_upstream(compat, verdicts=True)
     _add_common(compat)
@@ -245,8 +256,9 @@ def _add_refresh(sub: Subparsers[argparse.ArgumentParser]) -> None:
         sub, "refresh", "rebase a patch onto another upstream ref (three-way merge)", REFRESH_DESCRIPTION
     )
     refresh.add_argument(
-        "--ref", action=_OneRef, required=True, help="the tag, branch or commit to move the patch onto"
+        "--ref", action=_OneRef, required=True, help="the tag, branch or commit to move the patch onto (or latest)"
     )
+    _add_pre(refresh)
     refresh.add_argument("--output", type=Path, required=True, metavar="FILE", help="where the refreshed patch goes")
     refresh.add_argument("--force", action="store_true", help="replace --output (or --conflicts) if it exists")
     refresh.add_argument("--conflicts", type=Path, metavar="FILE", help="on conflict: write the merge with markers")
@@ -269,7 +281,10 @@ def _add_patch(sub: Subparsers[argparse.ArgumentParser]) -> None:
         "Write the harness's patch variant for REF (chosen by its release range) to --output, when it applies to "
         "REF's Dockerfile; say whether it passes the static checks.",
     )
-    export.add_argument("--for", dest="ref", required=True, metavar="REF", help="the upstream tag, branch or commit")
+    export.add_argument(
+        "--for", dest="ref", required=True, metavar="REF", help="the upstream tag, branch or commit (or latest)"
+    )
+    _add_pre(export)
     export.add_argument("--output", type=Path, required=True, metavar="FILE", help="where the patch goes")
     export.add_argument("--force", action="store_true", help="replace --output if it exists")
     export.add_argument("--superproject", type=Path, metavar="DIR", help="the superproject (default: found from .)")
