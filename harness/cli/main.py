@@ -227,6 +227,25 @@ def _compat(args: argparse.Namespace, console: Console) -> Outcome:
     return compat(refs=refs, latest=args.latest, forced_patch=args.patch, settings=_settings(args), pre=args.pre)
 
 
+def _bump(args: argparse.Namespace, console: Console) -> Outcome:
+    from harness.analysis.bump import BumpRequest  # noqa: PLC0415
+    from harness.cli.commands.bump import bump  # noqa: PLC0415
+
+    config = _superproject(args, discover=True)
+    if config is None:
+        raise _no_superproject("bump")
+    if args.dry_run and args.commit:
+        raise BadInput("--dry-run writes nothing and --commit commits: drop one")
+    return bump(
+        superproject=config,
+        request=BumpRequest(ref=args.ref, take=args.take, pre=args.pre),
+        settings=_settings(args, config),
+        dry_run=args.dry_run,
+        message_file=args.message_file,
+        commit=args.commit,
+    )
+
+
 def _check(args: argparse.Namespace, console: Console) -> Outcome:
     from harness.cli.commands.check import check, check_dockerfile  # noqa: PLC0415
 
@@ -258,6 +277,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Console], Outcome]] = {
     "check": _check,
     "refresh": _refresh,
     "patch": _export,
+    "bump": _bump,
     "build": _builds,
     "profile": _builds,
     "advise": _advise,

@@ -292,6 +292,48 @@ def _add_patch(sub: Subparsers[argparse.ArgumentParser]) -> None:
     _add_common(export, json_file=False)
 
 
+BUMP_DESCRIPTION = """\
+Move the superproject's MAS submodule to REF and make the patch fit, as one change.
+
+It fetches REF into the submodule's repository when it is not there, checks it out
+(detached, as `git submodule update` does), and when the patch no longer fits takes,
+in this order unless --take says: your patch rebased by three-way merge, when every
+hunk merges and the static checks hold; else the harness's variant for REF's range,
+when it applies and the static checks hold. Then it stages the gitlink and the patch,
+runs verify on the result, and writes the commit message (from -> to, the hunks, what
+changed in upstream's release profile); --commit commits with it.
+
+All or nothing: when a step fails (nothing fits, the re-check, the fetch, an
+interrupt), the submodule's checkout, the index and the patch file are as they were,
+and the error names the step. It refuses a submodule with local changes and staged
+changes it would mix into the commit. Without REF it fits the patch to the commit the
+superproject already records (what a bot's submodule pull request leaves). This is the
+only command that writes your git state.
+"""
+
+
+def _add_bump(sub: Subparsers[argparse.ArgumentParser]) -> None:
+    bump = _command(
+        sub,
+        "bump",
+        "move the submodule to REF (or latest) and make the patch fit, staged, all or nothing",
+        BUMP_DESCRIPTION,
+    )
+    bump.add_argument(
+        "ref", nargs="?", metavar="REF", help="a tag, branch or commit, or latest (default: the recorded commit)"
+    )
+    bump.add_argument(
+        "--take", choices=("variant", "refresh"), help="when the patch does not fit: only this way of fitting it"
+    )
+    bump.add_argument("--dry-run", action="store_true", help="print the plan and the message; write nothing")
+    bump.add_argument("--message-file", type=Path, metavar="FILE", help="write the commit message to FILE, not stdout")
+    bump.add_argument("--commit", action="store_true", help="commit the bump with the message")
+    _add_pre(bump)
+    _add_superproject(bump, patch_help="your patch (overrides `patch`)")
+    _add_upstream(bump, verdicts=True)
+    _add_common(bump)
+
+
 def _add_build(sub: Subparsers[argparse.ArgumentParser]) -> None:
     build = _command(
         sub,
@@ -462,6 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_check,
         _add_refresh,
         _add_patch,
+        _add_bump,
         _add_build,
         _add_profile,
         _add_advise,
