@@ -213,6 +213,22 @@ def _choose(  # noqa: PLR0913  # the plan's parts, passed explicitly
     return None, tuple(refused)
 
 
+def undo_interrupted(config: SuperprojectConfig, *, dry_run: bool) -> str | None:
+    """Before a bump: undo one that was killed midway (its journal says what it changed); a note saying so."""
+    journal = bump_state.journal_path(config.root)
+    if not journal.exists():
+        return None
+    if dry_run:
+        raise BadInput(f"an interrupted bump left {journal}: run `mas-harness bump` (not --dry-run) to undo it first")
+    state = bump_state.recover(config.root)
+    if state is None:
+        return None
+    return (
+        f"undid an interrupted bump first: the submodule is back at {state.head[:12]}, "
+        "the index and the patch as they were"
+    )
+
+
 def plan_bump(
     config: SuperprojectConfig, request: BumpRequest, *, settings: Settings, checks: StaticChecks
 ) -> BumpPlan:
@@ -286,7 +302,13 @@ def carry_out(
         raise BadInput("nothing fits: the bump is not made")
     config, sub = plan.config, plan.submodule
     # The message file is put back too: a bump that is not made leaves no message of it.
-    state = bump_state.snapshot(config.root, sub.work_tree, [config.patch, *([message_file] if message_file else [])])
+    state = bump_state.snapshot(
+        config.root,
+        sub.work_tree,
+        [config.patch, *([message_file] if message_file else [])],
+        staged=[sub.path, plan.patch_shown],
+        after={config.patch: plan.choice.data},
+    )
     step = ["fetch"]
     with _all_or_nothing(state, step):
         if plan.needs_fetch:
@@ -315,4 +337,5 @@ def carry_out(
             except CommandFailed as exc:
                 # A commit hook that says no is a check of the user's that failed, not bad input.
                 raise StepFailed(f"git refused the commit: {exc}") from None
+    bump_state.finish(state)
     return BumpDone(final=final, message=message, committed=committed)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +161,11 @@ def test_a_dirty_submodule_or_staged_changes_are_refused_by_name(
     assert main(_bump(superproject, shared_cache, "latest")) == 2
     assert "would go into the bump's commit: notes.txt" in capsys.readouterr().err
     _assert_unchanged(superproject, before)
+    git(superproject, "reset", "--quiet", "notes.txt")
+
+    (superproject / PATCH).write_bytes((superproject / PATCH).read_bytes() + b"\n")
+    assert main(_bump(superproject, shared_cache, "latest")) == 2
+    assert f"{PATCH} has changes not staged" in capsys.readouterr().err
 
 
 def test_the_users_patch_is_rebased_when_every_hunk_merges(
@@ -202,3 +210,64 @@ def test_without_a_ref_it_fits_the_patch_to_a_bots_gitlink_move(
 
     assert main(_bump(superproject, shared_cache)) == 0, "fitted already: nothing to do"
     assert "up to date at v1.19.0" in capsys.readouterr().out
+
+
+def test_a_release_the_submodule_lacks_is_fetched_into_it_from_its_remote(
+    superproject: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    submodule = superproject / SUBMODULE
+    release = git(submodule, "rev-parse", "v1.19.0^{commit}")
+    # A clone made before v1.19.0: no ref reaches it, and its objects are gone.
+    git(submodule, "tag", "-d", "v1.19.0")
+    for ref in git(submodule, "for-each-ref", "--format=%(refname)", "refs/heads", "refs/remotes").split():
+        git(submodule, "update-ref", "-d", ref)
+    git(submodule, "reflog", "expire", "--expire=now", "--all")
+    git(submodule, "gc", "--quiet", "--prune=now")
+    assert subprocess.run(["git", "cat-file", "-e", release], cwd=submodule, check=False).returncode != 0
+
+    assert main(_bump(superproject, shared_cache, "latest", "--dry-run", "--json")) == 0
+    assert _document(capsys)["bump"]["fetch"] is True
+    assert main(_bump(superproject, shared_cache, "latest")) == 0
+    assert git(submodule, "rev-parse", "HEAD") == release
+    assert git(submodule, "rev-parse", "v1.19.0^{commit}") == release, "the tag came with it"
+    assert main(["verify", "--superproject", str(superproject), "--cache-dir", str(shared_cache)]) == 0
+
+
+def test_a_bump_killed_midway_is_undone_by_the_next_one(
+    superproject: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SIGKILL at the commit step (a hook kills the harness: git's parent), after the checkout, the patch, the
+    staging: the journal it leaves tells the next bump what to undo."""
+    hook = superproject / ".git" / "hooks" / "pre-commit"
+    hook.write_text('#!/bin/sh\nkill -9 "$(ps -o ppid= -p "$PPID" | tr -d " ")"\nsleep 5\n')
+    hook.chmod(0o755)
+    before = _state(superproject)
+    argv = [sys.executable, "-m", "harness", *_bump(superproject, shared_cache, "latest", "--commit")]
+    killed = subprocess.run(argv, check=False, capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert git(superproject, "status", "--porcelain") == f"M  {PATCH}\nM  {SUBMODULE}", "killed half-way"
+    hook.unlink()
+
+    assert main(_bump(superproject, shared_cache, "latest", "--dry-run")) == 2
+    assert "an interrupted bump left" in capsys.readouterr().err
+    # Undone first; then this bump's own plan finds nothing that fits and changes nothing.
+    assert main(_bump(superproject, shared_cache, "latest", "--take", "refresh")) == 1
+    assert "undid an interrupted bump first" in capsys.readouterr().out
+    _assert_unchanged(superproject, before)
+    assert not (superproject / ".git" / "mas-harness-bump-journal").exists()
+
+
+def test_an_interrupted_bump_is_not_undone_over_later_work(
+    superproject: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hook = superproject / ".git" / "hooks" / "pre-commit"
+    hook.write_text('#!/bin/sh\nkill -9 "$(ps -o ppid= -p "$PPID" | tr -d " ")"\nsleep 5\n')
+    hook.chmod(0o755)
+    argv = [sys.executable, "-m", "harness", *_bump(superproject, shared_cache, "latest", "--commit")]
+    assert subprocess.run(argv, check=False, capture_output=True).returncode == -signal.SIGKILL
+    hook.unlink()
+    git(superproject, "commit", "--quiet", "-m", "the user commits the half-made bump themselves")
+    assert main(_bump(superproject, shared_cache, "latest")) == 2
+    error = capsys.readouterr().err
+    assert "was committed since: remove" in error
+    assert "mas-harness-bump-journal to keep things as they are" in error
