@@ -19,6 +19,7 @@ from typing import Literal
 from harness import __version__
 from harness.analysis.patched import patch_ref
 from harness.analysis.refresh_run import refreshed_candidate
+from harness.analysis.release_profile import describe_change, release_profile_of
 from harness.analysis.static import StaticChecks
 from harness.analysis.submodule_checks import SuperprojectCheck, check_bump, verify
 from harness.config.pins import shown_path
@@ -67,6 +68,8 @@ class BumpPlan:
     """Why each way of making the patch fit was not taken."""
     latest: str | None = None
     latest_from: str = ""
+    profile_change: str | None = None
+    """One line when upstream's release profile differs between `from` and `to`."""
 
     @property
     def patch_shown(self) -> str:
@@ -99,14 +102,15 @@ class BumpPlan:
         sub = self.submodule
         title = (
             f"Bump {sub.path} from {self.from_label} to {self.to_label}"
-            if self.from_label != self.to_label
+            if self.moves
             else f"Fit {self.patch_shown} to {sub.path} at {self.to_label}"
+            + (f" (bumped from {self.from_label})" if self.from_label != self.to_label else "")
         )
         lines = [title, "", f"{self.patch_shown}: {self.choice.summary}"]
         lines += [f"  {hunk}" for hunk in self.choice.hunks]
         lines += [f"Not taken: {why}" for why in self.refused]
         lines.append("")
-        lines.append(self.check.profile_change or "Upstream's release profile ([profile.release]) is unchanged.")
+        lines.append(self.profile_change or "Upstream's release profile ([profile.release]) is unchanged.")
         lines.append("")
         verdict = "passes" if checked else "is to pass"
         lines.append(f"Checked with mas-harness {__version__}: `mas-harness verify` {verdict} at {self.to_label}.")
@@ -229,6 +233,25 @@ def undo_interrupted(config: SuperprojectConfig, *, dry_run: bool) -> str | None
     )
 
 
+def _bumped_from(config: SuperprojectConfig, sub: Submodule) -> str:
+    """Where a bump without REF comes from: the checkout, else the committed gitlink, else the parent commit's
+    (a bot's pull request has committed the move already); the recorded commit when none differs."""
+    candidates = [sub.checked_out, sub.committed_commit]
+    parent = bump_state.gitlink_at(config.root, "HEAD^", sub.path)
+    candidates.append(parent)
+    return next((c for c in candidates if c is not None and c != sub.recorded_commit), sub.recorded_commit)
+
+
+def _profile_change(
+    config: SuperprojectConfig, sub: Submodule, from_commit: str, check: SuperprojectCheck, *, settings: Settings
+) -> str | None:
+    if from_commit == sub.recorded_commit or check.compat.release_profile is None:
+        return check.profile_change
+    before = open_upstream(config, sub, from_commit, settings.cache_dir, offline=settings.offline)
+    profile = release_profile_of(before.cache, before.cache.resolve(before.ref))
+    return describe_change(profile, check.compat.release_profile, old=_label(sub, from_commit), new=check.compat.ref)
+
+
 def plan_bump(
     config: SuperprojectConfig, request: BumpRequest, *, settings: Settings, checks: StaticChecks
 ) -> BumpPlan:
@@ -246,12 +269,13 @@ def plan_bump(
     choice, refused = _choose(
         check, config, (upstream.cache, upstream.ref), settings=settings, checks=checks, request=request
     )
-    assert sub.checked_out is not None
+    from_commit = sub.checked_out if request.ref is not None else _bumped_from(config, sub)
+    assert from_commit is not None
     fetch_tag = to_label if tag_version(to_label) is not None else None
     return BumpPlan(
         config=config,
         submodule=sub,
-        from_label=_label(sub, sub.checked_out),
+        from_label=_label(sub, from_commit),
         to_label=to_label,
         commit=commit,
         fetch_tag=fetch_tag,
@@ -261,6 +285,7 @@ def plan_bump(
         refused=refused,
         latest=upstream.latest,
         latest_from=upstream.latest_from,
+        profile_change=_profile_change(config, sub, from_commit, check, settings=settings),
     )
 
 

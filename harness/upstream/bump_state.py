@@ -227,6 +227,17 @@ def restore(state: GitState) -> None:
     finish(state)
 
 
+def gitlink_at(root: Path, revision: str, path: str) -> str | None:
+    """The commit a superproject's `revision` records for the submodule at `path`; None without one."""
+    listing = _ok("ls-tree", revision, "--", path, cwd=root) or ""
+    for line in listing.splitlines():
+        meta, _, name = line.partition("\t")
+        fields = meta.split()
+        if name == path and len(fields) == 3 and fields[1] == "commit":
+            return fields[2]
+    return None
+
+
 def has_commit(work_tree: Path, commit: str) -> bool:
     return _ok("cat-file", "-e", f"{commit}^{{commit}}", cwd=work_tree) is not None
 

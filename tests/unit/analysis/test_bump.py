@@ -204,7 +204,7 @@ def test_without_a_ref_it_fits_the_patch_to_a_bots_gitlink_move(
 
     assert main(_bump(superproject, shared_cache)) == 0
     out = capsys.readouterr().out
-    assert f"Fit {PATCH} to {SUBMODULE} at v1.19.0\n" in out
+    assert f"Fit {PATCH} to {SUBMODULE} at v1.19.0 (bumped from v1.17.0)\n" in out
     assert git(superproject, "status", "--porcelain") == f"M  {PATCH}"
     assert main(["verify", "--superproject", str(superproject), "--cache-dir", str(shared_cache)]) == 0
 
@@ -271,3 +271,30 @@ def test_an_interrupted_bump_is_not_undone_over_later_work(
     error = capsys.readouterr().err
     assert "was committed since: remove" in error
     assert "mas-harness-bump-journal to keep things as they are" in error
+
+
+def test_the_message_says_what_changed_in_upstreams_release_profile(
+    superproject: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A release with thin LTO, as upstream's v1.22.0 has it, made in the submodule's own repository."""
+    submodule = superproject / SUBMODULE
+    git(submodule, "checkout", "--quiet", "v1.19.0")
+    cargo = submodule / "Cargo.toml"
+    cargo.write_text(
+        cargo.read_text().replace("codegen-units = 1 ", "codegen-units = 16 ").replace("lto = true ", 'lto = "thin" ')
+    )
+    git(submodule, "-c", "user.name=up", "-c", "user.email=up@localhost", "commit", "--quiet", "-am", "thin LTO")
+    git(submodule, "tag", "v1.22.0")
+    git(submodule, "checkout", "--quiet", "v1.19.0")
+    (superproject / PATCH).write_bytes(V1_18_PATCH.read_bytes())
+    commit_all(superproject, "MAS v1.19.0 with the v1.18+ patch")
+
+    assert main(_bump(superproject, shared_cache, "latest", "--json")) == 0
+    document = _document(capsys)
+    assert (document["bump"]["to"], document["bump"]["take"]) == ("v1.22.0", "unchanged")
+    message = document["message"]
+    assert message.startswith(f"Bump {SUBMODULE} from v1.19.0 to v1.22.0\n\n{PATCH}: fits as it is\n")
+    assert (
+        "upstream's release profile changes from v1.19.0 to v1.22.0: lto true -> thin, codegen-units 1 -> 16" in message
+    )
+    assert git(superproject, "status", "--porcelain") == f"M  {SUBMODULE}"
