@@ -382,3 +382,10 @@ def test_refresh_onto_latest_names_the_tag(
     assert main([*argv, "--ref", "latest", "--output", str(out), "--date", "2026-01-01"]) == 0
     assert "latest is v1.19.0" in capsys.readouterr().out
     assert out.is_file()
+
+
+def test_check_takes_latest_too(upstream: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["check", "--upstream", str(upstream), "--cache-dir", str(shared_cache), "--ref", "latest", "--json"]
+    assert main(argv) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert ([r["ref"] for r in document["refs"]], document["latest"]) == (["v2.0.0"], "v2.0.0")
