@@ -22,7 +22,7 @@ In a repository with MAS as a git submodule, say where once, in pyproject.toml:
   submodule = "docker/chat/mas/repo"
   patch = "docker/chat/mas/patches/patch-dockerfile.patch"
 
-then run `mas-harness verify`, `mas-harness apply`, `mas-harness compat --bump-to v1.19.0`.
+then run `mas-harness verify`, `mas-harness apply`, `mas-harness compat --bump-to latest`, `mas-harness bump latest`.
 """
 
 EPILOG = """\
