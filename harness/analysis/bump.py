@@ -154,9 +154,11 @@ def _refuse_what_would_mix(config: SuperprojectConfig, sub: Submodule, *, ref: s
             f"submodule {sub.path} has local changes ({', '.join(dirty[:5])}{' …' if len(dirty) > 5 else ''}): "
             "commit, stash or revert them first (`mas-harness revert` undoes an apply)"
         )
+    if not config.patch.resolve().is_relative_to(config.root.resolve()):
+        raise BadInput(f"bump commits the patch with the gitlink, and {config.patch} is outside {config.root}")
     patch = shown_path(config.patch, config.root)
     # The gitlink and the patch are what a bump stages: a bump staged before (or a bot's gitlink move) is built on.
-    allowed = {sub.path, patch}
+    allowed = set(bump_state.from_top(config.root, [sub.path, patch]))
     staged = [p for p in bump_state.staged_paths(config.root) if p not in allowed]
     if staged:
         raise BadInput(
@@ -331,7 +333,7 @@ def carry_out(
         config.root,
         sub.work_tree,
         [config.patch, *([message_file] if message_file else [])],
-        staged=[sub.path, plan.patch_shown],
+        staged=bump_state.from_top(config.root, [sub.path, plan.patch_shown]),
         after={config.patch: plan.choice.data},
     )
     step = ["fetch"]

@@ -117,6 +117,12 @@ def dirty_paths(work_tree: Path) -> list[str]:
     return [entry[3:] for entry in _z_paths(out)]
 
 
+def from_top(root: Path, paths: list[str]) -> list[str]:
+    """`paths` relative to `root` as git names them in its listings: relative to the top of the work tree."""
+    prefix = git("rev-parse", "--show-prefix", cwd=root)
+    return [f"{prefix}{path}" for path in paths]
+
+
 def staged_paths(root: Path) -> list[str]:
     """Paths whose staged content differs from the superproject's HEAD (all of the index before a first commit)."""
     if _ok("rev-parse", "--verify", "--quiet", "HEAD", cwd=root) is None:

@@ -16,7 +16,7 @@ from harness.cli.main import main
 from harness.patch.patchfile import Patch
 from harness.resources import patches_dir
 from tests.support import git
-from tests.support.superproject import PATCH, SUBMODULE, clone_upstream, commit_all, make_superproject
+from tests.support.superproject import CONFIG, PATCH, SUBMODULE, clone_upstream, commit_all, make_superproject
 
 V1_18_PATCH = patches_dir() / "patch-dockerfile-v1.18.patch"
 
@@ -298,3 +298,32 @@ def test_the_message_says_what_changed_in_upstreams_release_profile(
         "upstream's release profile changes from v1.19.0 to v1.22.0: lto true -> thin, codegen-units 1 -> 16" in message
     )
     assert git(superproject, "status", "--porcelain") == f"M  {SUBMODULE}"
+
+
+def test_a_superproject_below_the_top_of_its_repository(
+    upstream_clone: Path, main_patch: Patch, shared_cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pyproject.toml in chat/ of a larger repository: what git lists from the top is matched all the same."""
+    mono = tmp_path / "mono"
+    mono.mkdir()
+    git(mono, "init", "--quiet")
+    git(mono, "config", "user.email", "test@localhost")
+    git(mono, "config", "user.name", "test")
+    root = mono / "chat"
+    root.mkdir()
+    git(root, "-c", "protocol.file.allow=always", "submodule", "add", "--quiet", str(upstream_clone), SUBMODULE)
+    git(root / SUBMODULE, "checkout", "--quiet", "v1.17.0")
+    (root / PATCH).parent.mkdir(parents=True)
+    (root / PATCH).write_bytes(main_patch.data)
+    (root / "pyproject.toml").write_text(CONFIG)
+    commit_all(mono, "chat with MAS at v1.17.0")
+    (mono / "other.txt").write_text("mine\n")
+    git(mono, "add", "other.txt")
+    assert main(_bump(root, shared_cache, "latest")) == 2
+    assert "would go into the bump's commit: other.txt" in capsys.readouterr().err
+    git(mono, "reset", "--quiet", "other.txt")
+
+    assert main(_bump(root, shared_cache, "latest", "--commit")) == 0
+    capsys.readouterr()
+    assert git(mono, "show", "--name-only", "--format=", "HEAD").splitlines() == [f"chat/{PATCH}", f"chat/{SUBMODULE}"]
+    assert main(["verify", "--superproject", str(root), "--cache-dir", str(shared_cache)]) == 0
