@@ -117,10 +117,13 @@ def test_commit_commits_with_the_message_as_the_user(
     assert git(superproject, "show", "--name-only", "--format=", "HEAD").splitlines() == [PATCH, SUBMODULE]
 
 
+@pytest.mark.parametrize("on_a_branch", [False, True], ids=["detached", "on-a-branch"])
 def test_a_failure_midway_leaves_everything_byte_identical(
-    superproject: Path, shared_cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    on_a_branch: bool, superproject: Path, shared_cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The commit is the last step: a hook that refuses it comes after the checkout, the patch and the staging."""
+    if on_a_branch:
+        git(superproject / SUBMODULE, "checkout", "--quiet", "-b", "ours")
     hook = superproject / ".git" / "hooks" / "pre-commit"
     hook.write_text("#!/bin/sh\necho 'not today' >&2\nexit 1\n")
     hook.chmod(0o755)
