@@ -77,6 +77,34 @@ def _write(path: Path, data: bytes, *, replace: bool) -> None:
         raise BadInput(f"{path} cannot be written: {exc.strerror or exc}; nothing written") from None
 
 
+def refreshed_candidate(  # noqa: PLR0913  # refresh_patch's inputs, less where it writes
+    cache: UpstreamCache,
+    patch: Patch,
+    ref: str,
+    *,
+    pins: Pins,
+    checks: StaticChecks,
+    today: date,
+    settlement: Settlement | None = None,
+) -> tuple[Refresh, tuple[Finding, ...] | None]:
+    """The patch rebased onto `ref` and the static checks of what it makes there (None without a candidate);
+    nothing is written."""
+    resolved = cache.resolve(ref)
+    verify_pin(resolved, pins.get(ref))
+    refresh = refresh_onto(cache, patch, resolved, pins=pins, today=today, settlement=settlement)
+    if refresh.candidate is None:
+        return refresh, None
+    [refreshed] = refresh.files
+    assert refreshed.result is not None
+    try:
+        patched, pristine = refreshed.result.decode(), refreshed.target.decode()
+    except UnicodeDecodeError as exc:
+        # The merge works on bytes; the checks of what it made cannot, and an unchecked patch is not written.
+        raise BadInput(f"{ref}: {not_text(exc)}; nothing written") from None
+    findings = tuple(check_patched(patched, pristine=pristine, checks=checks, name=f"{ref}:{DOCKERFILE} (refreshed)"))
+    return refresh, findings
+
+
 def refresh_patch(
     cache: UpstreamCache,
     patch: Patch,
@@ -85,27 +113,11 @@ def refresh_patch(
     pins: Pins,
     checks: StaticChecks,
 ) -> RefreshRun:
-    resolved = cache.resolve(request.ref)
-    verify_pin(resolved, pins.get(request.ref))
-    refresh = refresh_onto(cache, patch, resolved, pins=pins, today=request.today, settlement=request.settlement)
-    findings = None
+    refresh, findings = refreshed_candidate(
+        cache, patch, request.ref, pins=pins, checks=checks, today=request.today, settlement=request.settlement
+    )
     written = conflicts_written = None
     if refresh.candidate is not None:
-        [refreshed] = refresh.files
-        assert refreshed.result is not None
-        try:
-            patched, pristine = refreshed.result.decode(), refreshed.target.decode()
-        except UnicodeDecodeError as exc:
-            # The merge works on bytes; the checks of what it made cannot, and an unchecked patch is not written.
-            raise BadInput(f"{request.ref}: {not_text(exc)}; nothing written") from None
-        findings = tuple(
-            check_patched(
-                patched,
-                pristine=pristine,
-                checks=checks,
-                name=f"{request.ref}:{DOCKERFILE} (refreshed)",
-            )
-        )
         _write(request.output, refresh.candidate, replace=request.force)
         written = request.output
     elif refresh.status == "conflict" and request.conflicts is not None:

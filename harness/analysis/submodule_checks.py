@@ -83,6 +83,12 @@ class SuperprojectCheck:
     """For a bump: one line when upstream's release profile differs between the recorded commit and the ref."""
     suggestion: Suggestion | None = None
     """When the patch does not fit: the harness's variant for the ref."""
+    latest: str | None = None
+    """The tag `latest` stood for, when the bump was to `latest`."""
+    latest_from: str = ""
+    """Whose tags `latest` was the newest of, in words."""
+    up_to_date: bool = False
+    """A bump to `latest` when the superproject already records that release: nothing to bump."""
 
     @property
     def ok(self) -> bool:
@@ -101,6 +107,8 @@ class SuperprojectCheck:
             "source": self.source,
             "ok": self.ok,
             "profile_change": self.profile_change,
+            "latest": self.latest,
+            "up_to_date": self.up_to_date,
         }
 
 
@@ -144,10 +152,13 @@ def _check(  # noqa: PLR0913  # the run's static checks are passed explicitly, n
     settings: Settings,
     kind: CheckKind,
     checks: StaticChecks,
+    pre: bool = False,
 ) -> SuperprojectCheck:
     pins, cache_dir, offline = settings.pins, settings.cache_dir, settings.offline
     Patch.load(config.patch)  # a bad patch is reported before any fetch
-    upstream = open_upstream(config, sub, ref, cache_dir, offline=offline)
+    upstream = open_upstream(config, sub, ref, cache_dir, offline=offline, pre=pre)
+    if upstream.latest is not None:
+        ref = upstream.latest  # shown and checked as the tag it stands for
     resolved = upstream.cache.resolve(upstream.ref)
     tag = exact_tag(sub, resolved.commit)
     if tag is not None and tag != ref:
@@ -184,6 +195,9 @@ def _check(  # noqa: PLR0913  # the run's static checks are passed explicitly, n
         static=static_result,
         profile_change=profile_change,
         suggestion=suggestion,
+        latest=upstream.latest,
+        latest_from=upstream.latest_from,
+        up_to_date=upstream.latest is not None and resolved.commit == sub.recorded_commit,
     )
 
 
@@ -213,8 +227,10 @@ def check_bump(
     *,
     settings: Settings,
     checks: StaticChecks,
+    pre: bool = False,
 ) -> SuperprojectCheck:
-    """Would the patch still fit if the submodule moved to `ref`? Nothing of the superproject is written."""
+    """Would the patch still fit if the submodule moved to `ref`? Nothing of the superproject is written.
+    `ref` may be `latest`, the newest release tag (pre-releases too with `pre`)."""
     return _check(
         config,
         inspect_submodule(config),
@@ -222,4 +238,5 @@ def check_bump(
         settings=settings,
         kind="bump",
         checks=checks,
+        pre=pre,
     )

@@ -83,22 +83,26 @@ def _tree_command(args: argparse.Namespace, console: Console) -> Outcome:
 
 def _refresh(args: argparse.Namespace, console: Console) -> Outcome:
     from harness.cli.commands.refresh import refresh  # noqa: PLC0415
+    from harness.report.views import with_latest  # noqa: PLC0415
     from harness.upstream.cache import open_cache  # noqa: PLC0415
+    from harness.upstream.releases import pick_latest  # noqa: PLC0415
     from harness.upstream.submodule import inspect_submodule, open_upstream  # noqa: PLC0415
 
     config = _superproject(args, discover=args.upstream is None)
     settings = _settings(args, config)
     if config is not None:
         upstream = open_upstream(
-            config, inspect_submodule(config), args.ref, settings.cache_dir, offline=settings.offline
+            config, inspect_submodule(config), args.ref, settings.cache_dir, offline=settings.offline, pre=args.pre
         )
         cache, ref, patch, shown_from = upstream.cache, upstream.ref, args.patch or config.patch, config.root
+        latest, latest_from = upstream.latest, upstream.latest_from
     else:
         if args.patch is None:
             raise BadInput("refresh: name the patch to refresh with --patch FILE (or run it in a superproject)")
         cache = open_cache(settings)
-        ref, patch, shown_from = args.ref, args.patch, Path.cwd()
-    return refresh(
+        (ref, latest), latest_from = pick_latest(cache, args.ref, pre=args.pre), cache.source.location
+        patch, shown_from = args.patch, Path.cwd()
+    outcome = refresh(
         cache=cache,
         ref=ref,
         patch=patch,
@@ -113,26 +117,28 @@ def _refresh(args: argparse.Namespace, console: Console) -> Outcome:
         confinement=detect_confinement(unconfined=settings.unconfined),
         reuse_verdicts=settings.use_verdict_cache,
     )
+    return with_latest(outcome, latest, source=latest_from)
 
 
 def _export(args: argparse.Namespace, console: Console) -> Outcome:
     from harness.cli.commands.patch import export  # noqa: PLC0415
+    from harness.report.views import with_latest  # noqa: PLC0415
     from harness.upstream.cache import open_cache  # noqa: PLC0415
+    from harness.upstream.releases import pick_latest  # noqa: PLC0415
     from harness.upstream.submodule import inspect_submodule, open_upstream  # noqa: PLC0415
 
     config = _superproject(args, discover=args.upstream is None) if args.superproject or not args.upstream else None
     settings = _settings(args, config)
     if config is not None:
         upstream = open_upstream(
-            config, inspect_submodule(config), args.ref, settings.cache_dir, offline=settings.offline
+            config, inspect_submodule(config), args.ref, settings.cache_dir, offline=settings.offline, pre=args.pre
         )
-        cache, ref = upstream.cache, upstream.ref
+        cache, ref, latest, latest_from = upstream.cache, upstream.ref, upstream.latest, upstream.latest_from
     else:
-        cache, ref = (
-            open_cache(settings),
-            args.ref,
-        )
-    return export(cache=cache, ref=ref, output=args.output, force=args.force, settings=settings)
+        cache = open_cache(settings)
+        (ref, latest), latest_from = pick_latest(cache, args.ref, pre=args.pre), cache.source.location
+    outcome = export(cache=cache, ref=ref, output=args.output, force=args.force, settings=settings)
+    return with_latest(outcome, latest, source=latest_from)
 
 
 def _builds(args: argparse.Namespace, console: Console) -> Outcome:
@@ -205,17 +211,42 @@ def _verify(args: argparse.Namespace, console: Console) -> Outcome:
 
 
 def _compat(args: argparse.Namespace, console: Console) -> Outcome:
-    from harness.cli.commands.compat import compat, compat_superproject  # noqa: PLC0415
+    from harness.cli.commands.compat import (  # noqa: PLC0415
+        asks_latest,
+        compat,
+        compat_superproject,
+        superproject_bump_ref,
+    )
 
-    config = _superproject(args, discover=args.bump_to is not None)
+    refs = [*args.refs, *args.ref_args]
+    # `latest` is upstream's newest release: in a superproject, that of the submodule's upstream.
+    latest = args.upstream is None and asks_latest(refs=refs, latest=args.latest)
+    config = _superproject(args, discover=args.bump_to is not None or latest)
     if config is None and args.bump_to is not None:
         raise _no_superproject("compat --bump-to")
     if config is not None:
-        if args.refs or args.ref_args or args.latest:
-            raise BadInput("in a superproject, name the ref to check with --bump-to REF")
-        return compat_superproject(superproject=config, bump_to=args.bump_to, settings=_settings(args, config))
-    refs = [*args.refs, *args.ref_args]
-    return compat(refs=refs, latest=args.latest, forced_patch=args.patch, settings=_settings(args))
+        bump_to = superproject_bump_ref(bump_to=args.bump_to, refs=refs, latest=args.latest)
+        return compat_superproject(superproject=config, bump_to=bump_to, settings=_settings(args, config), pre=args.pre)
+    return compat(refs=refs, latest=args.latest, forced_patch=args.patch, settings=_settings(args), pre=args.pre)
+
+
+def _bump(args: argparse.Namespace, console: Console) -> Outcome:
+    from harness.analysis.bump import BumpRequest  # noqa: PLC0415
+    from harness.cli.commands.bump import bump  # noqa: PLC0415
+
+    config = _superproject(args, discover=True)
+    if config is None:
+        raise _no_superproject("bump")
+    if args.dry_run and args.commit:
+        raise BadInput("--dry-run writes nothing and --commit commits: drop one")
+    return bump(
+        superproject=config,
+        request=BumpRequest(ref=args.ref, take=args.take, pre=args.pre),
+        settings=_settings(args, config),
+        dry_run=args.dry_run,
+        message_file=args.message_file,
+        commit=args.commit,
+    )
 
 
 def _check(args: argparse.Namespace, console: Console) -> Outcome:
@@ -249,6 +280,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Console], Outcome]] = {
     "check": _check,
     "refresh": _refresh,
     "patch": _export,
+    "bump": _bump,
     "build": _builds,
     "profile": _builds,
     "advise": _advise,

@@ -22,7 +22,7 @@ In a repository with MAS as a git submodule, say where once, in pyproject.toml:
   submodule = "docker/chat/mas/repo"
   patch = "docker/chat/mas/patches/patch-dockerfile.patch"
 
-then run `mas-harness verify`, `mas-harness apply`, `mas-harness compat --bump-to v1.19.0`.
+then run `mas-harness verify`, `mas-harness apply`, `mas-harness compat --bump-to latest`, `mas-harness bump latest`.
 """
 
 EPILOG = """\
@@ -113,6 +113,14 @@ def _add_upstream(parser: argparse.ArgumentParser, *, verdicts: bool = False, sc
         )
 
 
+def _add_pre(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--pre",
+        action="store_true",
+        help="with the ref `latest`: count pre-releases (v1.20.0-rc.1) too; by default it is the newest release",
+    )
+
+
 def _add_superproject(parser: argparse.ArgumentParser, *, patch_help: str) -> None:
     group = parser.add_argument_group(
         "superproject",
@@ -199,8 +207,11 @@ def _add_compat(sub: Subparsers[argparse.ArgumentParser]) -> None:
     )
     compat.add_argument("ref_args", nargs="*", metavar="REF", help="a tag, branch or commit of the upstream")
     compat.add_argument("--ref", action="append", dest="refs", default=[], metavar="REF", help="the same, repeatable")
-    compat.add_argument("--latest", action="store_true", help="also the newest release the upstream has")
-    compat.add_argument("--bump-to", metavar="REF", help="in a superproject: check the patch against REF")
+    compat.add_argument(
+        "--latest", action="store_true", help="also the newest release the upstream has (the same as REF `latest`)"
+    )
+    compat.add_argument("--bump-to", metavar="REF", help="in a superproject: check the patch against REF (or latest)")
+    _add_pre(compat)
     _add_superproject(compat, patch_help="use this patch for every ref (default: the series' variant for each)")
     _add_upstream(compat, verdicts=True)
     _add_common(compat)
@@ -246,8 +257,9 @@ def _add_refresh(sub: Subparsers[argparse.ArgumentParser]) -> None:
         sub, "refresh", "rebase a patch onto another upstream ref (three-way merge)", REFRESH_DESCRIPTION
     )
     refresh.add_argument(
-        "--ref", action=_OneRef, required=True, help="the tag, branch or commit to move the patch onto"
+        "--ref", action=_OneRef, required=True, help="the tag, branch or commit to move the patch onto (or latest)"
     )
+    _add_pre(refresh)
     refresh.add_argument("--output", type=Path, required=True, metavar="FILE", help="where the refreshed patch goes")
     refresh.add_argument("--force", action="store_true", help="replace --output (or --conflicts) if it exists")
     refresh.add_argument("--conflicts", type=Path, metavar="FILE", help="on conflict: write the merge with markers")
@@ -270,12 +282,57 @@ def _add_patch(sub: Subparsers[argparse.ArgumentParser]) -> None:
         "Write the harness's patch variant for REF (chosen by its release range) to --output, when it applies to "
         "REF's Dockerfile; say whether it passes the static checks.",
     )
-    export.add_argument("--for", dest="ref", required=True, metavar="REF", help="the upstream tag, branch or commit")
+    export.add_argument(
+        "--for", dest="ref", required=True, metavar="REF", help="the upstream tag, branch or commit (or latest)"
+    )
+    _add_pre(export)
     export.add_argument("--output", type=Path, required=True, metavar="FILE", help="where the patch goes")
     export.add_argument("--force", action="store_true", help="replace --output if it exists")
     export.add_argument("--superproject", type=Path, metavar="DIR", help="the superproject (default: found from .)")
     _add_upstream(export, scripts=True)
     _add_common(export, json_file=False)
+
+
+BUMP_DESCRIPTION = """\
+Move the superproject's MAS submodule to REF and make the patch fit, as one change.
+
+It fetches REF into the submodule's repository when it is not there, checks it out
+(detached, as `git submodule update` does), and when the patch no longer fits takes,
+in this order unless --take says: your patch rebased by three-way merge, when every
+hunk merges and the static checks hold; else the harness's variant for REF's range,
+when it applies and the static checks hold. Then it stages the gitlink and the patch,
+runs verify on the result, and writes the commit message (from -> to, the hunks, what
+changed in upstream's release profile); --commit commits with it.
+
+All or nothing: when a step fails (nothing fits, the re-check, the fetch, an
+interrupt), the submodule's checkout, the index and the patch file are as they were,
+and the error names the step. It refuses a submodule with local changes and staged
+changes it would mix into the commit. Without REF it fits the patch to the commit the
+superproject already records (what a bot's submodule pull request leaves). This is the
+only command that writes your git state.
+"""
+
+
+def _add_bump(sub: Subparsers[argparse.ArgumentParser]) -> None:
+    bump = _command(
+        sub,
+        "bump",
+        "move the submodule to REF (or latest) and make the patch fit, staged, all or nothing",
+        BUMP_DESCRIPTION,
+    )
+    bump.add_argument(
+        "ref", nargs="?", metavar="REF", help="a tag, branch or commit, or latest (default: the recorded commit)"
+    )
+    bump.add_argument(
+        "--take", choices=("variant", "refresh"), help="when the patch does not fit: only this way of fitting it"
+    )
+    bump.add_argument("--dry-run", action="store_true", help="print the plan and the message; write nothing")
+    bump.add_argument("--message-file", type=Path, metavar="FILE", help="write the commit message to FILE, not stdout")
+    bump.add_argument("--commit", action="store_true", help="commit the bump with the message")
+    _add_pre(bump)
+    _add_superproject(bump, patch_help="your patch (overrides `patch`)")
+    _add_upstream(bump, verdicts=True)
+    _add_common(bump)
 
 
 def _add_build(sub: Subparsers[argparse.ArgumentParser]) -> None:
@@ -448,6 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_check,
         _add_refresh,
         _add_patch,
+        _add_bump,
         _add_build,
         _add_profile,
         _add_advise,

@@ -118,6 +118,9 @@ def _destinations(args: argparse.Namespace, sinks: Sinks) -> Iterator[Destinatio
         yield Destination(flag="--conflicts", path=args.conflicts, replace=force)
     if getattr(args, "plot", None) is not None:
         yield Destination(flag="--plot", path=args.plot, to_standard_output=False)
+    if getattr(args, "message_file", None) is not None:
+        # Without it the message goes to standard output already.
+        yield Destination(flag="--message-file", path=args.message_file, to_standard_output=False)
     if getattr(args, "report_dir", None) is not None:
         yield Destination(flag="--report-dir", path=args.report_dir, directory=True)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import TYPE_CHECKING
 
 from harness.analysis.release_profile import compare_with_defaults, describe_change, lto_words, matches_a_default
@@ -20,6 +20,7 @@ from harness.config.series import tag_version
 from harness.knobs import KNOB_DEFAULTS
 from harness.patch.apply import ApplyResult, PatchConflict, PatchReport, State
 from harness.results import Column, Location, Outcome, Result, Row, Status, Table, status_of
+from harness.upstream.releases import latest_note
 
 if TYPE_CHECKING:
     # Types only: `status` renders a tree's outcome without loading the static checks behind compat and verify.
@@ -287,6 +288,15 @@ def compat_outcome(results: Sequence[CompatResult], *, upstream: str, errors: Se
     )
 
 
+def with_latest(outcome: Outcome, latest: str | None, *, source: str) -> Outcome:
+    """The outcome of a command asked for `latest`, saying first which tag that was (and `latest` in the JSON)."""
+    if latest is None:
+        return outcome
+    return replace(
+        outcome, notes=(latest_note(latest, source=source), *outcome.notes), data={**outcome.data, "latest": latest}
+    )
+
+
 # -- check --------------------------------------------------------------------------------------------
 
 
@@ -348,7 +358,14 @@ def superproject_outcome(check: SuperprojectCheck, *, command: str) -> Outcome:
     notes += lighter_upstream([compat])
     if check.suggestion is not None:
         notes += check.suggestion.lines()
-    return Outcome(
+    if check.up_to_date:
+        # Nothing to bump: the patch against the recorded commit is verify's question, not this one's.
+        reason = f"up to date at {compat.ref}: {sub.path} already records the newest release"
+        results = [Result(name="bump", status=Status.OK, reason=reason, group=f"bump.{compat.ref}")]
+        notes = [reason, *notes]
+        if not compat.ok:
+            notes.append("the patch does not fit the recorded commit: `mas-harness verify` says what to do")
+    outcome = Outcome(
         command=command,
         title=f"{command} {sub.path} at {compat.ref}",
         results=tuple(results),
@@ -365,6 +382,7 @@ def superproject_outcome(check: SuperprojectCheck, *, command: str) -> Outcome:
             "suggestion": check.suggestion.as_json() if check.suggestion else None,
         },
     )
+    return with_latest(outcome, check.latest, source=check.latest_from)
 
 
 # -- a checkout: status, apply, revert ----------------------------------------------------------------

@@ -15,6 +15,7 @@ from harness.config.superproject import SuperprojectConfig
 from harness.errors import BadInput, CheckFailed, UpstreamError
 from harness.proc import git, run
 from harness.upstream.cache import UpstreamCache
+from harness.upstream.releases import LATEST, latest_tag, newest_tag, no_release_message, require_online
 from harness.upstream.source import UpstreamSource
 
 _GITLINK_MODE = "160000"
@@ -144,14 +145,63 @@ class SubmoduleUpstream:
     cache: UpstreamCache
     ref: str
     """The ref as the cache should resolve it."""
+    latest: str | None = None
+    """The tag `latest` stood for, when it was asked for."""
+    latest_from: str = ""
+    """Whose tags `latest` was the newest of, in words."""
 
 
-def open_upstream(
-    config: SuperprojectConfig, sub: Submodule, ref: str, cache_dir: Path, *, offline: bool = False
+def _local_tags(git_dir: Path) -> list[str]:
+    return (_git_ok(f"--git-dir={git_dir}", "tag", "--list", cwd=git_dir) or "").split()
+
+
+def _open_latest(
+    config: SuperprojectConfig, sub: Submodule, cache_dir: Path, *, offline: bool, pre: bool
+) -> SubmoduleUpstream:
+    """`latest` in a superproject: the newest release tag the submodule's own repository holds or its remote has.
+
+    The remote is asked too (its one `ls-remote`): a clone fetched months ago does not hold the releases made
+    since, and "the newest release" means upstream's. The tag is then read where open_upstream reads any tag:
+    the submodule's repository when it holds it (no fetch), else the remote, whose listing is reused.
+    """
+    if config.upstream is not None:
+        cache = UpstreamCache(cache_dir, UpstreamSource.parse(config.upstream), offline=offline)
+        tag = latest_tag(cache, pre=pre)
+        return SubmoduleUpstream(cache=cache, ref=tag, latest=tag, latest_from=cache.source.location)
+    require_online(offline=offline)
+    local = _local_tags(sub.git_dir) if sub.git_dir is not None else []
+    remote = None
+    if sub.remote_url is not None:
+        remote = UpstreamCache(cache_dir, UpstreamSource.parse(sub.remote_url), offline=offline)
+    tags = [*local, *(remote.remote_tags() if remote else ())]
+    newest = newest_tag(tags, pre=pre)
+    if newest is None:
+        raise UpstreamError(no_release_message(sub.remote_url or str(sub.git_dir or sub.path), tags, pre=pre))
+    tag = newest
+    whose = f"{sub.path}'s repository" + (f" and its remote {sub.remote_url}" if remote is not None else "")
+    if tag in local and sub.git_dir is not None:
+        cache = UpstreamCache(cache_dir, UpstreamSource.parse(str(sub.git_dir)), offline=offline)
+        return SubmoduleUpstream(cache=cache, ref=tag, latest=tag, latest_from=whose)
+    if remote is None:  # unreachable: a tag not held locally came from the remote
+        raise UpstreamError(f"{sub.path} does not have {tag} and has no remote to fetch it from")
+    return SubmoduleUpstream(cache=remote, ref=tag, latest=tag, latest_from=whose)
+
+
+def open_upstream(  # noqa: PLR0913  # the run's cache, offline and --pre are passed explicitly
+    config: SuperprojectConfig,
+    sub: Submodule,
+    ref: str,
+    cache_dir: Path,
+    *,
+    offline: bool = False,
+    pre: bool = False,
 ) -> SubmoduleUpstream:
     """The cache for `ref`: the configured upstream, else the submodule's repository when it has
-    the ref (no network), else the submodule's remote. `offline`: the cache answers alone."""
+    the ref (no network), else the submodule's remote. `offline`: the cache answers alone.
+    `latest` is the newest release tag (pre-releases too with `pre`), see _open_latest."""
     _require_ref_syntax(ref)
+    if ref == LATEST:
+        return _open_latest(config, sub, cache_dir, offline=offline, pre=pre)
     if config.upstream is not None:
         source = UpstreamSource.parse(config.upstream)
         return SubmoduleUpstream(cache=UpstreamCache(cache_dir, source, offline=offline), ref=ref)

@@ -9,9 +9,10 @@ from harness.analysis.static import check_patched
 from harness.cli.commands.run_context import open_checks, with_run_facts
 from harness.config.settings import Settings
 from harness.errors import BadInput
-from harness.report.views import check_outcome
+from harness.report.views import check_outcome, with_latest
 from harness.results import Outcome
 from harness.upstream.cache import open_cache
+from harness.upstream.releases import LATEST, latest_tag
 
 
 def _read_text(path: Path, what: str) -> str:
@@ -38,7 +39,9 @@ def check(*, refs: Sequence[str], forced_patch: Path | None, settings: Settings)
     """The refs named, else every pin expected to apply: each patched (off the tree) and checked."""
     cache = open_cache(settings)
     checks = open_checks(settings)
-    chosen = list(refs) or [pin.tag for pin in settings.pins.pins if pin.expected == "applies"]
+    newest = latest_tag(cache, pre=False) if LATEST in refs else None
+    chosen = [newest if ref == LATEST and newest else ref for ref in refs]
+    chosen = list(dict.fromkeys(chosen)) or [pin.tag for pin in settings.pins.pins if pin.expected == "applies"]
     if not chosen:
         raise BadInput(f"nothing to check: {settings.pins.source} pins no release expected to apply")
     good, errors = resolvable_refs(cache, chosen)
@@ -51,5 +54,9 @@ def check(*, refs: Sequence[str], forced_patch: Path | None, settings: Settings)
         )
         for error in errors
     ]
-    outcome = check_outcome([*(static_result_of(result) for result in results), *unchecked])
+    outcome = with_latest(
+        check_outcome([*(static_result_of(result) for result in results), *unchecked]),
+        newest,
+        source=cache.source.location,
+    )
     return with_run_facts(outcome, checks=checks, upstream=settings.upstream, offline=settings.offline)
