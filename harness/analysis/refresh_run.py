@@ -66,8 +66,9 @@ def check_outputs(*, patch: Path, output: Path, conflicts: Path | None, resolved
 
 
 @dataclass(frozen=True, kw_only=True)
-class RefreshRequest:
-    """What the user asked of `refresh`: onto which ref, where to write, and how to settle what does not merge."""
+class RefreshTarget:
+    """Where a refresh goes: onto which ref (as the cache resolves it), where to write, and how to settle what does
+    not merge."""
 
     ref: str
     output: Path
@@ -80,7 +81,7 @@ class RefreshRequest:
 def refresh_patch(
     cache: UpstreamCache,
     patch: Patch,
-    request: RefreshRequest,
+    request: RefreshTarget,
     *,
     pins: Pins,
     checks: StaticChecks,

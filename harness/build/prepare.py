@@ -23,7 +23,7 @@ from harness.build.context import build_context
 from harness.build.docker_engine import check_engine, registry_reachable
 from harness.build.plan import BuildStage, base_image_need, runtime_suite
 from harness.build.runtimeimage import LocalRuntimeImage, ensure_runtime_image
-from harness.config.settings import Settings
+from harness.config.run import Run
 from harness.errors import EnvironmentProblem
 from harness.knobs import ExportFormat
 from harness.upstream.cache import open_cache
@@ -62,7 +62,7 @@ class BuildInputs:
 
 
 def prepare_build(  # noqa: PLR0913  # each an independent choice of the user; keyword-only
-    settings: Settings,
+    run: Run,
     *,
     ref: str,
     source: str,
@@ -84,10 +84,10 @@ def prepare_build(  # noqa: PLR0913  # each an independent choice of the user; k
     log.info("engine %s, buildx %s", engine.server_version, engine.buildx_version)
     target = resolve_builder(builder, load=load, export=export)
     log.info("builder %s; images %s", target.describe(), target.images.describe())
-    cache = open_cache(settings)
-    patched_ref, patched = applying_patch(cache, ref, pins=settings.pins, forced_patch=forced_patch)
+    cache = open_cache(run)
+    patched_ref, patched = applying_patch(cache, ref, pins=run.pins, forced_patch=forced_patch)
     release = release_profile_of(cache, patched_ref.resolved)
-    work_dir = settings.cache_dir / "work"
+    work_dir = run.cache_dir / "work"
     context = build_context(
         source, cache=cache, resolved=patched_ref.resolved, work_dir=work_dir, standin=resources.standin_tree()
     )

@@ -20,10 +20,10 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from harness import __version__
-from harness.analysis.confine import detect as detect_confinement
 from harness.cli.commands import BUILD_EXTRA
 from harness.cli.parser import build_parser
-from harness.config.settings import Settings, SettingsFlags, resolve_settings
+from harness.config.requests import CheckRequest, CompatRequest, ExportRequest, RefreshRequest, TreeRequest
+from harness.config.run import Run, RunFlags, resolve_pins, resolve_run
 from harness.config.superproject import SuperprojectConfig, SuperprojectFlags, resolve_superproject
 from harness.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, BadInput, EnvironmentProblem, HarnessError
 from harness.report.publish import Sinks, check_writable, publish
@@ -32,26 +32,30 @@ from harness.results import Outcome, exit_code
 log = logging.getLogger("harness")
 
 
-def _settings(args: argparse.Namespace, config: SuperprojectConfig | None = None) -> Settings:
-    """Flags over the environment over the pins file; in a superproject, its table's upstream and pins."""
-    flags = SettingsFlags(
-        upstream=config.upstream if config else getattr(args, "upstream", None),
-        cache_dir=getattr(args, "cache_dir", None),
-        pins_file=config.pins if config and config.pins else getattr(args, "pins", None),
-        offline=getattr(args, "offline", False),
-        no_cache=getattr(args, "no_cache", False),
-        unconfined=getattr(args, "unconfined", False),
+def _run_flags(args: argparse.Namespace) -> RunFlags:
+    """The `upstream` options, which every command that reads upstream has (the parser fills in those it lacks)."""
+    return RunFlags(
+        upstream=args.upstream,
+        cache_dir=args.cache_dir,
+        pins_file=args.pins,
+        offline=args.offline,
+        no_cache=args.no_cache,
+        unconfined=args.unconfined,
     )
-    return resolve_settings(flags, env=os.environ)
+
+
+def _run(args: argparse.Namespace, config: SuperprojectConfig | None = None) -> Run:
+    """Flags over the environment over the pins file; in a superproject, its table's upstream and pins."""
+    return resolve_run(_run_flags(args), env=os.environ, superproject=config)
 
 
 def _superproject(args: argparse.Namespace, *, discover: bool) -> SuperprojectConfig | None:
     flags = SuperprojectFlags(
-        superproject=getattr(args, "superproject", None),
-        submodule=getattr(args, "submodule", None),
-        patch=getattr(args, "patch", None),
-        upstream=getattr(args, "upstream", None),
-        pins=getattr(args, "pins", None),
+        superproject=args.superproject,
+        submodule=args.submodule,
+        patch=args.patch,
+        upstream=args.upstream,
+        pins=args.pins,
     )
     return resolve_superproject(flags, cwd=Path.cwd(), discover=discover)
 
@@ -69,74 +73,50 @@ def _tree_command(args: argparse.Namespace, console: Console) -> Outcome:
     if args.checkout is not None and (args.superproject or args.submodule):
         raise BadInput("--checkout names the tree itself; it does not go with --superproject or --submodule")
     config = None if args.checkout is not None else _superproject(args, discover=True)
-    return on_tree(
-        args.command,
+    # The pins alone: nothing is fetched, so no cache directory is resolved (or required to be usable).
+    pins_file = config.pins if config and config.pins else args.pins
+    request = TreeRequest(
+        command=args.command,
         checkout=args.checkout,
         patch=args.patch,
         superproject=config,
-        pins=_settings(args, config).pins,
+        pins=resolve_pins(pins_file, env=os.environ),
     )
+    return on_tree(request)
 
 
 def _refresh(args: argparse.Namespace, console: Console) -> Outcome:
     from harness.cli.commands.refresh import refresh  # noqa: PLC0415
-    from harness.upstream.cache import open_cache  # noqa: PLC0415
-    from harness.upstream.submodule import inspect_submodule, open_upstream  # noqa: PLC0415
 
     config = _superproject(args, discover=args.upstream is None)
-    settings = _settings(args, config)
-    if config is not None:
-        upstream = open_upstream(
-            config, inspect_submodule(config), args.ref, settings.cache_dir, offline=settings.offline
-        )
-        cache, ref, patch, shown_from = upstream.cache, upstream.ref, args.patch or config.patch, config.root
-    else:
-        if args.patch is None:
-            raise BadInput("refresh: name the patch to refresh with --patch FILE (or run it in a superproject)")
-        cache = open_cache(settings)
-        ref, patch, shown_from = args.ref, args.patch, Path.cwd()
-    return refresh(
-        cache=cache,
-        ref=ref,
-        patch=patch,
-        pins=settings.pins,
+    if config is None and args.patch is None:
+        raise BadInput("refresh: name the patch to refresh with --patch FILE (or run it in a superproject)")
+    request = RefreshRequest(
+        ref=args.ref,
+        patch=(args.patch or config.patch) if config is not None else args.patch,
         output=args.output,
+        today=args.date or date.today(),
         force=args.force,
         conflicts=args.conflicts,
         resolved=args.resolved,
         take_patch_side=args.take_patch_side,
-        today=args.date or date.today(),
-        shown_from=shown_from,
-        confinement=detect_confinement(unconfined=settings.unconfined),
-        reuse_verdicts=settings.use_verdict_cache,
+        shown_from=config.root if config is not None else Path.cwd(),
     )
+    return refresh(_run(args, config), request)
 
 
 def _export(args: argparse.Namespace, console: Console) -> Outcome:
     from harness.cli.commands.patch import export  # noqa: PLC0415
-    from harness.upstream.cache import open_cache  # noqa: PLC0415
-    from harness.upstream.submodule import inspect_submodule, open_upstream  # noqa: PLC0415
 
     config = _superproject(args, discover=args.upstream is None) if args.superproject or not args.upstream else None
-    settings = _settings(args, config)
-    if config is not None:
-        upstream = open_upstream(
-            config, inspect_submodule(config), args.ref, settings.cache_dir, offline=settings.offline
-        )
-        cache, ref = upstream.cache, upstream.ref
-    else:
-        cache, ref = (
-            open_cache(settings),
-            args.ref,
-        )
-    return export(cache=cache, ref=ref, output=args.output, force=args.force, settings=settings)
+    return export(_run(args, config), ExportRequest(ref=args.ref, output=args.output, force=args.force))
 
 
 def _builds(args: argparse.Namespace, console: Console) -> Outcome:
     if args.command == "profile" and args.dry_run:
         from harness.cli.commands.profile_plan import profile_plan  # noqa: PLC0415
 
-        return profile_plan(settings=_settings(args), ref=args.ref, names=args.profiles, build_args=args.build_arg)
+        return profile_plan(run=_run(args), ref=args.ref, names=args.profiles, build_args=args.build_arg)
     try:
         from harness.cli.commands.build import build  # noqa: PLC0415  # the Docker stack loads only here
         from harness.cli.commands.profile import profile, profile_from_report  # noqa: PLC0415
@@ -146,7 +126,7 @@ def _builds(args: argparse.Namespace, console: Console) -> Outcome:
     progress = Console(stderr=True)
     if args.command == "build":
         return build(
-            settings=_settings(args),
+            run=_run(args),
             ref=args.ref,
             stage=args.stage,
             source=args.source,
@@ -163,7 +143,7 @@ def _builds(args: argparse.Namespace, console: Console) -> Outcome:
     if args.from_report is not None:
         return profile_from_report(report_file=args.from_report, report_dir=args.report_dir)
     return profile(
-        settings=_settings(args),
+        run=_run(args),
         ref=args.ref,
         names=args.profiles,
         source=args.source,
@@ -198,11 +178,11 @@ def _verify(args: argparse.Namespace, console: Console) -> Outcome:
     config = _superproject(args, discover=True)
     if config is None:
         raise _no_superproject("verify")
-    return verify(superproject=config, settings=_settings(args, config))
+    return verify(_run(args, config))
 
 
 def _compat(args: argparse.Namespace, console: Console) -> Outcome:
-    from harness.cli.commands.compat import compat, compat_superproject  # noqa: PLC0415
+    from harness.cli.commands.compat import compat  # noqa: PLC0415
 
     config = _superproject(args, discover=args.bump_to is not None)
     if config is None and args.bump_to is not None:
@@ -210,19 +190,20 @@ def _compat(args: argparse.Namespace, console: Console) -> Outcome:
     if config is not None:
         if args.refs or args.ref_args or args.latest:
             raise BadInput("in a superproject, name the ref to check with --bump-to REF")
-        return compat_superproject(superproject=config, bump_to=args.bump_to, settings=_settings(args, config))
-    refs = [*args.refs, *args.ref_args]
-    return compat(refs=refs, latest=args.latest, forced_patch=args.patch, settings=_settings(args))
+        return compat(_run(args, config), CompatRequest(bump_to=args.bump_to))
+    request = CompatRequest(refs=(*args.refs, *args.ref_args), latest=args.latest, forced_patch=args.patch)
+    return compat(_run(args), request)
 
 
 def _check(args: argparse.Namespace, console: Console) -> Outcome:
-    from harness.cli.commands.check import check, check_dockerfile  # noqa: PLC0415
+    from harness.cli.commands.check import check  # noqa: PLC0415
 
-    if args.dockerfile is not None:
-        return check_dockerfile(dockerfile=args.dockerfile, pristine=args.pristine, settings=_settings(args))
-    if args.pristine is not None:
+    if args.dockerfile is None and args.pristine is not None:
         raise BadInput("--pristine goes with --dockerfile")
-    return check(refs=args.refs, forced_patch=args.patch, settings=_settings(args))
+    request = CheckRequest(
+        refs=tuple(args.refs), forced_patch=args.patch, dockerfile=args.dockerfile, pristine=args.pristine
+    )
+    return check(_run(args), request)
 
 
 def _summary(args: argparse.Namespace, console: Console) -> Outcome:
@@ -261,7 +242,7 @@ def _sinks(args: argparse.Namespace) -> Sinks:
     return Sinks.from_environment(
         os.environ,
         json_stdout=args.json,
-        output=getattr(args, "report_output", None),
+        output=args.report_output,
         junit=args.junit,
         markdown=args.markdown,
         annotations=args.github_annotations,
@@ -289,8 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error argparse has already explained
         return exc.code if isinstance(exc.code, int) else 2
-    args.verbose = getattr(args, "verbose", False)
-    args.quiet = getattr(args, "quiet", False) and not args.verbose
+    args.quiet = args.quiet and not args.verbose
     _configure_logging(args)
     console = Console(highlight=False)
     outcome: Outcome | None = None

@@ -80,6 +80,8 @@ def _add_common(parser: argparse.ArgumentParser, *, json_file: bool = True) -> N
         group.add_argument(
             "--output", dest="report_output", type=Path, metavar="FILE", help="also write the JSON report to FILE"
         )
+    else:
+        parser.set_defaults(report_output=None)
     group.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML to FILE, a case per check")
     group.add_argument(
         "--markdown", type=Path, metavar="FILE", help="also write Markdown to FILE ($GITHUB_STEP_SUMMARY gets it too)"
@@ -99,6 +101,8 @@ def _add_upstream(parser: argparse.ArgumentParser, *, verdicts: bool = False, sc
     group.add_argument(
         "--offline", action="store_true", help="use only what the cache holds: refs are not looked up upstream again"
     )
+    # Every option the run record reads has a value, given or not (harness.cli.main reads them by name).
+    parser.set_defaults(no_cache=False, unconfined=False)
     if verdicts:
         group.add_argument(
             "--no-cache", action="store_true", help="recompute the static checks, ignoring stored verdicts"
@@ -220,6 +224,7 @@ def _add_tree_commands(sub: Subparsers[argparse.ArgumentParser]) -> None:
         )
         _add_superproject(tree, patch_help="the patch (default: the configured one, else the pins' variant)")
         tree.add_argument("--pins", type=Path, help="pins file (default: $MAS_HARNESS_PINS, else the harness's own)")
+        tree.set_defaults(upstream=None)  # the tree commands fetch nothing: their upstream is the checkout
         _add_common(tree)
 
 
@@ -273,6 +278,7 @@ def _add_patch(sub: Subparsers[argparse.ArgumentParser]) -> None:
     export.add_argument("--output", type=Path, required=True, metavar="FILE", help="where the patch goes")
     export.add_argument("--force", action="store_true", help="replace --output if it exists")
     export.add_argument("--superproject", type=Path, metavar="DIR", help="the superproject (default: found from .)")
+    export.set_defaults(submodule=None, patch=None)  # the superproject's own; `patch` writes, never reads, a patch
     _add_upstream(export, scripts=True)
     _add_common(export, json_file=False)
 

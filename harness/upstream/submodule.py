@@ -11,10 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.config.run import Run
 from harness.config.superproject import SuperprojectConfig
 from harness.errors import BadInput, CheckFailed, UpstreamError
-from harness.proc import git, run
-from harness.upstream.cache import UpstreamCache
+from harness.proc import git
+from harness.proc import run as run_process
+from harness.upstream.cache import UpstreamCache, open_cache
 from harness.upstream.source import UpstreamSource
 
 _GITLINK_MODE = "160000"
@@ -45,7 +47,7 @@ class Submodule:
 
 def _git_ok(*args: str, cwd: Path) -> str | None:
     """Stdout of a git query, or None when git says no (an absent ref, not a repository)."""
-    proc = run("git", *args, cwd=cwd, check=False)
+    proc = run_process("git", *args, cwd=cwd, check=False)
     return proc.stdout.decode().strip() if proc.returncode == 0 else None
 
 
@@ -160,6 +162,14 @@ def open_upstream(
         f"{sub.path} does not have {ref} and has no remote to fetch it from: "
         f"run `git submodule update --init {sub.path}` or set `upstream` in [tool.mas-harness]"
     )
+
+
+def open_ref(run: Run, ref: str) -> SubmoduleUpstream:
+    """The cache for `ref` in this run: in a superproject, as `open_upstream` chooses; else the run's upstream."""
+    if run.superproject is not None:
+        config = run.superproject
+        return open_upstream(config, inspect_submodule(config), ref, run.cache_dir, offline=run.offline)
+    return SubmoduleUpstream(cache=open_cache(run), ref=ref)
 
 
 def exact_tag(sub: Submodule, commit: str) -> str | None:

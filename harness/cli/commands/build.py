@@ -8,7 +8,7 @@ from rich.console import Console
 from harness.build.plan import BuildStage
 from harness.build.prepare import prepare_build
 from harness.build.runner import build_ref
-from harness.config.settings import Settings
+from harness.config.run import Run
 from harness.knobs import CI_BUILD_ARGS, ExportFormat, parse_build_args
 from harness.report.builds import build_outcome
 from harness.results import Outcome
@@ -16,7 +16,7 @@ from harness.results import Outcome
 
 def build(  # noqa: PLR0913  # one keyword per option of the command, by design
     *,
-    settings: Settings,
+    run: Run,
     ref: str,
     stage: BuildStage,
     source: str,
@@ -34,7 +34,7 @@ def build(  # noqa: PLR0913  # one keyword per option of the command, by design
     overridden, and the images checked; with `trace`, traced from inside the build (trace.json in the report dir)."""
     args = parse_build_args(build_args, defaults=CI_BUILD_ARGS)
     inputs = prepare_build(
-        settings,
+        run,
         ref=ref,
         source=source,
         forced_patch=forced_patch,

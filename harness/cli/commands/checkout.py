@@ -7,8 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.analysis.checkout_target import tree_target
-from harness.config.pins import Pins
-from harness.config.superproject import SuperprojectConfig
+from harness.config.requests import TreeRequest
 from harness.patch import apply as patch_apply
 from harness.patch.patchfile import Patch
 from harness.report.views import tree_outcome
@@ -25,11 +24,16 @@ OPERATIONS: dict[str, tuple[Operation, bool]] = {
 }
 
 
-def on_tree(
-    command: str, *, checkout: Path | None, patch: Path | None, superproject: SuperprojectConfig | None, pins: Pins
-) -> Outcome:
+def on_tree(request: TreeRequest) -> Outcome:
+    command = request.command
     operation, for_apply = OPERATIONS[command]
-    target = tree_target(checkout=checkout, patch=patch, superproject=superproject, pins=pins, for_apply=for_apply)
+    target = tree_target(
+        checkout=request.checkout,
+        patch=request.patch,
+        superproject=request.superproject,
+        pins=request.pins,
+        for_apply=for_apply,
+    )
     started = time.perf_counter()
     answer: patch_apply.PatchReport | patch_apply.ApplyResult | patch_apply.PatchConflict
     try:

@@ -1,19 +1,21 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 from harness.analysis.compat import variant_for
 from harness.cli.commands.run_context import open_checks
-from harness.config.settings import Settings
+from harness.config.requests import ExportRequest
+from harness.config.run import Run
 from harness.files import atomic_write, refuse_clobber
 from harness.results import Location, Outcome, Result, Status
-from harness.upstream.cache import UpstreamCache
+from harness.upstream.submodule import open_ref
 
 
-def export(*, cache: UpstreamCache, ref: str, output: Path, force: bool, settings: Settings) -> Outcome:
+def export(run: Run, request: ExportRequest) -> Outcome:
     """The harness's variant for REF, written to OUTPUT when it applies there."""
+    output, force = request.output, request.force
     refuse_clobber(output, force=force)
-    variant_ref, static = variant_for(cache, ref, pins=settings.pins, checks=open_checks(settings))
+    upstream = open_ref(run, request.ref)
+    ref = upstream.ref
+    variant_ref, static = variant_for(upstream.cache, ref, pins=run.pins, checks=open_checks(run))
     written = variant_ref.patched is not None
     if written:
         atomic_write(output, variant_ref.patch_path.read_bytes(), mode=0o644, replace=force)

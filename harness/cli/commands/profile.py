@@ -9,7 +9,7 @@ from harness.build.measure import load_profile_report, run_profiles
 from harness.build.prepare import prepare_build
 from harness.cli.commands.profile_plan import profile_names, profiles_for
 from harness.config.pins import newest_applying_pin
-from harness.config.settings import Settings
+from harness.config.run import Run
 from harness.errors import BadInput
 from harness.knobs import ExportFormat, parse_build_args
 from harness.report.builds import profile_outcome, write_profile_junit, write_profile_outputs
@@ -18,7 +18,7 @@ from harness.results import Outcome
 
 def profile(  # noqa: PLR0913  # one keyword per option of the command, by design
     *,
-    settings: Settings,
+    run: Run,
     ref: str | None,
     names: Sequence[str],
     source: str,
@@ -33,13 +33,13 @@ def profile(  # noqa: PLR0913  # one keyword per option of the command, by desig
     progress: Console,
 ) -> Outcome:
     """One build per profile, one after the other; `upstream` is what the ref's own Cargo.toml does."""
-    names = profile_names(settings, names)
+    names = profile_names(run, names)
     if interval <= 0:
         raise BadInput("--interval must be a positive number of seconds")
     extra_args = parse_build_args(build_args)
-    ref = ref or newest_applying_pin(settings.pins)
+    ref = ref or newest_applying_pin(run.pins)
     inputs = prepare_build(
-        settings,
+        run,
         ref=ref,
         source=source,
         build_args=extra_args,
@@ -48,7 +48,7 @@ def profile(  # noqa: PLR0913  # one keyword per option of the command, by desig
         load=load,
         export=export,
     )
-    profiles = profiles_for(settings, names, ref=ref, release=inputs.release)
+    profiles = profiles_for(run, names, ref=ref, release=inputs.release)
     report_dir = report_dir or Path("reports") / f"profile-{ref}"
     report = run_profiles(
         inputs,
