@@ -15,7 +15,6 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from harness.analysis import dockerfile as dfm
 from harness.analysis import environment
@@ -32,6 +31,7 @@ from harness.build.tracer import (
     TRACER_HOME,
     WRAPPER_PATH,
 )
+from harness.config.requests import BuildStage
 from harness.errors import BadInput
 from harness.knobs import SHIPPED_BINARY, TARGETARCH, Shape
 
@@ -43,9 +43,6 @@ _DEBIAN_RELEASE = re.compile(r"-debian(\d+)[:@]")
 DEFAULT_SUITE = "bookworm"
 BUILDER_REPOSITORY = "mas-harness/builder"
 FINAL_REPOSITORY = "mas-harness/mas"
-
-BuildStage = Literal["builder", "final"]
-"""`builder`: the stage that compiles and moves the binaries; `final`: the last stage, the image users ship."""
 STAND_IN_STAGES = ("frontend", "policy")
 """The stages the final image takes files from that need a registry or the web to build (node, OPA)."""
 

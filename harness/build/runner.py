@@ -39,7 +39,7 @@ from harness.build.images import (
     inspect_final_image,
     inspect_image,
 )
-from harness.build.plan import BuildPlan, BuildStage, plan_build, plan_final, plan_shape, shipped_binary
+from harness.build.plan import BuildPlan, plan_build, plan_final, plan_shape, shipped_binary
 from harness.build.prepare import STANDIN, BuildInputs
 from harness.build.progress import BuildProgress
 from harness.build.progress_stream import failure_reason, lock_package_count
@@ -48,6 +48,7 @@ from harness.build.sampler import ProcessSampler, SamplerReport, UnseenBuild
 from harness.build.trace import TraceSource
 from harness.build.tracer import SOURCE_CONTEXT
 from harness.build.tracing import TraceOutcome, collect_trace
+from harness.config.requests import DEFAULT_STAGE, BuildStage
 from harness.knobs import ARCH_TRIPLES, SHIPPED_BINARY, TARGETARCH, binary_name, expected_binaries, requested_targets
 
 log = logging.getLogger("harness")
@@ -198,7 +199,7 @@ class BuildReport:
     log: str
     checks: tuple[Check, ...]
     binary_size_bytes: int | None = None
-    stage: BuildStage = "builder"
+    stage: BuildStage = DEFAULT_STAGE
     final: FinalReport | None = None
     target: BuildTarget = LOCAL_ENGINE
     archives: tuple[Path, ...] = ()
@@ -417,16 +418,24 @@ def trace_check(trace: TraceOutcome) -> Check:
     return Check(name="trace", ok=True, detail=detail)
 
 
-def build_and_check(  # noqa: PLR0913  # each an independent choice; keyword-only
+@dataclass(frozen=True, kw_only=True)
+class BuildOptions:
+    """How one build of prepared inputs is run and where its report goes."""
+
+    report_dir: Path
+    sample_interval: float = 0.25
+    trace: bool = False
+    """Run cargo under the harness's rustc wrapper: trace.json lands in `report_dir`."""
+    keep_target_cache: bool = False
+
+
+def build_and_check(
     plan: BuildPlan,
     *,
-    report_dir: Path,
-    standin: bool,
+    inputs: BuildInputs,
+    options: BuildOptions,
     final_plan: BuildPlan | None = None,
-    target: BuildTarget = LOCAL_ENGINE,
     console: Console | None = None,
-    sample_interval: float = 0.25,
-    trace_facts: BuildFacts | None = None,
 ) -> BuildReport:
     """The builder stage, built and checked where its image is; with `final_plan`, then the final stage from the same
     layers.
@@ -434,11 +443,23 @@ def build_and_check(  # noqa: PLR0913  # each an independent choice; keyword-onl
     A traced plan's records are exported right after its build, from the builder it ran on, while the layer cache
     surely holds them.
     """
+    report_dir, target, standin, sample_interval = (
+        options.report_dir,
+        inputs.target,
+        inputs.standin,
+        options.sample_interval,
+    )
     outcome = run_build(plan, report_dir=report_dir, target=target, console=console, sample_interval=sample_interval)
     marker = plan.build_args.get("VERGEN_GIT_DESCRIBE", "")
     outcomes = [outcome]
     trace = None
-    if plan.traced and trace_facts is not None:
+    if plan.traced:
+        trace_facts = BuildFacts(
+            ref=inputs.ref,
+            upstream_commit=inputs.upstream_commit,
+            source=trace_source(inputs.source),
+            build_args=plan.build_args,
+        )
         trace = (
             collect_trace(
                 plan, facts=trace_facts, dockerfile=report_dir / DOCKERFILE_COPY, report_dir=report_dir, target=target
@@ -503,23 +524,14 @@ def trace_source(source: str) -> TraceSource:
     return "full" if source == "full" else "path"
 
 
-def build_ref(  # noqa: PLR0913  # each an independent choice of the user; keyword-only
-    inputs: BuildInputs,
-    *,
-    build_args: Mapping[str, str],
-    report_dir: Path,
-    keep_target_cache: bool = False,
-    console: Console | None = None,
-    sample_interval: float = 0.25,
-    trace: bool = False,
+def build_ref(
+    inputs: BuildInputs, build_args: Mapping[str, str], options: BuildOptions, *, console: Console | None = None
 ) -> BuildReport:
     """Plan the build of the prepared ref with these build args, run it sampled, and check the image(s).
 
-    With `trace`, cargo runs under the harness's rustc wrapper and trace.json lands in `report_dir`.
-
     The build's `/app/target` cache mount is its own and starts empty, so cargo compiles what is
     checked: upstream's shared one would hand a rerun an earlier build's binary (and a concurrent
-    build could move it away). It is dropped afterwards unless `keep_target_cache`.
+    build could move it away). It is dropped afterwards unless `options.keep_target_cache`.
     """
     run_id = uuid.uuid4().hex[:12]
     namespace = f"mas-harness-build-{run_id}"
@@ -533,7 +545,7 @@ def build_ref(  # noqa: PLR0913  # each an independent choice of the user; keywo
         base_image=inputs.base_image,
         builder=inputs.target.name,
         cache_namespace=namespace,
-        tracer=SOURCE_CONTEXT if trace else None,
+        tracer=SOURCE_CONTEXT if options.trace else None,
     )
     final_plan = (
         plan_final(plan, runtime_image=inputs.runtime_image, stage_stand_ins=inputs.stage_stand_ins)
@@ -541,25 +553,9 @@ def build_ref(  # noqa: PLR0913  # each an independent choice of the user; keywo
         else None
     )
     try:
-        return build_and_check(
-            plan,
-            report_dir=report_dir,
-            standin=inputs.standin,
-            final_plan=final_plan,
-            target=inputs.target,
-            console=console,
-            sample_interval=sample_interval,
-            trace_facts=BuildFacts(
-                ref=inputs.ref,
-                upstream_commit=inputs.upstream_commit,
-                source=trace_source(inputs.source),
-                build_args=plan.build_args,
-            )
-            if trace
-            else None,
-        )
+        return build_and_check(plan, inputs=inputs, options=options, final_plan=final_plan, console=console)
     finally:
-        if not keep_target_cache:
+        if not options.keep_target_cache:
             # A full-source target directory is several GB, and nothing else uses this one; on the builder it ran on.
             target = inputs.target
             prune_cache_mounts(namespace, builder=target.builder_arg, docker_argv=docker_argv(target))

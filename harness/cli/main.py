@@ -22,7 +22,19 @@ from rich.logging import RichHandler
 from harness import __version__
 from harness.cli.commands import BUILD_EXTRA
 from harness.cli.parser import build_parser
-from harness.config.requests import CheckRequest, CompatRequest, ExportRequest, RefreshRequest, TreeRequest
+from harness.config.requests import (
+    DEFAULT_STAGE,
+    AdviseRequest,
+    BuildRequest,
+    BuildSpec,
+    BuildStage,
+    CheckRequest,
+    CompatRequest,
+    ExportRequest,
+    ProfileRequest,
+    RefreshRequest,
+    TreeRequest,
+)
 from harness.config.run import Run, RunFlags, resolve_pins, resolve_run
 from harness.config.superproject import SuperprojectConfig, SuperprojectFlags, resolve_superproject
 from harness.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, BadInput, EnvironmentProblem, HarnessError
@@ -112,11 +124,35 @@ def _export(args: argparse.Namespace, console: Console) -> Outcome:
     return export(_run(args, config), ExportRequest(ref=args.ref, output=args.output, force=args.force))
 
 
+def _build_spec(args: argparse.Namespace, *, stage: BuildStage = DEFAULT_STAGE, patch: Path | None = None) -> BuildSpec:
+    return BuildSpec(
+        source=args.source,
+        build_args=tuple(args.build_arg),
+        stage=stage,
+        forced_patch=patch,
+        air_gapped=args.air_gapped,
+        builder=args.builder,
+        load=args.load,
+        export=args.export,
+    )
+
+
+def _profile_request(args: argparse.Namespace) -> ProfileRequest:
+    return ProfileRequest(
+        ref=args.ref,
+        names=tuple(args.profiles),
+        spec=_build_spec(args),
+        interval=args.interval,
+        report_dir=args.report_dir,
+        keep_images=args.keep_images,
+    )
+
+
 def _builds(args: argparse.Namespace, console: Console) -> Outcome:
     if args.command == "profile" and args.dry_run:
         from harness.cli.commands.profile_plan import profile_plan  # noqa: PLC0415
 
-        return profile_plan(run=_run(args), ref=args.ref, names=args.profiles, build_args=args.build_arg)
+        return profile_plan(_run(args), _profile_request(args))
     try:
         from harness.cli.commands.build import build  # noqa: PLC0415  # the Docker stack loads only here
         from harness.cli.commands.profile import profile, profile_from_report  # noqa: PLC0415
@@ -125,51 +161,30 @@ def _builds(args: argparse.Namespace, console: Console) -> Outcome:
     # The build's progress goes to stderr, where a terminal shows a bar and a log gets a line now and then.
     progress = Console(stderr=True)
     if args.command == "build":
-        return build(
-            run=_run(args),
+        request = BuildRequest(
             ref=args.ref,
-            stage=args.stage,
-            source=args.source,
-            build_args=args.build_arg,
-            forced_patch=args.patch,
-            air_gapped=args.air_gapped,
-            builder=args.builder,
-            load=args.load,
-            export=args.export,
+            spec=_build_spec(args, stage=args.stage, patch=args.patch),
             report_dir=args.report_dir,
             trace=args.trace,
-            progress=progress,
         )
+        return build(_run(args), request, progress=progress)
     if args.from_report is not None:
         return profile_from_report(report_file=args.from_report, report_dir=args.report_dir)
-    return profile(
-        run=_run(args),
-        ref=args.ref,
-        names=args.profiles,
-        source=args.source,
-        build_args=args.build_arg,
-        interval=args.interval,
-        report_dir=args.report_dir,
-        keep_images=args.keep_images,
-        air_gapped=args.air_gapped,
-        builder=args.builder,
-        load=args.load,
-        export=args.export,
-        progress=progress,
-    )
+    return profile(_run(args), _profile_request(args), progress=progress)
 
 
 def _advise(args: argparse.Namespace, console: Console) -> Outcome:
     from harness.cli.commands.advise import advise  # noqa: PLC0415
 
-    return advise(
+    request = AdviseRequest(
         memory=args.memory,
         cpus=args.cpus,
         ref=args.ref,
-        traces=args.traces,
+        traces=tuple(args.traces),
         margin_percent=args.margin,
         plot=args.plot,
     )
+    return advise(request)
 
 
 def _verify(args: argparse.Namespace, console: Console) -> Outcome:

@@ -10,6 +10,7 @@ from typing import Literal
 
 from harness.config.pins import Pins
 from harness.config.superproject import SuperprojectConfig
+from harness.knobs import ExportFormat
 
 TreeCommand = Literal["status", "apply", "revert"]
 
@@ -71,3 +72,55 @@ class RefreshRequest:
     take_patch_side: bool = False
     shown_from: Path
     """The directory the patch is shown relative to (the superproject, else the current directory)."""
+
+
+BuildStage = Literal["builder", "final"]
+"""The Dockerfile stage a build ends at: `builder` (the default: cargo's output) or `final` (the shipped image)."""
+
+DEFAULT_STAGE: BuildStage = "builder"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildSpec:
+    """What `build` and `profile` build from and where: the same for every build of a run."""
+
+    source: str
+    """`standin`, `full` or a path, as the user gave it."""
+    build_args: tuple[str, ...] = ()
+    """KEY=VALUE, as given (each command applies its own defaults)."""
+    stage: BuildStage = DEFAULT_STAGE
+    forced_patch: Path | None = None
+    air_gapped: bool | None = None
+    """None: air-gapped when the registry's name does not resolve."""
+    builder: str | None = None
+    load: bool = False
+    export: ExportFormat | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildRequest:
+    ref: str
+    spec: BuildSpec
+    report_dir: Path | None = None
+    trace: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProfileRequest:
+    ref: str | None
+    """None: the newest pin expected to apply."""
+    names: tuple[str, ...]
+    spec: BuildSpec
+    interval: float
+    report_dir: Path | None = None
+    keep_images: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdviseRequest:
+    memory: str
+    cpus: int | None = None
+    ref: str | None = None
+    traces: tuple[Path, ...] = ()
+    margin_percent: float | None = None
+    plot: Path | None = None

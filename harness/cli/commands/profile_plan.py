@@ -8,6 +8,7 @@ from harness.analysis.patched import applying_patch
 from harness.analysis.release_profile import ReleaseProfile, release_profile_of, upstream_profile
 from harness.config.pins import newest_applying_pin
 from harness.config.profiles import BASELINE, Profile, builtin_profiles, select_profiles
+from harness.config.requests import ProfileRequest
 from harness.config.run import Run
 from harness.knobs import parse_build_args
 from harness.report.plans import profile_plan_outcome
@@ -30,11 +31,11 @@ def profiles_for(run: Run, names: Sequence[str], *, ref: str, release: ReleasePr
     return select_profiles(available, list(names))
 
 
-def profile_plan(*, run: Run, ref: str | None, names: Sequence[str], build_args: Sequence[str]) -> Outcome:
+def profile_plan(run: Run, request: ProfileRequest) -> Outcome:
     """Each profile's build args for the ref, and where each value comes from; nothing is built."""
-    names = profile_names(run, names)
-    extra_args = parse_build_args(build_args)
-    ref = ref or newest_applying_pin(run.pins)
+    names = profile_names(run, request.names)
+    extra_args = parse_build_args(request.spec.build_args)
+    ref = request.ref or newest_applying_pin(run.pins)
     cache = open_cache(run)
     patched_ref, _ = applying_patch(cache, ref, pins=run.pins)
     release = release_profile_of(cache, patched_ref.resolved)
