@@ -8,8 +8,7 @@ and one verdict.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.analysis.findings import Finding
@@ -19,7 +18,7 @@ from harness.config.pins import Pins
 from harness.errors import BadInput
 from harness.files import atomic_write, refuse_clobber
 from harness.patch.patchfile import Patch
-from harness.patch.refresh_rebase import Refresh, Settlement, refresh_onto
+from harness.patch.refresh_rebase import Refresh, RefreshTerms, refresh_onto
 from harness.results import Status
 from harness.upstream.cache import DOCKERFILE, UpstreamCache
 
@@ -72,10 +71,9 @@ class RefreshTarget:
 
     ref: str
     output: Path
-    today: date
+    terms: RefreshTerms
     force: bool = False
     conflicts: Path | None = None
-    settlement: Settlement = field(default_factory=Settlement)
 
 
 def refresh_patch(
@@ -88,7 +86,7 @@ def refresh_patch(
 ) -> RefreshRun:
     resolved = cache.resolve(request.ref)
     verify_pin(resolved, pins.get(request.ref))
-    refresh = refresh_onto(cache, patch, resolved, pins=pins, today=request.today, settlement=request.settlement)
+    refresh = refresh_onto(cache, patch, resolved, pins=pins, terms=request.terms)
     findings = None
     written = conflicts_written = None
     if refresh.candidate is not None:

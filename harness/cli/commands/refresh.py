@@ -9,7 +9,7 @@ from harness.config.requests import RefreshRequest
 from harness.config.run import Run
 from harness.errors import BadInput
 from harness.patch.patchfile import Patch
-from harness.patch.refresh_rebase import Settlement
+from harness.patch.refresh_rebase import RefreshTerms, Settlement
 from harness.report.refresh_outcome import refresh_outcome
 from harness.results import Outcome
 from harness.upstream.cache import DOCKERFILE
@@ -36,10 +36,12 @@ def refresh(run: Run, request: RefreshRequest) -> Outcome:
     target = RefreshTarget(
         ref=upstream.ref,
         output=request.output,
-        today=request.today,
+        terms=RefreshTerms(
+            today=request.today,
+            settlement=Settlement(resolution=resolution, take_patch_side=request.take_patch_side),
+        ),
         force=request.force,
         conflicts=request.conflicts,
-        settlement=Settlement(resolution=resolution, take_patch_side=request.take_patch_side),
     )
     # The refreshed Dockerfile's static checks are stored with compat's: a rerun, or compat after it, reads them back.
     refreshed = refresh_patch(upstream.cache, Patch.load(request.patch), target, pins=run.pins, checks=open_checks(run))
