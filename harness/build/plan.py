@@ -160,24 +160,36 @@ def base_image_need(patched_dockerfile: bytes, build_args: Mapping[str, str]) ->
     )
 
 
-def plan_build(  # noqa: PLR0913  # a plan is made of these independent inputs; keyword-only
-    *,
-    ref: str,
-    patched_dockerfile: bytes,
-    context: Path,
-    source: str,
+@dataclass(frozen=True, kw_only=True)
+class PlanSource:
+    """What a build plan is made from: the ref's patched Dockerfile and build context, the builder it runs on, and,
+    air-gapped, the local stand-in for upstream's Rust image."""
+
+    ref: str
+    patched_dockerfile: bytes
+    context: Path
+    source: str
+    """`standin`, `full` or a path, as the user gave it."""
+    base_image: LocalRustImage | None = None
+    builder: str | None = None
+
+
+def plan_build(
+    what: PlanSource,
     build_args: Mapping[str, str],
+    *,
     run_id: str,
-    base_image: LocalRustImage | None,
-    builder: str | None = None,
     cache_namespace: str | None = None,
     tracer: Path | None = None,
 ) -> BuildPlan:
-    """The build of `patched_dockerfile`; air-gapped when `base_image` (the local stand-in for upstream's) is given.
+    """The build of `what.patched_dockerfile`; air-gapped when `what.base_image` (the local stand-in for upstream's)
+    is given.
 
     `run_id` makes this build's VERGEN_GIT_DESCRIBE, the marker its processes carry. With `tracer`
     (the directory holding the rustc wrapper's source) the build is traced.
     """
+    ref, patched_dockerfile, context, source = what.ref, what.patched_dockerfile, what.context, what.source
+    base_image, builder = what.base_image, what.builder
     air_gapped = base_image is not None
     args = dict(build_args)
     deviations: list[str] = []

@@ -39,7 +39,7 @@ from harness.build.images import (
     inspect_final_image,
     inspect_image,
 )
-from harness.build.plan import BuildPlan, plan_build, plan_final, plan_shape, shipped_binary
+from harness.build.plan import BuildPlan, PlanSource, plan_build, plan_final, plan_shape, shipped_binary
 from harness.build.prepare import STANDIN, BuildInputs
 from harness.build.progress import BuildProgress
 from harness.build.progress_stream import failure_reason, lock_package_count
@@ -536,14 +536,16 @@ def build_ref(
     run_id = uuid.uuid4().hex[:12]
     namespace = f"mas-harness-build-{run_id}"
     plan = plan_build(
-        ref=inputs.ref,
-        patched_dockerfile=inputs.patched_dockerfile,
-        context=inputs.context,
-        source=inputs.source,
-        build_args=build_args,
+        PlanSource(
+            ref=inputs.ref,
+            patched_dockerfile=inputs.patched_dockerfile,
+            context=inputs.context,
+            source=inputs.source,
+            base_image=inputs.base_image,
+            builder=inputs.target.name,
+        ),
+        build_args,
         run_id=run_id,
-        base_image=inputs.base_image,
-        builder=inputs.target.name,
         cache_namespace=namespace,
         tracer=SOURCE_CONTEXT if options.trace else None,
     )
