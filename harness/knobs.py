@@ -17,6 +17,15 @@ JOBS = "CARGO_BUILD_JOBS"
 LTO = "CARGO_PROFILE_RELEASE_LTO"
 CODEGEN_UNITS = "CARGO_PROFILE_RELEASE_CODEGEN_UNITS"
 TARGETS = "MAS_BUILD_TARGETS"
+DESCRIBE = "VERGEN_GIT_DESCRIBE"
+"""Upstream's build arg that MAS's `--version` shows. The harness sets it per run (`run_marker`) so the build step
+runs instead of coming from the layer cache, and so this build's processes and binary carry a marker of their own."""
+RUSTC_VERSION = "RUSTC_VERSION"
+"""Upstream's build arg naming the Rust toolchain of the builder's base image."""
+DEBIAN_VERSION_NAME = "DEBIAN_VERSION_NAME"
+"""Upstream's build arg naming the Debian suite of the base images."""
+MARKER_PREFIX = "mas-harness-"
+"""What every per-run DESCRIBE value starts with, and only those."""
 
 KNOB_DEFAULTS: Mapping[str, str] = {JOBS: "2", LTO: "false", CODEGEN_UNITS: "16", TARGETS: ""}
 """The defaults the patch documents in its header and declares as ARGs."""
@@ -54,6 +63,15 @@ TARGETARCH = "amd64"
 """The architecture the harness builds for: BuildKit's TARGETARCH on the amd64 machines it runs on."""
 
 _ARG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def run_marker(run_id: str) -> str:
+    """This run's DESCRIBE value: the marker its build's processes and binary carry."""
+    return f"{MARKER_PREFIX}{run_id}"
+
+
+def is_run_marker(describe: str) -> bool:
+    return describe.startswith(MARKER_PREFIX)
 
 
 def binary_name(shape: Shape, triple: str) -> str:

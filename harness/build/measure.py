@@ -28,7 +28,7 @@ from harness.build.tracing import TraceOutcome
 from harness.config.profiles import BASELINE, Profile
 from harness.config.requests import ProfileRequest
 from harness.errors import BadInput
-from harness.knobs import parse_build_args
+from harness.knobs import DESCRIBE, RUSTC_VERSION, parse_build_args
 
 log = logging.getLogger("harness")
 
@@ -200,7 +200,7 @@ def _knobs(entry: Mapping[str, object]) -> dict[str, str]:
     if isinstance(recorded, dict):
         return {str(k): str(v) for k, v in recorded.items()}
     build_args = entry.get("build_args")
-    ignored = {"VERGEN_GIT_DESCRIBE", "RUSTC_VERSION"}
+    ignored = {DESCRIBE, RUSTC_VERSION}
     return {str(k): str(v) for k, v in build_args.items() if k not in ignored} if isinstance(build_args, dict) else {}
 
 

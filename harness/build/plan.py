@@ -33,7 +33,7 @@ from harness.build.tracer import (
 )
 from harness.config.requests import BuildStage
 from harness.errors import BadInput
-from harness.knobs import SHIPPED_BINARY, TARGETARCH, Shape
+from harness.knobs import DEBIAN_VERSION_NAME, DESCRIBE, RUSTC_VERSION, SHIPPED_BINARY, TARGETARCH, Shape, run_marker
 
 log = logging.getLogger("harness")
 
@@ -155,8 +155,8 @@ def base_image_need(patched_dockerfile: bytes, build_args: Mapping[str, str]) ->
     parsed = dfm.parse(drop_syntax_line(patched_dockerfile)[0].decode())
     defaults = {a.name: a.default for a in parsed.global_args}
     return BaseImageNeed(
-        suite=build_args.get("DEBIAN_VERSION_NAME") or defaults.get("DEBIAN_VERSION_NAME") or DEFAULT_SUITE,
-        rustc_version=build_args.get("RUSTC_VERSION") or defaults.get("RUSTC_VERSION") or "",
+        suite=build_args.get(DEBIAN_VERSION_NAME) or defaults.get(DEBIAN_VERSION_NAME) or DEFAULT_SUITE,
+        rustc_version=build_args.get(RUSTC_VERSION) or defaults.get(RUSTC_VERSION) or "",
     )
 
 
@@ -198,11 +198,11 @@ def plan_build(
         if isolated != patched_dockerfile:
             deviations.append(f"cache mount of /app/target given id {cache_namespace}/app/target: it starts empty")
         patched_dockerfile = isolated
-    if "VERGEN_GIT_DESCRIBE" not in args:
+    if DESCRIBE not in args:
         # The layer cache would otherwise serve an unchanged build step without running cargo,
         # leaving nothing to sample; this ARG feeds an ENV just before the build RUN.
-        args["VERGEN_GIT_DESCRIBE"] = f"mas-harness-{run_id}"
-        deviations.append("VERGEN_GIT_DESCRIBE set to a per-run value so the build step runs, not the layer cache")
+        args[DESCRIBE] = run_marker(run_id)
+        deviations.append(f"{DESCRIBE} set to a per-run value so the build step runs, not the layer cache")
     contexts: dict[str, str | Path] = {}
     dockerfile = patched_dockerfile
     if base_image is not None:
@@ -213,9 +213,9 @@ def plan_build(
         image, suite, wanted_rustc = base_image, need.suite, need.rustc_version
         contexts.update(image.build_contexts())
         if wanted_rustc != image.rustc_version:
-            args["RUSTC_VERSION"] = image.rustc_version
+            args[RUSTC_VERSION] = image.rustc_version
             deviations.append(
-                f"RUSTC_VERSION {wanted_rustc} replaced by the local toolchain {image.rustc_version} "
+                f"{RUSTC_VERSION} {wanted_rustc} replaced by the local toolchain {image.rustc_version} "
                 f"(base image {image.tag} stands in for docker.io/library/rust:{wanted_rustc}-{suite})"
             )
         else:

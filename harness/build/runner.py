@@ -49,7 +49,19 @@ from harness.build.trace import TraceSource
 from harness.build.tracer import SOURCE_CONTEXT
 from harness.build.tracing import TraceOutcome, collect_trace
 from harness.config.requests import DEFAULT_STAGE, BuildStage
-from harness.knobs import ARCH_TRIPLES, SHIPPED_BINARY, TARGETARCH, binary_name, expected_binaries, requested_targets
+from harness.knobs import (
+    ARCH_TRIPLES,
+    CODEGEN_UNITS,
+    DESCRIBE,
+    JOBS,
+    LTO,
+    SHIPPED_BINARY,
+    TARGETARCH,
+    binary_name,
+    expected_binaries,
+    is_run_marker,
+    requested_targets,
+)
 
 log = logging.getLogger("harness")
 
@@ -99,8 +111,8 @@ def run_build(
     error: str | None = None
     tail: list[str] = []
     # The build RUN's processes inherit this per-run value through the Dockerfile's ENV.
-    describe = plan.build_args.get("VERGEN_GIT_DESCRIBE", "")
-    marker = ("VERGEN_GIT_DESCRIBE", describe) if describe.startswith("mas-harness-") else None
+    describe = plan.build_args.get(DESCRIBE, "")
+    marker = (DESCRIBE, describe) if is_run_marker(describe) else None
     lock = plan.context / "Cargo.lock"
     total = lock_package_count(lock.read_text(errors="replace")) if lock.is_file() else None
     archive = exported_archive(plan, target, report_dir)
@@ -265,7 +277,7 @@ def judge(
             detail=f"/usr/local/bin/mas-cli*: {list(facts.binaries)}, expected {list(expected)}",
         )
     )
-    jobs = plan.build_args.get("CARGO_BUILD_JOBS")
+    jobs = plan.build_args.get(JOBS)
     if jobs == "1":
         checks.append(_one_rustc_check(outcome, figures))
     if facts.not_run:
@@ -301,13 +313,13 @@ def _one_rustc_check(outcome: BuildOutcome, figures: BuildFigures | None) -> Che
 
 def _unrun_version_checks(plan: BuildPlan, not_run: str, marker_found: bool | None, *, prefix: str) -> list[Check]:
     """Where the binary cannot be run (an exported image), its bytes must at least carry this build's marker."""
-    describe = plan.build_args.get("VERGEN_GIT_DESCRIBE", "")
+    describe = plan.build_args.get(DESCRIBE, "")
     return [
         Check(name=f"{prefix}version", ok=True, skipped=True, detail=not_run),
         Check(
             name=f"{prefix}marker",
             ok=bool(marker_found),
-            detail=f"this build's VERGEN_GIT_DESCRIBE {describe!r} "
+            detail=f"this build's {DESCRIBE} {describe!r} "
             + ("occurs in the binary's bytes" if marker_found else "does not occur in the binary: an earlier build's"),
         ),
     ]
@@ -316,7 +328,7 @@ def _unrun_version_checks(plan: BuildPlan, not_run: str, marker_found: bool | No
 def _version_check(plan: BuildPlan, facts: ImageFacts) -> Check:
     """It runs, and it is this build's binary: MAS's --version is the VERGEN_GIT_DESCRIBE it was built with."""
     detail = f"--version exit {facts.version_exit}: {facts.version_output!r}"
-    describe = plan.build_args.get("VERGEN_GIT_DESCRIBE")
+    describe = plan.build_args.get(DESCRIBE)
     if facts.version_exit != 0 or not describe or describe in (facts.version_output or ""):
         return Check(name="version", ok=facts.version_exit == 0, detail=detail)
     return Check(
@@ -335,10 +347,10 @@ def _build_info_checks(plan: BuildPlan, info: Mapping[str, object]) -> list[Chec
         ("target", info.get("target"), ARCH_TRIPLES[TARGETARCH]),
         ("profile", info.get("profile"), "release"),
     ]
-    jobs = plan.build_args.get("CARGO_BUILD_JOBS")
+    jobs = plan.build_args.get(JOBS)
     if jobs:
         wanted.append(("num_jobs", info.get("num_jobs"), int(jobs)))
-    for knob in ("CARGO_PROFILE_RELEASE_LTO", "CARGO_PROFILE_RELEASE_CODEGEN_UNITS"):
+    for knob in (LTO, CODEGEN_UNITS):
         if knob in plan.build_args:
             wanted.append((knob, env.get(knob), plan.build_args[knob]))
     return [
@@ -450,7 +462,7 @@ def build_and_check(
         options.sample_interval,
     )
     outcome = run_build(plan, report_dir=report_dir, target=target, console=console, sample_interval=sample_interval)
-    marker = plan.build_args.get("VERGEN_GIT_DESCRIBE", "")
+    marker = plan.build_args.get(DESCRIBE, "")
     outcomes = [outcome]
     trace = None
     if plan.traced:
