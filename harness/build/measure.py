@@ -28,6 +28,7 @@ from harness.build.tracing import TraceOutcome
 from harness.config.profiles import BASELINE, Profile
 from harness.config.requests import ProfileRequest
 from harness.errors import BadInput
+from harness.files import write_json
 from harness.knobs import DESCRIBE, RUSTC_VERSION, parse_build_args
 
 log = logging.getLogger("harness")
@@ -248,7 +249,7 @@ def run_profiles(
         )
         # Written after every profile: a run of hours that is cut short still leaves what it measured.
         report_dir.mkdir(parents=True, exist_ok=True)
-        (report_dir / "profile.json").write_text(json.dumps(report.as_json(), indent=2) + "\n")
+        write_json(report_dir / "profile.json", report.as_json())
     return report
 
 

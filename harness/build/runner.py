@@ -15,7 +15,6 @@ machine's process table: for a build anywhere else it samples nothing and says s
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Mapping
@@ -49,6 +48,7 @@ from harness.build.trace import TraceSource
 from harness.build.tracer import SOURCE_CONTEXT
 from harness.build.tracing import TraceOutcome, collect_trace
 from harness.config.requests import DEFAULT_STAGE, BuildStage
+from harness.files import atomic_write, write_json
 from harness.knobs import (
     ARCH_TRIPLES,
     CODEGEN_UNITS,
@@ -104,7 +104,7 @@ def run_build(
     """Run the build, streaming its log to a file and the compile step's progress to `console`, sampled throughout."""
     report_dir.mkdir(parents=True, exist_ok=True)
     dockerfile_path = report_dir / DOCKERFILE_COPY
-    dockerfile_path.write_bytes(plan.dockerfile)
+    atomic_write(dockerfile_path, plan.dockerfile)
     log_path = report_dir / "build.log"
     console = console or Console(stderr=True)
     log.info("building %s (%s stage) with %s", plan.ref, plan.stage, plan.build_args)
@@ -157,7 +157,7 @@ def run_build(
             error = f"docker buildx build failed (exit {exc.return_code})" + (f": {reason}" if reason else "")
             log_file.write(f"\n# {error}\n")
     report = sampler.report()
-    (report_dir / "sampler.json").write_text(json.dumps(report.as_json(), indent=2) + "\n")
+    write_json(report_dir / "sampler.json", report.as_json())
     image = None
     if error is None:
         image = _image_at(plan, target, archive)
@@ -525,7 +525,7 @@ def build_and_check(
         archives=tuple(done.image.path for done in outcomes if isinstance(done.image, InArchive)),
         trace=trace,
     )
-    (report_dir / "report.json").write_text(json.dumps(report.as_json(), indent=2) + "\n")
+    write_json(report_dir / "report.json", report.as_json())
     return report
 
 
