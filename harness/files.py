@@ -50,6 +50,11 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
+MAX_INPUT_BYTES = 2**20
+"""The most the harness reads of a patch, a Dockerfile or an upstream blob (1 MiB): a real patch is about 5 KB and
+MAS's Dockerfile about 10 KB, so a larger file is a mistake (a generated diff, the wrong file, not MAS)."""
+
+
 def size_text(size: int) -> str:
     return f"{size:,} bytes ({size / 2**20:.1f} MiB)" if size >= 2**20 else f"{size:,} bytes"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Literal, get_args
+from typing import Final, Literal, get_args
 
 from harness.errors import BadInput
 
@@ -38,6 +38,11 @@ TRIPLE_ARCH: Mapping[str, str] = {triple: arch for arch, triple in ARCH_TRIPLES.
 SUPPORTED_TRIPLES = tuple(ARCH_TRIPLES.values())
 ONE_TARGET = ARCH_TRIPLES["amd64"]
 
+SAMPLE_INTERVAL = 0.25
+"""Seconds between two samples of a build's processes and memory."""
+PROFILE_SAMPLE_INTERVAL = 0.5
+"""The same for `profile`, whose builds run for tens of minutes each (its `--interval` default)."""
+
 MEMORY_MARGIN_PERCENT = 10.0
 """The room `advise` keeps under a memory budget by default: the model's validation target for the peak is 10 %,
 so a prediction that fits with this margin still fits when it is off by that much."""
@@ -50,6 +55,10 @@ Shape = Literal["per-arch", "single"]
 `per-arch` (to v1.17) moves each requested target to /usr/local/bin/mas-cli-<amd64|arm64>;
 `single` (v1.18 on) builds the TARGETARCH target only and moves it to /usr/local/bin/mas-cli."""
 SHAPES: tuple[Shape, ...] = get_args(Shape)
+
+BUILDER_STAGE: Final = "builder"
+"""The name of upstream's stage that compiles MAS and moves the binaries (FROM ... AS builder): what the final stages
+copy from, and where a build stops by default."""
 
 INSTALL_DIR = "/usr/local/bin/"
 """Where the builder stage moves the binaries it built, and the final stages copy them from."""

@@ -19,7 +19,7 @@ from harness.analysis.dockerfile import Dockerfile, RunStep, Stage
 from harness.analysis.findings import Finding, last_line
 from harness.analysis.sandbox import INSTALL_PREFIX, ScriptRun, open_sandbox, option_values, run_build_script
 from harness.analysis.scenarios import KNOB_PROBES, SHAPE_RULES, Scenario, ShapeRules
-from harness.knobs import ARCH_TRIPLES, CARGO_KNOBS, KNOB_DEFAULTS, SUPPORTED_TRIPLES, TARGETS, Shape
+from harness.knobs import ARCH_TRIPLES, BUILDER_STAGE, CARGO_KNOBS, KNOB_DEFAULTS, SUPPORTED_TRIPLES, TARGETS, Shape
 
 
 def detect_shape(df: Dockerfile) -> Shape:
@@ -30,7 +30,7 @@ def detect_shape(df: Dockerfile) -> Shape:
     names = set()
     for stage in df.stages:
         for copy in stage.copies_from:
-            if copy.source_stage.lower() != "builder":
+            if copy.source_stage.lower() != BUILDER_STAGE:
                 continue
             env = environment.environment_at(df, stage, copy.line, {}, targetarch="amd64")
             names |= {PurePosixPath(environment.expand(s, env)).name for s in copy.sources}

@@ -21,7 +21,7 @@ from harness.analysis import environment
 from harness.analysis.semantic import detect_shape
 from harness.build.baseimage import LocalRustImage
 from harness.build.rootfs import DEBIAN_VERSIONS
-from harness.build.runtimeimage import DISTROLESS_PREFIX, LocalRuntimeImage
+from harness.build.runtimeimage import DISTROLESS_PREFIX, NONROOT_UID, LocalRuntimeImage
 from harness.build.tracer import (
     SOURCE_FILE,
     TRACE_DIR,
@@ -31,9 +31,18 @@ from harness.build.tracer import (
     TRACER_HOME,
     WRAPPER_PATH,
 )
-from harness.config.requests import BuildStage
+from harness.config.requests import DEFAULT_STAGE, BuildStage
 from harness.errors import BadInput
-from harness.knobs import DEBIAN_VERSION_NAME, DESCRIBE, RUSTC_VERSION, SHIPPED_BINARY, TARGETARCH, Shape, run_marker
+from harness.knobs import (
+    BUILDER_STAGE,
+    DEBIAN_VERSION_NAME,
+    DESCRIBE,
+    RUSTC_VERSION,
+    SHIPPED_BINARY,
+    TARGETARCH,
+    Shape,
+    run_marker,
+)
 
 log = logging.getLogger("harness")
 
@@ -60,10 +69,10 @@ class BuildPlan:
     air_gapped: bool
     deviations: tuple[str, ...]
     image_tag: str
-    target: str | None = "builder"
+    target: str | None = BUILDER_STAGE
     """The stage buildx builds; None builds the last one."""
     builder: str | None = None
-    stage: BuildStage = "builder"
+    stage: BuildStage = DEFAULT_STAGE
     traced: bool = False
     """The build copy runs cargo under the harness's rustc wrapper and has the stage TRACE_STAGE holding its records."""
 
@@ -292,8 +301,8 @@ def plan_final(
                 raise BadInput(f"the local runtime image {runtime_image.tag} cannot stand in for {base}")
             contexts[base] = f"docker-image://{runtime_image.tag}"
             deviations.append(
-                f"base image {runtime_image.tag} stands in for {base} (Debian {runtime_image.suite}, user 65532, "
-                "no shell; unlike distroless it keeps dpkg, apt and coreutils)"
+                f"base image {runtime_image.tag} stands in for {base} (Debian {runtime_image.suite}, "
+                f"user {NONROOT_UID}, no shell; unlike distroless it keeps dpkg, apt and coreutils)"
             )
     return dataclasses.replace(
         builder,
@@ -310,7 +319,7 @@ def shipped_binary(plan: BuildPlan) -> str:
     parsed = dfm.parse(plan.dockerfile.decode())
     last = parsed.stages[-1]
     for copy in last.copies_from:
-        if copy.source_stage.lower() == "builder" and copy.dest == SHIPPED_BINARY:
+        if copy.source_stage.lower() == BUILDER_STAGE and copy.dest == SHIPPED_BINARY:
             env = environment.environment_at(parsed, last, copy.line, plan.build_args, targetarch=TARGETARCH)
             return environment.expand(copy.sources[0], env)
     raise dfm.DockerfileError(f"the Dockerfile's last stage copies nothing from the builder stage to {SHIPPED_BINARY}")

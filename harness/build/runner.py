@@ -55,6 +55,7 @@ from harness.knobs import (
     DESCRIBE,
     JOBS,
     LTO,
+    SAMPLE_INTERVAL,
     SHIPPED_BINARY,
     TARGETARCH,
     binary_name,
@@ -99,7 +100,7 @@ def run_build(
     report_dir: Path,
     target: BuildTarget = LOCAL_ENGINE,
     console: Console | None = None,
-    sample_interval: float = 0.25,
+    sample_interval: float = SAMPLE_INTERVAL,
 ) -> BuildOutcome:
     """Run the build, streaming its log to a file and the compile step's progress to `console`, sampled throughout."""
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -435,7 +436,7 @@ class BuildOptions:
     """How one build of prepared inputs is run and where its report goes."""
 
     report_dir: Path
-    sample_interval: float = 0.25
+    sample_interval: float = SAMPLE_INTERVAL
     trace: bool = False
     """Run cargo under the harness's rustc wrapper: trace.json lands in `report_dir`."""
     keep_target_cache: bool = False

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.knobs import EXPORT_FORMATS, MEMORY_MARGIN_PERCENT
+from harness.config.requests import BUILD_STAGES, DEFAULT_STAGE
+from harness.knobs import EXPORT_FORMATS, MEMORY_MARGIN_PERCENT, PROFILE_SAMPLE_INTERVAL
 
 DESCRIPTION = """\
 Verify the build-knobs patch on Matrix Authentication Service's Dockerfile: does it
@@ -294,8 +295,8 @@ def _add_build(sub: Subparsers[argparse.ArgumentParser]) -> None:
     )
     build.add_argument(
         "--stage",
-        choices=("builder", "final"),
-        default="builder",
+        choices=BUILD_STAGES,
+        default=DEFAULT_STAGE,
         help="builder (default): the stage that compiles; final: then the last stage, the image users ship, "
         "checked to run the builder's binary as its entrypoint and user",
     )
@@ -324,7 +325,12 @@ def _add_profile(sub: Subparsers[argparse.ArgumentParser]) -> None:
         help="a profile to build, repeatable, in order (default: low-ram, ci, upstream; also fat-lto and "
         "[profiles.NAME] of the pins file)",
     )
-    profile.add_argument("--interval", type=float, default=0.5, help="seconds between samples (default 0.5)")
+    profile.add_argument(
+        "--interval",
+        type=float,
+        default=PROFILE_SAMPLE_INTERVAL,
+        help=f"seconds between samples (default {PROFILE_SAMPLE_INTERVAL:g})",
+    )
     profile.add_argument("--report-dir", type=Path, help="where profile.json/.md and memory.png/.svg go")
     profile.add_argument("--keep-images", action="store_true", help="keep each profile's image and target cache")
     nothing_built = profile.add_mutually_exclusive_group()

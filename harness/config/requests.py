@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from harness.config.pins import Pins
 from harness.config.superproject import SuperprojectConfig
-from harness.knobs import ExportFormat
+from harness.knobs import BUILDER_STAGE, ExportFormat
 
 TreeCommand = Literal["status", "apply", "revert"]
 
@@ -77,7 +77,8 @@ class RefreshRequest:
 BuildStage = Literal["builder", "final"]
 """The Dockerfile stage a build ends at: `builder` (the default: cargo's output) or `final` (the shipped image)."""
 
-DEFAULT_STAGE: BuildStage = "builder"
+DEFAULT_STAGE: BuildStage = BUILDER_STAGE
+BUILD_STAGES: tuple[BuildStage, ...] = get_args(BuildStage)
 
 
 @dataclass(frozen=True, kw_only=True)

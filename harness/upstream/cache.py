@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from harness.config.run import Run
 from harness.errors import CommandFailed, UpstreamError
+from harness.files import MAX_INPUT_BYTES
 from harness.proc import git
 from harness.proc import run as run_process
 from harness.upstream.source import UpstreamSource, WantedRef, parse_ref
@@ -41,7 +42,7 @@ log = logging.getLogger("harness")
 _TRAILER = re.compile(r"^upstream-commit:\s*([0-9a-f]{40})\s*$", re.MULTILINE)
 DOCKERFILE = "Dockerfile"
 CARGO_TOML = "Cargo.toml"
-MAX_BLOB_BYTES = 1 << 20
+MAX_BLOB_BYTES = MAX_INPUT_BYTES
 """Upstream blobs the harness reads are a Dockerfile and a Cargo.toml, a few KiB each; far more is not MAS."""
 
 _TAGS, _BRANCHES = "refs/tags/", "refs/remotes/origin/"
