@@ -86,13 +86,12 @@ def _tree_command(args: argparse.Namespace, console: Console) -> Outcome:
         raise BadInput("--checkout names the tree itself; it does not go with --superproject or --submodule")
     config = None if args.checkout is not None else _superproject(args, discover=True)
     # The pins alone: nothing is fetched, so no cache directory is resolved (or required to be usable).
-    pins_file = config.pins if config and config.pins else args.pins
     request = TreeRequest(
         command=args.command,
         checkout=args.checkout,
         patch=args.patch,
         superproject=config,
-        pins=resolve_pins(pins_file, env=os.environ),
+        pins=resolve_pins(args.pins, env=os.environ, superproject=config),
     )
     return on_tree(request)
 

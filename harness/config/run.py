@@ -85,14 +85,18 @@ def usable_cache_dir(path: Path, *, named_by: str) -> Path:
     return path
 
 
-def resolve_pins(pins_file: Path | None, *, env: Mapping[str, str]) -> Pins:
-    """--pins (or a superproject's `pins`), else $MAS_HARNESS_PINS, else the harness's own."""
-    return load_pins(pins_file or (Path(env["MAS_HARNESS_PINS"]) if env.get("MAS_HARNESS_PINS") else None))
+def resolve_pins(
+    pins_file: Path | None, *, env: Mapping[str, str], superproject: SuperprojectConfig | None = None
+) -> Pins:
+    """A superproject's `pins` (already under its --pins), else --pins, else $MAS_HARNESS_PINS, else the
+    harness's own."""
+    chosen = superproject.pins if superproject is not None and superproject.pins else pins_file
+    return load_pins(chosen or (Path(env["MAS_HARNESS_PINS"]) if env.get("MAS_HARNESS_PINS") else None))
 
 
 def resolve_run(flags: RunFlags, *, env: Mapping[str, str], superproject: SuperprojectConfig | None = None) -> Run:
     """The run's record. In a superproject its table's `upstream` and `pins` (each already under its flag) apply."""
-    pins = resolve_pins(superproject.pins if superproject and superproject.pins else flags.pins_file, env=env)
+    pins = resolve_pins(flags.pins_file, env=env, superproject=superproject)
     if flags.cache_dir is not None:
         cache_dir = usable_cache_dir(flags.cache_dir, named_by="--cache-dir")
     else:
