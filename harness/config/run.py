@@ -28,8 +28,8 @@ def default_cache_dir(env: Mapping[str, str]) -> Path:
 
 @dataclass(frozen=True, kw_only=True)
 class Run:
-    """One run, resolved; precedence: command-line flag, then environment, then `[tool.mas-harness]`, then the
-    pins file."""
+    """One run, resolved; precedence: command-line flag, then environment, then the pins file; in a superproject,
+    its `[tool.mas-harness]` table (under the flags) says the upstream and the pins."""
 
     pins: Pins
     cache_dir: Path
