@@ -1,8 +1,10 @@
 """mas-harness: parse the command line, resolve the configuration, run one command, report, exit.
 
 Each command is a function in harness.cli.commands that returns an Outcome; this module
-hands it its arguments by keyword, sends the Outcome through harness.report.publish and
-turns it into the exit code, and is the one place an error becomes an exit code.
+resolves, once, what the command uses (the run record of harness.config.run and the command's
+request of harness.config.requests, nothing more) and hands them to it whole, sends the Outcome
+through harness.report.publish and turns it into the exit code, and is the one place an error
+becomes an exit code.
 """
 
 from __future__ import annotations
@@ -247,7 +249,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Console], Outcome]] = {
     "summary": _summary,
     "install-engine": _install_engine,
 }
-"""Each command's dispatcher: it resolves what the command needs and calls it with its arguments by keyword."""
+"""Each command's dispatcher: it reads the command's own options by name, resolves what the command uses and calls it
+with the run record and its request."""
 
 
 def _sinks(args: argparse.Namespace) -> Sinks:
