@@ -82,6 +82,12 @@ class SuperprojectCheck:
     """For a bump: one line when upstream's release profile differs between the recorded commit and the ref."""
     suggestion: Suggestion | None = None
     """When the patch does not fit: the harness's variant for the ref."""
+    latest: str | None = None
+    """The tag `latest` stood for, when the bump was to `latest`."""
+    latest_from: str = ""
+    """Whose tags `latest` was the newest of, in words."""
+    up_to_date: bool = False
+    """A bump to `latest` when the superproject already records that release: nothing to bump."""
 
     @property
     def ok(self) -> bool:
@@ -100,6 +106,8 @@ class SuperprojectCheck:
             "source": self.source,
             "ok": self.ok,
             "profile_change": self.profile_change,
+            "latest": self.latest,
+            "up_to_date": self.up_to_date,
         }
 
 
@@ -128,11 +136,16 @@ CheckKind = Literal["recorded", "recorded-static", "bump"]
 """The recorded commit (with the static checks or without), or the ref of a proposed bump."""
 
 
-def _check(sub: Submodule, ref: str, *, run: Run, kind: CheckKind, checks: StaticChecks) -> SuperprojectCheck:
+def _check(run: Run, ref: str | None, *, kind: CheckKind, checks: StaticChecks, pre: bool = False) -> SuperprojectCheck:
+    """The patch against `ref` (None: the commit the superproject records) of the run's submodule."""
     config = run.in_superproject()
-    pins, cache_dir, offline = run.pins, run.cache_dir, run.offline
+    sub = inspect_submodule(config)
+    ref = sub.recorded_commit if ref is None else ref
+    pins = run.pins
     Patch.load(config.patch)  # a bad patch is reported before any fetch
-    upstream = open_upstream(config, sub, ref, cache_dir, offline=offline)
+    upstream = open_upstream(run, sub, ref, pre=pre)
+    if upstream.latest is not None:
+        ref = upstream.latest  # shown and checked as the tag it stands for
     resolved = upstream.cache.resolve(upstream.ref)
     tag = exact_tag(sub, resolved.commit)
     if tag is not None and tag != ref:
@@ -145,7 +158,7 @@ def _check(sub: Submodule, ref: str, *, run: Run, kind: CheckKind, checks: Stati
     static_result = static_result_of(result, label=label) if kind == "recorded-static" else None
     profile_change = None
     if kind == "bump" and result.release_profile is not None:
-        recorded = open_upstream(config, sub, sub.recorded_commit, cache_dir, offline=offline)
+        recorded = open_upstream(run, sub, sub.recorded_commit)
         before = release_profile_of(recorded.cache, recorded.cache.resolve(recorded.ref))
         old = exact_tag(sub, sub.recorded_commit) or sub.recorded_commit[:12]
         profile_change = describe_change(before, result.release_profile, old=old, new=label)
@@ -168,16 +181,19 @@ def _check(sub: Submodule, ref: str, *, run: Run, kind: CheckKind, checks: Stati
         static=static_result,
         profile_change=profile_change,
         suggestion=suggestion,
+        latest=upstream.latest,
+        latest_from=upstream.latest_from,
+        up_to_date=upstream.latest is not None and resolved.commit == sub.recorded_commit,
     )
 
 
 def verify(run: Run, *, checks: StaticChecks, static: bool = True) -> SuperprojectCheck:
     """The patch against the Dockerfile of the commit the superproject records: state, hunks, static checks."""
-    submodule = inspect_submodule(run.in_superproject())
     kind: CheckKind = "recorded-static" if static else "recorded"
-    return _check(submodule, submodule.recorded_commit, run=run, kind=kind, checks=checks)
+    return _check(run, None, kind=kind, checks=checks)
 
 
-def check_bump(run: Run, ref: str, *, checks: StaticChecks) -> SuperprojectCheck:
-    """Would the patch still fit if the submodule moved to `ref`? Nothing of the superproject is written."""
-    return _check(inspect_submodule(run.in_superproject()), ref, run=run, kind="bump", checks=checks)
+def check_bump(run: Run, ref: str, *, checks: StaticChecks, pre: bool = False) -> SuperprojectCheck:
+    """Would the patch still fit if the submodule moved to `ref`? Nothing of the superproject is written.
+    `ref` may be `latest`, the newest release tag (pre-releases too with `pre`)."""
+    return _check(run, ref, kind="bump", checks=checks, pre=pre)

@@ -24,12 +24,14 @@ from rich.logging import RichHandler
 from harness import __version__
 from harness.cli.commands import BUILD_EXTRA
 from harness.cli.parser import build_parser
+from harness.cli.report_paths import check_report_paths
 from harness.config.requests import (
     DEFAULT_STAGE,
     AdviseRequest,
     BuildRequest,
     BuildSpec,
     BuildStage,
+    BumpRequest,
     CheckRequest,
     CompatRequest,
     ExportRequest,
@@ -37,10 +39,10 @@ from harness.config.requests import (
     RefreshRequest,
     TreeRequest,
 )
-from harness.config.run import Run, RunFlags, resolve_pins, resolve_run
+from harness.config.run import Run, RunFlags, default_journal_dir, resolve_pins, resolve_run
 from harness.config.superproject import SuperprojectConfig, SuperprojectFlags, resolve_superproject
 from harness.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, BadInput, EnvironmentProblem, HarnessError
-from harness.report.publish import Sinks, check_writable, publish
+from harness.report.publish import Sinks, publish
 from harness.results import Outcome, exit_code
 
 log = logging.getLogger("harness")
@@ -94,6 +96,7 @@ def _tree_command(args: argparse.Namespace, console: Console) -> Outcome:
         patch=args.patch,
         superproject=config,
         pins=resolve_pins(args.pins, env=os.environ, superproject=config),
+        journals=default_journal_dir(os.environ),
     )
     return on_tree(request)
 
@@ -114,6 +117,7 @@ def _refresh(args: argparse.Namespace, console: Console) -> Outcome:
         resolved=args.resolved,
         take_patch_side=args.take_patch_side,
         shown_from=config.root if config is not None else Path.cwd(),
+        pre=args.pre,
     )
     return refresh(_run(args, config), request)
 
@@ -122,7 +126,8 @@ def _export(args: argparse.Namespace, console: Console) -> Outcome:
     from harness.cli.commands.patch import export  # noqa: PLC0415
 
     config = _superproject(args, discover=args.upstream is None) if args.superproject or not args.upstream else None
-    return export(_run(args, config), ExportRequest(ref=args.ref, output=args.output, force=args.force))
+    request = ExportRequest(ref=args.ref, output=args.output, force=args.force, pre=args.pre)
+    return export(_run(args, config), request)
 
 
 def _build_spec(args: argparse.Namespace, *, stage: BuildStage = DEFAULT_STAGE, patch: Path | None = None) -> BuildSpec:
@@ -198,17 +203,38 @@ def _verify(args: argparse.Namespace, console: Console) -> Outcome:
 
 
 def _compat(args: argparse.Namespace, console: Console) -> Outcome:
-    from harness.cli.commands.compat import compat  # noqa: PLC0415
+    from harness.cli.commands.compat import asks_latest, compat, superproject_bump_ref  # noqa: PLC0415
 
-    config = _superproject(args, discover=args.bump_to is not None)
+    refs = [*args.refs, *args.ref_args]
+    # `latest` is upstream's newest release: in a superproject, that of the submodule's upstream.
+    latest = args.upstream is None and asks_latest(refs=refs, latest=args.latest)
+    config = _superproject(args, discover=args.bump_to is not None or latest)
     if config is None and args.bump_to is not None:
         raise _no_superproject("compat --bump-to")
     if config is not None:
-        if args.refs or args.ref_args or args.latest:
-            raise BadInput("in a superproject, name the ref to check with --bump-to REF")
-        return compat(_run(args, config), CompatRequest(bump_to=args.bump_to))
-    request = CompatRequest(refs=(*args.refs, *args.ref_args), latest=args.latest, forced_patch=args.patch)
+        bump_to = superproject_bump_ref(bump_to=args.bump_to, refs=refs, latest=args.latest)
+        return compat(_run(args, config), CompatRequest(bump_to=bump_to, pre=args.pre))
+    request = CompatRequest(refs=tuple(refs), latest=args.latest, forced_patch=args.patch, pre=args.pre)
     return compat(_run(args), request)
+
+
+def _bump(args: argparse.Namespace, console: Console) -> Outcome:
+    from harness.cli.commands.bump import bump  # noqa: PLC0415
+
+    config = _superproject(args, discover=True)
+    if config is None:
+        raise _no_superproject("bump")
+    if args.dry_run and args.commit:
+        raise BadInput("--dry-run writes nothing and --commit commits: drop one")
+    request = BumpRequest(
+        ref=args.ref,
+        take=args.take,
+        pre=args.pre,
+        dry_run=args.dry_run,
+        message_file=args.message_file,
+        commit=args.commit,
+    )
+    return bump(_run(args, config), request)
 
 
 def _check(args: argparse.Namespace, console: Console) -> Outcome:
@@ -243,6 +269,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Console], Outcome]] = {
     "check": _check,
     "refresh": _refresh,
     "patch": _export,
+    "bump": _bump,
     "build": _builds,
     "profile": _builds,
     "advise": _advise,
@@ -293,7 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     outcome: Outcome | None = None
     try:
         sinks = _sinks(args)
-        check_writable(sinks)
+        sinks = check_report_paths(args, sinks)
         outcome = COMMANDS[args.command](args, console)
         publish(outcome, sinks, console)
         sys.stdout.flush()  # inside the try: a reader that went away shows up here, not at interpreter exit

@@ -3,7 +3,7 @@ made at the command line's edge and passed whole to the command and the layers b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Literal, get_args
@@ -25,6 +25,8 @@ class TreeRequest:
     patch: Path | None
     superproject: SuperprojectConfig | None
     pins: Pins
+    journals: Path | None
+    """Where the journal of a checkout that is not a git work tree goes (None: such a checkout is refused)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,7 +37,9 @@ class CompatRequest:
     forced_patch: Path | None = None
     """This patch for every ref, instead of the series' variant for each."""
     bump_to: str | None = None
-    """In a superproject: the ref of a proposed bump."""
+    """In a superproject: the ref of a proposed bump (`latest` too)."""
+    pre: bool = False
+    """`latest` counts pre-releases too."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,6 +59,8 @@ class ExportRequest:
     ref: str
     output: Path
     force: bool = False
+    pre: bool = False
+    """With the ref `latest`: pre-releases count too."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,7 +77,33 @@ class RefreshRequest:
     """REF's Dockerfile as the user resolved a conflict."""
     take_patch_side: bool = False
     shown_from: Path
+    pre: bool = False
+    """With the ref `latest`: pre-releases count too."""
     """The directory the patch is shown relative to (the superproject, else the current directory)."""
+
+
+Take = Literal["variant", "refresh"]
+"""How `bump` may make a patch fit that no longer does: the harness's variant for the ref, or the user's patch
+rebased."""
+TAKES: tuple[Take, ...] = get_args(Take)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BumpRequest:
+    """`bump [REF]`: where the submodule goes, how the patch may be made to fit, and what is written."""
+
+    ref: str | None
+    """None: make the patch fit the commit the superproject already records."""
+    take: Take | None = None
+    """Only this way of fitting the patch (None: the user's patch rebased first, then the harness's variant)."""
+    pre: bool = False
+    """With the ref `latest`: pre-releases count too."""
+    today: date = field(default_factory=date.today)
+    """The `Last-Update:` date a rebased patch carries."""
+    dry_run: bool = False
+    message_file: Path | None = None
+    """Where the commit message goes (None: standard output)."""
+    commit: bool = False
 
 
 BuildStage = Literal["builder", "final"]

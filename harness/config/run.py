@@ -1,8 +1,8 @@
 """The record of a run: the pins, the cache directory, the upstream and the superproject, resolved once at the
 command line's edge from the flags, the environment, the pins file and `[tool.mas-harness]`, and passed whole.
 
-A command resolves only what it uses: `status`, `apply` and `revert` take the pins alone (`resolve_pins`), never a
-cache directory.
+A command resolves only what it uses: `status`, `apply` and `revert` take the pins alone (`resolve_pins`) and the
+journal directory (`default_journal_dir`), never a cache directory.
 """
 
 from __future__ import annotations
@@ -16,14 +16,35 @@ from harness.config.pins import Pins, load_pins
 from harness.config.superproject import SuperprojectConfig
 from harness.errors import BadInput
 
+APP_DIR = "mas-harness"
+"""The harness's directory in each XDG base directory."""
+JOURNALS_DIR = "journals"
+"""Under the XDG state directory: the journals of checkouts that are not git work trees."""
+
+
+def _xdg_base(env: Mapping[str, str], variable: str, fallback: str) -> Path:
+    """An XDG base directory: the variable when it is an absolute path, else `fallback` under the home directory.
+
+    The XDG Base Directory specification says a relative value is invalid and must be ignored: honouring it
+    would put the harness's files wherever the current directory is, a user's repository say.
+    """
+    value = env.get(variable, "")
+    if value and Path(value).is_absolute():
+        return Path(value)
+    return Path(env.get("HOME", "~")).expanduser() / fallback
+
 
 def default_cache_dir(env: Mapping[str, str]) -> Path:
     """The checkout cache survives runs: MAS_HARNESS_CACHE, else the XDG cache directory."""
     if env.get("MAS_HARNESS_CACHE"):
         return Path(env["MAS_HARNESS_CACHE"]).expanduser()
-    xdg = env.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path(env.get("HOME", "~")) / ".cache"
-    return base.expanduser() / "mas-harness"
+    return _xdg_base(env, "XDG_CACHE_HOME", ".cache") / APP_DIR
+
+
+def default_journal_dir(env: Mapping[str, str]) -> Path:
+    """Where an apply or revert of a checkout that is not a git work tree keeps its journal: the XDG state
+    directory, which no upstream commit or tarball can ship a file into (a file in the checkout it can)."""
+    return _xdg_base(env, "XDG_STATE_HOME", ".local/state") / APP_DIR / JOURNALS_DIR
 
 
 @dataclass(frozen=True, kw_only=True)

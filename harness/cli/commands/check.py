@@ -2,15 +2,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.analysis.compat import StaticResult, check_refs, static_result_of
+from harness.analysis.compat import StaticResult, check_refs, resolvable_refs, static_result_of
+from harness.analysis.findings import Finding
 from harness.analysis.static import check_patched
 from harness.cli.commands.run_context import open_checks, with_run_facts
 from harness.config.requests import CheckRequest
 from harness.config.run import Run
 from harness.errors import BadInput
-from harness.report.views import check_outcome
+from harness.report.views import check_outcome, with_latest
 from harness.results import Outcome
 from harness.upstream.cache import open_cache
+from harness.upstream.releases import LATEST, latest_tag
 
 
 def _read_text(path: Path, what: str) -> str:
@@ -41,12 +43,28 @@ def _check_dockerfile(run: Run, dockerfile: Path, *, pristine: Path | None) -> O
 
 
 def _check_refs(run: Run, request: CheckRequest) -> Outcome:
-    """Each patched (off the tree) and checked."""
+    """Each patched (off the tree) and checked; a ref that does not resolve is reported as one that failed."""
     cache = open_cache(run)
     checks = open_checks(run)
-    chosen = list(request.refs) or [pin.tag for pin in run.pins.pins if pin.expected == "applies"]
+    refs = request.refs
+    newest = latest_tag(cache, pre=False) if LATEST in refs else None
+    chosen = [newest if ref == LATEST and newest else ref for ref in refs]
+    chosen = list(dict.fromkeys(chosen)) or [pin.tag for pin in run.pins.pins if pin.expected == "applies"]
     if not chosen:
         raise BadInput(f"nothing to check: {run.pins.source} pins no release expected to apply")
-    results = check_refs(cache, chosen, pins=run.pins, checks=checks, forced_patch=request.forced_patch)
-    outcome = check_outcome([static_result_of(result) for result in results])
+    good, errors = resolvable_refs(cache, chosen)
+    results = check_refs(cache, good, pins=run.pins, checks=checks, forced_patch=request.forced_patch)
+    unchecked = [
+        StaticResult(
+            ref=error.ref,
+            patch="",
+            findings=(Finding(check="ref-resolves", ok=False, line=None, message=error.reason, error=True),),
+        )
+        for error in errors
+    ]
+    outcome = with_latest(
+        check_outcome([*(static_result_of(result) for result in results), *unchecked]),
+        newest,
+        source=cache.source.location,
+    )
     return with_run_facts(outcome, checks=checks, upstream=run.pins_upstream(), offline=run.offline)

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from harness.analysis.checkout_target import tree_target
 from harness.config.requests import TreeRequest
 from harness.patch import apply as patch_apply
-from harness.patch.patchfile import Patch
 from harness.report.views import tree_outcome
 from harness.results import Outcome
 
-Operation = Callable[[Path, Patch], patch_apply.PatchReport | patch_apply.ApplyResult]
+Operation = Callable[..., patch_apply.PatchReport | patch_apply.ApplyResult]
 
 # The command's call, and whether the submodule must be at its recorded commit: apply refuses to patch a
 # submodule checked out elsewhere; status and revert report on, or undo, whatever is there.
@@ -37,7 +35,7 @@ def on_tree(request: TreeRequest) -> Outcome:
     started = time.perf_counter()
     answer: patch_apply.PatchReport | patch_apply.ApplyResult | patch_apply.PatchConflict
     try:
-        answer = operation(target.tree, target.patch)
+        answer = operation(target.tree, target.patch, journals=request.journals)
     except patch_apply.PatchConflict as conflict:
         answer = conflict
     return tree_outcome(command, target, answer, duration=time.perf_counter() - started)

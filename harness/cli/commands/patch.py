@@ -4,7 +4,9 @@ from harness.analysis.compat import variant_for
 from harness.cli.commands.run_context import open_checks
 from harness.config.requests import ExportRequest
 from harness.config.run import Run
-from harness.files import atomic_write, refuse_clobber
+from harness.errors import BadInput
+from harness.files import output_name, write_output
+from harness.report.views import with_latest
 from harness.results import Location, Outcome, Result, Status
 from harness.upstream.submodule import open_ref
 
@@ -12,13 +14,15 @@ from harness.upstream.submodule import open_ref
 def export(run: Run, request: ExportRequest) -> Outcome:
     """The harness's variant for REF, written to OUTPUT when it applies there."""
     output, force = request.output, request.force
-    refuse_clobber(output, force=force)
-    upstream = open_ref(run, request.ref)
+    upstream = open_ref(run, request.ref, pre=request.pre)
     ref = upstream.ref
     variant_ref, static = variant_for(upstream.cache, ref, pins=run.pins, checks=open_checks(run))
     written = variant_ref.patched is not None
     if written:
-        atomic_write(output, variant_ref.patch_path.read_bytes(), mode=0o644, replace=force)
+        try:
+            write_output(output, variant_ref.patch_path.read_bytes(), mode=0o644, replace=force)
+        except OSError as exc:
+            raise BadInput(f"{output} cannot be written: {exc.strerror or exc}; nothing written") from None
     variant = variant_ref.choice.variant
     if not written:
         status, reason = (
@@ -32,12 +36,13 @@ def export(run: Run, request: ExportRequest) -> Outcome:
         failed = ", ".join(dict.fromkeys(f.check for f in static.failed))
         status, reason = (
             Status.FAILED,
-            f"wrote {output}: the {variant.name} variant applies to {ref} but fails {failed}",
+            f"wrote {output_name(output)}: the {variant.name} variant applies to {ref} but fails {failed}",
         )
     else:
         status, reason = (
             Status.OK,
-            (f"wrote {output}: the {variant.name} variant, which applies to {ref} and passes the static checks"),
+            f"wrote {output_name(output)}: the {variant.name} variant, which applies to {ref} and passes the "
+            "static checks",
         )
     result = Result(
         name="patch",
@@ -47,7 +52,7 @@ def export(run: Run, request: ExportRequest) -> Outcome:
         detail=variant_ref.choice.reason,
         location=Location(path=str(output)) if written else None,
     )
-    return Outcome(
+    outcome = Outcome(
         command="patch",
         title=f"patch for {ref}",
         results=(result,),
@@ -62,3 +67,4 @@ def export(run: Run, request: ExportRequest) -> Outcome:
             "output": str(output) if written else None,
         },
     )
+    return with_latest(outcome, upstream.latest, source=upstream.latest_from)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.analysis.refresh_run import RefreshTarget, check_outputs, refresh_patch
+from harness.analysis.refresh_run import RefreshTarget, refresh_patch
 from harness.cli.commands.run_context import open_checks
 from harness.config.pins import shown_path
 from harness.config.requests import RefreshRequest
@@ -11,6 +11,7 @@ from harness.errors import BadInput
 from harness.patch.patchfile import Patch
 from harness.patch.refresh_rebase import RefreshTerms, Settlement
 from harness.report.refresh_outcome import refresh_outcome
+from harness.report.views import with_latest
 from harness.results import Outcome
 from harness.upstream.cache import DOCKERFILE
 from harness.upstream.submodule import open_ref
@@ -24,15 +25,8 @@ def _read_bytes(path: Path, what: str) -> bytes:
 
 
 def refresh(run: Run, request: RefreshRequest) -> Outcome:
-    check_outputs(
-        patch=request.patch,
-        output=request.output,
-        conflicts=request.conflicts,
-        resolved=request.resolved,
-        force=request.force,
-    )
     resolution = {DOCKERFILE: _read_bytes(request.resolved, "resolved Dockerfile")} if request.resolved else None
-    upstream = open_ref(run, request.ref)
+    upstream = open_ref(run, request.ref, pre=request.pre)
     target = RefreshTarget(
         ref=upstream.ref,
         output=request.output,
@@ -45,4 +39,5 @@ def refresh(run: Run, request: RefreshRequest) -> Outcome:
     )
     # The refreshed Dockerfile's static checks are stored with compat's: a rerun, or compat after it, reads them back.
     refreshed = refresh_patch(upstream.cache, Patch.load(request.patch), target, pins=run.pins, checks=open_checks(run))
-    return refresh_outcome(refreshed, patch_shown=shown_path(request.patch, request.shown_from))
+    outcome = refresh_outcome(refreshed, patch_shown=shown_path(request.patch, request.shown_from))
+    return with_latest(outcome, upstream.latest, source=upstream.latest_from)
