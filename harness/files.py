@@ -1,8 +1,10 @@
 """Writing files all at once or not at all, and reading and writing inside a tree without leaving it.
 
-Every writer uses `atomic_write` (a path the user named) or `write_in_tree` (a file of a
-checkout the patch names). Both write a temporary file beside the target and rename it
-over the target, so a crash leaves the old file or the new one, never half of one.
+Every file the harness leaves behind is written by `atomic_write` (a path the user named, a report, a
+plot; `write_json` for the JSON reports) or `write_in_tree` (a file of a checkout the patch names). Both
+write a temporary file beside the target and rename it over the target, so a crash leaves the old file or
+the new one, never half of one. Not through them: the build log, streamed while the build runs, and scratch
+files in the harness's own temporary directories.
 
 Inside a checkout, a path is walked one component at a time from the checkout's own
 directory with O_NOFOLLOW, as git apply does with its "beyond a symbolic link" check:
@@ -16,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import json
 import os
 import re
 import secrets
@@ -46,6 +49,11 @@ def _kind(mode: int) -> str:
         if test(mode):
             return name
     return "not a regular file"
+
+
+MAX_INPUT_BYTES = 2**20
+"""The most the harness reads of a patch, a Dockerfile or an upstream blob (1 MiB): a real patch is about 5 KB and
+MAS's Dockerfile about 10 KB, so a larger file is a mistake (a generated diff, the wrong file, not MAS)."""
 
 
 def size_text(size: int) -> str:
@@ -117,6 +125,12 @@ def atomic_write(path: Path, data: bytes, *, mode: int | None = None, replace: b
         raise BadInput(f"{path} exists: refusing to overwrite it (pass --force to replace it)") from None
     finally:
         os.close(directory)
+
+
+def write_json(path: Path, document: object) -> None:
+    """A JSON report the harness writes into a directory of its own (a build's, a profile's): indented, with a
+    final newline, through `atomic_write`, so a reader never sees half of one."""
+    atomic_write(path, (json.dumps(document, indent=2) + "\n").encode())
 
 
 STANDARD_OUTPUT = "-"

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import date
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Literal
 
 from harness import __version__
@@ -23,18 +21,19 @@ from harness.analysis.release_profile import describe_change, release_profile_of
 from harness.analysis.static import StaticChecks
 from harness.analysis.submodule_checks import SuperprojectCheck, check_bump, verify
 from harness.config.pins import shown_path
+from harness.config.requests import BumpRequest, Take
+from harness.config.run import Run
 from harness.config.series import tag_version
-from harness.config.settings import Settings
 from harness.config.superproject import SuperprojectConfig
 from harness.errors import BadInput, CheckFailed, CommandFailed, HarnessError
 from harness.files import atomic_write
 from harness.patch.apply import State
 from harness.patch.patchfile import Patch
+from harness.patch.refresh_rebase import RefreshTerms
 from harness.upstream import bump_state
 from harness.upstream.cache import UpstreamCache
 from harness.upstream.submodule import Submodule, exact_tag, inspect_submodule, open_upstream
 
-Take = Literal["variant", "refresh"]
 TAKE_ORDER: tuple[Take, ...] = ("refresh", "variant")
 """What a bump tries, in order, for a patch that no longer fits: the user's own patch first."""
 How = Literal["unchanged", "refreshed", "variant"]
@@ -131,15 +130,6 @@ class BumpPlan:
         }
 
 
-@dataclass(frozen=True, kw_only=True)
-class BumpRequest:
-    ref: str | None
-    """None: make the patch fit the commit the superproject already records."""
-    take: Take | None = None
-    pre: bool = False
-    today: date = field(default_factory=date.today)
-
-
 def _label(sub: Submodule, commit: str) -> str:
     return exact_tag(sub, commit) or commit[:12]
 
@@ -174,15 +164,15 @@ def _refuse_what_would_mix(config: SuperprojectConfig, sub: Submodule, *, ref: s
         )
 
 
-def _choose(  # noqa: PLR0913  # the plan's parts, passed explicitly
+def _choose(
     plan_check: SuperprojectCheck,
-    config: SuperprojectConfig,
     cache_ref: tuple[UpstreamCache, str],
     *,
-    settings: Settings,
+    run: Run,
     checks: StaticChecks,
     request: BumpRequest,
 ) -> tuple[PatchChoice | None, tuple[str, ...]]:
+    config = run.in_superproject()
     compat = plan_check.compat
     current = config.patch.read_bytes()
     if compat.ok:
@@ -195,7 +185,12 @@ def _choose(  # noqa: PLR0913  # the plan's parts, passed explicitly
     for how in (request.take,) if request.take else TAKE_ORDER:
         if how == "refresh":
             refresh, findings = refreshed_candidate(
-                cache, Patch.load(config.patch), ref, pins=settings.pins, checks=checks, today=request.today
+                cache,
+                Patch.load(config.patch),
+                ref,
+                pins=run.pins,
+                checks=checks,
+                terms=RefreshTerms(today=request.today),
             )
             failed = [f.check for f in findings or () if not f.ok]
             if refresh.status == "clean" and refresh.candidate is not None and not failed:
@@ -207,7 +202,7 @@ def _choose(  # noqa: PLR0913  # the plan's parts, passed explicitly
             refused.append(f"rebased: {why}")
         else:
             suggestion = plan_check.suggestion
-            variant = patch_ref(cache, ref, pins=settings.pins)
+            variant = patch_ref(cache, ref, pins=run.pins)
             if suggestion is not None and suggestion.applies and suggestion.static_ok:
                 hunks = tuple(h.describe() for h in variant.report.hunks)
                 summary = f"the harness's {suggestion.variant} variant ({suggestion.reason.strip()})"
@@ -244,33 +239,28 @@ def _bumped_from(config: SuperprojectConfig, sub: Submodule) -> str:
     return next((c for c in candidates if c is not None and c != sub.recorded_commit), sub.recorded_commit)
 
 
-def _profile_change(
-    config: SuperprojectConfig, sub: Submodule, from_commit: str, check: SuperprojectCheck, *, settings: Settings
-) -> str | None:
+def _profile_change(run: Run, sub: Submodule, from_commit: str, check: SuperprojectCheck) -> str | None:
     if from_commit == sub.recorded_commit or check.compat.release_profile is None:
         return check.profile_change
-    before = open_upstream(config, sub, from_commit, settings.cache_dir, offline=settings.offline)
+    before = open_upstream(run, sub, from_commit)
     profile = release_profile_of(before.cache, before.cache.resolve(before.ref))
     return describe_change(profile, check.compat.release_profile, old=_label(sub, from_commit), new=check.compat.ref)
 
 
-def plan_bump(
-    config: SuperprojectConfig, request: BumpRequest, *, settings: Settings, checks: StaticChecks
-) -> BumpPlan:
+def plan_bump(run: Run, request: BumpRequest, *, checks: StaticChecks) -> BumpPlan:
     """What the bump would do, computed without writing anything."""
+    config = run.in_superproject()
     sub = inspect_submodule(config)
     _refuse_what_would_mix(config, sub, ref=request.ref)
     Patch.load(config.patch)  # a bad patch is reported before any fetch
     asked = request.ref if request.ref is not None else sub.recorded_commit
-    upstream = open_upstream(config, sub, asked, settings.cache_dir, offline=settings.offline, pre=request.pre)
+    upstream = open_upstream(run, sub, asked, pre=request.pre)
     resolved = upstream.cache.resolve(upstream.ref)
     commit = resolved.commit
     to_ref = upstream.latest or (request.ref if request.ref is not None else sub.recorded_commit)
-    check = check_bump(config, to_ref, settings=settings, checks=checks)
+    check = check_bump(run, to_ref, checks=checks)
     to_label = check.compat.ref
-    choice, refused = _choose(
-        check, config, (upstream.cache, upstream.ref), settings=settings, checks=checks, request=request
-    )
+    choice, refused = _choose(check, (upstream.cache, upstream.ref), run=run, checks=checks, request=request)
     from_commit = sub.checked_out if request.ref is not None else _bumped_from(config, sub)
     assert from_commit is not None
     fetch_tag = to_label if tag_version(to_label) is not None else None
@@ -287,7 +277,7 @@ def plan_bump(
         refused=refused,
         latest=upstream.latest,
         latest_from=upstream.latest_from,
-        profile_change=_profile_change(config, sub, from_commit, check, settings=settings),
+        profile_change=_profile_change(run, sub, from_commit, check),
     )
 
 
@@ -316,15 +306,10 @@ def _all_or_nothing(state: bump_state.GitState, step: list[str]) -> Iterator[Non
         raise
 
 
-def carry_out(
-    plan: BumpPlan,
-    *,
-    settings: Settings,
-    checks: StaticChecks,
-    message_file: Path | None = None,
-    commit: bool = False,
-) -> BumpDone:
-    """Make the bump: fetch, check out, write the patch, stage, verify, commit; or, on any failure, nothing."""
+def carry_out(plan: BumpPlan, request: BumpRequest, *, run: Run, checks: StaticChecks) -> BumpDone:
+    """Make the bump: fetch, check out, write the patch, stage, verify, commit (with the request's `commit`);
+    or, on any failure, nothing."""
+    message_file = request.message_file
     if plan.choice is None:
         raise BadInput("nothing fits: the bump is not made")
     config, sub = plan.config, plan.submodule
@@ -349,7 +334,7 @@ def carry_out(
         step[0] = "stage"
         bump_state.stage(config.root, [sub.path, plan.patch_shown])
         step[0] = "verify"
-        final = verify(config, settings=settings, checks=checks)
+        final = verify(run, checks=checks)
         if not final.ok:
             raise StepFailed(f"{final.compat.ref}: {final.compat.reason}")
         message = plan.message(checked=True)
@@ -357,7 +342,7 @@ def carry_out(
             step[0] = "write the message"
             atomic_write(message_file, message.encode())
         committed = None
-        if commit:
+        if request.commit:
             step[0] = "commit"
             try:
                 committed = bump_state.commit(config.root, message)

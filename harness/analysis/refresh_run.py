@@ -8,8 +8,7 @@ and one verdict.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.analysis.findings import Finding
@@ -19,7 +18,7 @@ from harness.config.pins import Pins
 from harness.errors import BadInput
 from harness.files import output_name, write_output
 from harness.patch.patchfile import Patch
-from harness.patch.refresh_rebase import Refresh, Settlement, refresh_onto
+from harness.patch.refresh_rebase import Refresh, RefreshTerms, refresh_onto
 from harness.results import Status
 from harness.upstream.cache import DOCKERFILE, UpstreamCache
 
@@ -59,15 +58,15 @@ class RefreshRun:
 
 
 @dataclass(frozen=True, kw_only=True)
-class RefreshRequest:
-    """What the user asked of `refresh`: onto which ref, where to write, and how to settle what does not merge."""
+class RefreshTarget:
+    """Where a refresh goes: onto which ref (as the cache resolves it), where to write, and how to settle what does
+    not merge."""
 
     ref: str
     output: Path
-    today: date
+    terms: RefreshTerms
     force: bool = False
     conflicts: Path | None = None
-    settlement: Settlement = field(default_factory=Settlement)
 
 
 def _write(path: Path, data: bytes, *, replace: bool) -> None:
@@ -77,21 +76,20 @@ def _write(path: Path, data: bytes, *, replace: bool) -> None:
         raise BadInput(f"{path} cannot be written: {exc.strerror or exc}; nothing written") from None
 
 
-def refreshed_candidate(  # noqa: PLR0913  # refresh_patch's inputs, less where it writes
+def refreshed_candidate(  # noqa: PLR0913  # refresh_patch's inputs less where it writes, for bump to choose from
     cache: UpstreamCache,
     patch: Patch,
     ref: str,
     *,
     pins: Pins,
     checks: StaticChecks,
-    today: date,
-    settlement: Settlement | None = None,
+    terms: RefreshTerms,
 ) -> tuple[Refresh, tuple[Finding, ...] | None]:
     """The patch rebased onto `ref` and the static checks of what it makes there (None without a candidate);
     nothing is written."""
     resolved = cache.resolve(ref)
     verify_pin(resolved, pins.get(ref))
-    refresh = refresh_onto(cache, patch, resolved, pins=pins, today=today, settlement=settlement)
+    refresh = refresh_onto(cache, patch, resolved, pins=pins, terms=terms)
     if refresh.candidate is None:
         return refresh, None
     [refreshed] = refresh.files
@@ -108,14 +106,12 @@ def refreshed_candidate(  # noqa: PLR0913  # refresh_patch's inputs, less where 
 def refresh_patch(
     cache: UpstreamCache,
     patch: Patch,
-    request: RefreshRequest,
+    request: RefreshTarget,
     *,
     pins: Pins,
     checks: StaticChecks,
 ) -> RefreshRun:
-    refresh, findings = refreshed_candidate(
-        cache, patch, request.ref, pins=pins, checks=checks, today=request.today, settlement=request.settlement
-    )
+    refresh, findings = refreshed_candidate(cache, patch, request.ref, pins=pins, checks=checks, terms=request.terms)
     written = conflicts_written = None
     if refresh.candidate is not None:
         _write(request.output, refresh.candidate, replace=request.force)

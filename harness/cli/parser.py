@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.knobs import EXPORT_FORMATS, MEMORY_MARGIN_PERCENT
+from harness.config.requests import BUILD_STAGES, DEFAULT_STAGE, TAKES
+from harness.knobs import EXPORT_FORMATS, MEMORY_MARGIN_PERCENT, PROFILE_SAMPLE_INTERVAL
 
 DESCRIPTION = """\
 Verify the build-knobs patch on Matrix Authentication Service's Dockerfile: does it
@@ -81,6 +82,8 @@ def _add_common(parser: argparse.ArgumentParser, *, json_file: bool = True) -> N
         group.add_argument(
             "--output", dest="report_output", type=Path, metavar="FILE", help="also write the JSON report to FILE"
         )
+    else:
+        parser.set_defaults(report_output=None)
     group.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML to FILE, a case per check")
     group.add_argument(
         "--markdown", type=Path, metavar="FILE", help="also write Markdown to FILE ($GITHUB_STEP_SUMMARY gets it too)"
@@ -100,6 +103,8 @@ def _add_upstream(parser: argparse.ArgumentParser, *, verdicts: bool = False, sc
     group.add_argument(
         "--offline", action="store_true", help="use only what the cache holds: refs are not looked up upstream again"
     )
+    # Every option the run record reads has a value, given or not (harness.cli.main reads them by name).
+    parser.set_defaults(no_cache=False, unconfined=False)
     if verdicts:
         group.add_argument(
             "--no-cache", action="store_true", help="recompute the static checks, ignoring stored verdicts"
@@ -232,6 +237,7 @@ def _add_tree_commands(sub: Subparsers[argparse.ArgumentParser]) -> None:
         )
         _add_superproject(tree, patch_help="the patch (default: the configured one, else the pins' variant)")
         tree.add_argument("--pins", type=Path, help="pins file (default: $MAS_HARNESS_PINS, else the harness's own)")
+        tree.set_defaults(upstream=None)  # the tree commands fetch nothing: their upstream is the checkout
         _add_common(tree)
 
 
@@ -289,6 +295,7 @@ def _add_patch(sub: Subparsers[argparse.ArgumentParser]) -> None:
     export.add_argument("--output", type=Path, required=True, metavar="FILE", help="where the patch goes")
     export.add_argument("--force", action="store_true", help="replace --output if it exists")
     export.add_argument("--superproject", type=Path, metavar="DIR", help="the superproject (default: found from .)")
+    export.set_defaults(submodule=None, patch=None)  # the superproject's own; `patch` writes, never reads, a patch
     _add_upstream(export, scripts=True)
     _add_common(export, json_file=False)
 
@@ -323,9 +330,7 @@ def _add_bump(sub: Subparsers[argparse.ArgumentParser]) -> None:
     bump.add_argument(
         "ref", nargs="?", metavar="REF", help="a tag, branch or commit, or latest (default: the recorded commit)"
     )
-    bump.add_argument(
-        "--take", choices=("variant", "refresh"), help="when the patch does not fit: only this way of fitting it"
-    )
+    bump.add_argument("--take", choices=TAKES, help="when the patch does not fit: only this way of fitting it")
     bump.add_argument("--dry-run", action="store_true", help="print the plan and the message; write nothing")
     bump.add_argument("--message-file", type=Path, metavar="FILE", help="write the commit message to FILE, not stdout")
     bump.add_argument("--commit", action="store_true", help="commit the bump with the message")
@@ -346,8 +351,8 @@ def _add_build(sub: Subparsers[argparse.ArgumentParser]) -> None:
     )
     build.add_argument(
         "--stage",
-        choices=("builder", "final"),
-        default="builder",
+        choices=BUILD_STAGES,
+        default=DEFAULT_STAGE,
         help="builder (default): the stage that compiles; final: then the last stage, the image users ship, "
         "checked to run the builder's binary as its entrypoint and user",
     )
@@ -376,7 +381,12 @@ def _add_profile(sub: Subparsers[argparse.ArgumentParser]) -> None:
         help="a profile to build, repeatable, in order (default: low-ram, ci, upstream; also fat-lto and "
         "[profiles.NAME] of the pins file)",
     )
-    profile.add_argument("--interval", type=float, default=0.5, help="seconds between samples (default 0.5)")
+    profile.add_argument(
+        "--interval",
+        type=float,
+        default=PROFILE_SAMPLE_INTERVAL,
+        help=f"seconds between samples (default {PROFILE_SAMPLE_INTERVAL:g})",
+    )
     profile.add_argument("--report-dir", type=Path, help="where profile.json/.md and memory.png/.svg go")
     profile.add_argument("--keep-images", action="store_true", help="keep each profile's image and target cache")
     nothing_built = profile.add_mutually_exclusive_group()
@@ -486,6 +496,27 @@ def _add_install_engine(sub: Subparsers[argparse.ArgumentParser]) -> None:
     install.add_argument("--print", action="store_true", help="print the installer script instead of running it")
 
 
+REPORT_PATH_DEFAULTS: dict[str, object] = {
+    "superproject": None,
+    "submodule": None,
+    "patch": None,
+    "upstream": None,
+    "pins": None,
+    "resolved": None,
+    "dockerfile": None,
+    "pristine": None,
+    "from_report": None,
+    "traces": (),
+    "checkout": None,
+    "force": False,
+    "conflicts": None,
+    "plot": None,
+    "message_file": None,
+    "report_dir": None,
+}
+"""Each attribute of the parsed arguments harness.cli.report_paths reads, as a command without the option has it."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mas-harness",
@@ -497,6 +528,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every command run")
     parser.add_argument("-q", "--quiet", action="store_true", help="log only problems")
+    # What harness.cli.report_paths reads of every command (the files it reads, the trees it works on, the files it
+    # writes) has a value in each: a command's own option overrides these.
+    parser.set_defaults(**REPORT_PATH_DEFAULTS)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (
         _add_verify,

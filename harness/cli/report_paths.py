@@ -3,7 +3,8 @@
 The command line knows both sides: the report paths it was given and the inputs its
 command will read (the patch, the pins file and the patches it names, the superproject's
 pyproject.toml and .gitmodules, the files named by flags) and the trees it works on (the
-checkout, the submodule). This gathers them from the parsed arguments, resolving the
+checkout, the submodule). This gathers them from the parsed arguments (every attribute read here has a
+value in every command: harness.cli.parser sets the defaults), resolving the
 superproject and the pins as the command will; where that resolution fails, the command
 itself reports why, so the failure is left to it.
 """
@@ -25,24 +26,14 @@ from harness.report.publish import Sinks, check_writable
 TREE_COMMANDS = ("status", "apply", "revert")
 GITMODULES = ".gitmodules"
 
-# Flags naming a file the command reads: (the attribute argparse stores it in, how the user named it).
-_INPUT_FLAGS = (
-    ("patch", "the patch"),
-    ("resolved", "the --resolved file"),
-    ("dockerfile", "the --dockerfile file"),
-    ("pristine", "the --pristine file"),
-    ("from_report", "the --from-report file"),
-    ("pins", "the pins file"),
-)
-
 
 def _superproject(args: argparse.Namespace, cwd: Path) -> SuperprojectConfig | None:
     flags = SuperprojectFlags(
-        superproject=getattr(args, "superproject", None),
-        submodule=getattr(args, "submodule", None),
-        patch=getattr(args, "patch", None),
-        upstream=getattr(args, "upstream", None),
-        pins=getattr(args, "pins", None),
+        superproject=args.superproject,
+        submodule=args.submodule,
+        patch=args.patch,
+        upstream=args.upstream,
+        pins=args.pins,
     )
     try:
         return resolve_superproject(flags, cwd=cwd, discover=True)
@@ -51,7 +42,7 @@ def _superproject(args: argparse.Namespace, cwd: Path) -> SuperprojectConfig | N
 
 
 def _pins(args: argparse.Namespace, config: SuperprojectConfig | None, env: Mapping[str, str]) -> Pins | None:
-    chosen = (config.pins if config else None) or getattr(args, "pins", None)
+    chosen = (config.pins if config else None) or args.pins
     if chosen is None and env.get("MAS_HARNESS_PINS"):
         chosen = Path(env["MAS_HARNESS_PINS"])
     try:
@@ -73,15 +64,22 @@ def _pins_inputs(pins: Pins) -> Iterator[tuple[str, Path]]:
 def _inputs(
     args: argparse.Namespace, config: SuperprojectConfig | None, pins: Pins | None
 ) -> Iterator[tuple[str, Path]]:
-    for attribute, what in _INPUT_FLAGS:
-        value = getattr(args, attribute, None)
+    # Flags naming a file the command reads, with how the user named it.
+    named = (
+        (args.patch, "the patch"),
+        (args.resolved, "the --resolved file"),
+        (args.dockerfile, "the --dockerfile file"),
+        (args.pristine, "the --pristine file"),
+        (args.from_report, "the --from-report file"),
+        (args.pins, "the pins file"),
+    )
+    for value, what in named:
         if isinstance(value, Path):
             yield what, value
-    for trace in getattr(args, "traces", None) or ():
+    for trace in args.traces:
         yield "a --trace file", trace
-    upstream = getattr(args, "upstream", None)
-    if upstream and Path(upstream).is_file():
-        yield "the upstream bundle", Path(upstream)
+    if args.upstream and Path(args.upstream).is_file():
+        yield "the upstream bundle", Path(args.upstream)
     if args.command == "summary":
         for name in (*args.pytest, *args.refs, *args.profiles):
             yield "a report this summary reads", args.reports / name
@@ -99,10 +97,9 @@ def _inputs(
 
 
 def _trees(args: argparse.Namespace, config: SuperprojectConfig | None, cwd: Path) -> Iterator[tuple[str, Path]]:
-    checkout = getattr(args, "checkout", None)
     if args.command in TREE_COMMANDS:
-        if checkout is not None:
-            yield "the checkout", checkout
+        if args.checkout is not None:
+            yield "the checkout", args.checkout
         elif config is None:
             yield "the checkout", cwd
     if config is not None:
@@ -111,17 +108,16 @@ def _trees(args: argparse.Namespace, config: SuperprojectConfig | None, cwd: Pat
 
 def _destinations(args: argparse.Namespace, sinks: Sinks) -> Iterator[Destination]:
     yield from sinks.destinations()
-    force = getattr(args, "force", False)
     if args.command in ("patch", "refresh"):
-        yield Destination(flag="--output", path=args.output, replace=force)
-    if getattr(args, "conflicts", None) is not None:
-        yield Destination(flag="--conflicts", path=args.conflicts, replace=force)
-    if getattr(args, "plot", None) is not None:
+        yield Destination(flag="--output", path=args.output, replace=args.force)
+    if args.conflicts is not None:
+        yield Destination(flag="--conflicts", path=args.conflicts, replace=args.force)
+    if args.plot is not None:
         yield Destination(flag="--plot", path=args.plot, to_standard_output=False)
-    if getattr(args, "message_file", None) is not None:
+    if args.message_file is not None:
         # Without it the message goes to standard output already.
         yield Destination(flag="--message-file", path=args.message_file, to_standard_output=False)
-    if getattr(args, "report_dir", None) is not None:
+    if args.report_dir is not None:
         yield Destination(flag="--report-dir", path=args.report_dir, directory=True)
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 from harness.errors import BadInput, CheckFailed, CommandFailed, PatchError
-from harness.files import locked_tree, read_in_tree, remove_stray_temps, size_text, write_in_tree
+from harness.files import MAX_INPUT_BYTES, locked_tree, read_in_tree, remove_stray_temps, size_text, write_in_tree
 from harness.patch.hunks import HunkReport, hunk_reports
 from harness.patch.journal import Journal, JournalEntry, JournalFile, roll_forward
 from harness.patch.patchfile import Patch
@@ -32,7 +32,7 @@ from harness.proc import run
 
 log = logging.getLogger("harness")
 
-MAX_FILE_BYTES = 2**20
+MAX_FILE_BYTES = MAX_INPUT_BYTES
 """MAS's Dockerfile is about 10 KB; a checkout file past this is not the file the patch is for."""
 
 

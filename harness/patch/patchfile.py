@@ -19,9 +19,9 @@ from unidiff.errors import UnidiffParseError
 from unidiff.patch import PatchedFile, PatchSet
 
 from harness.errors import PatchError
-from harness.files import size_text
+from harness.files import MAX_INPUT_BYTES, size_text
 
-MAX_PATCH_BYTES = 2**20
+MAX_PATCH_BYTES = MAX_INPUT_BYTES
 """The patches users keep are a few KB; a patch past this is a mistake (a generated diff, the wrong file)."""
 MAX_HUNKS = 2000
 """Likewise for hunks: the patch has a handful, and unidiff's cost grows with every one."""

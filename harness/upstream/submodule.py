@@ -11,11 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from harness.config.run import Run
 from harness.config.superproject import SuperprojectConfig
 from harness.errors import BadInput, CheckFailed, UpstreamError
-from harness.proc import git, run
-from harness.upstream.cache import UpstreamCache
-from harness.upstream.releases import LATEST, latest_tag, newest_tag, no_release_message, require_online
+from harness.proc import git
+from harness.proc import run as run_process
+from harness.upstream.cache import UpstreamCache, open_cache
+from harness.upstream.releases import LATEST, latest_tag, newest_tag, no_release_message, pick_latest, require_online
 from harness.upstream.source import UpstreamSource
 
 _GITLINK_MODE = "160000"
@@ -46,7 +48,7 @@ class Submodule:
 
 def _git_ok(*args: str, cwd: Path) -> str | None:
     """Stdout of a git query, or None when git says no (an absent ref, not a repository)."""
-    proc = run("git", *args, cwd=cwd, check=False)
+    proc = run_process("git", *args, cwd=cwd, check=False)
     return proc.stdout.decode().strip() if proc.returncode == 0 else None
 
 
@@ -155,15 +157,14 @@ def _local_tags(git_dir: Path) -> list[str]:
     return (_git_ok(f"--git-dir={git_dir}", "tag", "--list", cwd=git_dir) or "").split()
 
 
-def _open_latest(
-    config: SuperprojectConfig, sub: Submodule, cache_dir: Path, *, offline: bool, pre: bool
-) -> SubmoduleUpstream:
+def _open_latest(run: Run, sub: Submodule, *, pre: bool) -> SubmoduleUpstream:
     """`latest` in a superproject: the newest release tag the submodule's own repository holds or its remote has.
 
     The remote is asked too (its one `ls-remote`): a clone fetched months ago does not hold the releases made
     since, and "the newest release" means upstream's. The tag is then read where open_upstream reads any tag:
     the submodule's repository when it holds it (no fetch), else the remote, whose listing is reused.
     """
+    config, cache_dir, offline = run.in_superproject(), run.cache_dir, run.offline
     if config.upstream is not None:
         cache = UpstreamCache(cache_dir, UpstreamSource.parse(config.upstream), offline=offline)
         tag = latest_tag(cache, pre=pre)
@@ -187,21 +188,14 @@ def _open_latest(
     return SubmoduleUpstream(cache=remote, ref=tag, latest=tag, latest_from=whose)
 
 
-def open_upstream(  # noqa: PLR0913  # the run's cache, offline and --pre are passed explicitly
-    config: SuperprojectConfig,
-    sub: Submodule,
-    ref: str,
-    cache_dir: Path,
-    *,
-    offline: bool = False,
-    pre: bool = False,
-) -> SubmoduleUpstream:
-    """The cache for `ref`: the configured upstream, else the submodule's repository when it has
-    the ref (no network), else the submodule's remote. `offline`: the cache answers alone.
+def open_upstream(run: Run, sub: Submodule, ref: str, *, pre: bool = False) -> SubmoduleUpstream:
+    """The cache for `ref` in the run's superproject: the configured upstream, else the submodule's repository
+    when it has the ref (no network), else the submodule's remote. Offline, the cache answers alone.
     `latest` is the newest release tag (pre-releases too with `pre`), see _open_latest."""
     _require_ref_syntax(ref)
     if ref == LATEST:
-        return _open_latest(config, sub, cache_dir, offline=offline, pre=pre)
+        return _open_latest(run, sub, pre=pre)
+    config, cache_dir, offline = run.in_superproject(), run.cache_dir, run.offline
     if config.upstream is not None:
         source = UpstreamSource.parse(config.upstream)
         return SubmoduleUpstream(cache=UpstreamCache(cache_dir, source, offline=offline), ref=ref)
@@ -225,6 +219,16 @@ def open_upstream(  # noqa: PLR0913  # the run's cache, offline and --pre are pa
         f"{sub.path} does not have {ref} and has no remote to fetch it from: "
         f"run `git submodule update --init {sub.path}` or set `upstream` in [tool.mas-harness]"
     )
+
+
+def open_ref(run: Run, ref: str, *, pre: bool = False) -> SubmoduleUpstream:
+    """The cache for `ref` in this run: in a superproject, as `open_upstream` chooses; else the run's upstream,
+    where `latest` is the newest release tag of that upstream."""
+    if run.superproject is not None:
+        return open_upstream(run, inspect_submodule(run.superproject), ref, pre=pre)
+    cache = open_cache(run)
+    resolved, latest = pick_latest(cache, ref, pre=pre)
+    return SubmoduleUpstream(cache=cache, ref=resolved, latest=latest, latest_from=cache.source.location)
 
 
 def exact_tag(sub: Submodule, commit: str) -> str | None:

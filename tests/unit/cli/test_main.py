@@ -165,6 +165,22 @@ def test_status_apply_revert_on_a_checkout(checkout: CheckoutFactory, capsys: py
     assert (tree / "Dockerfile").read_bytes() == pristine
 
 
+def test_tree_commands_do_not_need_a_cache_directory(
+    checkout: CheckoutFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """status, apply and revert fetch nothing: a cache directory that could not be used is not theirs to refuse."""
+    tree = checkout("v1.11.0")
+    not_a_directory = tmp_path / "a-file"
+    not_a_directory.write_text("")
+    monkeypatch.setenv("MAS_HARNESS_CACHE", str(not_a_directory))
+    assert main(["status", "--checkout", str(tree)]) == 0
+    assert "state: applies" in capsys.readouterr().out
+    assert main(["apply", "--checkout", str(tree)]) == 0
+    assert main(["revert", "--checkout", str(tree)]) == 0
+    assert main(["compat", "--upstream", str(tree), "--ref", "v1.11.0"]) == 2, "a command that fetches refuses it"
+    assert "is a file, not a directory" in capsys.readouterr().err
+
+
 def test_tree_commands_report_how_long_they_took(checkout: CheckoutFactory, tmp_path: Path) -> None:
     tree = checkout("v1.11.0")
     for command in ("status", "apply", "revert"):

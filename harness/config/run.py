@@ -1,5 +1,9 @@
-"""The settings of a run: the pins, the upstream and the cache directory, resolved once from the flags, the
-environment and the pins file."""
+"""The record of a run: the pins, the cache directory, the upstream and the superproject, resolved once at the
+command line's edge from the flags, the environment, the pins file and `[tool.mas-harness]`, and passed whole.
+
+A command resolves only what it uses: `status`, `apply` and `revert` take the pins alone (`resolve_pins`) and the
+journal directory (`default_journal_dir`), never a cache directory.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.config.pins import Pins, load_pins
+from harness.config.superproject import SuperprojectConfig
 from harness.errors import BadInput
 
 APP_DIR = "mas-harness"
@@ -43,24 +48,40 @@ def default_journal_dir(env: Mapping[str, str]) -> Path:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Settings:
-    """Resolved settings; precedence: command-line flag, then environment, then the pins file."""
+class Run:
+    """One run, resolved; precedence: command-line flag, then environment, then the pins file; in a superproject,
+    its `[tool.mas-harness]` table (under the flags) says the upstream and the pins."""
 
-    upstream: str
-    cache_dir: Path
     pins: Pins
+    cache_dir: Path
+    """Where the checkout cache and the stored verdicts live."""
+    upstream: str | None
+    """Where refs come from: --upstream, $MAS_UPSTREAM, the pins file; in a superproject, its table's `upstream`,
+    or None: the submodule's own repository, then its remote (harness.upstream.submodule decides)."""
+    superproject: SuperprojectConfig | None = None
+    """The superproject and its submodule when the run is in one."""
     offline: bool = False
     """Use only what the cache holds: refs are not looked up upstream again."""
-    use_verdict_cache: bool = True
+    reuse_verdicts: bool = True
     """Reuse stored static-check verdicts (off: `--no-cache`)."""
     unconfined: bool = False
     """Run upstream's build script on the host where it cannot be confined (`--unconfined`)."""
-    journal_dir: Path | None = None
-    """Where the journal of a checkout that is not a git work tree goes (None: such a checkout is refused)."""
+
+    def in_superproject(self) -> SuperprojectConfig:
+        """The superproject of a run the command line's edge resolved in one (verify, compat --bump-to)."""
+        if self.superproject is None:
+            raise ValueError("this run is not in a superproject")
+        return self.superproject
+
+    def pins_upstream(self) -> str:
+        """The upstream of a run outside a superproject (where one is always resolved)."""
+        if self.upstream is None:
+            raise ValueError("a superproject's upstream is opened through its submodule")
+        return self.upstream
 
 
 @dataclass(frozen=True, kw_only=True)
-class SettingsFlags:
+class RunFlags:
     """What the command line said; None where a flag was not given."""
 
     upstream: str | None = None
@@ -85,19 +106,32 @@ def usable_cache_dir(path: Path, *, named_by: str) -> Path:
     return path
 
 
-def resolve_settings(flags: SettingsFlags, *, env: Mapping[str, str]) -> Settings:
-    override = flags.pins_file or (Path(env["MAS_HARNESS_PINS"]) if env.get("MAS_HARNESS_PINS") else None)
-    pins = load_pins(override)
+def resolve_pins(
+    pins_file: Path | None, *, env: Mapping[str, str], superproject: SuperprojectConfig | None = None
+) -> Pins:
+    """A superproject's `pins` (already under its --pins), else --pins, else $MAS_HARNESS_PINS, else the
+    harness's own."""
+    chosen = superproject.pins if superproject is not None and superproject.pins else pins_file
+    return load_pins(chosen or (Path(env["MAS_HARNESS_PINS"]) if env.get("MAS_HARNESS_PINS") else None))
+
+
+def resolve_run(flags: RunFlags, *, env: Mapping[str, str], superproject: SuperprojectConfig | None = None) -> Run:
+    """The run's record. In a superproject its table's `upstream` and `pins` (each already under its flag) apply."""
+    pins = resolve_pins(flags.pins_file, env=env, superproject=superproject)
     if flags.cache_dir is not None:
         cache_dir = usable_cache_dir(flags.cache_dir, named_by="--cache-dir")
     else:
         cache_dir = usable_cache_dir(default_cache_dir(env), named_by="MAS_HARNESS_CACHE or the XDG cache directory")
-    return Settings(
-        upstream=flags.upstream or env.get("MAS_UPSTREAM") or pins.upstream,
-        cache_dir=cache_dir,
+    if superproject is not None:
+        upstream = superproject.upstream
+    else:
+        upstream = flags.upstream or env.get("MAS_UPSTREAM") or pins.upstream
+    return Run(
         pins=pins,
+        cache_dir=cache_dir,
+        upstream=upstream,
+        superproject=superproject,
         offline=flags.offline,
-        use_verdict_cache=not flags.no_cache,
+        reuse_verdicts=not flags.no_cache,
         unconfined=flags.unconfined,
-        journal_dir=default_journal_dir(env),
     )
