@@ -23,8 +23,9 @@ from tests.support import BUNDLE, CheckoutFactory, CompatRun, DockerfileTexts, g
 
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A test that forgets to choose its cache must not touch the user's real one."""
+    """A test that forgets to choose its cache (or its journal directory) must not touch the user's real one."""
     monkeypatch.setenv("MAS_HARNESS_CACHE", str(tmp_path / "unchosen-cache"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "unchosen-state"))
     monkeypatch.delenv("MAS_UPSTREAM", raising=False)
 
 

@@ -4,7 +4,7 @@
 |---|---|
 | 0 | every check passed |
 | 1 | a check failed (and only that) |
-| 2 | bad input: the command cannot run as given; nothing of the user's was written |
+| 2 | bad input: the command cannot run as given (nothing of the user's written); a report unwritten after the work |
 | 3 | the machine lacks a tool or an engine the command needs |
 | 4 | an internal error of the harness (a bug): please report it |
 | 130 | interrupted |

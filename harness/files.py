@@ -1,8 +1,10 @@
 """Writing files all at once or not at all, and reading and writing inside a tree without leaving it.
 
-Every writer uses `atomic_write` (a path the user named) or `write_in_tree` (a file of a
-checkout the patch names). Both write a temporary file beside the target and rename it
-over the target, so a crash leaves the old file or the new one, never half of one.
+Every file the harness leaves behind is written by `atomic_write` (a path the user named, a report, a
+plot; `write_json` for the JSON reports) or `write_in_tree` (a file of a checkout the patch names). Both
+write a temporary file beside the target and rename it over the target, so a crash leaves the old file or
+the new one, never half of one. Not through them: the build log, streamed while the build runs, and scratch
+files in the harness's own temporary directories.
 
 Inside a checkout, a path is walked one component at a time from the checkout's own
 directory with O_NOFOLLOW, as git apply does with its "beyond a symbolic link" check:
@@ -16,11 +18,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import json
 import os
 import re
 import secrets
 import stat
-from collections.abc import Iterator, Sequence
+import sys
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from harness.errors import BadInput
@@ -47,18 +51,20 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
+MAX_INPUT_BYTES = 2**20
+"""The most the harness reads of one input file (1 MiB): a patch, a Dockerfile (upstream's blob or the user's), a
+pins, series or pyproject.toml file. A real patch is about 5 KB and MAS's Dockerfile about 10 KB, so a larger file is
+a mistake (a generated diff, the wrong file, not MAS)."""
+MAX_REPORT_BYTES = 64 * 2**20
+"""The most it reads of a report a run wrote (a JUnit file, a JSON report, a profile): they grow with the tests and
+samples they hold, to a few MB."""
+
+
 def size_text(size: int) -> str:
     return f"{size:,} bytes ({size / 2**20:.1f} MiB)" if size >= 2**20 else f"{size:,} bytes"
 
 
 # -- reading what the user names ----------------------------------------------------------------------
-
-MAX_INPUT_BYTES = 2**20
-"""The most the harness reads of one input file: a patch, a Dockerfile (upstream's or the user's), a pins, series or
-pyproject.toml file. MAS's Dockerfile is about 10 KB and a patch a few KB; a file past this is the wrong file."""
-MAX_REPORT_BYTES = 64 * 2**20
-"""The most it reads of a report a run wrote (a JUnit file, a JSON report, a profile): they grow with the tests and
-samples they hold, to a few MB."""
 
 
 def read_input(
@@ -175,14 +181,75 @@ def atomic_write(path: Path, data: bytes, *, mode: int | None = None, replace: b
         os.close(directory)
 
 
-def refuse_clobber(path: Path, *, force: bool, protected: Sequence[Path] = ()) -> None:
-    """Fail before any work if writing `path` would replace a file the user did not let us replace."""
-    if any(path.resolve() == other.resolve() for other in protected):
-        raise BadInput(f"{path} is an input of this command, which never writes its inputs; name another file")
-    if path.exists() and not force:
-        raise BadInput(f"{path} exists: refusing to overwrite it (pass --force to replace it)")
-    if not path.parent.is_dir():
-        raise BadInput(f"cannot write {path}: {path.parent} is not a directory")
+def write_json(path: Path, document: object) -> None:
+    """A JSON report the harness writes into a directory of its own (a build's, a profile's): indented, with a
+    final newline, through `atomic_write`, so a reader never sees half of one."""
+    atomic_write(path, (json.dumps(document, indent=2) + "\n").encode())
+
+
+STANDARD_OUTPUT = "-"
+"""A report path of `-` is standard output."""
+
+
+def is_standard_output(path: Path) -> bool:
+    return str(path) == STANDARD_OUTPUT
+
+
+def output_name(path: Path) -> str:
+    """A written path as a message names it: `-` is standard output."""
+    return "standard output" if is_standard_output(path) else str(path)
+
+
+def is_stream(path: Path) -> bool:
+    """A character device or a named pipe (/dev/null, /dev/stdout, a FIFO): written into, never replaced."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+
+
+def _write_to_standard_output(data: bytes) -> None:
+    sys.stdout.flush()
+    binary = getattr(sys.stdout, "buffer", None)
+    if binary is not None:
+        binary.write(data)
+        binary.flush()
+    else:
+        sys.stdout.write(data.decode(errors="replace"))
+        sys.stdout.flush()
+
+
+def _write_into_stream(path: Path, data: bytes) -> None:
+    # O_NONBLOCK: a named pipe nobody reads fails now (ENXIO) instead of waiting forever for a reader.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            raise OSError(errno.ENXIO, "it is a named pipe nobody is reading") from None
+        raise
+    try:
+        status = os.fstat(fd)
+        if not (stat.S_ISCHR(status.st_mode) or stat.S_ISFIFO(status.st_mode)):
+            # Replaced by something else since it was looked at: never write through it.
+            raise OSError(errno.EINVAL, f"{path} is no longer a device or a named pipe")
+        os.set_blocking(fd, True)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
+def write_output(path: Path, data: bytes, *, mode: int | None = None, replace: bool = True) -> None:
+    """Write a report the user asked for: `-` to standard output, into a device or a named pipe as it is, any
+    other path by `atomic_write` (so a regular file, or nothing, is what is left there)."""
+    if is_standard_output(path):
+        _write_to_standard_output(data)
+    elif is_stream(path):
+        _write_into_stream(path, data)
+    else:
+        atomic_write(path, data, mode=mode, replace=replace)
 
 
 # -- inside a tree ----------------------------------------------------------------------------------

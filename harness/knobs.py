@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Literal, get_args
+from typing import Final, Literal, get_args
 
 from harness.errors import BadInput
 
@@ -17,6 +17,15 @@ JOBS = "CARGO_BUILD_JOBS"
 LTO = "CARGO_PROFILE_RELEASE_LTO"
 CODEGEN_UNITS = "CARGO_PROFILE_RELEASE_CODEGEN_UNITS"
 TARGETS = "MAS_BUILD_TARGETS"
+DESCRIBE = "VERGEN_GIT_DESCRIBE"
+"""Upstream's build arg that MAS's `--version` shows. The harness sets it per run (`run_marker`) so the build step
+runs instead of coming from the layer cache, and so this build's processes and binary carry a marker of their own."""
+RUSTC_VERSION = "RUSTC_VERSION"
+"""Upstream's build arg naming the Rust toolchain of the builder's base image."""
+DEBIAN_VERSION_NAME = "DEBIAN_VERSION_NAME"
+"""Upstream's build arg naming the Debian suite of the base images."""
+MARKER_PREFIX = "mas-harness-"
+"""What every per-run DESCRIBE value starts with, and only those."""
 
 KNOB_DEFAULTS: Mapping[str, str] = {JOBS: "2", LTO: "false", CODEGEN_UNITS: "16", TARGETS: ""}
 """The defaults the patch documents in its header and declares as ARGs."""
@@ -28,6 +37,11 @@ ARCH_TRIPLES: Mapping[str, str] = {"amd64": "x86_64-unknown-linux-gnu", "arm64":
 TRIPLE_ARCH: Mapping[str, str] = {triple: arch for arch, triple in ARCH_TRIPLES.items()}
 SUPPORTED_TRIPLES = tuple(ARCH_TRIPLES.values())
 ONE_TARGET = ARCH_TRIPLES["amd64"]
+
+SAMPLE_INTERVAL = 0.25
+"""Seconds between two samples of a build's processes and memory."""
+PROFILE_SAMPLE_INTERVAL = 0.5
+"""The same for `profile`, whose builds run for tens of minutes each (its `--interval` default)."""
 
 MEMORY_MARGIN_PERCENT = 10.0
 """The room `advise` keeps under a memory budget by default: the model's validation target for the peak is 10 %,
@@ -42,6 +56,10 @@ Shape = Literal["per-arch", "single"]
 `single` (v1.18 on) builds the TARGETARCH target only and moves it to /usr/local/bin/mas-cli."""
 SHAPES: tuple[Shape, ...] = get_args(Shape)
 
+BUILDER_STAGE: Final = "builder"
+"""The name of upstream's stage that compiles MAS and moves the binaries (FROM ... AS builder): what the final stages
+copy from, and where a build stops by default."""
+
 INSTALL_DIR = "/usr/local/bin/"
 """Where the builder stage moves the binaries it built, and the final stages copy them from."""
 SHIPPED_BINARY = "/usr/local/bin/mas-cli"
@@ -54,6 +72,15 @@ TARGETARCH = "amd64"
 """The architecture the harness builds for: BuildKit's TARGETARCH on the amd64 machines it runs on."""
 
 _ARG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def run_marker(run_id: str) -> str:
+    """This run's DESCRIBE value: the marker its build's processes and binary carry."""
+    return f"{MARKER_PREFIX}{run_id}"
+
+
+def is_run_marker(describe: str) -> bool:
+    return describe.startswith(MARKER_PREFIX)
 
 
 def binary_name(shape: Shape, triple: str) -> str:

@@ -14,9 +14,38 @@ from harness.errors import CommandFailed, EnvironmentProblem
 
 log = logging.getLogger("harness")
 
-# Inherited GIT_* variables (GIT_DIR from a hook, GIT_INDEX_FILE from a rebase)
-# would point git at the caller's repository instead of ours.
-_GIT_LEAKS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_COMMON_DIR")
+# A git the harness runs reads only the repository it is pointed at and the user's own configuration files. The
+# GIT_* variables it inherits are dropped unless named here: a parent git exports its repository (GIT_DIR,
+# GIT_WORK_TREE, GIT_INDEX_FILE from a hook or a rebase), its objects (GIT_OBJECT_DIRECTORY,
+# GIT_ALTERNATE_OBJECT_DIRECTORIES), its ref view (GIT_NAMESPACE, GIT_REPLACE_REF_BASE) and its `-c` settings
+# (GIT_CONFIG_PARAMETERS, GIT_CONFIG_COUNT/KEY_n/VALUE_n, which can name hooks or a fsmonitor to run), and any of
+# them would make git read or change the caller's repository instead of ours, or answer differently. An allowlist,
+# as pre-commit's `no_git_env`, also covers the variables a newer git adds. What stays says where git is installed,
+# how it reaches a remote (the user's ssh, askpass, CA file and proxy), or where it writes a trace for the user;
+# none of it changes which repository git reads or what it answers. GIT_SSL_NO_VERIFY is not kept: turning TLS
+# checks off is not the harness's to inherit (a private CA is GIT_SSL_CAINFO). The variables the harness sets
+# itself (identity, prompt, protocols) are set below, never inherited.
+_GIT_KEPT = frozenset(
+    {
+        "GIT_EXEC_PATH",  # a relocated git finds its own subcommands
+        "GIT_SSH",
+        "GIT_SSH_COMMAND",
+        "GIT_SSH_VARIANT",
+        "GIT_PROXY_COMMAND",  # the git:// transport through the user's proxy
+        "GIT_ASKPASS",  # credentials for an https upstream, without a terminal prompt
+        "GIT_SSL_CAINFO",
+        "GIT_SSL_CAPATH",
+        "GIT_HTTP_PROXY_AUTHMETHOD",
+        "GIT_TRACE",  # traces go to a file or stderr and change nothing git does
+        "GIT_TRACE2",
+        "GIT_TRACE2_EVENT",
+        "GIT_TRACE2_PERF",
+        "GIT_TRACE_PERFORMANCE",
+        "GIT_TRACE_SETUP",
+        "GIT_TRACE_PACKET",
+        "GIT_TRACE_CURL",
+    }
+)
 
 GIT_PROTOCOLS = ("https", "ssh", "git", "file")
 """The transports git may use for the harness: `file` covers local paths and bundles. Remote helpers such as
@@ -24,12 +53,16 @@ GIT_PROTOCOLS = ("https", "ssh", "git", "file")
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _GIT_LEAKS}
+    """The environment of every command the harness runs: the caller's, less the GIT_* variables not kept.
+
+    `extra` (the caller's own additions, such as GIT_CEILING_DIRECTORIES) is applied last and kept whole.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k in _GIT_KEPT}
     # Commits made by the harness (in its own caches) must not depend on the user's git identity.
-    env.setdefault("GIT_AUTHOR_NAME", "mas-harness")
-    env.setdefault("GIT_AUTHOR_EMAIL", "mas-harness@localhost")
-    env.setdefault("GIT_COMMITTER_NAME", "mas-harness")
-    env.setdefault("GIT_COMMITTER_EMAIL", "mas-harness@localhost")
+    env["GIT_AUTHOR_NAME"] = "mas-harness"
+    env["GIT_AUTHOR_EMAIL"] = "mas-harness@localhost"
+    env["GIT_COMMITTER_NAME"] = "mas-harness"
+    env["GIT_COMMITTER_EMAIL"] = "mas-harness@localhost"
     env["GIT_TERMINAL_PROMPT"] = "0"
     # Git's own allow-list, set here rather than inherited: it overrides protocol.*.allow in every config,
     # GIT_CONFIG_PARAMETERS included, for every git the harness runs (and the git those run, e.g. for submodules).

@@ -17,12 +17,13 @@ from harness.analysis.patched import PatchedRef, RunMemo, StaticKey, StaticSumma
 from harness.analysis.release_profile import ReleaseProfile
 from harness.analysis.static import StaticChecks, check_patched, not_text
 from harness.config.pins import Pins, shown_path
-from harness.config.series import Choice, newest_release
+from harness.config.series import Choice
 from harness.errors import BadInput, UpstreamError
 from harness.patch.apply import State
 from harness.patch.hunks import HunkReport
 from harness.patch.patchfile import git_blob_id
 from harness.upstream.cache import DOCKERFILE, UpstreamCache
+from harness.upstream.releases import LATEST, latest_tag
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,25 +78,62 @@ class CompatResult:
         }
 
 
-def latest_release_tag(cache: UpstreamCache) -> str:
-    """The newest release tag the remote has, from `git ls-remote` (no clone); pre-releases only if nothing else."""
-    if cache.offline:
-        raise BadInput("--latest asks the upstream for its newest release, and --offline asks it nothing: drop one")
-    newest = newest_release(cache.remote_tags())
-    if newest is None:
-        raise UpstreamError(f"--latest: upstream {cache.source.location} has no version tag such as v1.19.0")
-    return newest
+def latest_release_tag(cache: UpstreamCache, *, pre: bool = False) -> str:
+    """The newest release tag the remote has, from `git ls-remote` (no clone); pre-releases too with `pre`."""
+    return latest_tag(cache, pre=pre)
 
 
-def refs_to_check(cache: UpstreamCache, pins: Pins, *, refs: Sequence[str], latest: bool) -> list[str]:
-    """The refs named, in order and once each, then the newest release with `latest`; every pin when none is named."""
-    chosen = list(refs)
+def refs_to_check(
+    cache: UpstreamCache, pins: Pins, *, refs: Sequence[str], latest: bool, pre: bool = False
+) -> list[str]:
+    """The refs named (`latest` standing for the newest release), in order and once each, then the newest release
+    with `latest`; every pin when none is named."""
+    chosen = [latest_release_tag(cache, pre=pre) if ref == LATEST else ref for ref in refs]
     if latest:
-        chosen.append(latest_release_tag(cache))
+        chosen.append(latest_release_tag(cache, pre=pre))
     chosen = chosen or [pin.tag for pin in pins.pins]
     if not chosen:
         raise BadInput(f"nothing to check: {pins.source} pins no release ([[pin]]) and no ref was named")
     return list(dict.fromkeys(chosen))
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefError:
+    """A ref of a multi-ref run that could not be checked (an unknown ref, say): an `error` for it alone."""
+
+    ref: str
+    reason: str
+
+    def as_json(self) -> dict[str, object]:
+        return {"ref": self.ref, "state": "error", "ok": False, "reason": self.reason}
+
+
+def resolvable_refs(cache: UpstreamCache, refs: Sequence[str]) -> tuple[list[str], list[RefError]]:
+    """The refs that resolve, in order, and an error for each that does not: one bad ref of several must not
+    abort the others. A run whose every ref fails is bad input, the first error its message, as before."""
+    refs = list(dict.fromkeys(refs))
+    try:
+        cache.resolve_all(refs)
+    except UpstreamError:
+        if len(refs) == 1:
+            raise
+    else:
+        return refs, []
+    # One at a time, only now: the batch cannot say which ref it stumbled on, nor go on past it.
+    good: list[str] = []
+    errors: list[RefError] = []
+    first: UpstreamError | None = None
+    for ref in refs:
+        try:
+            cache.resolve(ref)
+        except UpstreamError as exc:
+            first = first or exc
+            errors.append(RefError(ref=ref, reason=str(exc)))
+        else:
+            good.append(ref)
+    if not good and first is not None:
+        raise first
+    return good, errors
 
 
 def variant_for(

@@ -20,6 +20,7 @@ from pathlib import PurePosixPath
 import dockerfile as _bk
 
 from harness.errors import BadInput
+from harness.knobs import BUILDER_STAGE
 
 
 class DockerfileError(BadInput):
@@ -132,7 +133,7 @@ class Dockerfile:
 
     @property
     def builder(self) -> Stage:
-        return self.stage("builder")
+        return self.stage(BUILDER_STAGE)
 
 
 def parse(text: str) -> Dockerfile:

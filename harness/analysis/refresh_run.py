@@ -2,14 +2,13 @@
 
 The rebase itself is harness.patch.refresh_rebase; this adds what a user needs to act on it:
 the static checks of the refreshed Dockerfile, the refreshed patch (or the conflicts
-file) written, never over an existing file without `force` and never over an input,
+file) written (where the command line checked, before any work, that it may go),
 and one verdict.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.analysis.findings import Finding
@@ -17,9 +16,9 @@ from harness.analysis.patched import resolve_pinned
 from harness.analysis.static import StaticChecks, check_patched, not_text
 from harness.config.pins import Pins
 from harness.errors import BadInput
-from harness.files import atomic_write, refuse_clobber
+from harness.files import output_name, write_output
 from harness.patch.patchfile import Patch
-from harness.patch.refresh_rebase import Refresh, Settlement, refresh_onto
+from harness.patch.refresh_rebase import Refresh, RefreshTerms, refresh_onto
 from harness.results import Status
 from harness.upstream.cache import DOCKERFILE, UpstreamCache
 
@@ -49,66 +48,75 @@ class RefreshRun:
             )
             return Status.FAILED, refresh.summary() + wrote
         failed = self.failed_checks
+        written = output_name(self.output) if self.output is not None else None
         if refresh.status == "patch-side":
             checks = f"static checks fail on it: {', '.join(failed)}" if failed else "static checks pass"
-            return Status.FAILED, f"{refresh.summary()}; wrote {self.output} ({checks})"
+            return Status.FAILED, f"{refresh.summary()}; wrote {written} ({checks})"
         if failed:
-            return Status.FAILED, f"wrote {self.output}, but static checks fail on it: {', '.join(failed)}: review it"
-        return Status.OK, f"{refresh.summary()}; wrote {self.output}"
-
-
-def check_outputs(*, patch: Path, output: Path, conflicts: Path | None, resolved: Path | None, force: bool) -> None:
-    """Before any work: the files to write must be writable and not inputs, and not exist unless `force`."""
-    inputs = [patch, *([resolved] if resolved else [])]
-    refuse_clobber(output, force=force, protected=inputs)
-    if conflicts is not None:
-        refuse_clobber(conflicts, force=force, protected=[*inputs, output])
+            return Status.FAILED, f"wrote {written}, but static checks fail on it: {', '.join(failed)}: review it"
+        return Status.OK, f"{refresh.summary()}; wrote {written}"
 
 
 @dataclass(frozen=True, kw_only=True)
-class RefreshRequest:
-    """What the user asked of `refresh`: onto which ref, where to write, and how to settle what does not merge."""
+class RefreshTarget:
+    """Where a refresh goes: onto which ref (as the cache resolves it), where to write, and how to settle what does
+    not merge."""
 
     ref: str
     output: Path
-    today: date
+    terms: RefreshTerms
     force: bool = False
     conflicts: Path | None = None
-    settlement: Settlement = field(default_factory=Settlement)
+
+
+def _write(path: Path, data: bytes, *, replace: bool) -> None:
+    try:
+        write_output(path, data, mode=0o644, replace=replace)
+    except OSError as exc:
+        raise BadInput(f"{path} cannot be written: {exc.strerror or exc}; nothing written") from None
+
+
+def refreshed_candidate(  # noqa: PLR0913  # refresh_patch's inputs less where it writes, for bump to choose from
+    cache: UpstreamCache,
+    patch: Patch,
+    ref: str,
+    *,
+    pins: Pins,
+    checks: StaticChecks,
+    terms: RefreshTerms,
+) -> tuple[Refresh, tuple[Finding, ...] | None]:
+    """The patch rebased onto `ref` and the static checks of what it makes there (None without a candidate);
+    nothing is written."""
+    resolved = resolve_pinned(cache, ref, pins)
+    refresh = refresh_onto(cache, patch, resolved, pins=pins, terms=terms)
+    if refresh.candidate is None:
+        return refresh, None
+    [refreshed] = refresh.files
+    assert refreshed.result is not None
+    try:
+        patched, pristine = refreshed.result.decode(), refreshed.target.decode()
+    except UnicodeDecodeError as exc:
+        # The merge works on bytes; the checks of what it made cannot, and an unchecked patch is not written.
+        raise BadInput(f"{ref}: {not_text(exc)}; nothing written") from None
+    findings = tuple(check_patched(patched, pristine=pristine, checks=checks, name=f"{ref}:{DOCKERFILE} (refreshed)"))
+    return refresh, findings
 
 
 def refresh_patch(
     cache: UpstreamCache,
     patch: Patch,
-    request: RefreshRequest,
+    request: RefreshTarget,
     *,
     pins: Pins,
     checks: StaticChecks,
 ) -> RefreshRun:
-    resolved = resolve_pinned(cache, request.ref, pins)
-    refresh = refresh_onto(cache, patch, resolved, pins=pins, today=request.today, settlement=request.settlement)
-    findings = None
+    refresh, findings = refreshed_candidate(cache, patch, request.ref, pins=pins, checks=checks, terms=request.terms)
     written = conflicts_written = None
     if refresh.candidate is not None:
-        [refreshed] = refresh.files
-        assert refreshed.result is not None
-        try:
-            patched, pristine = refreshed.result.decode(), refreshed.target.decode()
-        except UnicodeDecodeError as exc:
-            # The merge works on bytes; the checks of what it made cannot, and an unchecked patch is not written.
-            raise BadInput(f"{request.ref}: {not_text(exc)}; nothing written") from None
-        findings = tuple(
-            check_patched(
-                patched,
-                pristine=pristine,
-                checks=checks,
-                name=f"{request.ref}:{DOCKERFILE} (refreshed)",
-            )
-        )
-        atomic_write(request.output, refresh.candidate, mode=0o644, replace=request.force)
+        _write(request.output, refresh.candidate, replace=request.force)
         written = request.output
     elif refresh.status == "conflict" and request.conflicts is not None:
         merged = b"".join(f.merged for f in refresh.files)
-        atomic_write(request.conflicts, merged, mode=0o644, replace=request.force)
+        _write(request.conflicts, merged, replace=request.force)
         conflicts_written = request.conflicts
     return RefreshRun(refresh=refresh, findings=findings, output=written, conflicts_file=conflicts_written)

@@ -121,8 +121,8 @@ def lto_words(value: str) -> str:
 
 def _against_defaults(profile: ReleaseProfile, defaults: Mapping[str, str], *, ref: str) -> list[tuple[bool, str]]:
     """Knob by knob: whether upstream is already as light as the patch's default, and the sentence that says so."""
-    lto_default = defaults["CARGO_PROFILE_RELEASE_LTO"].lower()
-    units_default = int(defaults["CARGO_PROFILE_RELEASE_CODEGEN_UNITS"])
+    lto_default = defaults[LTO].lower()
+    units_default = int(defaults[CODEGEN_UNITS])
     upstream_lto, upstream_units = profile.lto, profile.codegen_units
     if _LTO_WEIGHT[upstream_lto] <= _LTO_WEIGHT.get(lto_default, 0):
         lto = (True, f"upstream already builds with {lto_words(upstream_lto)}, as light as the patch's default")

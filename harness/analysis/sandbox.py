@@ -27,7 +27,7 @@ from harness.analysis.confine import FILE_SIZE_LIMIT, Confinement
 from harness.analysis.dockerfile import Dockerfile, RunStep, Stage
 from harness.errors import BadInput, EnvironmentProblem
 from harness.files import read_in_tree
-from harness.knobs import INSTALL_DIR
+from harness.knobs import BUILDER_STAGE, INSTALL_DIR
 
 log = logging.getLogger("harness")
 
@@ -395,7 +395,7 @@ def _copy_sources(df: Dockerfile, root: Path, *, targetarch: str) -> list[CopySo
     found = []
     for stage in df.stages:
         for copy in stage.copies_from:
-            if copy.source_stage.lower() != "builder":
+            if copy.source_stage.lower() != BUILDER_STAGE:
                 continue
             env = environment.environment_at(df, stage, copy.line, {}, targetarch=targetarch)
             for source in copy.sources:

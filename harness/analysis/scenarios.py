@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from harness.knobs import ARCH_TRIPLES, SUPPORTED_TRIPLES, Shape, binary_name
+from harness.knobs import ARCH_TRIPLES, CODEGEN_UNITS, JOBS, LTO, SUPPORTED_TRIPLES, TARGETS, Shape, binary_name
 
 # Values no default has, so seeing them in cargo's environment proves the
 # build arg reached it (through ARG and ENV), not some hard-coded value.
 KNOB_PROBES: Mapping[str, str] = {
-    "CARGO_BUILD_JOBS": "1",
-    "CARGO_PROFILE_RELEASE_LTO": "thin",
-    "CARGO_PROFILE_RELEASE_CODEGEN_UNITS": "7",
+    JOBS: "1",
+    LTO: "thin",
+    CODEGEN_UNITS: "7",
 }
 
 # The literal destination prefix of the move step, redirected into a temporary
@@ -38,13 +38,13 @@ GOOD_SCENARIOS = (
     Scenario(label="defaults, TARGETARCH=arm64", build_args={}, targetarch="arm64", expected=(ARCH_TRIPLES["arm64"],)),
     Scenario(
         label="both targets, knobs set",
-        build_args={"MAS_BUILD_TARGETS": _BOTH, **KNOB_PROBES},
+        build_args={TARGETS: _BOTH, **KNOB_PROBES},
         targetarch="amd64",
         expected=SUPPORTED_TRIPLES,
     ),
     Scenario(
         label="aarch64 only, TARGETARCH=amd64",
-        build_args={"MAS_BUILD_TARGETS": ARCH_TRIPLES["arm64"]},
+        build_args={TARGETS: ARCH_TRIPLES["arm64"]},
         targetarch="amd64",
         expected=(ARCH_TRIPLES["arm64"],),
     ),
@@ -52,19 +52,19 @@ GOOD_SCENARIOS = (
 BAD_SCENARIOS = (
     Scenario(
         label="unknown triple",
-        build_args={"MAS_BUILD_TARGETS": "riscv64gc-unknown-linux-gnu"},
+        build_args={TARGETS: "riscv64gc-unknown-linux-gnu"},
         targetarch="amd64",
         expected=(),
     ),
     Scenario(
         label="duplicated triple",
-        build_args={"MAS_BUILD_TARGETS": f"{ARCH_TRIPLES['amd64']} {ARCH_TRIPLES['amd64']}"},
+        build_args={TARGETS: f"{ARCH_TRIPLES['amd64']} {ARCH_TRIPLES['amd64']}"},
         targetarch="amd64",
         expected=(),
     ),
     Scenario(
         label="command injection",
-        build_args={"MAS_BUILD_TARGETS": f"{ARCH_TRIPLES['amd64']};touch pwned"},
+        build_args={TARGETS: f"{ARCH_TRIPLES['amd64']};touch pwned"},
         targetarch="amd64",
         expected=(),
     ),
@@ -73,7 +73,7 @@ BAD_SCENARIOS = (
     # it would also match target/ (the cache mount) and be refused by luck.
     Scenario(
         label="glob",
-        build_args={"MAS_BUILD_TARGETS": "x86_64-*"},
+        build_args={TARGETS: "x86_64-*"},
         targetarch="amd64",
         expected=(),
         workdir_files=(ARCH_TRIPLES["amd64"],),
@@ -86,13 +86,13 @@ SINGLE_GOOD_SCENARIOS = (
     *GOOD_SCENARIOS[:2],
     Scenario(
         label="the TARGETARCH triple named, knobs set",
-        build_args={"MAS_BUILD_TARGETS": ARCH_TRIPLES["amd64"], **KNOB_PROBES},
+        build_args={TARGETS: ARCH_TRIPLES["amd64"], **KNOB_PROBES},
         targetarch="amd64",
         expected=(ARCH_TRIPLES["amd64"],),
     ),
     Scenario(
         label="the TARGETARCH triple named, TARGETARCH=arm64",
-        build_args={"MAS_BUILD_TARGETS": ARCH_TRIPLES["arm64"]},
+        build_args={TARGETS: ARCH_TRIPLES["arm64"]},
         targetarch="arm64",
         expected=(ARCH_TRIPLES["arm64"],),
     ),
@@ -100,10 +100,10 @@ SINGLE_GOOD_SCENARIOS = (
 SINGLE_BAD_SCENARIOS = (
     *BAD_SCENARIOS,
     # One build makes one binary, /usr/local/bin/mas-cli, for TARGETARCH: anything else is refused.
-    Scenario(label="both targets", build_args={"MAS_BUILD_TARGETS": _BOTH}, targetarch="amd64", expected=()),
+    Scenario(label="both targets", build_args={TARGETS: _BOTH}, targetarch="amd64", expected=()),
     Scenario(
         label="the other architecture's triple",
-        build_args={"MAS_BUILD_TARGETS": ARCH_TRIPLES["arm64"]},
+        build_args={TARGETS: ARCH_TRIPLES["arm64"]},
         targetarch="amd64",
         expected=(),
     ),

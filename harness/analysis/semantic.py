@@ -19,7 +19,7 @@ from harness.analysis.dockerfile import Dockerfile, RunStep, Stage
 from harness.analysis.findings import Finding, last_line
 from harness.analysis.sandbox import INSTALL_PREFIX, ScriptRun, open_sandbox, option_values, run_build_script
 from harness.analysis.scenarios import KNOB_PROBES, SHAPE_RULES, Scenario, ShapeRules
-from harness.knobs import ARCH_TRIPLES, CARGO_KNOBS, KNOB_DEFAULTS, SUPPORTED_TRIPLES, Shape
+from harness.knobs import ARCH_TRIPLES, BUILDER_STAGE, CARGO_KNOBS, KNOB_DEFAULTS, SUPPORTED_TRIPLES, TARGETS, Shape
 
 
 def detect_shape(df: Dockerfile) -> Shape:
@@ -30,7 +30,7 @@ def detect_shape(df: Dockerfile) -> Shape:
     names = set()
     for stage in df.stages:
         for copy in stage.copies_from:
-            if copy.source_stage.lower() != "builder":
+            if copy.source_stage.lower() != BUILDER_STAGE:
                 continue
             env = environment.environment_at(df, stage, copy.line, {}, targetarch="amd64")
             names |= {PurePosixPath(environment.expand(s, env)).name for s in copy.sources}
@@ -349,9 +349,9 @@ def check_targets_validated(build_run: RunStep, bad: Sequence[tuple[Scenario, Sc
             problems.append(
                 "it left files: " + " ".join([*result.installed, *result.left_in_target, *result.new_files_in_workdir])
             )
-        if len(lines) != 1 or "MAS_BUILD_TARGETS" not in lines[0]:
-            problems.append(f"stderr is not one line naming MAS_BUILD_TARGETS: {result.stderr.strip()!r}")
-        value = scenario.build_args.get("MAS_BUILD_TARGETS", "")
+        if len(lines) != 1 or TARGETS not in lines[0]:
+            problems.append(f"stderr is not one line naming {TARGETS}: {result.stderr.strip()!r}")
+        value = scenario.build_args.get(TARGETS, "")
         findings.append(
             Finding(
                 check="targets-validated",

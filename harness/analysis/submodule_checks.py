@@ -21,9 +21,8 @@ from harness.analysis.compat import CompatResult, StaticResult, check_ref, stati
 from harness.analysis.patched import patch_ref, resolve_pinned, verify_pin
 from harness.analysis.release_profile import describe_change, release_profile_of
 from harness.analysis.static import StaticChecks
-from harness.config.pins import Pins, shown_path
-from harness.config.settings import Settings
-from harness.config.superproject import SuperprojectConfig
+from harness.config.pins import shown_path
+from harness.config.run import Run
 from harness.patch.apply import State
 from harness.patch.patchfile import Patch
 from harness.upstream.cache import UpstreamCache
@@ -83,6 +82,12 @@ class SuperprojectCheck:
     """For a bump: one line when upstream's release profile differs between the recorded commit and the ref."""
     suggestion: Suggestion | None = None
     """When the patch does not fit: the harness's variant for the ref."""
+    latest: str | None = None
+    """The tag `latest` stood for, when the bump was to `latest`."""
+    latest_from: str = ""
+    """Whose tags `latest` was the newest of, in words."""
+    up_to_date: bool = False
+    """A bump to `latest` when the superproject already records that release: nothing to bump."""
 
     @property
     def ok(self) -> bool:
@@ -101,20 +106,15 @@ class SuperprojectCheck:
             "source": self.source,
             "ok": self.ok,
             "profile_change": self.profile_change,
+            "latest": self.latest,
+            "up_to_date": self.up_to_date,
         }
 
 
-def suggest_variant(  # noqa: PLR0913  # the run's static checks are passed explicitly, never kept globally
-    cache: UpstreamCache,
-    ref: str,
-    *,
-    label: str,
-    pins: Pins,
-    config: SuperprojectConfig,
-    checks: StaticChecks,
-) -> Suggestion:
+def suggest_variant(cache: UpstreamCache, ref: str, *, label: str, run: Run, checks: StaticChecks) -> Suggestion:
     """What the harness has for `ref` when the user's patch does not fit it."""
-    variant_ref = patch_ref(cache, ref, pins=pins)
+    config = run.in_superproject()
+    variant_ref = patch_ref(cache, ref, pins=run.pins)
     choice = variant_ref.choice
     static = summarize_static(variant_ref, checks=checks)
     shown = shown_path(config.patch, config.root)
@@ -136,18 +136,16 @@ CheckKind = Literal["recorded", "recorded-static", "bump"]
 """The recorded commit (with the static checks or without), or the ref of a proposed bump."""
 
 
-def _check(  # noqa: PLR0913  # the run's static checks are passed explicitly, never kept globally
-    config: SuperprojectConfig,
-    sub: Submodule,
-    ref: str,
-    *,
-    settings: Settings,
-    kind: CheckKind,
-    checks: StaticChecks,
-) -> SuperprojectCheck:
-    pins, cache_dir, offline = settings.pins, settings.cache_dir, settings.offline
+def _check(run: Run, ref: str | None, *, kind: CheckKind, checks: StaticChecks, pre: bool = False) -> SuperprojectCheck:
+    """The patch against `ref` (None: the commit the superproject records) of the run's submodule."""
+    config = run.in_superproject()
+    sub = inspect_submodule(config)
+    ref = sub.recorded_commit if ref is None else ref
+    pins = run.pins
     Patch.load(config.patch)  # a bad patch is reported before any fetch
-    upstream = open_upstream(config, sub, ref, cache_dir, offline=offline)
+    upstream = open_upstream(run, sub, ref, pre=pre)
+    if upstream.latest is not None:
+        ref = upstream.latest  # shown and checked as the tag it stands for
     resolved = resolve_pinned(upstream.cache, upstream.ref, pins)
     tag = exact_tag(sub, resolved.commit)
     if tag is not None and tag != ref:
@@ -160,7 +158,7 @@ def _check(  # noqa: PLR0913  # the run's static checks are passed explicitly, n
     static_result = static_result_of(result, label=label) if kind == "recorded-static" else None
     profile_change = None
     if kind == "bump" and result.release_profile is not None:
-        recorded = open_upstream(config, sub, sub.recorded_commit, cache_dir, offline=offline)
+        recorded = open_upstream(run, sub, sub.recorded_commit)
         before = release_profile_of(recorded.cache, recorded.cache.resolve(recorded.ref))
         old = exact_tag(sub, sub.recorded_commit) or sub.recorded_commit[:12]
         profile_change = describe_change(before, result.release_profile, old=old, new=label)
@@ -170,8 +168,7 @@ def _check(  # noqa: PLR0913  # the run's static checks are passed explicitly, n
             upstream.cache,
             upstream.ref,
             label=label,
-            pins=pins,
-            config=config,
+            run=run,
             checks=checks,
         )
     return SuperprojectCheck(
@@ -184,42 +181,19 @@ def _check(  # noqa: PLR0913  # the run's static checks are passed explicitly, n
         static=static_result,
         profile_change=profile_change,
         suggestion=suggestion,
+        latest=upstream.latest,
+        latest_from=upstream.latest_from,
+        up_to_date=upstream.latest is not None and resolved.commit == sub.recorded_commit,
     )
 
 
-def verify(
-    config: SuperprojectConfig,
-    *,
-    settings: Settings,
-    checks: StaticChecks,
-    static: bool = True,
-) -> SuperprojectCheck:
+def verify(run: Run, *, checks: StaticChecks, static: bool = True) -> SuperprojectCheck:
     """The patch against the Dockerfile of the commit the superproject records: state, hunks, static checks."""
-    submodule = inspect_submodule(config)
     kind: CheckKind = "recorded-static" if static else "recorded"
-    return _check(
-        config,
-        submodule,
-        submodule.recorded_commit,
-        settings=settings,
-        kind=kind,
-        checks=checks,
-    )
+    return _check(run, None, kind=kind, checks=checks)
 
 
-def check_bump(
-    config: SuperprojectConfig,
-    ref: str,
-    *,
-    settings: Settings,
-    checks: StaticChecks,
-) -> SuperprojectCheck:
-    """Would the patch still fit if the submodule moved to `ref`? Nothing of the superproject is written."""
-    return _check(
-        config,
-        inspect_submodule(config),
-        ref,
-        settings=settings,
-        kind="bump",
-        checks=checks,
-    )
+def check_bump(run: Run, ref: str, *, checks: StaticChecks, pre: bool = False) -> SuperprojectCheck:
+    """Would the patch still fit if the submodule moved to `ref`? Nothing of the superproject is written.
+    `ref` may be `latest`, the newest release tag (pre-releases too with `pre`)."""
+    return _check(run, ref, kind="bump", checks=checks, pre=pre)

@@ -22,12 +22,14 @@ from harness.build.builders import BuildTarget
 from harness.build.connect import remove_images
 from harness.build.figures import figures_from_json
 from harness.build.prepare import BuildInputs
-from harness.build.runner import BuildReport, Check, build_ref
+from harness.build.runner import BuildOptions, BuildReport, Check, build_ref
 from harness.build.sampler import Figures, Sample, SamplerReport
 from harness.build.tracing import TraceOutcome
 from harness.config.profiles import BASELINE, Profile
+from harness.config.requests import ProfileRequest
 from harness.errors import BadInput
-from harness.files import MAX_REPORT_BYTES, read_input
+from harness.files import MAX_REPORT_BYTES, read_input, write_json
+from harness.knobs import DESCRIBE, RUSTC_VERSION, parse_build_args
 
 log = logging.getLogger("harness")
 
@@ -200,7 +202,7 @@ def _knobs(entry: Mapping[str, object]) -> dict[str, str]:
     if isinstance(recorded, dict):
         return {str(k): str(v) for k, v in recorded.items()}
     build_args = entry.get("build_args")
-    ignored = {"VERGEN_GIT_DESCRIBE", "RUSTC_VERSION"}
+    ignored = {DESCRIBE, RUSTC_VERSION}
     return {str(k): str(v) for k, v in build_args.items() if k not in ignored} if isinstance(build_args, dict) else {}
 
 
@@ -213,33 +215,28 @@ def machine_facts() -> dict[str, object]:
     }
 
 
-def run_profiles(  # noqa: PLR0913  # each an independent choice of the user; keyword-only
+def run_profiles(
     inputs: BuildInputs,
     *,
     profiles: Sequence[Profile],
-    base_build_args: Mapping[str, str],
+    request: ProfileRequest,
     report_dir: Path,
-    interval: float = 0.5,
-    keep_images: bool = False,
     console: Console | None = None,
 ) -> ProfileReport:
     """One build per profile, one after the other (a concurrent build would share the CPUs and the samples), each
     traced from inside the build: `<report_dir>/<profile>/trace.json`."""
     if not profiles:
         raise BadInput("no profile to build")
+    interval, keep_images = request.interval, request.keep_images
+    base_build_args = parse_build_args(request.spec.build_args)
     machine = machine_facts()
     runs: list[ProfileRun] = []
     for profile in profiles:
         log.info("profile %s: %s", profile.name, profile.description)
-        build = build_ref(
-            inputs,
-            build_args={**base_build_args, **profile.build_args},
-            report_dir=report_dir / profile.name,
-            keep_target_cache=keep_images,
-            console=console,
-            sample_interval=interval,
-            trace=True,
+        options = BuildOptions(
+            report_dir=report_dir / profile.name, sample_interval=interval, trace=True, keep_target_cache=keep_images
         )
+        build = build_ref(inputs, {**base_build_args, **profile.build_args}, options, console=console)
         runs.append(ProfileRun(profile=profile, build=build))
         if not keep_images:
             _remove_images(build, inputs.target)
@@ -253,7 +250,7 @@ def run_profiles(  # noqa: PLR0913  # each an independent choice of the user; ke
         )
         # Written after every profile: a run of hours that is cut short still leaves what it measured.
         report_dir.mkdir(parents=True, exist_ok=True)
-        (report_dir / "profile.json").write_text(json.dumps(report.as_json(), indent=2) + "\n")
+        write_json(report_dir / "profile.json", report.as_json())
     return report
 
 

@@ -15,14 +15,13 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from harness.analysis import dockerfile as dfm
 from harness.analysis import environment
 from harness.analysis.semantic import detect_shape
 from harness.build.baseimage import LocalRustImage
 from harness.build.rootfs import DEBIAN_VERSIONS
-from harness.build.runtimeimage import DISTROLESS_PREFIX, LocalRuntimeImage
+from harness.build.runtimeimage import DISTROLESS_PREFIX, NONROOT_UID, LocalRuntimeImage
 from harness.build.tracer import (
     SOURCE_FILE,
     TRACE_DIR,
@@ -32,8 +31,18 @@ from harness.build.tracer import (
     TRACER_HOME,
     WRAPPER_PATH,
 )
+from harness.config.requests import DEFAULT_STAGE, BuildStage
 from harness.errors import BadInput
-from harness.knobs import SHIPPED_BINARY, TARGETARCH, Shape
+from harness.knobs import (
+    BUILDER_STAGE,
+    DEBIAN_VERSION_NAME,
+    DESCRIBE,
+    RUSTC_VERSION,
+    SHIPPED_BINARY,
+    TARGETARCH,
+    Shape,
+    run_marker,
+)
 
 log = logging.getLogger("harness")
 
@@ -43,9 +52,6 @@ _DEBIAN_RELEASE = re.compile(r"-debian(\d+)[:@]")
 DEFAULT_SUITE = "bookworm"
 BUILDER_REPOSITORY = "mas-harness/builder"
 FINAL_REPOSITORY = "mas-harness/mas"
-
-BuildStage = Literal["builder", "final"]
-"""`builder`: the stage that compiles and moves the binaries; `final`: the last stage, the image users ship."""
 STAND_IN_STAGES = ("frontend", "policy")
 """The stages the final image takes files from that need a registry or the web to build (node, OPA)."""
 
@@ -63,10 +69,10 @@ class BuildPlan:
     air_gapped: bool
     deviations: tuple[str, ...]
     image_tag: str
-    target: str | None = "builder"
+    target: str | None = BUILDER_STAGE
     """The stage buildx builds; None builds the last one."""
     builder: str | None = None
-    stage: BuildStage = "builder"
+    stage: BuildStage = DEFAULT_STAGE
     traced: bool = False
     """The build copy runs cargo under the harness's rustc wrapper and has the stage TRACE_STAGE holding its records."""
 
@@ -158,29 +164,41 @@ def base_image_need(patched_dockerfile: bytes, build_args: Mapping[str, str]) ->
     parsed = dfm.parse(drop_syntax_line(patched_dockerfile)[0].decode())
     defaults = {a.name: a.default for a in parsed.global_args}
     return BaseImageNeed(
-        suite=build_args.get("DEBIAN_VERSION_NAME") or defaults.get("DEBIAN_VERSION_NAME") or DEFAULT_SUITE,
-        rustc_version=build_args.get("RUSTC_VERSION") or defaults.get("RUSTC_VERSION") or "",
+        suite=build_args.get(DEBIAN_VERSION_NAME) or defaults.get(DEBIAN_VERSION_NAME) or DEFAULT_SUITE,
+        rustc_version=build_args.get(RUSTC_VERSION) or defaults.get(RUSTC_VERSION) or "",
     )
 
 
-def plan_build(  # noqa: PLR0913  # a plan is made of these independent inputs; keyword-only
-    *,
-    ref: str,
-    patched_dockerfile: bytes,
-    context: Path,
-    source: str,
+@dataclass(frozen=True, kw_only=True)
+class PlanSource:
+    """What a build plan is made from: the ref's patched Dockerfile and build context, the builder it runs on, and,
+    air-gapped, the local stand-in for upstream's Rust image."""
+
+    ref: str
+    patched_dockerfile: bytes
+    context: Path
+    source: str
+    """`standin`, `full` or a path, as the user gave it."""
+    base_image: LocalRustImage | None = None
+    builder: str | None = None
+
+
+def plan_build(
+    what: PlanSource,
     build_args: Mapping[str, str],
+    *,
     run_id: str,
-    base_image: LocalRustImage | None,
-    builder: str | None = None,
     cache_namespace: str | None = None,
     tracer: Path | None = None,
 ) -> BuildPlan:
-    """The build of `patched_dockerfile`; air-gapped when `base_image` (the local stand-in for upstream's) is given.
+    """The build of `what.patched_dockerfile`; air-gapped when `what.base_image` (the local stand-in for upstream's)
+    is given.
 
     `run_id` makes this build's VERGEN_GIT_DESCRIBE, the marker its processes carry. With `tracer`
     (the directory holding the rustc wrapper's source) the build is traced.
     """
+    ref, patched_dockerfile, context, source = what.ref, what.patched_dockerfile, what.context, what.source
+    base_image, builder = what.base_image, what.builder
     air_gapped = base_image is not None
     args = dict(build_args)
     deviations: list[str] = []
@@ -189,11 +207,11 @@ def plan_build(  # noqa: PLR0913  # a plan is made of these independent inputs; 
         if isolated != patched_dockerfile:
             deviations.append(f"cache mount of /app/target given id {cache_namespace}/app/target: it starts empty")
         patched_dockerfile = isolated
-    if "VERGEN_GIT_DESCRIBE" not in args:
+    if DESCRIBE not in args:
         # The layer cache would otherwise serve an unchanged build step without running cargo,
         # leaving nothing to sample; this ARG feeds an ENV just before the build RUN.
-        args["VERGEN_GIT_DESCRIBE"] = f"mas-harness-{run_id}"
-        deviations.append("VERGEN_GIT_DESCRIBE set to a per-run value so the build step runs, not the layer cache")
+        args[DESCRIBE] = run_marker(run_id)
+        deviations.append(f"{DESCRIBE} set to a per-run value so the build step runs, not the layer cache")
     contexts: dict[str, str | Path] = {}
     dockerfile = patched_dockerfile
     if base_image is not None:
@@ -204,9 +222,9 @@ def plan_build(  # noqa: PLR0913  # a plan is made of these independent inputs; 
         image, suite, wanted_rustc = base_image, need.suite, need.rustc_version
         contexts.update(image.build_contexts())
         if wanted_rustc != image.rustc_version:
-            args["RUSTC_VERSION"] = image.rustc_version
+            args[RUSTC_VERSION] = image.rustc_version
             deviations.append(
-                f"RUSTC_VERSION {wanted_rustc} replaced by the local toolchain {image.rustc_version} "
+                f"{RUSTC_VERSION} {wanted_rustc} replaced by the local toolchain {image.rustc_version} "
                 f"(base image {image.tag} stands in for docker.io/library/rust:{wanted_rustc}-{suite})"
             )
         else:
@@ -283,8 +301,8 @@ def plan_final(
                 raise BadInput(f"the local runtime image {runtime_image.tag} cannot stand in for {base}")
             contexts[base] = f"docker-image://{runtime_image.tag}"
             deviations.append(
-                f"base image {runtime_image.tag} stands in for {base} (Debian {runtime_image.suite}, user 65532, "
-                "no shell; unlike distroless it keeps dpkg, apt and coreutils)"
+                f"base image {runtime_image.tag} stands in for {base} (Debian {runtime_image.suite}, "
+                f"user {NONROOT_UID}, no shell; unlike distroless it keeps dpkg, apt and coreutils)"
             )
     return dataclasses.replace(
         builder,
@@ -301,7 +319,7 @@ def shipped_binary(plan: BuildPlan) -> str:
     parsed = dfm.parse(plan.dockerfile.decode())
     last = parsed.stages[-1]
     for copy in last.copies_from:
-        if copy.source_stage.lower() == "builder" and copy.dest == SHIPPED_BINARY:
+        if copy.source_stage.lower() == BUILDER_STAGE and copy.dest == SHIPPED_BINARY:
             env = environment.environment_at(parsed, last, copy.line, plan.build_args, targetarch=TARGETARCH)
             return environment.expand(copy.sources[0], env)
     raise dfm.DockerfileError(f"the Dockerfile's last stage copies nothing from the builder stage to {SHIPPED_BINARY}")

@@ -21,11 +21,11 @@ from harness.build.builders import ENGINE_DRIVER, LOCAL_ENGINE, BuildTarget
 from harness.build.connect import engine_client, resolve_builder
 from harness.build.context import build_context
 from harness.build.docker_engine import check_engine, registry_reachable
-from harness.build.plan import BuildStage, base_image_need, runtime_suite
+from harness.build.plan import base_image_need, runtime_suite
 from harness.build.runtimeimage import LocalRuntimeImage, ensure_runtime_image
-from harness.config.settings import Settings
+from harness.config.requests import DEFAULT_STAGE, BuildSpec, BuildStage
+from harness.config.run import Run
 from harness.errors import EnvironmentProblem
-from harness.knobs import ExportFormat
 from harness.upstream.cache import open_cache
 
 log = logging.getLogger("harness")
@@ -45,7 +45,7 @@ class BuildInputs:
     base_image: LocalRustImage | None
     """The local stand-in for upstream's Rust image: set when no registry is reachable (air-gapped)."""
     work_dir: Path
-    stage: BuildStage = "builder"
+    stage: BuildStage = DEFAULT_STAGE
     runtime_image: LocalRuntimeImage | None = None
     """For the final stage, air-gapped: the local stand-in for the distroless base."""
     stage_stand_ins: Path | None = None
@@ -61,43 +61,32 @@ class BuildInputs:
         return self.source == STANDIN
 
 
-def prepare_build(  # noqa: PLR0913  # each an independent choice of the user; keyword-only
-    settings: Settings,
-    *,
-    ref: str,
-    source: str,
-    forced_patch: Path | None = None,
-    build_args: Mapping[str, str] | None = None,
-    air_gapped: bool | None = None,
-    stage: BuildStage = "builder",
-    builder: str | None = None,
-    load: bool = False,
-    export: ExportFormat | None = None,
-) -> BuildInputs:
+def prepare_build(run: Run, spec: BuildSpec, *, ref: str, build_args: Mapping[str, str]) -> BuildInputs:
     """Check the engine and the builder, patch the ref's Dockerfile (off the tree) and get the context and base
-    images ready.
+    images ready; `build_args` are the spec's, parsed with the command's defaults.
 
     `air_gapped` None means: air-gapped when the registry's name does not resolve. The builder is resolved first:
     a builder that cannot be used is refused before anything is made.
     """
+    source, stage, air_gapped = spec.source, spec.stage, spec.air_gapped
     engine = check_engine()
     log.info("engine %s, buildx %s", engine.server_version, engine.buildx_version)
-    target = resolve_builder(builder, load=load, export=export)
+    target = resolve_builder(spec.builder, load=spec.load, export=spec.export)
     log.info("builder %s; images %s", target.describe(), target.images.describe())
-    cache = open_cache(settings)
-    patched_ref, patched = applying_patch(cache, ref, pins=settings.pins, forced_patch=forced_patch)
+    cache = open_cache(run)
+    patched_ref, patched = applying_patch(cache, ref, pins=run.pins, forced_patch=spec.forced_patch)
     release = release_profile_of(cache, patched_ref.resolved)
-    work_dir = settings.cache_dir / "work"
+    work_dir = run.cache_dir / "work"
     context = build_context(
         source, cache=cache, resolved=patched_ref.resolved, work_dir=work_dir, standin=resources.standin_tree()
     )
     base_image = runtime_image = None
     gapped = air_gapped if air_gapped is not None else not registry_reachable()
     if gapped:
-        need = base_image_need(patched, build_args or {})
+        need = base_image_need(patched, build_args)
         base_image = ensure_rust_base_image(need.suite, work_dir=work_dir)
     if stage == "final" and gapped:
-        suite = runtime_suite(patched, build_args or {})
+        suite = runtime_suite(patched, build_args)
         runtime_image = ensure_runtime_image(suite, work_dir=work_dir) if suite else None
     local_images = [image.tag for image in (base_image, runtime_image) if image is not None]
     if local_images:

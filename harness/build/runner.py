@@ -15,7 +15,6 @@ machine's process table: for a build anywhere else it samples nothing and says s
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Mapping
@@ -39,7 +38,7 @@ from harness.build.images import (
     inspect_final_image,
     inspect_image,
 )
-from harness.build.plan import BuildPlan, BuildStage, plan_build, plan_final, plan_shape, shipped_binary
+from harness.build.plan import BuildPlan, PlanSource, plan_build, plan_final, plan_shape, shipped_binary
 from harness.build.prepare import STANDIN, BuildInputs
 from harness.build.progress import BuildProgress
 from harness.build.progress_stream import failure_reason, lock_package_count
@@ -48,7 +47,22 @@ from harness.build.sampler import ProcessSampler, SamplerReport, UnseenBuild
 from harness.build.trace import TraceSource
 from harness.build.tracer import SOURCE_CONTEXT
 from harness.build.tracing import TraceOutcome, collect_trace
-from harness.knobs import ARCH_TRIPLES, SHIPPED_BINARY, TARGETARCH, binary_name, expected_binaries, requested_targets
+from harness.config.requests import DEFAULT_STAGE, BuildStage
+from harness.files import atomic_write, write_json
+from harness.knobs import (
+    ARCH_TRIPLES,
+    CODEGEN_UNITS,
+    DESCRIBE,
+    JOBS,
+    LTO,
+    SAMPLE_INTERVAL,
+    SHIPPED_BINARY,
+    TARGETARCH,
+    binary_name,
+    expected_binaries,
+    is_run_marker,
+    requested_targets,
+)
 
 log = logging.getLogger("harness")
 
@@ -86,20 +100,20 @@ def run_build(
     report_dir: Path,
     target: BuildTarget = LOCAL_ENGINE,
     console: Console | None = None,
-    sample_interval: float = 0.25,
+    sample_interval: float = SAMPLE_INTERVAL,
 ) -> BuildOutcome:
     """Run the build, streaming its log to a file and the compile step's progress to `console`, sampled throughout."""
     report_dir.mkdir(parents=True, exist_ok=True)
     dockerfile_path = report_dir / DOCKERFILE_COPY
-    dockerfile_path.write_bytes(plan.dockerfile)
+    atomic_write(dockerfile_path, plan.dockerfile)
     log_path = report_dir / "build.log"
     console = console or Console(stderr=True)
     log.info("building %s (%s stage) with %s", plan.ref, plan.stage, plan.build_args)
     error: str | None = None
     tail: list[str] = []
     # The build RUN's processes inherit this per-run value through the Dockerfile's ENV.
-    describe = plan.build_args.get("VERGEN_GIT_DESCRIBE", "")
-    marker = ("VERGEN_GIT_DESCRIBE", describe) if describe.startswith("mas-harness-") else None
+    describe = plan.build_args.get(DESCRIBE, "")
+    marker = (DESCRIBE, describe) if is_run_marker(describe) else None
     lock = plan.context / "Cargo.lock"
     total = lock_package_count(lock.read_text(errors="replace")) if lock.is_file() else None
     archive = exported_archive(plan, target, report_dir)
@@ -144,7 +158,7 @@ def run_build(
             error = f"docker buildx build failed (exit {exc.return_code})" + (f": {reason}" if reason else "")
             log_file.write(f"\n# {error}\n")
     report = sampler.report()
-    (report_dir / "sampler.json").write_text(json.dumps(report.as_json(), indent=2) + "\n")
+    write_json(report_dir / "sampler.json", report.as_json())
     image = None
     if error is None:
         image = _image_at(plan, target, archive)
@@ -198,7 +212,7 @@ class BuildReport:
     log: str
     checks: tuple[Check, ...]
     binary_size_bytes: int | None = None
-    stage: BuildStage = "builder"
+    stage: BuildStage = DEFAULT_STAGE
     final: FinalReport | None = None
     target: BuildTarget = LOCAL_ENGINE
     archives: tuple[Path, ...] = ()
@@ -264,7 +278,7 @@ def judge(
             detail=f"/usr/local/bin/mas-cli*: {list(facts.binaries)}, expected {list(expected)}",
         )
     )
-    jobs = plan.build_args.get("CARGO_BUILD_JOBS")
+    jobs = plan.build_args.get(JOBS)
     if jobs == "1":
         checks.append(_one_rustc_check(outcome, figures))
     if facts.not_run:
@@ -300,13 +314,13 @@ def _one_rustc_check(outcome: BuildOutcome, figures: BuildFigures | None) -> Che
 
 def _unrun_version_checks(plan: BuildPlan, not_run: str, marker_found: bool | None, *, prefix: str) -> list[Check]:
     """Where the binary cannot be run (an exported image), its bytes must at least carry this build's marker."""
-    describe = plan.build_args.get("VERGEN_GIT_DESCRIBE", "")
+    describe = plan.build_args.get(DESCRIBE, "")
     return [
         Check(name=f"{prefix}version", ok=True, skipped=True, detail=not_run),
         Check(
             name=f"{prefix}marker",
             ok=bool(marker_found),
-            detail=f"this build's VERGEN_GIT_DESCRIBE {describe!r} "
+            detail=f"this build's {DESCRIBE} {describe!r} "
             + ("occurs in the binary's bytes" if marker_found else "does not occur in the binary: an earlier build's"),
         ),
     ]
@@ -315,7 +329,7 @@ def _unrun_version_checks(plan: BuildPlan, not_run: str, marker_found: bool | No
 def _version_check(plan: BuildPlan, facts: ImageFacts) -> Check:
     """It runs, and it is this build's binary: MAS's --version is the VERGEN_GIT_DESCRIBE it was built with."""
     detail = f"--version exit {facts.version_exit}: {facts.version_output!r}"
-    describe = plan.build_args.get("VERGEN_GIT_DESCRIBE")
+    describe = plan.build_args.get(DESCRIBE)
     if facts.version_exit != 0 or not describe or describe in (facts.version_output or ""):
         return Check(name="version", ok=facts.version_exit == 0, detail=detail)
     return Check(
@@ -334,10 +348,10 @@ def _build_info_checks(plan: BuildPlan, info: Mapping[str, object]) -> list[Chec
         ("target", info.get("target"), ARCH_TRIPLES[TARGETARCH]),
         ("profile", info.get("profile"), "release"),
     ]
-    jobs = plan.build_args.get("CARGO_BUILD_JOBS")
+    jobs = plan.build_args.get(JOBS)
     if jobs:
         wanted.append(("num_jobs", info.get("num_jobs"), int(jobs)))
-    for knob in ("CARGO_PROFILE_RELEASE_LTO", "CARGO_PROFILE_RELEASE_CODEGEN_UNITS"):
+    for knob in (LTO, CODEGEN_UNITS):
         if knob in plan.build_args:
             wanted.append((knob, env.get(knob), plan.build_args[knob]))
     return [
@@ -417,16 +431,24 @@ def trace_check(trace: TraceOutcome) -> Check:
     return Check(name="trace", ok=True, detail=detail)
 
 
-def build_and_check(  # noqa: PLR0913  # each an independent choice; keyword-only
+@dataclass(frozen=True, kw_only=True)
+class BuildOptions:
+    """How one build of prepared inputs is run and where its report goes."""
+
+    report_dir: Path
+    sample_interval: float = SAMPLE_INTERVAL
+    trace: bool = False
+    """Run cargo under the harness's rustc wrapper: trace.json lands in `report_dir`."""
+    keep_target_cache: bool = False
+
+
+def build_and_check(
     plan: BuildPlan,
     *,
-    report_dir: Path,
-    standin: bool,
+    inputs: BuildInputs,
+    options: BuildOptions,
     final_plan: BuildPlan | None = None,
-    target: BuildTarget = LOCAL_ENGINE,
     console: Console | None = None,
-    sample_interval: float = 0.25,
-    trace_facts: BuildFacts | None = None,
 ) -> BuildReport:
     """The builder stage, built and checked where its image is; with `final_plan`, then the final stage from the same
     layers.
@@ -434,11 +456,23 @@ def build_and_check(  # noqa: PLR0913  # each an independent choice; keyword-onl
     A traced plan's records are exported right after its build, from the builder it ran on, while the layer cache
     surely holds them.
     """
+    report_dir, target, standin, sample_interval = (
+        options.report_dir,
+        inputs.target,
+        inputs.standin,
+        options.sample_interval,
+    )
     outcome = run_build(plan, report_dir=report_dir, target=target, console=console, sample_interval=sample_interval)
-    marker = plan.build_args.get("VERGEN_GIT_DESCRIBE", "")
+    marker = plan.build_args.get(DESCRIBE, "")
     outcomes = [outcome]
     trace = None
-    if plan.traced and trace_facts is not None:
+    if plan.traced:
+        trace_facts = BuildFacts(
+            ref=inputs.ref,
+            upstream_commit=inputs.upstream_commit,
+            source=trace_source(inputs.source),
+            build_args=plan.build_args,
+        )
         trace = (
             collect_trace(
                 plan, facts=trace_facts, dockerfile=report_dir / DOCKERFILE_COPY, report_dir=report_dir, target=target
@@ -492,7 +526,7 @@ def build_and_check(  # noqa: PLR0913  # each an independent choice; keyword-onl
         archives=tuple(done.image.path for done in outcomes if isinstance(done.image, InArchive)),
         trace=trace,
     )
-    (report_dir / "report.json").write_text(json.dumps(report.as_json(), indent=2) + "\n")
+    write_json(report_dir / "report.json", report.as_json())
     return report
 
 
@@ -503,37 +537,30 @@ def trace_source(source: str) -> TraceSource:
     return "full" if source == "full" else "path"
 
 
-def build_ref(  # noqa: PLR0913  # each an independent choice of the user; keyword-only
-    inputs: BuildInputs,
-    *,
-    build_args: Mapping[str, str],
-    report_dir: Path,
-    keep_target_cache: bool = False,
-    console: Console | None = None,
-    sample_interval: float = 0.25,
-    trace: bool = False,
+def build_ref(
+    inputs: BuildInputs, build_args: Mapping[str, str], options: BuildOptions, *, console: Console | None = None
 ) -> BuildReport:
     """Plan the build of the prepared ref with these build args, run it sampled, and check the image(s).
 
-    With `trace`, cargo runs under the harness's rustc wrapper and trace.json lands in `report_dir`.
-
     The build's `/app/target` cache mount is its own and starts empty, so cargo compiles what is
     checked: upstream's shared one would hand a rerun an earlier build's binary (and a concurrent
-    build could move it away). It is dropped afterwards unless `keep_target_cache`.
+    build could move it away). It is dropped afterwards unless `options.keep_target_cache`.
     """
     run_id = uuid.uuid4().hex[:12]
     namespace = f"mas-harness-build-{run_id}"
     plan = plan_build(
-        ref=inputs.ref,
-        patched_dockerfile=inputs.patched_dockerfile,
-        context=inputs.context,
-        source=inputs.source,
-        build_args=build_args,
+        PlanSource(
+            ref=inputs.ref,
+            patched_dockerfile=inputs.patched_dockerfile,
+            context=inputs.context,
+            source=inputs.source,
+            base_image=inputs.base_image,
+            builder=inputs.target.name,
+        ),
+        build_args,
         run_id=run_id,
-        base_image=inputs.base_image,
-        builder=inputs.target.name,
         cache_namespace=namespace,
-        tracer=SOURCE_CONTEXT if trace else None,
+        tracer=SOURCE_CONTEXT if options.trace else None,
     )
     final_plan = (
         plan_final(plan, runtime_image=inputs.runtime_image, stage_stand_ins=inputs.stage_stand_ins)
@@ -541,25 +568,9 @@ def build_ref(  # noqa: PLR0913  # each an independent choice of the user; keywo
         else None
     )
     try:
-        return build_and_check(
-            plan,
-            report_dir=report_dir,
-            standin=inputs.standin,
-            final_plan=final_plan,
-            target=inputs.target,
-            console=console,
-            sample_interval=sample_interval,
-            trace_facts=BuildFacts(
-                ref=inputs.ref,
-                upstream_commit=inputs.upstream_commit,
-                source=trace_source(inputs.source),
-                build_args=plan.build_args,
-            )
-            if trace
-            else None,
-        )
+        return build_and_check(plan, inputs=inputs, options=options, final_plan=final_plan, console=console)
     finally:
-        if not keep_target_cache:
+        if not options.keep_target_cache:
             # A full-source target directory is several GB, and nothing else uses this one; on the builder it ran on.
             target = inputs.target
             prune_cache_mounts(namespace, builder=target.builder_arg, docker_argv=docker_argv(target))

@@ -25,6 +25,8 @@ from types import TracebackType
 
 import psutil
 
+from harness.knobs import SAMPLE_INTERVAL
+
 _WATCHED = ("rustc", "cargo")
 _FLAGS = ("codegen-units", "lto")
 
@@ -262,7 +264,7 @@ class ProcessSampler:
         self,
         *,
         source_root: str = "/app",
-        interval: float = 0.25,
+        interval: float = SAMPLE_INTERVAL,
         cgroups: CgroupMemory | None = None,
         environ_marker: tuple[str, str] | None = None,
     ) -> None:

@@ -497,14 +497,7 @@ def _replay(work: Workload, jobs: int, *, notes: tuple[str, ...]) -> Schedule:
             produce(state.cost.id, _END)
     if len(done) != len(costs):
         raise ValueError("some units never became ready: the trace's dependencies are inconsistent")
-    return _schedule(
-        done,
-        jobs,
-        cargo_bytes=work.cargo_bytes,
-        extra_threads=calibration is not None,
-        tokens_used=tokens_used,
-        notes=notes,
-    )
+    return _schedule(done, work, jobs, tokens_used=tokens_used, notes=notes)
 
 
 def _lend_free_tokens(
@@ -561,16 +554,13 @@ def _finish(state: _Running, now: float, calibration: Calibration | None) -> Sim
     )
 
 
-def _schedule(  # noqa: PLR0913  # keyword-only: what the replay found, field by field
-    units: Sequence[SimulatedUnit],
-    jobs: int,
-    *,
-    cargo_bytes: int | None,
-    extra_threads: bool,
-    tokens_used: int,
-    notes: tuple[str, ...],
+def _schedule(
+    units: Sequence[SimulatedUnit], work: Workload, jobs: int, *, tokens_used: int, notes: tuple[str, ...]
 ) -> Schedule:
-    cargo = cargo_bytes or 0
+    """The replay's result: `units` as they ran under `jobs`; a calibrated workload lends free tokens as extra
+    threads."""
+    cargo = work.cargo_bytes or 0
+    extra_threads = work.calibration is not None
     steps, peak, peak_t, at_peak = memory_steps(units, cargo)
     wall = max((unit.end for unit in units), default=0.0) - min((unit.start for unit in units), default=0.0)
     heaviest = sorted(at_peak, key=lambda u: -u.peak_rss_bytes)

@@ -1,8 +1,10 @@
 """mas-harness: parse the command line, resolve the configuration, run one command, report, exit.
 
 Each command is a function in harness.cli.commands that returns an Outcome; this module
-hands it its arguments by keyword, sends the Outcome through harness.report.publish and
-turns it into the exit code, and is the one place an error becomes an exit code.
+resolves, once, what the command uses (the run record of harness.config.run and the command's
+request of harness.config.requests, nothing more) and hands them to it whole, sends the Outcome
+through harness.report.publish and turns it into the exit code, and is the one place an error
+becomes an exit code.
 """
 
 from __future__ import annotations
@@ -20,38 +22,56 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from harness import __version__
-from harness.analysis.confine import detect as detect_confinement
 from harness.cli.commands import BUILD_EXTRA
 from harness.cli.parser import build_parser
-from harness.config.settings import Settings, SettingsFlags, resolve_settings
+from harness.cli.report_paths import check_report_paths
+from harness.config.requests import (
+    DEFAULT_STAGE,
+    AdviseRequest,
+    BuildRequest,
+    BuildSpec,
+    BuildStage,
+    BumpRequest,
+    CheckRequest,
+    CompatRequest,
+    ExportRequest,
+    ProfileRequest,
+    RefreshRequest,
+    TreeRequest,
+)
+from harness.config.run import Run, RunFlags, default_journal_dir, resolve_pins, resolve_run
 from harness.config.superproject import SuperprojectConfig, SuperprojectFlags, resolve_superproject
 from harness.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, BadInput, EnvironmentProblem, HarnessError
-from harness.report.publish import Sinks, check_writable, publish
+from harness.report.publish import Sinks, publish
 from harness.results import Outcome, exit_code
 
 log = logging.getLogger("harness")
 
 
-def _settings(args: argparse.Namespace, config: SuperprojectConfig | None = None) -> Settings:
-    """Flags over the environment over the pins file; in a superproject, its table's upstream and pins."""
-    flags = SettingsFlags(
-        upstream=config.upstream if config else getattr(args, "upstream", None),
-        cache_dir=getattr(args, "cache_dir", None),
-        pins_file=config.pins if config and config.pins else getattr(args, "pins", None),
-        offline=getattr(args, "offline", False),
-        no_cache=getattr(args, "no_cache", False),
-        unconfined=getattr(args, "unconfined", False),
+def _run_flags(args: argparse.Namespace) -> RunFlags:
+    """The `upstream` options, which every command that reads upstream has (the parser fills in those it lacks)."""
+    return RunFlags(
+        upstream=args.upstream,
+        cache_dir=args.cache_dir,
+        pins_file=args.pins,
+        offline=args.offline,
+        no_cache=args.no_cache,
+        unconfined=args.unconfined,
     )
-    return resolve_settings(flags, env=os.environ)
+
+
+def _run(args: argparse.Namespace, config: SuperprojectConfig | None = None) -> Run:
+    """Flags over the environment over the pins file; in a superproject, its table's upstream and pins."""
+    return resolve_run(_run_flags(args), env=os.environ, superproject=config)
 
 
 def _superproject(args: argparse.Namespace, *, discover: bool) -> SuperprojectConfig | None:
     flags = SuperprojectFlags(
-        superproject=getattr(args, "superproject", None),
-        submodule=getattr(args, "submodule", None),
-        patch=getattr(args, "patch", None),
-        upstream=getattr(args, "upstream", None),
-        pins=getattr(args, "pins", None),
+        superproject=args.superproject,
+        submodule=args.submodule,
+        patch=args.patch,
+        upstream=args.upstream,
+        pins=args.pins,
     )
     return resolve_superproject(flags, cwd=Path.cwd(), discover=discover)
 
@@ -69,74 +89,76 @@ def _tree_command(args: argparse.Namespace, console: Console) -> Outcome:
     if args.checkout is not None and (args.superproject or args.submodule):
         raise BadInput("--checkout names the tree itself; it does not go with --superproject or --submodule")
     config = None if args.checkout is not None else _superproject(args, discover=True)
-    return on_tree(
-        args.command,
+    # The pins alone: nothing is fetched, so no cache directory is resolved (or required to be usable).
+    request = TreeRequest(
+        command=args.command,
         checkout=args.checkout,
         patch=args.patch,
         superproject=config,
-        pins=_settings(args, config).pins,
+        pins=resolve_pins(args.pins, env=os.environ, superproject=config),
+        journals=default_journal_dir(os.environ),
     )
+    return on_tree(request)
 
 
 def _refresh(args: argparse.Namespace, console: Console) -> Outcome:
     from harness.cli.commands.refresh import refresh  # noqa: PLC0415
-    from harness.upstream.cache import open_cache  # noqa: PLC0415
-    from harness.upstream.submodule import inspect_submodule, open_upstream  # noqa: PLC0415
 
     config = _superproject(args, discover=args.upstream is None)
-    settings = _settings(args, config)
-    if config is not None:
-        upstream = open_upstream(
-            config, inspect_submodule(config), args.ref, settings.cache_dir, offline=settings.offline
-        )
-        cache, ref, patch, shown_from = upstream.cache, upstream.ref, args.patch or config.patch, config.root
-    else:
-        if args.patch is None:
-            raise BadInput("refresh: name the patch to refresh with --patch FILE (or run it in a superproject)")
-        cache = open_cache(settings)
-        ref, patch, shown_from = args.ref, args.patch, Path.cwd()
-    return refresh(
-        cache=cache,
-        ref=ref,
-        patch=patch,
-        pins=settings.pins,
+    if config is None and args.patch is None:
+        raise BadInput("refresh: name the patch to refresh with --patch FILE (or run it in a superproject)")
+    request = RefreshRequest(
+        ref=args.ref,
+        patch=(args.patch or config.patch) if config is not None else args.patch,
         output=args.output,
+        today=args.date or date.today(),
         force=args.force,
         conflicts=args.conflicts,
         resolved=args.resolved,
         take_patch_side=args.take_patch_side,
-        today=args.date or date.today(),
-        shown_from=shown_from,
-        confinement=detect_confinement(unconfined=settings.unconfined),
-        reuse_verdicts=settings.use_verdict_cache,
+        shown_from=config.root if config is not None else Path.cwd(),
+        pre=args.pre,
     )
+    return refresh(_run(args, config), request)
 
 
 def _export(args: argparse.Namespace, console: Console) -> Outcome:
     from harness.cli.commands.patch import export  # noqa: PLC0415
-    from harness.upstream.cache import open_cache  # noqa: PLC0415
-    from harness.upstream.submodule import inspect_submodule, open_upstream  # noqa: PLC0415
 
     config = _superproject(args, discover=args.upstream is None) if args.superproject or not args.upstream else None
-    settings = _settings(args, config)
-    if config is not None:
-        upstream = open_upstream(
-            config, inspect_submodule(config), args.ref, settings.cache_dir, offline=settings.offline
-        )
-        cache, ref = upstream.cache, upstream.ref
-    else:
-        cache, ref = (
-            open_cache(settings),
-            args.ref,
-        )
-    return export(cache=cache, ref=ref, output=args.output, force=args.force, settings=settings)
+    request = ExportRequest(ref=args.ref, output=args.output, force=args.force, pre=args.pre)
+    return export(_run(args, config), request)
+
+
+def _build_spec(args: argparse.Namespace, *, stage: BuildStage = DEFAULT_STAGE, patch: Path | None = None) -> BuildSpec:
+    return BuildSpec(
+        source=args.source,
+        build_args=tuple(args.build_arg),
+        stage=stage,
+        forced_patch=patch,
+        air_gapped=args.air_gapped,
+        builder=args.builder,
+        load=args.load,
+        export=args.export,
+    )
+
+
+def _profile_request(args: argparse.Namespace) -> ProfileRequest:
+    return ProfileRequest(
+        ref=args.ref,
+        names=tuple(args.profiles),
+        spec=_build_spec(args),
+        interval=args.interval,
+        report_dir=args.report_dir,
+        keep_images=args.keep_images,
+    )
 
 
 def _builds(args: argparse.Namespace, console: Console) -> Outcome:
     if args.command == "profile" and args.dry_run:
         from harness.cli.commands.profile_plan import profile_plan  # noqa: PLC0415
 
-        return profile_plan(settings=_settings(args), ref=args.ref, names=args.profiles, build_args=args.build_arg)
+        return profile_plan(_run(args), _profile_request(args))
     try:
         from harness.cli.commands.build import build  # noqa: PLC0415  # the Docker stack loads only here
         from harness.cli.commands.profile import profile, profile_from_report  # noqa: PLC0415
@@ -145,51 +167,30 @@ def _builds(args: argparse.Namespace, console: Console) -> Outcome:
     # The build's progress goes to stderr, where a terminal shows a bar and a log gets a line now and then.
     progress = Console(stderr=True)
     if args.command == "build":
-        return build(
-            settings=_settings(args),
+        request = BuildRequest(
             ref=args.ref,
-            stage=args.stage,
-            source=args.source,
-            build_args=args.build_arg,
-            forced_patch=args.patch,
-            air_gapped=args.air_gapped,
-            builder=args.builder,
-            load=args.load,
-            export=args.export,
+            spec=_build_spec(args, stage=args.stage, patch=args.patch),
             report_dir=args.report_dir,
             trace=args.trace,
-            progress=progress,
         )
+        return build(_run(args), request, progress=progress)
     if args.from_report is not None:
         return profile_from_report(report_file=args.from_report, report_dir=args.report_dir)
-    return profile(
-        settings=_settings(args),
-        ref=args.ref,
-        names=args.profiles,
-        source=args.source,
-        build_args=args.build_arg,
-        interval=args.interval,
-        report_dir=args.report_dir,
-        keep_images=args.keep_images,
-        air_gapped=args.air_gapped,
-        builder=args.builder,
-        load=args.load,
-        export=args.export,
-        progress=progress,
-    )
+    return profile(_run(args), _profile_request(args), progress=progress)
 
 
 def _advise(args: argparse.Namespace, console: Console) -> Outcome:
     from harness.cli.commands.advise import advise  # noqa: PLC0415
 
-    return advise(
+    request = AdviseRequest(
         memory=args.memory,
         cpus=args.cpus,
         ref=args.ref,
-        traces=args.traces,
+        traces=tuple(args.traces),
         margin_percent=args.margin,
         plot=args.plot,
     )
+    return advise(request)
 
 
 def _verify(args: argparse.Namespace, console: Console) -> Outcome:
@@ -198,31 +199,53 @@ def _verify(args: argparse.Namespace, console: Console) -> Outcome:
     config = _superproject(args, discover=True)
     if config is None:
         raise _no_superproject("verify")
-    return verify(superproject=config, settings=_settings(args, config))
+    return verify(_run(args, config))
 
 
 def _compat(args: argparse.Namespace, console: Console) -> Outcome:
-    from harness.cli.commands.compat import compat, compat_superproject  # noqa: PLC0415
+    from harness.cli.commands.compat import asks_latest, compat, superproject_bump_ref  # noqa: PLC0415
 
-    config = _superproject(args, discover=args.bump_to is not None)
+    refs = [*args.refs, *args.ref_args]
+    # `latest` is upstream's newest release: in a superproject, that of the submodule's upstream.
+    latest = args.upstream is None and asks_latest(refs=refs, latest=args.latest)
+    config = _superproject(args, discover=args.bump_to is not None or latest)
     if config is None and args.bump_to is not None:
         raise _no_superproject("compat --bump-to")
     if config is not None:
-        if args.refs or args.ref_args or args.latest:
-            raise BadInput("in a superproject, name the ref to check with --bump-to REF")
-        return compat_superproject(superproject=config, bump_to=args.bump_to, settings=_settings(args, config))
-    refs = [*args.refs, *args.ref_args]
-    return compat(refs=refs, latest=args.latest, forced_patch=args.patch, settings=_settings(args))
+        bump_to = superproject_bump_ref(bump_to=args.bump_to, refs=refs, latest=args.latest)
+        return compat(_run(args, config), CompatRequest(bump_to=bump_to, pre=args.pre))
+    request = CompatRequest(refs=tuple(refs), latest=args.latest, forced_patch=args.patch, pre=args.pre)
+    return compat(_run(args), request)
+
+
+def _bump(args: argparse.Namespace, console: Console) -> Outcome:
+    from harness.cli.commands.bump import bump  # noqa: PLC0415
+
+    config = _superproject(args, discover=True)
+    if config is None:
+        raise _no_superproject("bump")
+    if args.dry_run and args.commit:
+        raise BadInput("--dry-run writes nothing and --commit commits: drop one")
+    request = BumpRequest(
+        ref=args.ref,
+        take=args.take,
+        pre=args.pre,
+        dry_run=args.dry_run,
+        message_file=args.message_file,
+        commit=args.commit,
+    )
+    return bump(_run(args, config), request)
 
 
 def _check(args: argparse.Namespace, console: Console) -> Outcome:
-    from harness.cli.commands.check import check, check_dockerfile  # noqa: PLC0415
+    from harness.cli.commands.check import check  # noqa: PLC0415
 
-    if args.dockerfile is not None:
-        return check_dockerfile(dockerfile=args.dockerfile, pristine=args.pristine, settings=_settings(args))
-    if args.pristine is not None:
+    if args.dockerfile is None and args.pristine is not None:
         raise BadInput("--pristine goes with --dockerfile")
-    return check(refs=args.refs, forced_patch=args.patch, settings=_settings(args))
+    request = CheckRequest(
+        refs=tuple(args.refs), forced_patch=args.patch, dockerfile=args.dockerfile, pristine=args.pristine
+    )
+    return check(_run(args), request)
 
 
 def _summary(args: argparse.Namespace, console: Console) -> Outcome:
@@ -246,13 +269,15 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Console], Outcome]] = {
     "check": _check,
     "refresh": _refresh,
     "patch": _export,
+    "bump": _bump,
     "build": _builds,
     "profile": _builds,
     "advise": _advise,
     "summary": _summary,
     "install-engine": _install_engine,
 }
-"""Each command's dispatcher: it resolves what the command needs and calls it with its arguments by keyword."""
+"""Each command's dispatcher: it reads the command's own options by name, resolves what the command uses and calls it
+with the run record and its request."""
 
 
 def _sinks(args: argparse.Namespace) -> Sinks:
@@ -261,7 +286,7 @@ def _sinks(args: argparse.Namespace) -> Sinks:
     return Sinks.from_environment(
         os.environ,
         json_stdout=args.json,
-        output=getattr(args, "report_output", None),
+        output=args.report_output,
         junit=args.junit,
         markdown=args.markdown,
         annotations=args.github_annotations,
@@ -289,14 +314,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error argparse has already explained
         return exc.code if isinstance(exc.code, int) else 2
-    args.verbose = getattr(args, "verbose", False)
-    args.quiet = getattr(args, "quiet", False) and not args.verbose
+    args.quiet = args.quiet and not args.verbose
     _configure_logging(args)
     console = Console(highlight=False)
     outcome: Outcome | None = None
     try:
         sinks = _sinks(args)
-        check_writable(sinks)
+        sinks = check_report_paths(args, sinks)
         outcome = COMMANDS[args.command](args, console)
         publish(outcome, sinks, console)
         sys.stdout.flush()  # inside the try: a reader that went away shows up here, not at interpreter exit

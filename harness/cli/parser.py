@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.knobs import EXPORT_FORMATS, MEMORY_MARGIN_PERCENT
+from harness.config.requests import BUILD_STAGES, DEFAULT_STAGE, TAKES
+from harness.knobs import EXPORT_FORMATS, MEMORY_MARGIN_PERCENT, PROFILE_SAMPLE_INTERVAL
 
 DESCRIPTION = """\
 Verify the build-knobs patch on Matrix Authentication Service's Dockerfile: does it
@@ -22,13 +23,14 @@ In a repository with MAS as a git submodule, say where once, in pyproject.toml:
   submodule = "docker/chat/mas/repo"
   patch = "docker/chat/mas/patches/patch-dockerfile.patch"
 
-then run `mas-harness verify`, `mas-harness apply`, `mas-harness compat --bump-to v1.19.0`.
+then run `mas-harness verify`, `mas-harness apply`, `mas-harness compat --bump-to latest`, `mas-harness bump latest`.
 """
 
 EPILOG = """\
-exit codes: 0 every check passed; 1 a check failed; 2 bad input (nothing of yours was
-written); 3 a tool or engine is missing; 4 an internal error of the harness (please
-report it, with the output of the same command run with -v).
+exit codes: 0 every check passed; 1 a check failed; 2 bad input (refused before any
+work, nothing of yours written), or a report that could not be written after the work
+(the message says what was done); 3 a tool or engine is missing; 4 an internal error of
+the harness (please report it, with the output of the same command run with -v).
 """
 
 REFRESH_DESCRIPTION = """\
@@ -80,6 +82,8 @@ def _add_common(parser: argparse.ArgumentParser, *, json_file: bool = True) -> N
         group.add_argument(
             "--output", dest="report_output", type=Path, metavar="FILE", help="also write the JSON report to FILE"
         )
+    else:
+        parser.set_defaults(report_output=None)
     group.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML to FILE, a case per check")
     group.add_argument(
         "--markdown", type=Path, metavar="FILE", help="also write Markdown to FILE ($GITHUB_STEP_SUMMARY gets it too)"
@@ -99,6 +103,8 @@ def _add_upstream(parser: argparse.ArgumentParser, *, verdicts: bool = False, sc
     group.add_argument(
         "--offline", action="store_true", help="use only what the cache holds: refs are not looked up upstream again"
     )
+    # Every option the run record reads has a value, given or not (harness.cli.main reads them by name).
+    parser.set_defaults(no_cache=False, unconfined=False)
     if verdicts:
         group.add_argument(
             "--no-cache", action="store_true", help="recompute the static checks, ignoring stored verdicts"
@@ -110,6 +116,14 @@ def _add_upstream(parser: argparse.ArgumentParser, *, verdicts: bool = False, sc
             help="run upstream's build script on this machine as you, with its network and files, where it cannot be "
             "confined (no bubblewrap, no user namespaces); by default its findings are then not checked (exit 3)",
         )
+
+
+def _add_pre(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--pre",
+        action="store_true",
+        help="with the ref `latest`: count pre-releases (v1.20.0-rc.1) too; by default it is the newest release",
+    )
 
 
 def _add_superproject(parser: argparse.ArgumentParser, *, patch_help: str) -> None:
@@ -198,8 +212,11 @@ def _add_compat(sub: Subparsers[argparse.ArgumentParser]) -> None:
     )
     compat.add_argument("ref_args", nargs="*", metavar="REF", help="a tag, branch or commit of the upstream")
     compat.add_argument("--ref", action="append", dest="refs", default=[], metavar="REF", help="the same, repeatable")
-    compat.add_argument("--latest", action="store_true", help="also the newest release the upstream has")
-    compat.add_argument("--bump-to", metavar="REF", help="in a superproject: check the patch against REF")
+    compat.add_argument(
+        "--latest", action="store_true", help="also the newest release the upstream has (the same as REF `latest`)"
+    )
+    compat.add_argument("--bump-to", metavar="REF", help="in a superproject: check the patch against REF (or latest)")
+    _add_pre(compat)
     _add_superproject(compat, patch_help="use this patch for every ref (default: the series' variant for each)")
     _add_upstream(compat, verdicts=True)
     _add_common(compat)
@@ -220,6 +237,7 @@ def _add_tree_commands(sub: Subparsers[argparse.ArgumentParser]) -> None:
         )
         _add_superproject(tree, patch_help="the patch (default: the configured one, else the pins' variant)")
         tree.add_argument("--pins", type=Path, help="pins file (default: $MAS_HARNESS_PINS, else the harness's own)")
+        tree.set_defaults(upstream=None)  # the tree commands fetch nothing: their upstream is the checkout
         _add_common(tree)
 
 
@@ -245,8 +263,9 @@ def _add_refresh(sub: Subparsers[argparse.ArgumentParser]) -> None:
         sub, "refresh", "rebase a patch onto another upstream ref (three-way merge)", REFRESH_DESCRIPTION
     )
     refresh.add_argument(
-        "--ref", action=_OneRef, required=True, help="the tag, branch or commit to move the patch onto"
+        "--ref", action=_OneRef, required=True, help="the tag, branch or commit to move the patch onto (or latest)"
     )
+    _add_pre(refresh)
     refresh.add_argument("--output", type=Path, required=True, metavar="FILE", help="where the refreshed patch goes")
     refresh.add_argument("--force", action="store_true", help="replace --output (or --conflicts) if it exists")
     refresh.add_argument("--conflicts", type=Path, metavar="FILE", help="on conflict: write the merge with markers")
@@ -269,12 +288,56 @@ def _add_patch(sub: Subparsers[argparse.ArgumentParser]) -> None:
         "Write the harness's patch variant for REF (chosen by its release range) to --output, when it applies to "
         "REF's Dockerfile; say whether it passes the static checks.",
     )
-    export.add_argument("--for", dest="ref", required=True, metavar="REF", help="the upstream tag, branch or commit")
+    export.add_argument(
+        "--for", dest="ref", required=True, metavar="REF", help="the upstream tag, branch or commit (or latest)"
+    )
+    _add_pre(export)
     export.add_argument("--output", type=Path, required=True, metavar="FILE", help="where the patch goes")
     export.add_argument("--force", action="store_true", help="replace --output if it exists")
     export.add_argument("--superproject", type=Path, metavar="DIR", help="the superproject (default: found from .)")
+    export.set_defaults(submodule=None, patch=None)  # the superproject's own; `patch` writes, never reads, a patch
     _add_upstream(export, scripts=True)
     _add_common(export, json_file=False)
+
+
+BUMP_DESCRIPTION = """\
+Move the superproject's MAS submodule to REF and make the patch fit, as one change.
+
+It fetches REF into the submodule's repository when it is not there, checks it out
+(detached, as `git submodule update` does), and when the patch no longer fits takes,
+in this order unless --take says: your patch rebased by three-way merge, when every
+hunk merges and the static checks hold; else the harness's variant for REF's range,
+when it applies and the static checks hold. Then it stages the gitlink and the patch,
+runs verify on the result, and writes the commit message (from -> to, the hunks, what
+changed in upstream's release profile); --commit commits with it.
+
+All or nothing: when a step fails (nothing fits, the re-check, the fetch, an
+interrupt), the submodule's checkout, the index and the patch file are as they were,
+and the error names the step. It refuses a submodule with local changes and staged
+changes it would mix into the commit. Without REF it fits the patch to the commit the
+superproject already records (what a bot's submodule pull request leaves). This is the
+only command that writes your git state.
+"""
+
+
+def _add_bump(sub: Subparsers[argparse.ArgumentParser]) -> None:
+    bump = _command(
+        sub,
+        "bump",
+        "move the submodule to REF (or latest) and make the patch fit, staged, all or nothing",
+        BUMP_DESCRIPTION,
+    )
+    bump.add_argument(
+        "ref", nargs="?", metavar="REF", help="a tag, branch or commit, or latest (default: the recorded commit)"
+    )
+    bump.add_argument("--take", choices=TAKES, help="when the patch does not fit: only this way of fitting it")
+    bump.add_argument("--dry-run", action="store_true", help="print the plan and the message; write nothing")
+    bump.add_argument("--message-file", type=Path, metavar="FILE", help="write the commit message to FILE, not stdout")
+    bump.add_argument("--commit", action="store_true", help="commit the bump with the message")
+    _add_pre(bump)
+    _add_superproject(bump, patch_help="your patch (overrides `patch`)")
+    _add_upstream(bump, verdicts=True)
+    _add_common(bump)
 
 
 def _add_build(sub: Subparsers[argparse.ArgumentParser]) -> None:
@@ -288,8 +351,8 @@ def _add_build(sub: Subparsers[argparse.ArgumentParser]) -> None:
     )
     build.add_argument(
         "--stage",
-        choices=("builder", "final"),
-        default="builder",
+        choices=BUILD_STAGES,
+        default=DEFAULT_STAGE,
         help="builder (default): the stage that compiles; final: then the last stage, the image users ship, "
         "checked to run the builder's binary as its entrypoint and user",
     )
@@ -318,7 +381,12 @@ def _add_profile(sub: Subparsers[argparse.ArgumentParser]) -> None:
         help="a profile to build, repeatable, in order (default: low-ram, ci, upstream; also fat-lto and "
         "[profiles.NAME] of the pins file)",
     )
-    profile.add_argument("--interval", type=float, default=0.5, help="seconds between samples (default 0.5)")
+    profile.add_argument(
+        "--interval",
+        type=float,
+        default=PROFILE_SAMPLE_INTERVAL,
+        help=f"seconds between samples (default {PROFILE_SAMPLE_INTERVAL:g})",
+    )
     profile.add_argument("--report-dir", type=Path, help="where profile.json/.md and memory.png/.svg go")
     profile.add_argument("--keep-images", action="store_true", help="keep each profile's image and target cache")
     nothing_built = profile.add_mutually_exclusive_group()
@@ -428,6 +496,27 @@ def _add_install_engine(sub: Subparsers[argparse.ArgumentParser]) -> None:
     install.add_argument("--print", action="store_true", help="print the installer script instead of running it")
 
 
+REPORT_PATH_DEFAULTS: dict[str, object] = {
+    "superproject": None,
+    "submodule": None,
+    "patch": None,
+    "upstream": None,
+    "pins": None,
+    "resolved": None,
+    "dockerfile": None,
+    "pristine": None,
+    "from_report": None,
+    "traces": (),
+    "checkout": None,
+    "force": False,
+    "conflicts": None,
+    "plot": None,
+    "message_file": None,
+    "report_dir": None,
+}
+"""Each attribute of the parsed arguments harness.cli.report_paths reads, as a command without the option has it."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mas-harness",
@@ -439,6 +528,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every command run")
     parser.add_argument("-q", "--quiet", action="store_true", help="log only problems")
+    # What harness.cli.report_paths reads of every command (the files it reads, the trees it works on, the files it
+    # writes) has a value in each: a command's own option overrides these.
+    parser.set_defaults(**REPORT_PATH_DEFAULTS)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (
         _add_verify,
@@ -447,6 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_check,
         _add_refresh,
         _add_patch,
+        _add_bump,
         _add_build,
         _add_profile,
         _add_advise,

@@ -83,12 +83,14 @@ def read_table(pyproject: Path) -> dict[str, str] | None:
     return dict(table)
 
 
-def find_superproject(start: Path) -> Path | None:
-    """The nearest directory from `start` upward whose pyproject.toml has a [tool.mas-harness] table."""
+def find_superproject(start: Path) -> tuple[Path, dict[str, str]] | None:
+    """The nearest directory from `start` upward whose pyproject.toml has a [tool.mas-harness] table, and the table
+    (read once: the run uses what was found)."""
     start = start.resolve()
     for directory in (start, *start.parents):
-        if read_table(directory / PYPROJECT) is not None:
-            return directory
+        table = read_table(directory / PYPROJECT)
+        if table is not None:
+            return directory, table
     return None
 
 
@@ -134,17 +136,19 @@ def resolve_superproject(flags: SuperprojectFlags, *, cwd: Path, discover: bool 
     means superproject mode was neither asked for nor discovered.
     """
     cwd = cwd.resolve()
+    table: dict[str, str] | None
     if flags.superproject is not None:
         root = (cwd / flags.superproject).resolve()
         if not root.is_dir():
             raise BadInput(f"--superproject {flags.superproject} is not a directory")
+        table = read_table(root / PYPROJECT)
     else:
         discovered = find_superproject(cwd) if discover or flags.selects_mode else None
         if discovered is None and not flags.selects_mode:
             return None
-        root = discovered or cwd
+        # Found nowhere, with --submodule: the superproject is `cwd`, whose pyproject.toml the walk read (no table).
+        root, table = discovered or (cwd, None)
     pyproject = root / PYPROJECT
-    table = read_table(pyproject)
     where = f"{pyproject} [{TABLE}]"
     values = table or {}
 

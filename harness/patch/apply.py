@@ -13,9 +13,11 @@ all-or-nothing even across a crash (harness.patch.journal).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -105,9 +107,30 @@ def _git_apply(root: Path, patch: Patch, *flags: str) -> tuple[bool, str]:
 
 def _check(contents: Mapping[str, bytes | None], patch: Patch, *, reverse: bool = False) -> bool:
     """Whether `git apply --check` (or `--check --reverse`) accepts the patch on these contents."""
+    return _checked(contents, patch, reverse=reverse)[0]
+
+
+def _checked(contents: Mapping[str, bytes | None], patch: Patch, *, reverse: bool = False) -> tuple[bool, str]:
+    """`_check`, and what git said when it refused."""
     with _staging(contents) as root:
-        ok, _ = _git_apply(root, patch, "--check", *(("--reverse",) if reverse else ()))
-    return ok
+        return _git_apply(root, patch, "--check", *(("--reverse",) if reverse else ()))
+
+
+_FAILED_AT = re.compile(r"^error: patch failed: (?P<file>.+):(?P<line>\d+)$", re.MULTILINE)
+
+
+def _refused_by_git(hunks: tuple[HunkReport, ...], error: str) -> tuple[HunkReport, ...]:
+    """The hunks git refused although their lines are there (no context to anchor them, say), marked with git's
+    reason: a conflict must never be shown beside hunks that all "apply"."""
+    lines = [line.removeprefix("error: ") for line in error.splitlines() if line.startswith("error: ")]
+    reason = "; ".join(dict.fromkeys(lines)) or error or "no reason given"
+    named = {(found["file"], int(found["line"])) for found in _FAILED_AT.finditer(error)}
+    matching = [h for h in hunks if h.status in ("exact", "offset")]
+    # A hunk already applied explains itself (a half-applied patch); one that "applies" and git refuses does not.
+    refused = [h for h in matching if (h.file, h.expected_start) in named]
+    if not named and len(matching) == len(hunks):
+        refused = matching
+    return tuple(dataclasses.replace(h, status="conflict", refused=reason) if h in refused else h for h in hunks)
 
 
 def evaluate(
@@ -127,7 +150,8 @@ def evaluate(
     _require_plausible_sizes(contents)
     hunks = tuple(hunk_reports(patch, contents))
     # The reverse check only tells the other states apart: a patch that applies needs no more.
-    if _check(contents, patch):
+    forward, refusal = _checked(contents, patch)
+    if forward:
         return PatchReport(state=State.APPLIES, hunks=hunks, reason="the forward check passes")
     if _check(contents, patch, reverse=True):
         if committed is None:
@@ -145,6 +169,8 @@ def evaluate(
         return PatchReport(
             state=State.APPLIED, hunks=hunks, reason="the reverse check passes and the commit does not have the change"
         )
+    if not any(h.status == "conflict" for h in hunks):
+        hunks = _refused_by_git(hunks, refusal)
     conflicts = [h.describe() for h in hunks if h.status == "conflict"]
     reason = "; ".join(conflicts) if conflicts else "git apply rejects the patch in both directions"
     return PatchReport(state=State.CONFLICT, hunks=hunks, reason=reason)
@@ -162,11 +188,14 @@ def committed_files(tree: Path, names: Sequence[str]) -> dict[str, bytes | None]
     return contents
 
 
-def status(tree: Path, patch: Patch) -> PatchReport:
-    """The state of the checkout; it writes nothing, so an interrupted apply or revert is reported, not finished."""
-    journal_file = JournalFile.of(tree)
-    pending = journal_file.read()
-    if pending is not None:
+def status(tree: Path, patch: Patch, *, journals: Path | None = None) -> PatchReport:
+    """The state of the checkout; it writes nothing, so an interrupted apply or revert is reported, not finished.
+
+    `journals`: where the journal of a checkout that is not a git work tree is (harness.patch.journal).
+    """
+    journal_file = JournalFile.of(tree, journals=journals)
+    pending = journal_file.read() if journal_file is not None else None
+    if journal_file is not None and pending is not None:
         raise BadInput(
             f"the {pending.action} of {pending.patch} in {tree} was interrupted ({journal_file.path} records it): "
             "run `mas-harness apply` or `mas-harness revert` on this checkout to finish it first"
@@ -186,7 +215,7 @@ def patched_contents(patch: Patch, contents: Mapping[str, bytes | None], *, reve
 
 def _finish_interrupted(tree: Path, patch: Patch, journal_file: JournalFile) -> None:
     """What a crashed run left: finish its apply or revert, and delete its temporary files."""
-    finished = roll_forward(tree, journal_file, limit=MAX_INPUT_BYTES)
+    finished = roll_forward(tree, journal_file, files=patch.files, limit=MAX_INPUT_BYTES)
     if finished is not None:
         log.warning(
             "finished the %s of %s in %s that was interrupted (%d files)",
@@ -281,11 +310,16 @@ _REVERT = _Direction(
 )
 
 
-def _change(tree: Path, patch: Patch, direction: _Direction) -> ApplyResult:
+def _change(tree: Path, patch: Patch, direction: _Direction, journals: Path | None) -> ApplyResult:
     """Apply or revert once, all or nothing: a second call is a reported no-op; on any failure the tree is unchanged."""
     name = patch.path.name
     with locked_tree(tree):
-        journal_file = JournalFile.of(tree)
+        journal_file = JournalFile.of(tree, journals=journals)
+        if journal_file is None:
+            raise BadInput(
+                f"{tree} is not the top of a git work tree and no directory was given for its journal: an "
+                f"{direction.action} cannot be made all-or-nothing there"
+            )
         _finish_interrupted(tree, patch, journal_file)
         contents = read_files(tree, patch)
         report = evaluate(contents, patch, committed=committed_files(tree, patch.files))
@@ -308,11 +342,15 @@ def _change(tree: Path, patch: Patch, direction: _Direction) -> ApplyResult:
     return ApplyResult(action=direction.did, report=report, message=f"{direction.did} {name} {direction.where} {tree}")
 
 
-def apply(tree: Path, patch: Patch) -> ApplyResult:
-    """Apply once: a second call is a reported no-op; on any failure the tree is unchanged."""
-    return _change(tree, patch, _APPLY)
+def apply(tree: Path, patch: Patch, *, journals: Path | None = None) -> ApplyResult:
+    """Apply once: a second call is a reported no-op; on any failure the tree is unchanged.
+
+    `journals`: where the journal of a checkout that is not a git work tree goes (a git work tree keeps its
+    own in its git directory); without it, such a checkout is refused.
+    """
+    return _change(tree, patch, _APPLY, journals)
 
 
-def revert(tree: Path, patch: Patch) -> ApplyResult:
-    """Undo an apply; a tree without the patch is a reported no-op."""
-    return _change(tree, patch, _REVERT)
+def revert(tree: Path, patch: Patch, *, journals: Path | None = None) -> ApplyResult:
+    """Undo an apply; a tree without the patch is a reported no-op. `journals` as in `apply`."""
+    return _change(tree, patch, _REVERT, journals)

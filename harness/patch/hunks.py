@@ -28,6 +28,9 @@ class HunkReport:
     """For a conflict: the first line of the file that did not match."""
     mismatch_expected: str | None = None
     mismatch_found: str | None = None
+    refused: str | None = None
+    """For a conflict where the hunk's lines are there but git apply refuses it (a hunk without context, say):
+    what git says."""
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -43,6 +46,7 @@ class HunkReport:
             "mismatch_line": self.mismatch_line,
             "mismatch_expected": self.mismatch_expected,
             "mismatch_found": self.mismatch_found,
+            "refused": self.refused,
         }
 
     def describe(self) -> str:
@@ -53,6 +57,8 @@ class HunkReport:
             return f"{where}: applies at line {self.found_at} (offset {self.offset:+d})"
         if self.status == "applied":
             return f"{where}: already applied at line {self.found_at}"
+        if self.refused is not None:
+            return f"{where}: conflict; git apply refuses it: {self.refused}"
         return (
             f"{where}: conflict; line {self.mismatch_line} is {self.mismatch_found!r}, "
             f"the patch expects {self.mismatch_expected!r}"

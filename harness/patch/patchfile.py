@@ -148,9 +148,18 @@ def _refuse_extended_headers(text: str, path: Path) -> None:
 
 
 def _require_inside_tree(name: str, patch_path: Path) -> None:
+    # PurePosixPath drops a '.' or an empty component ('a/./Dockerfile', 'Dockerfile/'): judge the text itself.
+    components = name.split("/")
     pure = PurePosixPath(name)
-    if pure.is_absolute() or ".." in pure.parts or ".git" in pure.parts or not pure.parts:
+    if pure.is_absolute() or ".." in components or not pure.parts:
         raise PatchError(f"patch {patch_path} names {name!r}, a path that escapes the tree; refusing it")
+    if any(component.casefold() == ".git" for component in components):
+        raise PatchError(f"patch {patch_path} names {name!r}, a path that escapes the tree; refusing it")
+    if any(component in ("", ".") for component in components):
+        raise PatchError(
+            f"patch {patch_path} is malformed: it names {name!r}, which is not a plain path of a file (a '.' or an "
+            f"empty component), and git apply refuses it too; name the file {pure.as_posix()!r}"
+        )
 
 
 def _dep3_header(data: bytes) -> dict[str, str]:

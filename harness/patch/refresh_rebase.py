@@ -20,7 +20,7 @@ import re
 import stat
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -198,6 +198,15 @@ class Settlement:
     take_patch_side: bool = False
 
 
+@dataclass(frozen=True, kw_only=True)
+class RefreshTerms:
+    """What a refreshed patch is made with besides its two sides: the `Last-Update:` date it carries, and how what
+    does not merge is settled."""
+
+    today: date
+    settlement: Settlement = field(default_factory=Settlement)
+
+
 def _merge_file(
     patch: Patch, patched: PatchedFile, *, sides: tuple[bytes, bytes, bytes], target_label: str
 ) -> tuple[list[HunkMerge], FileRefresh, list[str]]:
@@ -239,14 +248,13 @@ def _merge_file(
     return hunks, refreshed, notes
 
 
-def rebase_patch(  # noqa: PLR0913  # each an independent input; keyword-only
+def rebase_patch(
     patch: Patch,
     *,
     bases: Mapping[str, bytes],
     targets: Mapping[str, bytes],
     target_label: str,
-    today: date,
-    settlement: Settlement | None = None,
+    terms: RefreshTerms,
 ) -> Refresh:
     """Move `patch` from its pre-images (`bases`) onto `targets`, the same files as the new ref has them.
 
@@ -254,7 +262,7 @@ def rebase_patch(  # noqa: PLR0913  # each an independent input; keyword-only
     of the merge. With `settlement.take_patch_side`, every region that does not merge takes the patch's side
     (`git merge-file --theirs`): a candidate that applies, for the static checks to judge and a human to review.
     """
-    settlement = settlement or Settlement()
+    settlement = terms.settlement
     try:
         theirs_all = patched_contents(patch, bases)
     except CommandFailed as exc:
@@ -298,7 +306,7 @@ def rebase_patch(  # noqa: PLR0913  # each an independent input; keyword-only
             raise BadInput(f"the resolved file is {target_label}'s own {', '.join(results)}: there is no patch to make")
         return without_candidate("upstreamed")
     body = b"".join(_diff(f.path, f.target, results[f.path], modes[f.path]) for f in files)
-    candidate = bump_last_update(_header(patch.data), today) + body
+    candidate = bump_last_update(_header(patch.data), terms.today) + body
     candidate_patch = Patch.parse(candidate, path=Path(f"{patch.path.name} (refreshed)"))
     # The candidate is made to reproduce the merge; if it does not, the harness is wrong, not the user's input.
     if patched_contents(candidate_patch, targets) != results:
@@ -353,14 +361,8 @@ def preimage(cache: UpstreamCache, patch: Patch, *, pins: Pins) -> dict[str, byt
     return bases
 
 
-def refresh_onto(  # noqa: PLR0913  # each an independent input: cache, patch, ref, pins (for the pre-image), date, settlement
-    cache: UpstreamCache,
-    patch: Patch,
-    resolved: ResolvedRef,
-    *,
-    pins: Pins,
-    today: date,
-    settlement: Settlement | None = None,
+def refresh_onto(
+    cache: UpstreamCache, patch: Patch, resolved: ResolvedRef, *, pins: Pins, terms: RefreshTerms
 ) -> Refresh:
     """Refresh `patch` onto the resolved ref's Dockerfile (`settlement.resolution` holds its Dockerfile)."""
     bases = preimage(cache, patch, pins=pins)
@@ -370,6 +372,5 @@ def refresh_onto(  # noqa: PLR0913  # each an independent input: cache, patch, r
         bases=bases,
         targets={DOCKERFILE: target},
         target_label=resolved.ref,
-        today=today,
-        settlement=settlement,
+        terms=terms,
     )

@@ -6,7 +6,7 @@ import io
 from pathlib import Path
 
 from harness.build.advice import Advice
-from harness.files import atomic_write
+from harness.files import write_output
 from harness.human import memory_text
 
 
@@ -52,4 +52,4 @@ def plot_advice(advice: Advice, path: Path) -> None:
         buffer, format=path.suffix.lstrip(".").lower(), metadata={"Date": None} if path.suffix == ".svg" else None
     )
     pyplot.close(figure)
-    atomic_write(path, buffer.getvalue())
+    write_output(path, buffer.getvalue())

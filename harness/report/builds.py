@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING
 from harness.build.figures import BuildFigures
 from harness.build.measure import ProfileReport, ProfileRun
 from harness.build.runner import BuildReport, Check
+from harness.files import atomic_write
 from harness.human import duration_text, memory_text
 from harness.report.formats import junit_xml, markdown_table
 from harness.results import Column, Outcome, Result, Row, Status, Table, status_of
@@ -183,7 +185,9 @@ def plot_memory(report: ProfileReport, out_stem: Path) -> list[Path]:
     written = []
     for suffix in (".png", ".svg"):
         path = out_stem.with_suffix(suffix)
-        figure.savefig(path, metadata={"Date": None} if suffix == ".svg" else None)
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format=suffix.lstrip("."), metadata={"Date": None} if suffix == ".svg" else None)
+        atomic_write(path, buffer.getvalue())
         written.append(path)
     pyplot.close(figure)
     return written
@@ -194,7 +198,7 @@ def write_profile_outputs(report: ProfileReport, report_dir: Path) -> list[Path]
     report_dir.mkdir(parents=True, exist_ok=True)
     plots = plot_memory(report, report_dir / "memory")
     markdown = report_dir / "profile.md"
-    markdown.write_text(profile_markdown(report, plot=plots[0].name))
+    atomic_write(markdown, profile_markdown(report, plot=plots[0].name).encode())
     return [markdown, *plots]
 
 
@@ -239,7 +243,7 @@ def _without_samples(data: dict[str, object]) -> dict[str, object]:
 def write_profile_junit(report: ProfileReport, report_dir: Path) -> Path:
     """JUnit (one case per profile and check) beside the report."""
     junit = report_dir / "profile.xml"
-    junit.write_bytes(junit_xml(profile_outcome(report, written=[])))
+    atomic_write(junit, junit_xml(profile_outcome(report, written=[])))
     return junit
 
 

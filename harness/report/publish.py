@@ -8,7 +8,6 @@ pipe on stdout (`mas-harness compat | head -1`) costs the terminal output, never
 from __future__ import annotations
 
 import os
-import stat
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,7 +16,8 @@ from pathlib import Path
 from rich.console import Console
 
 from harness.errors import BadInput
-from harness.files import atomic_write
+from harness.files import write_output
+from harness.report.destinations import Destination, RunPaths, refuse_unsafe_destinations
 from harness.report.formats import github_annotations, json_text, junit_xml, markdown
 from harness.report.render import render
 from harness.results import Outcome
@@ -45,37 +45,20 @@ class Sinks:
         summary = env.get(STEP_SUMMARY)
         return cls(step_summary=Path(summary) if summary else None, **given)  # type: ignore[arg-type]
 
+    tables_to_stderr: bool = False
+    """A report goes to standard output (`-`): the tables go to standard error."""
+
     def files(self) -> dict[str, Path]:
         named = {"--output": self.output, "--junit": self.junit, "--markdown": self.markdown}
         named[f"${STEP_SUMMARY}"] = self.step_summary
         return {what: path for what, path in named.items() if path is not None}
 
-
-def _is_stream(path: Path) -> bool:
-    """A character device or a named pipe (/dev/stdout, /dev/null, a FIFO): written into, never replaced."""
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return False
-    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+    def destinations(self) -> tuple[Destination, ...]:
+        return tuple(Destination(flag=what, path=path) for what, path in self.files().items())
 
 
-def check_writable(sinks: Sinks) -> None:
-    """Refuse, before any work, a report file that cannot be written (bad input, exit 2)."""
-    seen: dict[Path, str] = {}
-    for what, path in sinks.files().items():
-        if path.is_dir():
-            raise BadInput(f"{what} {path} is a directory; name a file")
-        if path.exists() and not path.is_file() and not _is_stream(path):
-            raise BadInput(f"{what} {path} is not a regular file; name a file")
-        parent = path.parent if str(path.parent) else Path()
-        if not parent.is_dir():
-            raise BadInput(f"{what} {path}: {parent} is not a directory")
-        if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-            raise BadInput(f"{what} {path} cannot be written (permission denied)")
-        same = seen.setdefault(path.resolve(), what)
-        if same != what:
-            raise BadInput(f"{same} and {what} both name {path}; give each report its own file")
+REPORT_NAMES = {"--output": "JSON report", "--junit": "JUnit report", "--markdown": "Markdown report"}
+REPORT_NAMES[f"${STEP_SUMMARY}"] = "step summary"
 
 
 def _utf8(text: str) -> bytes:
@@ -83,24 +66,50 @@ def _utf8(text: str) -> bytes:
     return text.encode(errors="backslashreplace")
 
 
-def _write(what: str, path: Path, data: bytes) -> None:
-    try:
-        if _is_stream(path):
-            with path.open("wb") as handle:
-                handle.write(data)
-        else:
-            atomic_write(path, data)
-    except OSError as exc:
+def check_writable(sinks: Sinks, paths: RunPaths | None = None) -> None:
+    """Refuse, before any work, a report file that cannot be written or would replace what is not a report."""
+    refuse_unsafe_destinations(paths or RunPaths(destinations=sinks.destinations(), json_stdout=sinks.json_stdout))
+
+
+def what_was_done(outcome: Outcome) -> str:
+    """What the run did, for a message about a report that could not be written after it: never "nothing"."""
+    written = outcome.data.get("output") if outcome.command in ("patch", "refresh") else None
+    if written:
+        return f"wrote {written}"
+    if outcome.command in ("apply", "revert") and len(outcome.results) == 1 and outcome.results[0].passed:
+        return outcome.results[0].reason
+    return f"{outcome.command} ran ({outcome.status})"
+
+
+class _Writes:
+    """The report files of one publish, written in order; a failure says what the run did and what was written."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+        self.done: list[str] = []
+
+    def failed(self, what: str, path: Path, exc: OSError) -> BadInput:
         # A full disk shows here, at write time, whatever was checked before.
-        raise BadInput(f"{what} {path} cannot be written: {exc.strerror or exc}") from None
+        wrote = "".join(f"; wrote {done}" for done in self.done)
+        return BadInput(
+            f"{what_was_done(self.outcome)}{wrote}; the {REPORT_NAMES.get(what, 'report')} could not be written "
+            f"({what} {path}): {exc.strerror or exc}"
+        )
 
+    def write(self, what: str, path: Path, data: bytes) -> None:
+        try:
+            write_output(path, data)
+        except OSError as exc:
+            raise self.failed(what, path, exc) from None
+        self.done.append(f"{what} {path}")
 
-def _append(what: str, path: Path, text: str) -> None:
-    try:
-        with path.open("a", encoding="utf-8", errors="backslashreplace") as handle:
-            handle.write(text + "\n")
-    except OSError as exc:
-        raise BadInput(f"{what} {path} cannot be written: {exc.strerror or exc}") from None
+    def append(self, what: str, path: Path, text: str) -> None:
+        try:
+            with path.open("a", encoding="utf-8", errors="backslashreplace") as handle:
+                handle.write(text + "\n")
+        except OSError as exc:
+            raise self.failed(what, path, exc) from None
+        self.done.append(f"{what} {path}")
 
 
 def _show(outcome: Outcome, sinks: Sinks, console: Console) -> None:
@@ -122,13 +131,15 @@ def _show(outcome: Outcome, sinks: Sinks, console: Console) -> None:
 
 def publish(outcome: Outcome, sinks: Sinks, console: Console) -> None:
     """Write the report files asked for, then show the Outcome (tables, or the JSON with `json_stdout`)."""
+    writes = _Writes(outcome)
     if sinks.output is not None:
-        _write("--output", sinks.output, json_text(outcome).encode())
+        writes.write("--output", sinks.output, json_text(outcome).encode())
     if sinks.junit is not None:
-        _write("--junit", sinks.junit, junit_xml(outcome))
+        writes.write("--junit", sinks.junit, junit_xml(outcome))
     text = markdown(outcome) if sinks.markdown is not None or sinks.step_summary is not None else ""
     if sinks.markdown is not None:
-        _write("--markdown", sinks.markdown, _utf8(text))
+        writes.write("--markdown", sinks.markdown, _utf8(text))
     if sinks.step_summary is not None:
-        _append(f"${STEP_SUMMARY}", sinks.step_summary, text)
-    _show(outcome, sinks, console)
+        writes.append(f"${STEP_SUMMARY}", sinks.step_summary, text)
+    # A report on standard output (`--junit -`) keeps it to itself: the tables go to standard error.
+    _show(outcome, sinks, Console(stderr=True, highlight=False) if sinks.tables_to_stderr else console)

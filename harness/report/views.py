@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import TYPE_CHECKING
 
 from harness.analysis.release_profile import compare_with_defaults, describe_change, lto_words, matches_a_default
@@ -20,11 +20,12 @@ from harness.config.series import tag_version
 from harness.knobs import KNOB_DEFAULTS
 from harness.patch.apply import ApplyResult, PatchConflict, PatchReport, State
 from harness.results import Column, Location, Outcome, Result, Row, Status, Table, status_of
+from harness.upstream.releases import latest_note
 
 if TYPE_CHECKING:
     # Types only: `status` renders a tree's outcome without loading the static checks behind compat and verify.
     from harness.analysis.checkout_target import TreeTarget
-    from harness.analysis.compat import CompatResult, StaticResult
+    from harness.analysis.compat import CompatResult, RefError, StaticResult
     from harness.analysis.findings import Finding
     from harness.analysis.submodule_checks import SuperprojectCheck
     from harness.patch.hunks import HunkReport
@@ -37,6 +38,8 @@ STATIC_TITLE = "Static checks of the patched Dockerfile"
 def hunk_cell(hunk: HunkReport) -> str:
     if hunk.status == "offset":
         return f"#{hunk.index} offset {hunk.offset:+d}"
+    if hunk.status == "conflict" and hunk.refused is not None:
+        return f"#{hunk.index} refused by git apply"
     if hunk.status == "conflict":
         return f"#{hunk.index} conflict at line {hunk.mismatch_line}"
     return f"#{hunk.index} {hunk.status}"
@@ -264,14 +267,33 @@ def compat_notes(results: Sequence[CompatResult]) -> list[str]:
     return [*notes, *profile_changes(results), *lighter_upstream(results)]
 
 
-def compat_outcome(results: Sequence[CompatResult], *, upstream: str) -> Outcome:
+def _ref_error_result(error: RefError) -> Result:
+    return Result(name="state", status=Status.ERROR, reason=error.reason, group=f"compat.{error.ref}")
+
+
+def compat_outcome(results: Sequence[CompatResult], *, upstream: str, errors: Sequence[RefError] = ()) -> Outcome:
+    """Every ref checked, then each one that could not be (an `error` result of its own)."""
     return Outcome(
         command="compat",
         title="Patch compatibility",
-        results=tuple(r for c in results for r in compat_results(c)),
+        results=(*(r for c in results for r in compat_results(c)), *(_ref_error_result(e) for e in errors)),
         tables=(compat_table(results),),
-        notes=tuple(compat_notes(results)),
-        data={"mode": "pins", "upstream": upstream, "superproject": None, "refs": [r.as_json() for r in results]},
+        notes=(*compat_notes(results), *(f"{e.ref}: not checked: {e.reason}" for e in errors)),
+        data={
+            "mode": "pins",
+            "upstream": upstream,
+            "superproject": None,
+            "refs": [*(r.as_json() for r in results), *(e.as_json() for e in errors)],
+        },
+    )
+
+
+def with_latest(outcome: Outcome, latest: str | None, *, source: str) -> Outcome:
+    """The outcome of a command asked for `latest`, saying first which tag that was (and `latest` in the JSON)."""
+    if latest is None:
+        return outcome
+    return replace(
+        outcome, notes=(latest_note(latest, source=source), *outcome.notes), data={**outcome.data, "latest": latest}
     )
 
 
@@ -336,7 +358,14 @@ def superproject_outcome(check: SuperprojectCheck, *, command: str) -> Outcome:
     notes += lighter_upstream([compat])
     if check.suggestion is not None:
         notes += check.suggestion.lines()
-    return Outcome(
+    if check.up_to_date:
+        # Nothing to bump: the patch against the recorded commit is verify's question, not this one's.
+        reason = f"up to date at {compat.ref}: {sub.path} already records the newest release"
+        results = [Result(name="bump", status=Status.OK, reason=reason, group=f"bump.{compat.ref}")]
+        notes = [reason, *notes]
+        if not compat.ok:
+            notes.append("the patch does not fit the recorded commit: `mas-harness verify` says what to do")
+    outcome = Outcome(
         command=command,
         title=f"{command} {sub.path} at {compat.ref}",
         results=tuple(results),
@@ -353,6 +382,7 @@ def superproject_outcome(check: SuperprojectCheck, *, command: str) -> Outcome:
             "suggestion": check.suggestion.as_json() if check.suggestion else None,
         },
     )
+    return with_latest(outcome, check.latest, source=check.latest_from)
 
 
 # -- a checkout: status, apply, revert ----------------------------------------------------------------

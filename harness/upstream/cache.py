@@ -31,10 +31,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.config.settings import Settings
+from harness.config.run import Run
 from harness.errors import CommandFailed, UpstreamError
 from harness.files import MAX_INPUT_BYTES
-from harness.proc import git, run
+from harness.proc import git
+from harness.proc import run as run_process
 from harness.upstream.source import UpstreamSource, WantedRef, parse_ref
 
 if TYPE_CHECKING:
@@ -188,7 +189,7 @@ class UpstreamCache:
 
         `lines` go to its standard input, one a line (the `--batch` commands read them).
         """
-        proc = run(
+        proc = run_process(
             "git",
             f"--git-dir={self.repo}",
             *args,
@@ -580,14 +581,14 @@ def _batch_contents(out: bytes) -> dict[str, bytes]:
     return contents
 
 
-def open_cache(settings: Settings) -> UpstreamCache:
-    """The cache of the run's upstream, with its --cache-dir and --offline."""
-    upstream = settings.upstream
+def open_cache(run: Run) -> UpstreamCache:
+    """The cache of the run's upstream (outside a superproject), with its --cache-dir and --offline."""
+    upstream = run.pins_upstream()
     local = Path(upstream).expanduser()
-    if settings.offline and "://" not in upstream and not local.exists():
+    if run.offline and "://" not in upstream and not local.exists():
         # Offline, a local upstream that is gone (a bundle on a disk not mounted now) is still found in the
         # cache under its name; its kind matters only to fetching, which offline never does.
         source = UpstreamSource(location=str(local.resolve()), kind="path")
     else:
         source = UpstreamSource.parse(upstream)
-    return UpstreamCache(settings.cache_dir, source, offline=settings.offline)
+    return UpstreamCache(run.cache_dir, source, offline=run.offline)

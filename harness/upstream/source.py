@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from harness.errors import CommandFailed, UpstreamError
-from harness.proc import git
+from harness.proc import GIT_PROTOCOLS, git
 
 SourceKind = Literal["url", "path", "bundle"]
 SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -21,7 +21,8 @@ _PEEL_SUFFIX = re.compile(r"(?:\^\{[a-z]*\}|[\^~][0-9]*)+")
 _NOT_IN_REF_NAMES = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|//|@\{|/\.|\.lock(?:/|$)")
 # `scheme://...`, or git's `transport::address`, which runs a remote helper (`ext::` runs any command).
 _URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)(://|::)")
-_ALLOWED_SCHEMES = ("https", "ssh", "git", "file", "git+ssh", "ssh+git")
+# The URL schemes of the transports git is allowed (`git+ssh://` and `ssh+git://` are git's names for ssh).
+_ALLOWED_SCHEMES = (*GIT_PROTOCOLS, "git+ssh", "ssh+git")
 _BUNDLE_SIGNATURES = (b"# v2 git bundle\n", b"# v3 git bundle\n")
 
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
+from harness.config.run import Run
 from harness.config.superproject import SuperprojectConfig
 from harness.errors import BadInput, CheckFailed, UpstreamError
-from harness.proc import git, run
-from harness.upstream.cache import UpstreamCache
+from harness.proc import git
+from harness.proc import run as run_process
+from harness.upstream.cache import UpstreamCache, open_cache
+from harness.upstream.releases import LATEST, latest_tag, newest_tag, no_release_message, pick_latest, require_online
 from harness.upstream.source import UpstreamSource, parse_ref
 
 _GITLINK_MODE = "160000"
@@ -46,7 +49,7 @@ class Submodule:
 
 def _git_ok(*args: str, cwd: Path) -> str | None:
     """Stdout of a git query, or None when git says no (an absent ref, not a repository)."""
-    proc = run("git", *args, cwd=cwd, check=False)
+    proc = run_process("git", *args, cwd=cwd, check=False)
     return os.fsdecode(proc.stdout).strip() if proc.returncode == 0 else None
 
 
@@ -82,9 +85,24 @@ def _remote_url_from_gitmodules(root: Path, path: str) -> str | None:
     return None
 
 
+def _refuse_links(root: Path, path: str) -> None:
+    """A submodule is a directory inside the superproject: a symbolic link on its path would take every read and
+    every write of `apply` to wherever it points."""
+    current = root
+    for part in PurePosixPath(path).parts:
+        current = current / part
+        if current.is_symlink():
+            shown = current.relative_to(root).as_posix()
+            raise BadInput(
+                f"submodule {path}: {shown} is a symbolic link (-> {current.readlink()}), not a directory of the "
+                f"superproject {root}: refusing to follow it"
+            )
+
+
 def inspect_submodule(config: SuperprojectConfig) -> Submodule:
     """Read (never write) what the superproject records for its submodule and what is checked out."""
     root, path = config.root, config.submodule
+    _refuse_links(root, path)
     if _git_ok("rev-parse", "--show-toplevel", cwd=root) is None:
         raise BadInput(f"superproject {root} is not inside a git work tree")
     staged = git("ls-files", "--stage", "--", path, cwd=root)
@@ -125,19 +143,60 @@ class SubmoduleUpstream:
     cache: UpstreamCache
     ref: str
     """The ref as the cache should resolve it."""
+    latest: str | None = None
+    """The tag `latest` stood for, when it was asked for."""
+    latest_from: str = ""
+    """Whose tags `latest` was the newest of, in words."""
 
 
-def open_upstream(
-    config: SuperprojectConfig, sub: Submodule, ref: str, cache_dir: Path, *, offline: bool = False
-) -> SubmoduleUpstream:
-    """The cache for `ref`: the configured upstream, else the submodule's repository when it has
-    the ref (no network), else the submodule's remote. `offline`: the cache answers alone.
+def _local_tags(git_dir: Path) -> list[str]:
+    return (_git_ok(f"--git-dir={git_dir}", "tag", "--list", cwd=git_dir) or "").split()
+
+
+def _open_latest(run: Run, sub: Submodule, *, pre: bool) -> SubmoduleUpstream:
+    """`latest` in a superproject: the newest release tag the submodule's own repository holds or its remote has.
+
+    The remote is asked too (its one `ls-remote`): a clone fetched months ago does not hold the releases made
+    since, and "the newest release" means upstream's. The tag is then read where open_upstream reads any tag:
+    the submodule's repository when it holds it (no fetch), else the remote, whose listing is reused.
+    """
+    config, cache_dir, offline = run.in_superproject(), run.cache_dir, run.offline
+    if config.upstream is not None:
+        cache = UpstreamCache(cache_dir, UpstreamSource.parse(config.upstream), offline=offline)
+        tag = latest_tag(cache, pre=pre)
+        return SubmoduleUpstream(cache=cache, ref=tag, latest=tag, latest_from=cache.source.location)
+    require_online(offline=offline)
+    local = _local_tags(sub.git_dir) if sub.git_dir is not None else []
+    remote = None
+    if sub.remote_url is not None:
+        remote = UpstreamCache(cache_dir, UpstreamSource.parse(sub.remote_url), offline=offline)
+    tags = [*local, *(remote.remote_tags() if remote else ())]
+    newest = newest_tag(tags, pre=pre)
+    if newest is None:
+        raise UpstreamError(no_release_message(sub.remote_url or str(sub.git_dir or sub.path), tags, pre=pre))
+    tag = newest
+    whose = f"{sub.path}'s repository" + (f" and its remote {sub.remote_url}" if remote is not None else "")
+    if tag in local and sub.git_dir is not None:
+        cache = UpstreamCache(cache_dir, UpstreamSource.parse(str(sub.git_dir)), offline=offline)
+        return SubmoduleUpstream(cache=cache, ref=tag, latest=tag, latest_from=whose)
+    if remote is None:  # unreachable: a tag not held locally came from the remote
+        raise UpstreamError(f"{sub.path} does not have {tag} and has no remote to fetch it from")
+    return SubmoduleUpstream(cache=remote, ref=tag, latest=tag, latest_from=whose)
+
+
+def open_upstream(run: Run, sub: Submodule, ref: str, *, pre: bool = False) -> SubmoduleUpstream:
+    """The cache for `ref` in the run's superproject: the configured upstream, else the submodule's repository
+    when it has the ref (no network), else the submodule's remote. Offline, the cache answers alone.
+    `latest` is the newest release tag (pre-releases too with `pre`), see _open_latest.
 
     The ref is read as everywhere (harness.upstream.source.parse_ref): a reflog, range or path
     expression means nothing to an upstream, whatever the submodule's own repository would make of
     it. Only here is a short commit id accepted: the submodule's repository expands it.
     """
     parse_ref(ref)
+    if ref == LATEST:
+        return _open_latest(run, sub, pre=pre)
+    config, cache_dir, offline = run.in_superproject(), run.cache_dir, run.offline
     if config.upstream is not None:
         source = UpstreamSource.parse(config.upstream)
         return SubmoduleUpstream(cache=UpstreamCache(cache_dir, source, offline=offline), ref=ref)
@@ -161,6 +220,16 @@ def open_upstream(
         f"{sub.path} does not have {ref} and has no remote to fetch it from: "
         f"run `git submodule update --init {sub.path}` or set `upstream` in [tool.mas-harness]"
     )
+
+
+def open_ref(run: Run, ref: str, *, pre: bool = False) -> SubmoduleUpstream:
+    """The cache for `ref` in this run: in a superproject, as `open_upstream` chooses; else the run's upstream,
+    where `latest` is the newest release tag of that upstream."""
+    if run.superproject is not None:
+        return open_upstream(run, inspect_submodule(run.superproject), ref, pre=pre)
+    cache = open_cache(run)
+    resolved, latest = pick_latest(cache, ref, pre=pre)
+    return SubmoduleUpstream(cache=cache, ref=resolved, latest=latest, latest_from=cache.source.location)
 
 
 def exact_tag(sub: Submodule, commit: str) -> str | None:

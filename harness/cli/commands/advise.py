@@ -4,12 +4,12 @@ stack (only --plot needs matplotlib, from the `build` extra)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 from harness.build.advice import advise_settings, load_shipped, traces_for_ref
 from harness.build.trace import load_trace
 from harness.cli.commands import BUILD_EXTRA
+from harness.config.requests import AdviseRequest
 from harness.errors import BadInput, EnvironmentProblem
 from harness.human import parse_memory_size
 from harness.knobs import MEMORY_MARGIN_PERCENT
@@ -30,17 +30,10 @@ def _check_plot(plot: Path) -> None:
         raise EnvironmentProblem(f"`advise --plot` needs {exc.name}, from the build extra: {BUILD_EXTRA}") from None
 
 
-def advise(  # noqa: PLR0913  # one keyword per option of the command, by design
-    *,
-    memory: str,
-    cpus: int | None,
-    ref: str | None,
-    traces: Sequence[Path],
-    margin_percent: float | None,
-    plot: Path | None,
-) -> Outcome:
-    budget = parse_memory_size(memory)
-    margin = MEMORY_MARGIN_PERCENT if margin_percent is None else margin_percent
+def advise(request: AdviseRequest) -> Outcome:
+    budget = parse_memory_size(request.memory)
+    margin = MEMORY_MARGIN_PERCENT if request.margin_percent is None else request.margin_percent
+    cpus, ref, traces, plot = request.cpus, request.ref, request.traces, request.plot
     if plot is not None:
         _check_plot(plot)
     if traces:

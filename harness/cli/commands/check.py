@@ -1,17 +1,19 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
-from harness.analysis.compat import StaticResult, check_refs, static_result_of
+from harness.analysis.compat import StaticResult, check_refs, resolvable_refs, static_result_of
+from harness.analysis.findings import Finding
 from harness.analysis.static import check_patched
 from harness.cli.commands.run_context import open_checks, with_run_facts
-from harness.config.settings import Settings
+from harness.config.requests import CheckRequest
+from harness.config.run import Run
 from harness.errors import BadInput
 from harness.files import read_input
-from harness.report.views import check_outcome
+from harness.report.views import check_outcome, with_latest
 from harness.results import Outcome
 from harness.upstream.cache import open_cache
+from harness.upstream.releases import LATEST, latest_tag
 
 
 def _read_text(path: Path, what: str) -> str:
@@ -24,9 +26,16 @@ def _read_text(path: Path, what: str) -> str:
         raise BadInput(f"{what} {path} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
 
 
-def check_dockerfile(*, dockerfile: Path, pristine: Path | None, settings: Settings) -> Outcome:
-    """An already patched Dockerfile, with upstream's original to lint the change against when given."""
-    checks = open_checks(settings)
+def check(run: Run, request: CheckRequest) -> Outcome:
+    """An already patched Dockerfile; else the refs named, else every pin expected to apply."""
+    if request.dockerfile is not None:
+        return _check_dockerfile(run, request.dockerfile, pristine=request.pristine)
+    return _check_refs(run, request)
+
+
+def _check_dockerfile(run: Run, dockerfile: Path, *, pristine: Path | None) -> Outcome:
+    """With upstream's original to lint the change against when given."""
+    checks = open_checks(run)
     findings = check_patched(
         _read_text(dockerfile, "Dockerfile"),
         pristine=_read_text(pristine, "pristine Dockerfile") if pristine else None,
@@ -37,13 +46,29 @@ def check_dockerfile(*, dockerfile: Path, pristine: Path | None, settings: Setti
     return with_run_facts(outcome, checks=checks, upstream=None)
 
 
-def check(*, refs: Sequence[str], forced_patch: Path | None, settings: Settings) -> Outcome:
-    """The refs named, else every pin expected to apply: each patched (off the tree) and checked."""
-    cache = open_cache(settings)
-    checks = open_checks(settings)
-    chosen = list(refs) or [pin.tag for pin in settings.pins.pins if pin.expected == "applies"]
+def _check_refs(run: Run, request: CheckRequest) -> Outcome:
+    """Each patched (off the tree) and checked; a ref that does not resolve is reported as one that failed."""
+    cache = open_cache(run)
+    checks = open_checks(run)
+    refs = request.refs
+    newest = latest_tag(cache, pre=False) if LATEST in refs else None
+    chosen = [newest if ref == LATEST and newest else ref for ref in refs]
+    chosen = list(dict.fromkeys(chosen)) or [pin.tag for pin in run.pins.pins if pin.expected == "applies"]
     if not chosen:
-        raise BadInput(f"nothing to check: {settings.pins.source} pins no release expected to apply")
-    results = check_refs(cache, chosen, pins=settings.pins, checks=checks, forced_patch=forced_patch)
-    outcome = check_outcome([static_result_of(result) for result in results])
-    return with_run_facts(outcome, checks=checks, upstream=settings.upstream, offline=settings.offline)
+        raise BadInput(f"nothing to check: {run.pins.source} pins no release expected to apply")
+    good, errors = resolvable_refs(cache, chosen)
+    results = check_refs(cache, good, pins=run.pins, checks=checks, forced_patch=request.forced_patch)
+    unchecked = [
+        StaticResult(
+            ref=error.ref,
+            patch="",
+            findings=(Finding(check="ref-resolves", ok=False, line=None, message=error.reason, error=True),),
+        )
+        for error in errors
+    ]
+    outcome = with_latest(
+        check_outcome([*(static_result_of(result) for result in results), *unchecked]),
+        newest,
+        source=cache.source.location,
+    )
+    return with_run_facts(outcome, checks=checks, upstream=run.pins_upstream(), offline=run.offline)

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from harness.analysis.checkout_target import tree_target
-from harness.config.pins import Pins
-from harness.config.superproject import SuperprojectConfig
+from harness.config.requests import TreeRequest
 from harness.patch import apply as patch_apply
-from harness.patch.patchfile import Patch
 from harness.report.views import tree_outcome
 from harness.results import Outcome
 
-Operation = Callable[[Path, Patch], patch_apply.PatchReport | patch_apply.ApplyResult]
+Operation = Callable[..., patch_apply.PatchReport | patch_apply.ApplyResult]
 
 # The command's call, and whether the submodule must be at its recorded commit: apply refuses to patch a
 # submodule checked out elsewhere; status and revert report on, or undo, whatever is there.
@@ -25,15 +22,20 @@ OPERATIONS: dict[str, tuple[Operation, bool]] = {
 }
 
 
-def on_tree(
-    command: str, *, checkout: Path | None, patch: Path | None, superproject: SuperprojectConfig | None, pins: Pins
-) -> Outcome:
+def on_tree(request: TreeRequest) -> Outcome:
+    command = request.command
     operation, for_apply = OPERATIONS[command]
-    target = tree_target(checkout=checkout, patch=patch, superproject=superproject, pins=pins, for_apply=for_apply)
+    target = tree_target(
+        checkout=request.checkout,
+        patch=request.patch,
+        superproject=request.superproject,
+        pins=request.pins,
+        for_apply=for_apply,
+    )
     started = time.perf_counter()
     answer: patch_apply.PatchReport | patch_apply.ApplyResult | patch_apply.PatchConflict
     try:
-        answer = operation(target.tree, target.patch)
+        answer = operation(target.tree, target.patch, journals=request.journals)
     except patch_apply.PatchConflict as conflict:
         answer = conflict
     return tree_outcome(command, target, answer, duration=time.perf_counter() - started)

@@ -1,22 +1,28 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 from harness.analysis.compat import variant_for
 from harness.cli.commands.run_context import open_checks
-from harness.config.settings import Settings
-from harness.files import atomic_write, refuse_clobber
+from harness.config.requests import ExportRequest
+from harness.config.run import Run
+from harness.errors import BadInput
+from harness.files import output_name, write_output
+from harness.report.views import with_latest
 from harness.results import Location, Outcome, Result, Status
-from harness.upstream.cache import UpstreamCache
+from harness.upstream.submodule import open_ref
 
 
-def export(*, cache: UpstreamCache, ref: str, output: Path, force: bool, settings: Settings) -> Outcome:
+def export(run: Run, request: ExportRequest) -> Outcome:
     """The harness's variant for REF, written to OUTPUT when it applies there."""
-    refuse_clobber(output, force=force)
-    variant_ref, static = variant_for(cache, ref, pins=settings.pins, checks=open_checks(settings))
+    output, force = request.output, request.force
+    upstream = open_ref(run, request.ref, pre=request.pre)
+    ref = upstream.ref
+    variant_ref, static = variant_for(upstream.cache, ref, pins=run.pins, checks=open_checks(run))
     written = variant_ref.patched is not None
     if written:
-        atomic_write(output, variant_ref.patch_path.read_bytes(), mode=0o644, replace=force)
+        try:
+            write_output(output, variant_ref.patch_path.read_bytes(), mode=0o644, replace=force)
+        except OSError as exc:
+            raise BadInput(f"{output} cannot be written: {exc.strerror or exc}; nothing written") from None
     variant = variant_ref.choice.variant
     if not written:
         status, reason = (
@@ -30,12 +36,13 @@ def export(*, cache: UpstreamCache, ref: str, output: Path, force: bool, setting
         failed = ", ".join(dict.fromkeys(f.check for f in static.failed))
         status, reason = (
             Status.FAILED,
-            f"wrote {output}: the {variant.name} variant applies to {ref} but fails {failed}",
+            f"wrote {output_name(output)}: the {variant.name} variant applies to {ref} but fails {failed}",
         )
     else:
         status, reason = (
             Status.OK,
-            (f"wrote {output}: the {variant.name} variant, which applies to {ref} and passes the static checks"),
+            f"wrote {output_name(output)}: the {variant.name} variant, which applies to {ref} and passes the "
+            "static checks",
         )
     result = Result(
         name="patch",
@@ -45,7 +52,7 @@ def export(*, cache: UpstreamCache, ref: str, output: Path, force: bool, setting
         detail=variant_ref.choice.reason,
         location=Location(path=str(output)) if written else None,
     )
-    return Outcome(
+    outcome = Outcome(
         command="patch",
         title=f"patch for {ref}",
         results=(result,),
@@ -60,3 +67,4 @@ def export(*, cache: UpstreamCache, ref: str, output: Path, force: bool, setting
             "output": str(output) if written else None,
         },
     )
+    return with_latest(outcome, upstream.latest, source=upstream.latest_from)

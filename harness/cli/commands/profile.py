@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -9,56 +8,25 @@ from harness.build.measure import load_profile_report, run_profiles
 from harness.build.prepare import prepare_build
 from harness.cli.commands.profile_plan import profile_names, profiles_for
 from harness.config.pins import newest_applying_pin
-from harness.config.settings import Settings
+from harness.config.requests import ProfileRequest
+from harness.config.run import Run
 from harness.errors import BadInput
-from harness.knobs import ExportFormat, parse_build_args
+from harness.knobs import parse_build_args
 from harness.report.builds import profile_outcome, write_profile_junit, write_profile_outputs
 from harness.results import Outcome
 
 
-def profile(  # noqa: PLR0913  # one keyword per option of the command, by design
-    *,
-    settings: Settings,
-    ref: str | None,
-    names: Sequence[str],
-    source: str,
-    build_args: Sequence[str],
-    interval: float,
-    report_dir: Path | None,
-    keep_images: bool,
-    air_gapped: bool | None,
-    builder: str | None,
-    load: bool,
-    export: ExportFormat | None,
-    progress: Console,
-) -> Outcome:
+def profile(run: Run, request: ProfileRequest, *, progress: Console) -> Outcome:
     """One build per profile, one after the other; `upstream` is what the ref's own Cargo.toml does."""
-    names = profile_names(settings, names)
-    if interval <= 0:
+    names = profile_names(run, request.names)
+    if request.interval <= 0:
         raise BadInput("--interval must be a positive number of seconds")
-    extra_args = parse_build_args(build_args)
-    ref = ref or newest_applying_pin(settings.pins)
-    inputs = prepare_build(
-        settings,
-        ref=ref,
-        source=source,
-        build_args=extra_args,
-        air_gapped=air_gapped,
-        builder=builder,
-        load=load,
-        export=export,
-    )
-    profiles = profiles_for(settings, names, ref=ref, release=inputs.release)
-    report_dir = report_dir or Path("reports") / f"profile-{ref}"
-    report = run_profiles(
-        inputs,
-        profiles=profiles,
-        base_build_args=extra_args,
-        report_dir=report_dir,
-        interval=interval,
-        keep_images=keep_images,
-        console=progress,
-    )
+    extra_args = parse_build_args(request.spec.build_args)
+    ref = request.ref or newest_applying_pin(run.pins)
+    inputs = prepare_build(run, request.spec, ref=ref, build_args=extra_args)
+    profiles = profiles_for(run, names, ref=ref, release=inputs.release)
+    report_dir = request.report_dir or Path("reports") / f"profile-{ref}"
+    report = run_profiles(inputs, profiles=profiles, request=request, report_dir=report_dir, console=progress)
     written = [*write_profile_outputs(report, report_dir), write_profile_junit(report, report_dir)]
     return profile_outcome(report, written=written)
 

@@ -1,20 +1,21 @@
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 
-from harness.analysis.confine import Confinement
-from harness.analysis.refresh_run import RefreshRequest, check_outputs, refresh_patch
-from harness.analysis.static import StaticChecks
-from harness.analysis.verdicts import VerdictCache
-from harness.config.pins import Pins, shown_path
+from harness.analysis.refresh_run import RefreshTarget, refresh_patch
+from harness.cli.commands.run_context import open_checks
+from harness.config.pins import shown_path
+from harness.config.requests import RefreshRequest
+from harness.config.run import Run
 from harness.errors import BadInput
 from harness.files import read_input
 from harness.patch.patchfile import Patch
-from harness.patch.refresh_rebase import Settlement
+from harness.patch.refresh_rebase import RefreshTerms, Settlement
 from harness.report.refresh_outcome import refresh_outcome
+from harness.report.views import with_latest
 from harness.results import Outcome
-from harness.upstream.cache import DOCKERFILE, UpstreamCache
+from harness.upstream.cache import DOCKERFILE
+from harness.upstream.submodule import open_ref
 
 
 def _read_bytes(path: Path, what: str) -> bytes:
@@ -24,34 +25,20 @@ def _read_bytes(path: Path, what: str) -> bytes:
     return data
 
 
-def refresh(  # noqa: PLR0913  # one keyword per option of the command, by design
-    *,
-    cache: UpstreamCache,
-    ref: str,
-    patch: Path,
-    pins: Pins,
-    output: Path,
-    force: bool,
-    conflicts: Path | None,
-    resolved: Path | None,
-    take_patch_side: bool,
-    today: date,
-    shown_from: Path,
-    confinement: Confinement,
-    reuse_verdicts: bool = True,
-) -> Outcome:
-    check_outputs(patch=patch, output=output, conflicts=conflicts, resolved=resolved, force=force)
-    resolution = {DOCKERFILE: _read_bytes(resolved, "resolved Dockerfile")} if resolved else None
-    request = RefreshRequest(
-        ref=ref,
-        output=output,
-        today=today,
-        force=force,
-        conflicts=conflicts,
-        settlement=Settlement(resolution=resolution, take_patch_side=take_patch_side),
+def refresh(run: Run, request: RefreshRequest) -> Outcome:
+    resolution = {DOCKERFILE: _read_bytes(request.resolved, "resolved Dockerfile")} if request.resolved else None
+    upstream = open_ref(run, request.ref, pre=request.pre)
+    target = RefreshTarget(
+        ref=upstream.ref,
+        output=request.output,
+        terms=RefreshTerms(
+            today=request.today,
+            settlement=Settlement(resolution=resolution, take_patch_side=request.take_patch_side),
+        ),
+        force=request.force,
+        conflicts=request.conflicts,
     )
     # The refreshed Dockerfile's static checks are stored with compat's: a rerun, or compat after it, reads them back.
-    verdicts = VerdictCache.in_cache_dir(cache.root, reuse=reuse_verdicts)
-    checks = StaticChecks(confinement=confinement, verdicts=verdicts)
-    run = refresh_patch(cache, Patch.load(patch), request, pins=pins, checks=checks)
-    return refresh_outcome(run, patch_shown=shown_path(patch, shown_from))
+    refreshed = refresh_patch(upstream.cache, Patch.load(request.patch), target, pins=run.pins, checks=open_checks(run))
+    outcome = refresh_outcome(refreshed, patch_shown=shown_path(request.patch, request.shown_from))
+    return with_latest(outcome, upstream.latest, source=upstream.latest_from)

@@ -8,16 +8,16 @@ from dataclasses import replace
 from harness.analysis.confine import Confinement, detect
 from harness.analysis.static import StaticChecks
 from harness.analysis.verdicts import VerdictCache
-from harness.config.settings import Settings
+from harness.config.run import Run
 from harness.results import Outcome
 
 
-def open_checks(settings: Settings) -> StaticChecks:
+def open_checks(run: Run) -> StaticChecks:
     """The run's static checks: upstream's build script confined if the machine allows it (else as `--unconfined`
     says), and the stored verdicts under the cache directory (with `--no-cache` each is computed again)."""
     return StaticChecks(
-        confinement=detect(unconfined=settings.unconfined),
-        verdicts=VerdictCache.in_cache_dir(settings.cache_dir, reuse=settings.use_verdict_cache),
+        confinement=detect(unconfined=run.unconfined),
+        verdicts=VerdictCache.in_cache_dir(run.cache_dir, reuse=run.reuse_verdicts),
     )
 
 

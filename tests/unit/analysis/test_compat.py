@@ -23,10 +23,12 @@ from typing import Any
 
 import pytest
 
+from harness import proc
 from harness.cli.main import main
 from harness.patch.apply import State, patched_contents
 from harness.patch.patchfile import Patch
 from harness.resources import patches_dir
+from harness.upstream import cache as cache_module
 from harness.upstream.cache import DOCKERFILE, UpstreamCache
 from tests.support import MakeRepo, git
 
@@ -131,7 +133,7 @@ def test_latest_is_the_newest_release_tag_of_the_remote(
     assert code == 0
 
 
-def test_latest_takes_a_pre_release_only_when_there_is_no_release(
+def test_latest_takes_a_pre_release_only_with_pre(
     bundle: Path, tmp_path: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     repo = tmp_path / "rc-only"
@@ -140,7 +142,9 @@ def test_latest_takes_a_pre_release_only_when_there_is_no_release(
         git(repo, "tag", "-d", tag)
     git(repo, "tag", "v1.20.0-rc.0", "main")
     git(repo, "tag", "unstable", "main")
-    code, results = _compat(capsys, repo, shared_cache, "--latest")
+    assert main(["compat", "--upstream", str(repo), "--cache-dir", str(shared_cache), "--latest"]) == 2
+    assert "its newest pre-release is v1.20.0-rc.0: pass --pre to take it" in capsys.readouterr().err
+    code, results = _compat(capsys, repo, shared_cache, "--latest", "--pre")
     assert [r["ref"] for r in results] == ["v1.20.0-rc.0"]
     assert results[0]["variant"]["name"] == "v1.18+"
     # This upstream lacks the pinned tags: nothing to compare the post-image with, and it says so.
@@ -149,7 +153,7 @@ def test_latest_takes_a_pre_release_only_when_there_is_no_release(
     assert "unknown ref 'v1.19.0'" in drift["note"]
     assert code == 0
     git(repo, "tag", "-d", "v1.20.0-rc.0")
-    assert main(["compat", "--upstream", str(repo), "--cache-dir", str(shared_cache), "--latest"]) == 2
+    assert main(["compat", "--upstream", str(repo), "--cache-dir", str(shared_cache), "--latest", "--pre"]) == 2
     assert "has no version tag" in capsys.readouterr().err
 
 
@@ -377,3 +381,49 @@ def test_a_dockerfile_nested_past_the_limit_is_an_error_for_that_ref_only(
     errors = {(r["group"], r["name"]) for r in document["results"] if r["status"] == "error"}
     assert errors == {("static.v1.17.0", "dockerfile-limits")}
     assert {r["status"] for r in document["results"] if r["group"] == "static.v1.16.0"} == {"ok"}
+
+
+def test_latest_is_a_ref_named_like_any_other(
+    upstream: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, results = _compat(capsys, upstream, shared_cache, "v1.19.0", "latest")
+    assert (code, [r["ref"] for r in results]) == (0, ["v1.19.0", "v2.0.0"])
+    code, results = _compat(capsys, upstream, shared_cache, "--ref", "latest", "--pre")
+    assert (code, [r["ref"] for r in results]) == (0, ["v2.1.0-rc.0"])
+    assert main(["compat", "--upstream", str(upstream), "--cache-dir", str(shared_cache), "latest"]) == 0
+    assert f"latest is v2.0.0 (the newest release tag of {upstream})" in capsys.readouterr().out
+
+
+def test_latest_is_read_from_the_one_listing_of_the_run(
+    upstream: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    listings: list[tuple[str, ...]] = []
+    real_git = proc.git
+
+    def spying_git(*args: str, **kwargs: Any) -> str:  # a spy: records each ls-remote, runs git as it is
+        if args and args[0] == "ls-remote":
+            listings.append(args)
+        return real_git(*args, **kwargs)
+
+    monkeypatch.setattr(cache_module, "git", spying_git)
+    code, results = _compat(capsys, upstream, shared_cache, "latest", "v1.19.0", "--latest")
+    assert (code, [r["ref"] for r in results]) == (0, ["v2.0.0", "v1.19.0"])
+    assert len(listings) == 1
+
+
+def test_refresh_onto_latest_names_the_tag(
+    bundle: Path, shared_cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "refreshed.patch"
+    patch = patches_dir() / "patch-dockerfile-v1.18.patch"
+    argv = ["refresh", "--upstream", str(bundle), "--cache-dir", str(shared_cache), "--patch", str(patch)]
+    assert main([*argv, "--ref", "latest", "--output", str(out), "--date", "2026-01-01"]) == 0
+    assert "latest is v1.19.0" in capsys.readouterr().out
+    assert out.is_file()
+
+
+def test_check_takes_latest_too(upstream: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["check", "--upstream", str(upstream), "--cache-dir", str(shared_cache), "--ref", "latest", "--json"]
+    assert main(argv) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert ([r["ref"] for r in document["refs"]], document["latest"]) == (["v2.0.0"], "v2.0.0")

@@ -433,3 +433,106 @@ def test_reflog_range_and_path_expressions_are_refused_in_a_superproject_too(
         assert main(argv) == 2
         assert f"invalid ref {ref!r}" in _error_line(capsys)
     assert not (superproject / "new.patch").exists()
+
+
+@pytest.mark.parametrize("linked", [SUBMODULE, SUBMODULE.split("/", maxsplit=1)[0]], ids=["the-submodule", "a-parent"])
+@pytest.mark.parametrize("command", ["apply", "status", "verify"])
+def test_a_submodule_path_through_a_symbolic_link_is_refused(
+    linked: str, command: str, superproject: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A link on the submodule's path would take apply's writes to a directory elsewhere: refused, not followed."""
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(superproject / linked, elsewhere)
+    (superproject / linked).symlink_to(elsewhere, target_is_directory=True)
+    # Still a working submodule when reached through the link: git finds its repository by an absolute path.
+    (superproject / SUBMODULE / ".git").write_text(f"gitdir: {superproject / '.git' / 'modules' / SUBMODULE}\n")
+    assert git(superproject / SUBMODULE, "rev-parse", "HEAD") == git(superproject, "rev-parse", f"HEAD:{SUBMODULE}")
+    dockerfile = superproject / SUBMODULE / "Dockerfile"
+    before = dockerfile.read_bytes()
+
+    argv = [command, "--superproject", str(superproject)]
+    assert main([*argv, *(["--cache-dir", str(tmp_path / "c")] if command == "verify" else [])]) == 2
+    assert f"{linked} is a symbolic link (-> {elsewhere})" in _error_line(capsys)
+    assert dockerfile.read_bytes() == before
+
+
+def _compat_json(superproject: Path, cache: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any]:
+    argv = ["compat", "--superproject", str(superproject), "--cache-dir", str(cache), "--json", *args]
+    code = main(argv)
+    return code, _report(capsys)
+
+
+def test_bump_to_latest_checks_the_newest_release_and_names_it(
+    superproject: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = _untouched_state(superproject)
+    code, report = _compat_json(superproject, shared_cache, capsys, "--bump-to", "latest")
+    assert code == 1, "the v0.15-v1.17 patch does not fit v1.19.0"
+    assert (report["ref"], report["tag"], report["latest"], report["up_to_date"]) == (
+        "v1.19.0",
+        "v1.19.0",
+        "v1.19.0",
+        False,
+    )
+    assert report["document"]["latest"] == "v1.19.0"
+    assert report["compat"]["ref"] == "v1.19.0"
+    assert report["document"]["suggestion"]["export_command"].startswith("mas-harness patch --for v1.19.0 ")
+
+    assert main(["compat", "--superproject", str(superproject), "--cache-dir", str(shared_cache), "--bump-to",
+                 "latest"]) == 1  # fmt: skip
+    out = capsys.readouterr().out
+    assert f"latest is v1.19.0 (the newest release tag of {SUBMODULE}'s repository and its remote " in out
+    assert _untouched_state(superproject) == before
+
+
+def test_compat_latest_in_a_superproject_asks_the_submodules_upstream(
+    superproject: Path, shared_cache: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found from the working directory, as `compat --bump-to` is: not the harness's own pinned upstream."""
+    monkeypatch.chdir(superproject / "docker")
+    git_dir = git(superproject / SUBMODULE, "rev-parse", "--absolute-git-dir")
+    for argv in (["--latest"], ["latest"]):
+        assert main(["compat", "--cache-dir", str(shared_cache), "--json", *argv]) == 1
+        report = _report(capsys)
+        assert (report["document"]["mode"], report["ref"], report["source"]) == ("superproject", "v1.19.0", git_dir)
+    assert main(["compat", "--cache-dir", str(shared_cache), "--latest", "v1.18.0"]) == 2
+    assert "--bump-to" in _error_line(capsys)
+    assert main(["compat", "--cache-dir", str(shared_cache), "--bump-to", "latest", "--offline"]) == 2
+    assert "--offline asks it nothing" in _error_line(capsys)
+
+
+def test_latest_the_submodule_lacks_is_read_from_its_remote(
+    superproject: Path, shared_cache: Path, upstream_clone: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A clone fetched before the newest release: its remote still has it."""
+    git(superproject / SUBMODULE, "tag", "-d", "v1.19.0")
+    code, report = _compat_json(superproject, shared_cache, capsys, "--bump-to", "latest")
+    assert code == 1
+    assert (report["ref"], report["latest"], report["source"]) == ("v1.19.0", "v1.19.0", str(upstream_clone))
+
+
+def test_bump_to_latest_at_the_newest_release_is_up_to_date(
+    superproject: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    git(superproject / SUBMODULE, "checkout", "--quiet", "v1.19.0")
+    (superproject / PATCH).write_bytes((patches_dir() / "patch-dockerfile-v1.18.patch").read_bytes())
+    _commit(superproject, "MAS v1.19.0 with the v1.18+ patch")
+    code, report = _compat_json(superproject, shared_cache, capsys, "--bump-to", "latest")
+    assert code == 0
+    assert (report["ref"], report["up_to_date"]) == ("v1.19.0", True)
+    [result] = report["document"]["results"]
+    assert (result["name"], result["status"]) == ("bump", "ok")
+    assert main(["compat", "--superproject", str(superproject), "--cache-dir", str(shared_cache), "--bump-to",
+                 "latest"]) == 0  # fmt: skip
+    assert f"up to date at v1.19.0: {SUBMODULE} already records the newest release" in capsys.readouterr().out
+
+
+def test_patch_for_latest_in_a_superproject_writes_the_newest_releases_variant(
+    superproject: Path, shared_cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "fitted.patch"
+    argv = ["patch", "--superproject", str(superproject), "--cache-dir", str(shared_cache), "--for", "latest"]
+    assert main([*argv, "--output", str(out), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert (document["ref"], document["latest"], document["variant"]) == ("v1.19.0", "v1.19.0", "v1.18+")
+    assert out.read_bytes() == (patches_dir() / "patch-dockerfile-v1.18.patch").read_bytes()

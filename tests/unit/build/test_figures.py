@@ -11,7 +11,7 @@ import pytest
 from harness.build.builders import BuilderFacts, plan_target
 from harness.build.figures import NOT_TRACED, RUSAGE_GRANULARITY, BuildFigures, build_figures, in_build_figures
 from harness.build.images import NOT_RUN_EXPORTED, ImageFacts
-from harness.build.plan import plan_build
+from harness.build.plan import PlanSource, plan_build
 from harness.build.runner import BuildOutcome, judge, unseen_reason
 from harness.build.sampler import SamplerReport, UnseenBuild
 from harness.build.trace import Trace, UnitKind
@@ -123,13 +123,15 @@ def test_a_sampler_below_the_trace_agrees_one_above_it_does_not() -> None:
 @pytest.fixture
 def plan(dockerfile_texts: DockerfileTexts) -> Any:
     return plan_build(
-        ref="v1.19.0",
-        patched_dockerfile=dockerfile_texts("v1.19.0")[1].encode(),
-        context=Path("/nonexistent"),
-        source="standin",
-        build_args=CI_BUILD_ARGS,
+        PlanSource(
+            ref="v1.19.0",
+            patched_dockerfile=dockerfile_texts("v1.19.0")[1].encode(),
+            context=Path("/nonexistent"),
+            source="standin",
+            base_image=None,
+        ),
+        CI_BUILD_ARGS,
         run_id="0123456789ab",
-        base_image=None,
     )
 
 

@@ -15,6 +15,7 @@ from harness.build.plan import (
     TRACER_DEVIATIONS,
     TRACER_LINES,
     BuildPlan,
+    PlanSource,
     add_tracer,
     isolate_cache_mounts,
     plan_build,
@@ -53,13 +54,15 @@ def test_a_plan_knows_the_shape_it_builds(
     dockerfile_texts: DockerfileTexts, tmp_path: Path, tag: str, shape: str
 ) -> None:
     plan = plan_build(
-        ref=tag,
-        patched_dockerfile=dockerfile_texts(tag)[1].encode(),
-        context=tmp_path,
-        source="standin",
-        build_args={"MAS_BUILD_TARGETS": X86},
+        PlanSource(
+            ref=tag,
+            patched_dockerfile=dockerfile_texts(tag)[1].encode(),
+            context=tmp_path,
+            source="standin",
+            base_image=None,
+        ),
+        {"MAS_BUILD_TARGETS": X86},
         run_id="test",
-        base_image=None,
     )
     assert plan_shape(plan) == shape
 
@@ -71,13 +74,9 @@ def test_the_air_gapped_plan_says_what_it_changes(dockerfile_texts: DockerfileTe
     patched = dockerfile_texts("v1.19.0")[1].encode()
     rust = LocalRustImage(tag="mas-harness/rust:1.95.0-trixie", rustc_version="1.95.0", suite="trixie", reused=True)
     plan = plan_build(
-        ref="v1.19.0",
-        patched_dockerfile=patched,
-        context=tmp_path,
-        source="standin",
-        build_args={"MAS_BUILD_TARGETS": X86},
+        PlanSource(ref="v1.19.0", patched_dockerfile=patched, context=tmp_path, source="standin", base_image=rust),
+        {"MAS_BUILD_TARGETS": X86},
         run_id="abc",
-        base_image=rust,
     )
     assert plan.air_gapped and (plan.stage, plan.target) == ("builder", "builder")
     assert patched.startswith(b"# syntax") and not plan.dockerfile.startswith(b"# syntax")
@@ -98,13 +97,11 @@ def test_the_air_gapped_plan_says_what_it_changes(dockerfile_texts: DockerfileTe
 def test_online_the_plan_keeps_the_syntax_line_and_upstreams_images(dockerfile_texts: DockerfileTexts) -> None:
     patched = dockerfile_texts("v1.19.0")[1].encode()
     plan = plan_build(
-        ref="v1.19.0",
-        patched_dockerfile=patched,
-        context=Path("/nonexistent"),
-        source="standin",
-        build_args={"VERGEN_GIT_DESCRIBE": "mine"},
+        PlanSource(
+            ref="v1.19.0", patched_dockerfile=patched, context=Path("/nonexistent"), source="standin", base_image=None
+        ),
+        {"VERGEN_GIT_DESCRIBE": "mine"},
         run_id="abc",
-        base_image=None,
     )
     assert not plan.air_gapped
     assert (plan.dockerfile, plan.build_contexts, plan.deviations) == (patched, {}, ())
@@ -118,15 +115,17 @@ RUNTIME = {"bookworm": "12", "trixie": "13"}
 
 def _plan(dockerfile_texts: DockerfileTexts, tag: str, tmp_path: Path, **build_args: str) -> BuildPlan:
     return plan_build(
-        ref=tag,
-        patched_dockerfile=dockerfile_texts(tag)[1].encode(),
-        context=tmp_path,
-        source="standin",
-        build_args={"MAS_BUILD_TARGETS": X86, **build_args},
-        run_id="test",
-        base_image=LocalRustImage(
-            tag="mas-harness/rust:1.95.0-trixie", rustc_version="1.95.0", suite="trixie", reused=True
+        PlanSource(
+            ref=tag,
+            patched_dockerfile=dockerfile_texts(tag)[1].encode(),
+            context=tmp_path,
+            source="standin",
+            base_image=LocalRustImage(
+                tag="mas-harness/rust:1.95.0-trixie", rustc_version="1.95.0", suite="trixie", reused=True
+            ),
         ),
+        {"MAS_BUILD_TARGETS": X86, **build_args},
+        run_id="test",
     )
 
 
@@ -228,13 +227,15 @@ def _traced(dockerfile_texts: DockerfileTexts, tag: str, tmp_path: Path) -> tupl
     rust = LocalRustImage(tag="mas-harness/rust:1.95.0-trixie", rustc_version="1.95.0", suite="trixie", reused=True)
     plain, traced = (
         plan_build(
-            ref=tag,
-            patched_dockerfile=dockerfile_texts(tag)[1].encode(),
-            context=tmp_path,
-            source="standin",
-            build_args={"MAS_BUILD_TARGETS": X86},
+            PlanSource(
+                ref=tag,
+                patched_dockerfile=dockerfile_texts(tag)[1].encode(),
+                context=tmp_path,
+                source="standin",
+                base_image=rust,
+            ),
+            {"MAS_BUILD_TARGETS": X86},
             run_id="abc",
-            base_image=rust,
             tracer=tracer,
         )
         for tracer in (None, SOURCE_CONTEXT)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.build.images import FinalFacts, ImageFacts
-from harness.build.plan import BuildPlan, plan_build, plan_final
+from harness.build.plan import BuildPlan, PlanSource, plan_build, plan_final
 from harness.build.runner import BuildOutcome, BuildReport, Check, judge, judge_final
 from harness.build.sampler import SamplerReport
 from harness.knobs import CI_BUILD_ARGS
@@ -51,13 +51,15 @@ def _outcome(*, ok: bool = True, error: str | None = None, max_rustc: int = 1) -
 
 def _plan(dockerfile_texts: DockerfileTexts, tag: str, **build_args: str) -> BuildPlan:
     return plan_build(
-        ref=tag,
-        patched_dockerfile=dockerfile_texts(tag)[1].encode(),
-        context=Path("/nonexistent"),
-        source="standin",
-        build_args={**CI_BUILD_ARGS, **build_args},
+        PlanSource(
+            ref=tag,
+            patched_dockerfile=dockerfile_texts(tag)[1].encode(),
+            context=Path("/nonexistent"),
+            source="standin",
+            base_image=None,
+        ),
+        {**CI_BUILD_ARGS, **build_args},
         run_id="test",
-        base_image=None,
     )
 
 

@@ -82,9 +82,30 @@ def test_unknown_ref_is_bad_input(bundle: Path, tmp_path: Path, capsys: pytest.C
     assert err[-1].startswith("mas-harness: error: unknown ref 'v9.9.9'")
 
 
+@pytest.mark.parametrize("command", ["compat", "check"])
+def test_one_unknown_ref_of_several_is_an_error_for_it_and_the_others_are_checked(
+    command: str, bundle: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [command, "--upstream", str(bundle), "--cache-dir", str(shared_cache), "--json"]
+    assert main([*argv, "--ref", "v1.7.0", "--ref", "v9.9.9", "--ref", "v1.17.0"]) == 2
+    document = json.loads(capsys.readouterr().out)
+    by_ref = {entry["ref"]: entry for entry in document["refs"]}
+    assert set(by_ref) == {"v1.7.0", "v9.9.9", "v1.17.0"}
+    assert by_ref["v1.7.0"]["ok"] and by_ref["v1.17.0"]["ok"], "the others are still checked"
+    assert not by_ref["v9.9.9"]["ok"]
+    errors = [r for r in document["results"] if r["status"] == "error"]
+    assert len(errors) == 1 and "unknown ref 'v9.9.9'" in errors[0]["reason"]
+    assert document["status"] == "error"
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
-    [(b"nonsense\n", "no hunks"), (b"--- a/../x\n+++ b/../x\n@@ -1 +1 @@\n-a\n+b\n", "escapes the tree")],
+    [
+        (b"nonsense\n", "no hunks"),
+        (b"--- a/../x\n+++ b/../x\n@@ -1 +1 @@\n-a\n+b\n", "escapes the tree"),
+        (b"--- a/./Dockerfile\n+++ b/./Dockerfile\n@@ -1 +1 @@\n-a\n+b\n", "is malformed"),
+        (b"--- a/Dockerfile/\n+++ b/Dockerfile/\n@@ -1 +1 @@\n-a\n+b\n", "is malformed"),
+    ],
 )
 def test_bad_patch_is_bad_input(
     bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, message: str
@@ -142,6 +163,22 @@ def test_status_apply_revert_on_a_checkout(checkout: CheckoutFactory, capsys: py
     assert "state: applied" in capsys.readouterr().out
     assert main(["revert", "--checkout", str(tree)]) == 0
     assert (tree / "Dockerfile").read_bytes() == pristine
+
+
+def test_tree_commands_do_not_need_a_cache_directory(
+    checkout: CheckoutFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """status, apply and revert fetch nothing: a cache directory that could not be used is not theirs to refuse."""
+    tree = checkout("v1.11.0")
+    not_a_directory = tmp_path / "a-file"
+    not_a_directory.write_text("")
+    monkeypatch.setenv("MAS_HARNESS_CACHE", str(not_a_directory))
+    assert main(["status", "--checkout", str(tree)]) == 0
+    assert "state: applies" in capsys.readouterr().out
+    assert main(["apply", "--checkout", str(tree)]) == 0
+    assert main(["revert", "--checkout", str(tree)]) == 0
+    assert main(["compat", "--upstream", str(tree), "--ref", "v1.11.0"]) == 2, "a command that fetches refuses it"
+    assert "is a file, not a directory" in capsys.readouterr().err
 
 
 def test_tree_commands_report_how_long_they_took(checkout: CheckoutFactory, tmp_path: Path) -> None:

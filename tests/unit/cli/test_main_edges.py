@@ -93,7 +93,7 @@ runpy.run_module("harness", run_name="__main__")
 """
 
 
-@pytest.mark.parametrize("module", ["rich", "harness.cli.parser", "harness.config.settings"])
+@pytest.mark.parametrize("module", ["rich", "harness.cli.parser", "harness.config.run"])
 def test_an_interrupt_during_the_start_up_imports_is_one_line_and_exit_130(tmp_path: Path, module: str) -> None:
     code = INTERRUPT_AT_IMPORT.replace("{module}", module)
     child = subprocess.run(

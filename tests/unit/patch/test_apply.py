@@ -198,8 +198,25 @@ def test_failed_write_rolls_back_every_file(
         (b"--- a/.git/config\n+++ b/.git/config\n@@ -1 +1 @@\n-a\n+b\n", "escapes the tree"),
         (b"--- /etc/passwd\n+++ /etc/passwd\n@@ -1 +1 @@\n-a\n+b\n", "escapes the tree"),
         (b"\xff\xfe\x00", "not UTF-8"),
+        (b"--- a/./Dockerfile\n+++ b/./Dockerfile\n@@ -1 +1 @@\n-a\n+b\n", "is malformed: it names './Dockerfile'"),
+        (b"--- a/Dockerfile/\n+++ b/Dockerfile/\n@@ -1 +1 @@\n-a\n+b\n", "is malformed: it names 'Dockerfile/'"),
+        (b"--- a/x//Dockerfile\n+++ b/x//Dockerfile\n@@ -1 +1 @@\n-a\n+b\n", "is malformed"),
+        (b"--- a/.GIT/config\n+++ b/.GIT/config\n@@ -1 +1 @@\n-a\n+b\n", "escapes the tree"),
     ],
-    ids=["empty", "blank", "prose", "truncated-hunk", "traversal", "dot-git", "absolute", "binary"],
+    ids=[
+        "empty",
+        "blank",
+        "prose",
+        "truncated-hunk",
+        "traversal",
+        "dot-git",
+        "absolute",
+        "binary",
+        "dot-component",
+        "trailing-slash",
+        "empty-component",
+        "dot-git-upper-case",
+    ],
 )
 def test_bad_patches_are_rejected_before_anything_runs(tmp_path: Path, content: bytes, message: str) -> None:
     path = tmp_path / "bad.patch"
@@ -217,7 +234,27 @@ def test_non_git_directory_still_works(tmp_path: Path, patch: Patch) -> None:
     tree = tmp_path / "plain"
     tree.mkdir()
     (tree / "Dockerfile").write_bytes(UPSTREAM)
-    apply(tree, patch)
-    assert status(tree, patch).state == State.APPLIED
-    revert(tree, patch)
+    journals = tmp_path / "journals"
+    apply(tree, patch, journals=journals)
+    assert status(tree, patch, journals=journals).state == State.APPLIED
+    revert(tree, patch, journals=journals)
     assert (tree / "Dockerfile").read_bytes() == UPSTREAM
+
+
+ZERO_CONTEXT = b"--- a/Dockerfile\n+++ b/Dockerfile\n@@ -3,3 +3,3 @@\n line 3\n-line 4\n+line 4 patched\n line 5\n"
+ZERO_CONTEXT += b"@@ -20 +20 @@\n-line 20\n+line 20 patched\n"
+
+
+def test_a_hunk_git_refuses_shows_gits_reason_not_applies(make_repo: MakeRepo, tmp_path: Path) -> None:
+    """A hunk without context has its lines in the file, but git apply refuses it (no --unidiff-zero): the
+    conflict says git's reason at that hunk, never "applies" beside "conflict"."""
+    repo = make_repo({"Dockerfile": UPSTREAM})
+    (tmp_path / "zero.patch").write_bytes(ZERO_CONTEXT)
+    report = status(repo, Patch.load(tmp_path / "zero.patch"))
+    assert report.state == State.CONFLICT
+    first, second = report.hunks
+    assert (first.status, first.refused) == ("exact", None), "the hunk git names nothing against still applies"
+    assert second.status == "conflict"
+    assert second.refused is not None and "patch failed: Dockerfile:20" in second.refused
+    assert report.reason == second.describe()
+    assert "git apply refuses it: patch failed: Dockerfile:20" in report.reason

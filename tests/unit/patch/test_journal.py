@@ -19,7 +19,7 @@ from harness.cli.main import main
 from harness.errors import BadInput
 from harness.files import TEMP_SUFFIX, locked_tree
 from harness.patch import apply as patch_apply
-from harness.patch.journal import JOURNAL
+from harness.patch.journal import JOURNAL, Journal, JournalEntry
 from harness.patch.patchfile import Patch
 from tests.support import MakeRepo, git
 
@@ -149,17 +149,67 @@ def test_a_file_changed_after_the_crash_is_not_overwritten(
     assert _journal(repo).is_file(), "kept: it holds both versions of the file"
 
 
-def test_a_directory_outside_git_keeps_its_journal_at_its_top(tmp_path: Path, two_file_patch: Path) -> None:
+def test_a_directory_outside_git_keeps_its_journal_in_the_state_directory(
+    tmp_path: Path, two_file_patch: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outside the checkout, where nothing an upstream ships can be: the XDG state directory."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     tree = tmp_path / "plain"
     tree.mkdir()
     for name in FILES:
         (tree / name).write_bytes(UPSTREAM)
     _killed_at("Dockerfile.debug", "apply", "--checkout", str(tree), "--patch", str(two_file_patch))
     assert _contents(tree) == (PATCHED, UPSTREAM)
-    assert (tree / f".{JOURNAL}").is_file()
+    assert sorted(p.name for p in tree.iterdir() if not p.name.endswith(TEMP_SUFFIX)) == sorted(FILES)
+    [journal] = (tmp_path / "state" / "mas-harness" / "journals").iterdir()
+    assert journal.name.endswith(JOURNAL)
     assert main(["apply", "--checkout", str(tree), "--patch", str(two_file_patch)]) == 0
     assert _contents(tree) == (PATCHED, PATCHED)
     assert sorted(p.name for p in tree.iterdir()) == sorted(FILES)
+    assert not journal.exists()
+
+
+def test_a_journal_shipped_inside_a_checkout_is_never_read(
+    tmp_path: Path, two_file_patch: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A release exported without git can carry any file, `.mas-harness-journal` too: it is not the journal."""
+    tree = tmp_path / "plain"
+    tree.mkdir()
+    for name in FILES:
+        (tree / name).write_bytes(UPSTREAM)
+    (tree / "victim").write_bytes(b"the user's\n")
+    planted = Journal(
+        action="apply",
+        patch="two.patch",
+        entries=(JournalEntry(name="victim", before=b"the user's\n", after=b"upstream's\n"),),
+    )
+    (tree / f".{JOURNAL}").write_bytes(planted.to_bytes())
+    assert main(["apply", "--checkout", str(tree), "--patch", str(two_file_patch)]) == 0
+    assert _contents(tree) == (PATCHED, PATCHED)
+    assert (tree / "victim").read_bytes() == b"the user's\n"
+
+
+def test_a_journal_naming_a_file_the_patch_does_not_change_is_refused(
+    make_repo: MakeRepo, two_file_patch: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = make_repo({**dict.fromkeys(FILES, UPSTREAM), "victim": b"the user's\n"})
+    stray = JournalEntry(name="victim", before=b"the user's\n", after=b"someone else's\n")
+    _journal(repo).write_bytes(Journal(action="apply", patch="two.patch", entries=(stray,)).to_bytes())
+    assert main(["apply", "--checkout", str(repo), "--patch", str(two_file_patch)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "names victim, which the patch does not change" in err[0], err
+    assert (repo / "victim").read_bytes() == b"the user's\n"
+    assert _contents(repo) == (UPSTREAM, UPSTREAM)
+
+
+def test_a_checkout_outside_git_without_a_journal_directory_is_refused(tmp_path: Path, two_file_patch: Path) -> None:
+    tree = tmp_path / "plain"
+    tree.mkdir()
+    for name in FILES:
+        (tree / name).write_bytes(UPSTREAM)
+    with pytest.raises(BadInput, match="no directory was given for its journal"):
+        patch_apply.apply(tree, Patch.load(two_file_patch))
+    assert _contents(tree) == (UPSTREAM, UPSTREAM)
 
 
 def test_a_corrupt_journal_is_bad_input_naming_it(make_repo: MakeRepo, two_file_patch: Path) -> None:

@@ -16,7 +16,7 @@ from harness.config.pins import Pin, Pins
 from harness.errors import BadInput, PatchError, UpstreamError
 from harness.patch.apply import State, evaluate, patched_contents
 from harness.patch.patchfile import Patch, git_blob_id
-from harness.patch.refresh_rebase import Refresh, Settlement, bump_last_update, rebase_patch, refresh_onto
+from harness.patch.refresh_rebase import Refresh, RefreshTerms, Settlement, bump_last_update, rebase_patch, refresh_onto
 from harness.resources import patches_dir
 from harness.upstream.cache import DOCKERFILE, UpstreamCache
 from harness.upstream.source import UpstreamSource
@@ -38,7 +38,13 @@ def _dockerfile(cache: UpstreamCache, ref: str) -> bytes:
 
 
 def _rebase(patch: Patch, base: bytes, target: bytes, label: str = "next") -> Refresh:
-    return rebase_patch(patch, bases={DOCKERFILE: base}, targets={DOCKERFILE: target}, target_label=label, today=TODAY)
+    return rebase_patch(
+        patch,
+        bases={DOCKERFILE: base},
+        targets={DOCKERFILE: target},
+        target_label=label,
+        terms=RefreshTerms(today=TODAY),
+    )
 
 
 def _body(data: bytes) -> bytes:
@@ -65,7 +71,7 @@ def test_refresh_onto_every_tag_it_applies_to_gives_an_equivalent_patch(
     assert len(pinned) == 26
     for pin in pinned:
         resolved = bundle_cache.resolve(pin.tag)
-        result = refresh_onto(bundle_cache, main_patch, resolved, pins=pins, today=TODAY)
+        result = refresh_onto(bundle_cache, main_patch, resolved, pins=pins, terms=RefreshTerms(today=TODAY))
         assert result.status == "clean", pin.tag
         assert [h.status for h in result.hunks] == ["clean", "clean"], pin.tag
         assert result.candidate is not None
@@ -86,7 +92,9 @@ def test_refresh_onto_its_own_preimage_changes_only_last_update(
     bundle_cache: UpstreamCache, pins: Pins, main_patch_path: Path
 ) -> None:
     patch = Patch.load(main_patch_path)
-    result = refresh_onto(bundle_cache, patch, bundle_cache.resolve("v1.17.0"), pins=pins, today=TODAY)
+    result = refresh_onto(
+        bundle_cache, patch, bundle_cache.resolve("v1.17.0"), pins=pins, terms=RefreshTerms(today=TODAY)
+    )
     assert result.candidate is not None
     assert _body(result.candidate) == _body(patch.data)
     assert _header(result.candidate) == _header(patch.data).replace(
@@ -99,7 +107,9 @@ def test_refresh_onto_its_own_preimage_changes_only_last_update(
 def test_refresh_onto_v1_18_0_merges_hunk_1_and_names_the_three_regions_of_hunk_2(
     bundle_cache: UpstreamCache, pins: Pins, main_patch: Patch
 ) -> None:
-    result = refresh_onto(bundle_cache, main_patch, bundle_cache.resolve("v1.18.0"), pins=pins, today=TODAY)
+    result = refresh_onto(
+        bundle_cache, main_patch, bundle_cache.resolve("v1.18.0"), pins=pins, terms=RefreshTerms(today=TODAY)
+    )
     assert result.status == "conflict"
     assert result.candidate is None
     first, second = result.hunks
@@ -211,7 +221,7 @@ def test_the_preimage_is_fetched_through_its_pin_when_the_cache_lacks_it(
     cache = UpstreamCache(tmp_path / "cache", UpstreamSource.parse(str(repo)))
     resolved = cache.resolve("next")  # shallow and blobless: the pre-image is not in the cache yet
     assert cache.local_blob(PREIMAGE_BLOB) is None
-    result = refresh_onto(cache, main_patch, resolved, pins=pins, today=TODAY)
+    result = refresh_onto(cache, main_patch, resolved, pins=pins, terms=RefreshTerms(today=TODAY))
     assert result.status == "clean"
     assert cache.local_blob(PREIMAGE_BLOB[:12]) == PREIMAGE_BLOB
 
@@ -224,7 +234,7 @@ def test_a_preimage_found_nowhere_is_an_error_naming_the_blob(
     cache = UpstreamCache(tmp_path / "cache", UpstreamSource.parse(str(repo)))
     unpinned = dataclasses.replace(pins, pins=())
     with pytest.raises(UpstreamError, match=PREIMAGE_BLOB):
-        refresh_onto(cache, main_patch, cache.resolve("next"), pins=unpinned, today=TODAY)
+        refresh_onto(cache, main_patch, cache.resolve("next"), pins=unpinned, terms=RefreshTerms(today=TODAY))
 
 
 def test_resolution_equal_to_the_ref_is_refused(bundle_cache: UpstreamCache, main_patch: Patch) -> None:
@@ -235,8 +245,7 @@ def test_resolution_equal_to_the_ref_is_refused(bundle_cache: UpstreamCache, mai
             bases={DOCKERFILE: base},
             targets={DOCKERFILE: base},
             target_label="v1.17.0",
-            today=TODAY,
-            settlement=Settlement(resolution={DOCKERFILE: base}),
+            terms=RefreshTerms(today=TODAY, settlement=Settlement(resolution={DOCKERFILE: base})),
         )
 
 

@@ -1,0 +1,39 @@
+"""A users' superproject made by a test: MAS as a real git submodule at a tag, the patch beside it, and
+[tool.mas-harness] in pyproject.toml, as the users' repositories are laid out."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from tests.support import git
+
+SUBMODULE = "docker/chat/mas/repo"
+PATCH = "docker/chat/mas/patches/patch-dockerfile.patch"
+CONFIG = f'[project]\nname = "chat"\n\n[tool.mas-harness]\nsubmodule = "{SUBMODULE}"\npatch = "{PATCH}"\n'
+
+
+def clone_upstream(bundle: Path, dest: Path) -> Path:
+    """A clone of the bundle: the repository the users' submodule points at."""
+    subprocess.run(["git", "clone", "--quiet", str(bundle), str(dest)], check=True, capture_output=True)
+    return dest
+
+
+def commit_all(repo: Path, message: str) -> None:
+    git(repo, "add", "-A")
+    git(repo, "commit", "--quiet", "-m", message)
+
+
+def make_superproject(root: Path, *, upstream: Path, tag: str, patch: bytes) -> Path:
+    """The users' repository at `root`: the submodule (a clone of `upstream`) at `tag`, `patch` beside it."""
+    root.mkdir(parents=True)
+    git(root, "init", "--quiet")
+    git(root, "config", "user.email", "test@localhost")
+    git(root, "config", "user.name", "test")
+    git(root, "-c", "protocol.file.allow=always", "submodule", "add", "--quiet", str(upstream), SUBMODULE)
+    git(root / SUBMODULE, "checkout", "--quiet", tag)
+    (root / PATCH).parent.mkdir(parents=True)
+    (root / PATCH).write_bytes(patch)
+    (root / "pyproject.toml").write_text(CONFIG)
+    commit_all(root, f"MAS submodule at {tag} with its patch")
+    return root
