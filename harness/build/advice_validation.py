@@ -21,6 +21,7 @@ from harness.build.advice import SettingSource, setting_sources
 from harness.build.schedule import Calibration, simulate
 from harness.build.trace import LtoMode, Trace, load_trace, lto_mode
 from harness.errors import BadInput
+from harness.files import MAX_REPORT_BYTES, read_input
 from harness.knobs import CODEGEN_UNITS, JOBS, LTO
 
 
@@ -85,9 +86,12 @@ def _relative(predicted: float, measured: float | None) -> float | None:
 def measured_builds(report_dir: Path) -> list[MeasuredBuild]:
     """The profiles of one `profile` report directory whose build args name jobs and LTO (else: not comparable)."""
     path = report_dir / "profile.json"
+    data = read_input(path, "profile report", limit=MAX_REPORT_BYTES)
+    if data is None:
+        raise BadInput(f"{path} does not exist: name a `mas-harness profile --report-dir` directory")
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        document = json.loads(data)
+    except ValueError as exc:  # UnicodeDecodeError is a ValueError
         raise BadInput(f"{path}: not a profile report ({exc})") from None
     builds = []
     for entry in document.get("profiles", []):
