@@ -396,6 +396,23 @@ def test_without_the_build_extra_advise_recommends_from_a_trace(
     assert plot.returncode == 3 and "pip install 'mas-patch-harness[build]'" in plot.stderr
 
 
+def test_without_the_build_extra_advise_recommends_from_the_traces_the_wheel_ships(
+    superproject: Path, user_env: dict[str, str]
+) -> None:
+    """The measured full-source traces of v1.19.0 travel in the wheel: no --trace, no engine, no build extra."""
+    advice = _harness(superproject, user_env, "advise", "--ref", "v1.19.0", "--memory", "4G", "--cpus", "2", "--json")
+    assert advice.returncode == 0, advice.stderr
+    report = json.loads(advice.stdout)
+    assert report["ref"] == "v1.19.0"
+    recommended = report["recommended"]
+    assert recommended is not None
+    assert recommended["predicted_peak_bytes"] <= report["usable_bytes"]
+    text = _harness(superproject, user_env, "advise", "--ref", "v1.19.0", "--memory", "4G", "--cpus", "2")
+    assert "recommended: fastest that fits" in text.stdout
+    assert "docker buildx build --build-arg CARGO_BUILD_JOBS=" in text.stdout
+    assert "unit costs from a full trace of v1.19.0" in " ".join(text.stdout.split())
+
+
 HOSTILE_AFTER = "#######################################\nFROM --platform=${BUILDPLATFORM} scratch AS share\n"
 """The end of v1.19.0's builder stage, past every hunk of the v1.18+ variant: a RUN added there still lets it apply."""
 
