@@ -18,6 +18,7 @@ from pathlib import Path
 
 from harness.build.advice import jobs_text, shipped_trace_name
 from harness.build.advice_validation import NotValidated, ValidatedPrediction, measured_builds, validate
+from harness.build.trace import Trace, lto_mode
 from harness.human import duration_text, memory_text
 from harness.resources import traces_dir
 
@@ -36,17 +37,24 @@ def _setting(lto: str, codegen_units: int) -> str:
     return f"LTO {lto}, {codegen_units} codegen unit{'s' if codegen_units != 1 else ''}"
 
 
+def _load(trace: Trace | None) -> str:
+    """The 5-minute load average as the trace saw it at its start and end: how busy the machine was."""
+    if trace is None:
+        return "not recorded"
+    return f"{trace.machine.loadavg_start[1]:.1f} → {trace.machine.loadavg_end[1]:.1f}"
+
+
 def table(checks: list[ValidatedPrediction | NotValidated]) -> list[str]:
     lines = [
         "| measured build | setting | jobs | predicted peak | measured peak: rustc+cargo RSS / cgroup anon "
-        "| error | predicted wall | measured wall | error | predicted from |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| error | predicted wall | measured wall | error | measured under load | predicted from |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for check in checks:
         build = check.measured
         head = f"| {build.ref} `{build.label}` | {_setting(build.lto, build.codegen_units)} | {build.jobs} "
         if isinstance(check, NotValidated):
-            lines.append(head + f"| not predicted: {check.reason} | | | | | | |")
+            lines.append(head + f"| not predicted: {check.reason} | | | | | | | |")
             continue
         measured_peaks = " / ".join(
             memory_text(value) if value else "-" for value in (build.peak_rss_bytes, build.peak_cgroup_anon_bytes)
@@ -54,13 +62,16 @@ def table(checks: list[ValidatedPrediction | NotValidated]) -> list[str]:
         errors = " / ".join(_percent(e) for e in (check.peak_error_vs_rss, check.peak_error_vs_cgroup_anon))
         cost = check.source.cost_trace
         calibration = check.calibration
-        origin = f"costs: {_setting(cost.settings.lto, cost.settings.codegen_units)} at {jobs_text(cost.settings.jobs)}"
+        origin = (
+            f"costs: {_setting(cost.settings.lto, cost.settings.codegen_units)} at {jobs_text(cost.settings.jobs)}"
+            f" (load {_load(cost)})"
+        )
         origin += f"; threads: {calibration.source}" if calibration is not None else "; no calibration"
         lines.append(
             head
             + f"| {memory_text(check.predicted_peak_bytes)} | {measured_peaks} | {errors} "
             + f"| {duration_text(check.predicted_wall_seconds)} | {duration_text(check.measured_wall_seconds)} "
-            + f"| {_percent(check.wall_error)} | {origin} |"
+            + f"| {_percent(check.wall_error)} | {_load(build.trace)} | {origin} |"
         )
     return lines
 
@@ -114,11 +125,23 @@ def document(checks: list[ValidatedPrediction | NotValidated]) -> dict[str, obje
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("report_dirs", nargs="+", type=Path)
+    parser.add_argument(
+        "--assume",
+        action="append",
+        default=[],
+        metavar="PROFILE=LTO,UNITS,JOBS",
+        help="the knobs of a profile that left them to the Dockerfile's defaults, e.g. low-ram=off,16,2",
+    )
     parser.add_argument("--ship", action="store_true", help="copy each trace into harness/resources/traces/")
     parser.add_argument("--write-docs", action="store_true", help="update docs/advise-model.md and the JSON")
     args = parser.parse_args()
 
-    builds = [build for directory in args.report_dirs for build in measured_builds(directory)]
+    assumed = {}
+    for item in args.assume:
+        name, _, knobs = item.partition("=")
+        lto, units, jobs = knobs.split(",")
+        assumed[name] = (lto_mode(lto), int(units), int(jobs))
+    builds = [build for directory in args.report_dirs for build in measured_builds(directory, assumed=assumed)]
     traces = [build.trace for build in builds if build.trace is not None]
     checks = validate(traces, builds)
     lines = table(checks)

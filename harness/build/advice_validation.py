@@ -83,8 +83,12 @@ def _relative(predicted: float, measured: float | None) -> float | None:
     return (predicted - measured) / measured if measured else None
 
 
-def measured_builds(report_dir: Path) -> list[MeasuredBuild]:
-    """The profiles of one `profile` report directory whose build args name jobs and LTO (else: not comparable)."""
+def measured_builds(
+    report_dir: Path, *, assumed: Mapping[str, tuple[LtoMode, int, int]] | None = None
+) -> list[MeasuredBuild]:
+    """The profiles of one `profile` report directory whose build args name jobs and LTO (else: not comparable),
+    and those `assumed` names with their (LTO, codegen units, jobs): a profile that left the knobs to the
+    Dockerfile's defaults, whose values the caller knows from the patch."""
     path = report_dir / "profile.json"
     data = read_input(path, "profile report", limit=MAX_REPORT_BYTES)
     if data is None:
@@ -100,7 +104,9 @@ def measured_builds(report_dir: Path) -> list[MeasuredBuild]:
         name = str(entry["name"])
         trace_path = report_dir / name / "trace.json"
         trace = load_trace(trace_path) if trace_path.is_file() else None
-        settings = _settings(entry.get("build_args", {}), entry.get("rustc_flags", {}), trace)
+        settings = (assumed or {}).get(name) or _settings(
+            entry.get("build_args", {}), entry.get("rustc_flags", {}), trace
+        )
         if settings is None:
             continue
         lto, codegen_units, jobs = settings

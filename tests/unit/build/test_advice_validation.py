@@ -122,3 +122,12 @@ def test_a_profile_report_gives_its_traced_and_untraced_builds(tmp_path: Path) -
         ("j1", "off", 16, 1, True),
         ("old", "fat", 1, 2, False),
     ], "a build whose knobs were left to the Dockerfile's defaults is not guessed at"
+
+
+def test_a_profile_left_to_the_dockerfiles_defaults_is_read_with_the_knobs_the_caller_names(tmp_path: Path) -> None:
+    profiles = [{"name": "defaults", "ok": True, "build_args": {}, "compile_seconds": 60.0, "peak_rss_bytes": GB}]
+    (tmp_path / "profile.json").write_text(json.dumps({"ref": "v1.19.0", "profiles": profiles}))
+
+    [build] = measured_builds(tmp_path, assumed={"defaults": ("off", 16, 2)})
+
+    assert (build.lto, build.codegen_units, build.jobs, build.compile_seconds) == ("off", 16, 2, 60.0)
