@@ -4,9 +4,10 @@
 
 Each REPORT_DIR is a `mas-harness profile --report-dir` directory (its profile.json, and each profile's
 trace.json when traced). Every build at more than one job is predicted from the other traces only
-(harness/build/advice_validation.py) and compared with what was measured. --write-docs replaces the table
-between the VALIDATION TABLE markers of docs/advise-model.md and writes docs/advise-validation.json;
---ship copies each trace into harness/resources/traces/ under the name `advise` reads.
+(harness/build/advice_validation.py) and compared with what was measured. --write-docs puts the table
+between the markers in docs/advise-model.md and in README.md's Measured here, and writes
+docs/advise-validation.json; --ship copies each trace into harness/resources/traces/ under the name `advise`
+reads.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MODEL_DOC = ROOT / "docs" / "advise-model.md"
 TABLE_START = "<!-- VALIDATION TABLE"
 TABLE_END = "<!-- END VALIDATION TABLE -->"
+README_START, README_END = "<!-- ADVISE VALIDATION -->", "<!-- END ADVISE VALIDATION -->"
 PEAK_TARGET, WALL_TARGET = 0.10, 0.15
 
 
@@ -160,6 +162,10 @@ def main() -> None:
         header = text[start : text.index("-->", start) + 3]
         new = "\n".join([header, "", *lines, "", TABLE_END])
         MODEL_DOC.write_text(text[:start] + new + text[end + len(TABLE_END) :], encoding="utf-8")
+        readme = ROOT / "README.md"
+        text = readme.read_text(encoding="utf-8")
+        start, end = text.index(README_START) + len(README_START), text.index(README_END)
+        readme.write_text(text[:start] + "\n" + "\n".join(lines) + "\n" + text[end:], encoding="utf-8")
         (ROOT / "docs" / "advise-validation.json").write_text(json.dumps(document(checks), indent=2) + "\n")
 
 
