@@ -1,27 +1,25 @@
 """Check `advise`'s predictions against measured full-source builds and publish the table.
 
-    python scripts/advise-validation.py REPORT_DIR... [--ship] [--write-docs]
+    python scripts/advise-validation.py REPORT_DIR... [--write-docs]
 
 Each REPORT_DIR is a `mas-harness profile --report-dir` directory (its profile.json, and each profile's
 trace.json when traced). Every build at more than one job is predicted from the other traces only
 (harness/build/advice_validation.py) and compared with what was measured. --write-docs puts the table
 between the markers in docs/advise-model.md and in README.md's Measured here, and writes
-docs/advise-validation.json; --ship copies each trace into harness/resources/traces/ under the name `advise`
-reads.
+docs/advise-validation.json. Shipping a trace to `advise` is a separate, deliberate copy into
+harness/resources/traces/ under `shipped_trace_name`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 
 from harness.build.advice import jobs_text, shipped_trace_name
 from harness.build.advice_validation import NotValidated, ValidatedPrediction, measured_builds, validate
 from harness.build.trace import Trace, lto_mode
 from harness.human import duration_text, memory_text
-from harness.resources import traces_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_DOC = ROOT / "docs" / "advise-model.md"
@@ -134,7 +132,6 @@ def main() -> None:
         metavar="PROFILE=LTO,UNITS,JOBS",
         help="the knobs of a profile that left them to the Dockerfile's defaults, e.g. low-ram=off,16,2",
     )
-    parser.add_argument("--ship", action="store_true", help="copy each trace into harness/resources/traces/")
     parser.add_argument("--write-docs", action="store_true", help="update docs/advise-model.md and the JSON")
     args = parser.parse_args()
 
@@ -149,12 +146,6 @@ def main() -> None:
     lines = table(checks)
     print("\n".join(lines))
     print(json.dumps(summary(checks), indent=2))
-    if args.ship:
-        for build in builds:
-            if build.trace is not None:
-                source = next(d for d in args.report_dirs if build.label.startswith(d.name + "/"))
-                name = build.label.split("/", 1)[1]
-                shutil.copyfile(source / name / "trace.json", traces_dir() / shipped_trace_name(build.trace))
     if args.write_docs:
         text = MODEL_DOC.read_text(encoding="utf-8")
         start = text.index(TABLE_START)
