@@ -7,6 +7,7 @@
 | 2 | bad input: the command cannot run as given (nothing of the user's written); a report unwritten after the work |
 | 3 | the machine lacks a tool or an engine the command needs |
 | 4 | an internal error of the harness (a bug): please report it |
+| 5 | a tool the command ran (git, docker, shellcheck...) failed where it had to succeed; its own words are shown |
 | 130 | interrupted |
 """
 
@@ -17,6 +18,7 @@ EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_ENVIRONMENT = 3
 EXIT_INTERNAL = 4
+EXIT_TOOL_FAILED = 5
 EXIT_INTERRUPTED = 130
 
 
@@ -46,7 +48,15 @@ class PinMismatch(BadInput):
     """A checkout does not match its pin (a moved or re-tagged upstream tag)."""
 
 
-class CommandFailed(HarnessError):
+class ToolFailed(HarnessError):
+    """A tool the harness ran failed where it had to succeed (exit 5): the user's input was fine, the tool was not
+    (a fetch that lost its network, a full disk, an engine that refused). Where a failure means bad input (an
+    unknown ref), the caller raises that instead."""
+
+    return_code = EXIT_TOOL_FAILED
+
+
+class CommandFailed(ToolFailed):
     """An external command exited non-zero where success was required."""
 
     def __init__(self, argv: list[str], returncode: int, output: str) -> None:

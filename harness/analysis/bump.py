@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from harness import __version__
-from harness.analysis.patched import patch_ref, resolve_pinned
+from harness.analysis.patched import Analysis, patch_ref, resolve_pinned
 from harness.analysis.refresh_run import refreshed_candidate
 from harness.analysis.release_profile import describe_change, release_profile_of
 from harness.analysis.static import StaticChecks
@@ -28,7 +28,6 @@ from harness.config.superproject import SuperprojectConfig
 from harness.errors import BadInput, CheckFailed, CommandFailed, HarnessError
 from harness.files import atomic_write
 from harness.patch.apply import State
-from harness.patch.patchfile import Patch
 from harness.patch.refresh_rebase import RefreshTerms
 from harness.upstream import bump_state
 from harness.upstream.cache import UpstreamCache
@@ -169,13 +168,13 @@ def _choose(
     cache_ref: tuple[UpstreamCache, str],
     *,
     run: Run,
-    checks: StaticChecks,
+    analysis: Analysis,
     request: BumpRequest,
 ) -> tuple[PatchChoice | None, tuple[str, ...]]:
     config = run.in_superproject()
     compat = plan_check.compat
     # Read as every input is (a regular file, within the limit), once: the refresh below rebases these bytes.
-    patch = Patch.load(config.patch)
+    patch = analysis.memo.patch(config.patch)
     current = patch.data
     if compat.ok:
         hunks = tuple(h.describe() for h in compat.hunks)
@@ -191,7 +190,7 @@ def _choose(
                 patch,
                 ref,
                 pins=run.pins,
-                checks=checks,
+                checks=analysis.checks,
                 terms=RefreshTerms(today=request.today),
             )
             failed = [f.check for f in findings or () if not f.ok]
@@ -204,7 +203,7 @@ def _choose(
             refused.append(f"rebased: {why}")
         else:
             suggestion = plan_check.suggestion
-            variant = patch_ref(cache, ref, pins=run.pins)
+            variant = patch_ref(cache, ref, pins=run.pins, memo=analysis.memo)
             if suggestion is not None and suggestion.applies and suggestion.static_ok:
                 hunks = tuple(h.describe() for h in variant.report.hunks)
                 summary = f"the harness's {suggestion.variant} variant ({suggestion.reason.strip()})"
@@ -249,20 +248,20 @@ def _profile_change(run: Run, sub: Submodule, from_commit: str, check: Superproj
     return describe_change(profile, check.compat.release_profile, old=_label(sub, from_commit), new=check.compat.ref)
 
 
-def plan_bump(run: Run, request: BumpRequest, *, checks: StaticChecks) -> BumpPlan:
+def plan_bump(run: Run, request: BumpRequest, *, analysis: Analysis) -> BumpPlan:
     """What the bump would do, computed without writing anything."""
     config = run.in_superproject()
     sub = inspect_submodule(config)
     _refuse_what_would_mix(config, sub, ref=request.ref)
-    Patch.load(config.patch)  # a bad patch is reported before any fetch
+    analysis.memo.patch(config.patch)  # a bad patch is reported before any fetch
     asked = request.ref if request.ref is not None else sub.recorded_commit
     upstream = open_upstream(run, sub, asked, pre=request.pre)
     resolved = resolve_pinned(upstream.cache, upstream.ref, run.pins)
     commit = resolved.commit
     to_ref = upstream.latest or (request.ref if request.ref is not None else sub.recorded_commit)
-    check = check_bump(run, to_ref, checks=checks)
+    check = check_bump(run, to_ref, analysis=analysis)
     to_label = check.compat.ref
-    choice, refused = _choose(check, (upstream.cache, upstream.ref), run=run, checks=checks, request=request)
+    choice, refused = _choose(check, (upstream.cache, upstream.ref), run=run, analysis=analysis, request=request)
     from_commit = sub.checked_out if request.ref is not None else _bumped_from(config, sub)
     assert from_commit is not None
     fetch_tag = to_label if tag_version(to_label) is not None else None
@@ -336,7 +335,8 @@ def carry_out(plan: BumpPlan, request: BumpRequest, *, run: Run, checks: StaticC
         step[0] = "stage"
         bump_state.stage(config.root, [sub.path, plan.patch_shown])
         step[0] = "verify"
-        final = verify(run, checks=checks)
+        # A memo of its own: the one the plan used knows the patch file as it was before this bump wrote it.
+        final = verify(run, analysis=Analysis(checks=checks))
         if not final.ok:
             raise StepFailed(f"{final.compat.ref}: {final.compat.reason}")
         message = plan.message(checked=True)

@@ -13,9 +13,9 @@ from pathlib import Path
 from harness.analysis.dockerfile import DockerfileError, DockerfileLimit
 from harness.analysis.drift import Drift, post_image_drift, prefetch_compared_pins
 from harness.analysis.findings import Finding
-from harness.analysis.patched import PatchedRef, RunMemo, StaticKey, StaticSummary, patch_ref
+from harness.analysis.patched import Analysis, PatchedRef, StaticKey, StaticSummary, patch_ref
 from harness.analysis.release_profile import ReleaseProfile
-from harness.analysis.static import StaticChecks, check_patched, not_text
+from harness.analysis.static import check_patched, not_text
 from harness.config.pins import Pins, shown_path
 from harness.config.series import Choice
 from harness.errors import BadInput, UpstreamError
@@ -137,24 +137,23 @@ def resolvable_refs(cache: UpstreamCache, refs: Sequence[str]) -> tuple[list[str
 
 
 def variant_for(
-    cache: UpstreamCache, ref: str, *, pins: Pins, checks: StaticChecks
+    cache: UpstreamCache, ref: str, *, pins: Pins, analysis: Analysis
 ) -> tuple[PatchedRef, StaticSummary | None]:
     """The harness's variant for `ref`, evaluated there, and its static checks (None when it does not apply)."""
-    variant_ref = patch_ref(cache, ref, pins=pins)
-    return variant_ref, summarize_static(variant_ref, checks=checks)
+    variant_ref = patch_ref(cache, ref, pins=pins, memo=analysis.memo)
+    return variant_ref, summarize_static(variant_ref, analysis=analysis)
 
 
 def _static_key(patched_ref: PatchedRef, patched: bytes) -> StaticKey:
     return (patched_ref.resolved.dockerfile_blob, git_blob_id(patched), patched_ref.choice.variant.shape)
 
 
-def summarize_static(
-    patched_ref: PatchedRef, *, checks: StaticChecks, memo: RunMemo | None = None
-) -> StaticSummary | None:
+def summarize_static(patched_ref: PatchedRef, *, analysis: Analysis) -> StaticSummary | None:
     if patched_ref.patched is None:
         return None
+    memo = analysis.memo
     key = _static_key(patched_ref, patched_ref.patched)
-    if memo is not None and key in memo.static:
+    if key in memo.static:
         return memo.static[key]
     try:
         findings = check_patched(
@@ -162,7 +161,7 @@ def summarize_static(
             pristine=patched_ref.original.decode(),
             name=f"{patched_ref.resolved.ref}:{DOCKERFILE}",
             shape=patched_ref.choice.variant.shape,
-            checks=checks,
+            checks=analysis.checks,
         )
     except DockerfileLimit as exc:
         # Past what the harness reads (BuildKit may build it): not a failure of the patch, a ref it cannot check.
@@ -174,13 +173,12 @@ def summarize_static(
         # Nor one that cannot be checked at all: an ERROR for this ref, and the others still run.
         findings = [Finding(check="dockerfile-text", ok=False, line=None, message=not_text(exc), error=True)]
     summary = StaticSummary(findings=tuple(findings))
-    if memo is not None:
-        memo.static[key] = summary
+    memo.static[key] = summary
     return summary
 
 
-def summarize_distinct(patched_refs: Iterable[PatchedRef], *, memo: RunMemo, checks: StaticChecks) -> None:
-    """The static checks of each distinct patched Dockerfile among these refs, side by side, into `memo`.
+def summarize_distinct(patched_refs: Iterable[PatchedRef], *, analysis: Analysis) -> None:
+    """The static checks of each distinct patched Dockerfile among these refs, side by side, into the run's memo.
 
     The checks wait on subprocesses (sh, shellcheck, hadolint), so distinct files are checked
     in parallel, as many at once as the machine has CPUs.
@@ -189,26 +187,20 @@ def summarize_distinct(patched_refs: Iterable[PatchedRef], *, memo: RunMemo, che
     for patched_ref in patched_refs:
         if patched_ref.patched is not None:
             key = _static_key(patched_ref, patched_ref.patched)
-            if key not in memo.static:
+            if key not in analysis.memo.static:
                 todo.setdefault(key, patched_ref)
     if not todo:
         return
     with ThreadPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 1)) as pool:
         # list(): the first error (a missing linter) surfaces here.
-        list(pool.map(lambda p: summarize_static(p, memo=memo, checks=checks), todo.values()))
+        list(pool.map(lambda p: summarize_static(p, analysis=analysis), todo.values()))
 
 
-def check_ref(  # noqa: PLR0913  # the run's memo and static checks are passed explicitly, never kept globally
-    cache: UpstreamCache,
-    ref: str,
-    *,
-    pins: Pins,
-    checks: StaticChecks,
-    forced_patch: Path | None = None,
-    memo: RunMemo | None = None,
+def check_ref(
+    cache: UpstreamCache, ref: str, *, pins: Pins, analysis: Analysis, forced_patch: Path | None = None
 ) -> CompatResult:
     started = time.perf_counter()
-    memo = memo if memo is not None else RunMemo()
+    memo = analysis.memo
     patched_ref = patch_ref(cache, ref, pins=pins, forced_patch=forced_patch, memo=memo)
     resolved, pin, patch_path, report = (
         patched_ref.resolved,
@@ -219,7 +211,7 @@ def check_ref(  # noqa: PLR0913  # the run's memo and static checks are passed e
     patched_blob = git_blob_id(patched_ref.patched) if patched_ref.patched is not None else None
     expected = pin.expected if pin and forced_patch is None else None
     expected_patched = pin.patched_blob if pin and forced_patch is None else None
-    static = summarize_static(patched_ref, memo=memo, checks=checks)
+    static = summarize_static(patched_ref, analysis=analysis)
     drift = post_image_drift(cache, patched_ref, pins=pins, memo=memo)
     release = memo.release_profile(cache, resolved)
 
@@ -287,17 +279,17 @@ def check_refs(
     refs: Iterable[str],
     *,
     pins: Pins,
-    checks: StaticChecks,
+    analysis: Analysis,
     forced_patch: Path | None = None,
 ) -> list[CompatResult]:
     """Each ref once, in order. The work is done per distinct thing, not per ref: the refs are resolved together
     (one `ls-remote`, one fetch), each distinct Dockerfile read once, each (Dockerfile, patch) evaluated once and
     each distinct patched Dockerfile checked once, those in parallel."""
     refs = list(dict.fromkeys(refs))
-    memo = RunMemo()
+    memo = analysis.memo
     resolved = cache.resolve_all(refs)
     cache.read_blobs(blob for r in resolved.values() for blob in (r.dockerfile_blob, r.cargo_toml_blob) if blob)
     patched = [patch_ref(cache, ref, pins=pins, forced_patch=forced_patch, memo=memo) for ref in refs]
     prefetch_compared_pins(cache, patched, pins=pins, memo=memo)
-    summarize_distinct(patched, memo=memo, checks=checks)
-    return [check_ref(cache, ref, pins=pins, checks=checks, forced_patch=forced_patch, memo=memo) for ref in refs]
+    summarize_distinct(patched, analysis=analysis)
+    return [check_ref(cache, ref, pins=pins, analysis=analysis, forced_patch=forced_patch) for ref in refs]

@@ -14,6 +14,7 @@ the builder, and a shell-word tokenizer for RUN scripts (not for the file).
 from __future__ import annotations
 
 import shlex
+import threading
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -184,6 +185,26 @@ def parse(text: str) -> Dockerfile:
     if not stages:
         raise DockerfileError("the Dockerfile has no FROM")
     return Dockerfile(global_args=tuple(global_args), stages=tuple(stages))
+
+
+class ParsedOnce:
+    """Each distinct Dockerfile text of one run parsed once: the semantic checks, the lint comparison with
+    upstream's file and the checks of a suggested variant read the same files. Safe to share between the threads
+    that check distinct files side by side; a file that does not parse is not kept (its error is raised again)."""
+
+    def __init__(self) -> None:
+        self._parsed: dict[str, Dockerfile] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, text: str, *, name: str = "Dockerfile") -> Dockerfile:
+        """`text` parsed; a DockerfileError names the file as `name`."""
+        with self._lock:
+            if text not in self._parsed:
+                try:
+                    self._parsed[text] = parse(text)
+                except DockerfileError as e:
+                    raise type(e)(f"{name}: {e}") from e
+            return self._parsed[text]
 
 
 def arg_decls(ins: Instruction) -> list[ArgDecl]:

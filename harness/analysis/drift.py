@@ -46,9 +46,8 @@ class Drift:
         }
 
 
-def nearest_pin(pins: Pins, choice: Choice, patch_path: Path, *, memo: RunMemo | None = None) -> Pin | None:
+def nearest_pin(pins: Pins, choice: Choice, patch_path: Path, *, memo: RunMemo) -> Pin | None:
     """The pin of the same patch whose release is the ref's, or else the nearest below (the lowest when none is)."""
-    memo = memo if memo is not None else RunMemo()
     target = memo.real_path(patch_path)
     if target not in memo.pins_of_patch:
         memo.pins_of_patch[target] = sorted(
@@ -82,13 +81,10 @@ def _same_patch(pins: Pins, pin: Pin, patch_path: Path, memo: RunMemo) -> bool:
     return memo.real_path(pins.patch_path(pin.patch)) == memo.real_path(patch_path)
 
 
-def post_image_drift(
-    cache: UpstreamCache, patched_ref: PatchedRef, *, pins: Pins, memo: RunMemo | None = None
-) -> Drift | None:
+def post_image_drift(cache: UpstreamCache, patched_ref: PatchedRef, *, pins: Pins, memo: RunMemo) -> Drift | None:
     """Whether the patched Dockerfile differs from the nearest pin's patched Dockerfile."""
     if patched_ref.patched is None:
         return None
-    memo = memo if memo is not None else RunMemo()
     ours = git_blob_id(patched_ref.patched)
     own = patched_ref.pin
     if own is not None and own.patched_blob and _same_patch(pins, own, patched_ref.patch_path, memo):

@@ -11,8 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from harness.analysis import dockerfile as dfm
-from harness.analysis.dockerfile import RunStep
+from harness.analysis.dockerfile import Dockerfile, RunStep
 from harness.analysis.findings import Finding, last_line
 from harness.errors import EnvironmentProblem
 from harness.proc import run
@@ -36,13 +35,13 @@ def tool_path(name: str) -> str:
     return found
 
 
-def changed_runs(pristine: str, patched: str) -> list[RunStep]:
+def changed_runs(pristine: Dockerfile, patched: Dockerfile) -> list[RunStep]:
     """The shell-form RUNs of the patched file whose script is not in the pristine file."""
-    before = {r.script for s in dfm.parse(pristine).stages for r in s.runs}
-    return [r for s in dfm.parse(patched).stages for r in s.runs if not r.exec_form and r.script not in before]
+    before = {r.script for s in pristine.stages for r in s.runs}
+    return [r for s in patched.stages for r in s.runs if not r.exec_form and r.script not in before]
 
 
-def check_shellcheck(pristine: str, patched: str) -> list[Finding]:
+def check_shellcheck(pristine: Dockerfile, patched: Dockerfile) -> list[Finding]:
     """Every RUN script the patch adds or changes passes `shellcheck -s sh` (as sh runs it: one line)."""
     shellcheck = tool_path("shellcheck")
     findings = []

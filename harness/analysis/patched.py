@@ -12,11 +12,15 @@ from pathlib import Path
 
 from packaging.version import Version
 
+from harness.analysis import dockerfile as dfm
 from harness.analysis.findings import Finding
 from harness.analysis.release_profile import ReleaseProfile, release_profile_of
+from harness.analysis.semantic import detect_shape
+from harness.analysis.static import StaticChecks
 from harness.config.pins import Pin, Pins
 from harness.config.series import Choice, Variant, newest_release, tag_version
 from harness.errors import CheckFailed, PinMismatch
+from harness.knobs import Shape
 from harness.patch.apply import PatchReport, State, evaluate, patched_contents
 from harness.patch.patchfile import Patch, git_blob_id
 from harness.upstream.cache import DOCKERFILE, ResolvedRef, UpstreamCache
@@ -166,15 +170,25 @@ class RunMemo:
         return self.profiles[resolved.cargo_toml_blob]
 
 
+@dataclass(frozen=True, kw_only=True)
+class Analysis:
+    """What one run's checks of its refs share: how the static checks run, and what the run has worked out once.
+
+    Made once per run, where the run starts (the command), and passed whole.
+    """
+
+    checks: StaticChecks
+    memo: RunMemo = field(default_factory=RunMemo)
+
+
 def patch_ref(
     cache: UpstreamCache,
     ref: str,
     *,
     pins: Pins,
+    memo: RunMemo,
     forced_patch: Path | None = None,
-    memo: RunMemo | None = None,
 ) -> PatchedRef:
-    memo = memo if memo is not None else RunMemo()
     if (ref, forced_patch) in memo.patched_refs:
         return memo.patched_refs[ref, forced_patch]
     resolved = resolve_pinned(cache, ref, pins)
@@ -196,15 +210,34 @@ def patch_ref(
     return memo.patched_refs[ref, forced_patch]
 
 
+@dataclass(frozen=True, kw_only=True)
+class PatchedDockerfile:
+    """A patched Dockerfile as a build takes it: its bytes, parsed once, and the builder shape it has.
+
+    The build copy the harness makes of it (air-gapped, traced, its cache mounts isolated) keeps these
+    stages and COPY lines, so what a build reads of its Dockerfile is read from here, never parsed again.
+    """
+
+    data: bytes
+    parsed: dfm.Dockerfile
+    shape: Shape
+
+    @classmethod
+    def read(cls, data: bytes, *, shape: Shape | None = None) -> PatchedDockerfile:
+        """`data` parsed; `shape` as the series' variant says, else read from the file's COPY lines."""
+        parsed = dfm.parse(data.decode())
+        return cls(data=data, parsed=parsed, shape=shape or detect_shape(parsed))
+
+
 def applying_patch(
-    cache: UpstreamCache, ref: str, *, pins: Pins, forced_patch: Path | None = None
-) -> tuple[PatchedRef, bytes]:
+    cache: UpstreamCache, ref: str, *, pins: Pins, memo: RunMemo, forced_patch: Path | None = None
+) -> tuple[PatchedRef, PatchedDockerfile]:
     """`ref` patched off the tree, and its patched Dockerfile; refused when the patch does not apply.
 
     What a build, or its plan, starts from.
     """
-    patched_ref = patch_ref(cache, ref, pins=pins, forced_patch=forced_patch)
+    patched_ref = patch_ref(cache, ref, pins=pins, memo=memo, forced_patch=forced_patch)
     if patched_ref.patched is None:
         report = patched_ref.report
         raise CheckFailed(f"{patched_ref.patch_path.name} does not apply to {ref}: {report.state}: {report.reason}")
-    return patched_ref, patched_ref.patched
+    return patched_ref, PatchedDockerfile.read(patched_ref.patched, shape=patched_ref.choice.variant.shape)

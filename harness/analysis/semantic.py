@@ -43,7 +43,7 @@ EXECUTED_CHECKS = ("cargo-env", "target-flags", "move-step", "rustup-targets", "
 
 
 def check_dockerfile(
-    text: str,
+    df: Dockerfile,
     *,
     confinement: Confinement,
     name: str = "Dockerfile",
@@ -54,11 +54,10 @@ def check_dockerfile(
 
     The build script runs as `confinement` says; where it cannot run confined (and
     --unconfined was not given), the findings that need it are errors saying why.
-    Raises DockerfileError (a BadInput) if the file does not parse or has no
+    Raises DockerfileError (a BadInput) naming the file as `name` if it has no
     builder stage with one cargo build RUN.
     """
     try:
-        df = dfm.parse(text)
         stage = df.builder
         build_run = dfm.find_build_run(stage)
     except dfm.DockerfileError as e:

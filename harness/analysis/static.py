@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harness.analysis.confine import Confinement
+from harness.analysis.dockerfile import ParsedOnce
 from harness.analysis.findings import Finding
 from harness.analysis.lint import check_hadolint_new_findings, check_shellcheck
 from harness.analysis.semantic import check_dockerfile
@@ -19,6 +20,8 @@ class StaticChecks:
 
     confinement: Confinement
     verdicts: VerdictCache | None = None
+    parsed: ParsedOnce = field(default_factory=ParsedOnce)
+    """Every Dockerfile the run's checks read, parsed once however many checks and refs read it."""
 
 
 def not_text(exc: UnicodeDecodeError) -> str:
@@ -42,9 +45,10 @@ def check_patched(
     """
 
     def compute() -> list[Finding]:
-        findings = check_dockerfile(patched, confinement=checks.confinement, name=name, shape=shape)
+        patched_df = checks.parsed(patched, name=name)
+        findings = check_dockerfile(patched_df, confinement=checks.confinement, name=name, shape=shape)
         if pristine is not None:
-            findings += check_shellcheck(pristine, patched)
+            findings += check_shellcheck(checks.parsed(pristine, name=f"upstream's {name}"), patched_df)
             findings += check_hadolint_new_findings(pristine, patched, outputs=checks.verdicts)
         return findings
 

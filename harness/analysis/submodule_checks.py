@@ -18,15 +18,12 @@ from pathlib import Path
 from typing import Literal
 
 from harness.analysis.compat import CompatResult, StaticResult, check_ref, static_result_of, summarize_static
-from harness.analysis.patched import patch_ref, resolve_pinned, verify_pin
+from harness.analysis.patched import Analysis, patch_ref, resolve_pinned, verify_pin
 from harness.analysis.release_profile import describe_change, release_profile_of
-from harness.analysis.static import StaticChecks
 from harness.config.pins import shown_path
 from harness.config.run import Run
 from harness.patch.apply import State
-from harness.patch.patchfile import Patch
-from harness.upstream.cache import UpstreamCache
-from harness.upstream.submodule import Submodule, exact_tag, inspect_submodule, open_upstream
+from harness.upstream.submodule import Submodule, SubmoduleUpstream, exact_tag, inspect_submodule, open_upstream
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,12 +108,13 @@ class SuperprojectCheck:
         }
 
 
-def suggest_variant(cache: UpstreamCache, ref: str, *, label: str, run: Run, checks: StaticChecks) -> Suggestion:
-    """What the harness has for `ref` when the user's patch does not fit it."""
+def suggest_variant(upstream: SubmoduleUpstream, *, label: str, run: Run, analysis: Analysis) -> Suggestion:
+    """What the harness has for the upstream ref when the user's patch does not fit it."""
     config = run.in_superproject()
-    variant_ref = patch_ref(cache, ref, pins=run.pins)
+    ref = upstream.ref
+    variant_ref = patch_ref(upstream.cache, ref, pins=run.pins, memo=analysis.memo)
     choice = variant_ref.choice
-    static = summarize_static(variant_ref, checks=checks)
+    static = summarize_static(variant_ref, analysis=analysis)
     shown = shown_path(config.patch, config.root)
     return Suggestion(
         ref=label,
@@ -136,13 +134,13 @@ CheckKind = Literal["recorded", "recorded-static", "bump"]
 """The recorded commit (with the static checks or without), or the ref of a proposed bump."""
 
 
-def _check(run: Run, ref: str | None, *, kind: CheckKind, checks: StaticChecks, pre: bool = False) -> SuperprojectCheck:
+def _check(run: Run, ref: str | None, *, kind: CheckKind, analysis: Analysis, pre: bool = False) -> SuperprojectCheck:
     """The patch against `ref` (None: the commit the superproject records) of the run's submodule."""
     config = run.in_superproject()
     sub = inspect_submodule(config)
     ref = sub.recorded_commit if ref is None else ref
     pins = run.pins
-    Patch.load(config.patch)  # a bad patch is reported before any fetch
+    analysis.memo.patch(config.patch)  # a bad patch is reported before any fetch
     upstream = open_upstream(run, sub, ref, pre=pre)
     if upstream.latest is not None:
         ref = upstream.latest  # shown and checked as the tag it stands for
@@ -151,7 +149,7 @@ def _check(run: Run, ref: str | None, *, kind: CheckKind, checks: StaticChecks, 
     if tag is not None and tag != ref:
         # A commit the submodule's repository tags: the pin of that tag guards against a moved tag too.
         verify_pin(resolved, pins.get(tag))
-    result = check_ref(upstream.cache, upstream.ref, pins=pins, checks=checks, forced_patch=config.patch)
+    result = check_ref(upstream.cache, upstream.ref, pins=pins, analysis=analysis, forced_patch=config.patch)
     # A commit id the submodule's repository tags is shown by its tag; a name is shown as the user gave it.
     label = tag if tag is not None and ref == resolved.commit else ref
     result = replace(result, ref=label, patch=shown_path(config.patch, config.root))
@@ -165,11 +163,10 @@ def _check(run: Run, ref: str | None, *, kind: CheckKind, checks: StaticChecks, 
     suggestion = None
     if not result.ok and result.state != State.UPSTREAMED:
         suggestion = suggest_variant(
-            upstream.cache,
-            upstream.ref,
+            upstream,
             label=label,
             run=run,
-            checks=checks,
+            analysis=analysis,
         )
     return SuperprojectCheck(
         superproject=config.root,
@@ -187,13 +184,13 @@ def _check(run: Run, ref: str | None, *, kind: CheckKind, checks: StaticChecks, 
     )
 
 
-def verify(run: Run, *, checks: StaticChecks, static: bool = True) -> SuperprojectCheck:
+def verify(run: Run, *, analysis: Analysis, static: bool = True) -> SuperprojectCheck:
     """The patch against the Dockerfile of the commit the superproject records: state, hunks, static checks."""
     kind: CheckKind = "recorded-static" if static else "recorded"
-    return _check(run, None, kind=kind, checks=checks)
+    return _check(run, None, kind=kind, analysis=analysis)
 
 
-def check_bump(run: Run, ref: str, *, checks: StaticChecks, pre: bool = False) -> SuperprojectCheck:
+def check_bump(run: Run, ref: str, *, analysis: Analysis, pre: bool = False) -> SuperprojectCheck:
     """Would the patch still fit if the submodule moved to `ref`? Nothing of the superproject is written.
     `ref` may be `latest`, the newest release tag (pre-releases too with `pre`)."""
-    return _check(run, ref, kind="bump", checks=checks, pre=pre)
+    return _check(run, ref, kind="bump", analysis=analysis, pre=pre)

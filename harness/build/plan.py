@@ -18,7 +18,7 @@ from pathlib import Path
 
 from harness.analysis import dockerfile as dfm
 from harness.analysis import environment
-from harness.analysis.semantic import detect_shape
+from harness.analysis.patched import PatchedDockerfile
 from harness.build.baseimage import LocalRustImage
 from harness.build.rootfs import DEBIAN_VERSIONS
 from harness.build.runtimeimage import DISTROLESS_PREFIX, NONROOT_UID, LocalRuntimeImage
@@ -61,6 +61,11 @@ class BuildPlan:
     ref: str
     dockerfile: bytes
     """The build copy: the patched Dockerfile, byte for byte but for an air-gapped syntax line."""
+    parsed: dfm.Dockerfile
+    """The patched Dockerfile as parsed: the build copy has its stages, ARGs and COPY lines (what it adds, the
+    tracer's stage, comes after the builder stage and is read by nothing here)."""
+    shape: Shape
+    """The builder shape of the patched Dockerfile."""
     context: Path
     source: str
     """`standin`, `full` or a path."""
@@ -129,13 +134,13 @@ TRACER_DEVIATIONS = (
 )
 
 
-def add_tracer(dockerfile: bytes) -> bytes:
+def add_tracer(dockerfile: bytes, parsed: dfm.Dockerfile) -> bytes:
     """The build copy with the rustc wrapper before the builder stage's build RUN, and the records' own stage.
 
+    `parsed` is `dockerfile` as parsed: the build copy keeps the patched file's lines until here.
     The stage goes right after the builder stage, not at the end: the last stage stays the
     image users ship, and a stage nothing depends on is not built unless asked for.
     """
-    parsed = dfm.parse(dockerfile.decode())
     if any(stage.name and stage.name.lower() == TRACE_STAGE for stage in parsed.stages):
         raise BadInput(f"the Dockerfile already has a stage named {TRACE_STAGE}: it cannot be traced")
     builder = parsed.builder
@@ -160,8 +165,7 @@ class BaseImageNeed:
     rustc_version: str
 
 
-def base_image_need(patched_dockerfile: bytes, build_args: Mapping[str, str]) -> BaseImageNeed:
-    parsed = dfm.parse(drop_syntax_line(patched_dockerfile)[0].decode())
+def base_image_need(parsed: dfm.Dockerfile, build_args: Mapping[str, str]) -> BaseImageNeed:
     defaults = {a.name: a.default for a in parsed.global_args}
     return BaseImageNeed(
         suite=build_args.get(DEBIAN_VERSION_NAME) or defaults.get(DEBIAN_VERSION_NAME) or DEFAULT_SUITE,
@@ -175,7 +179,7 @@ class PlanSource:
     air-gapped, the local stand-in for upstream's Rust image."""
 
     ref: str
-    patched_dockerfile: bytes
+    patched: PatchedDockerfile
     context: Path
     source: str
     """`standin`, `full` or a path, as the user gave it."""
@@ -197,7 +201,8 @@ def plan_build(
     `run_id` makes this build's VERGEN_GIT_DESCRIBE, the marker its processes carry. With `tracer`
     (the directory holding the rustc wrapper's source) the build is traced.
     """
-    ref, patched_dockerfile, context, source = what.ref, what.patched_dockerfile, what.context, what.source
+    ref, context, source = what.ref, what.context, what.source
+    patched_dockerfile, parsed = what.patched.data, what.patched.parsed
     base_image, builder = what.base_image, what.builder
     air_gapped = base_image is not None
     args = dict(build_args)
@@ -214,11 +219,15 @@ def plan_build(
         deviations.append(f"{DESCRIBE} set to a per-run value so the build step runs, not the layer cache")
     contexts: dict[str, str | Path] = {}
     dockerfile = patched_dockerfile
+    if tracer is not None:
+        # Before the syntax line goes: the parsed lines are the patched file's (isolating a mount keeps them).
+        dockerfile = add_tracer(dockerfile, parsed)
+        contexts[TRACER_CONTEXT] = tracer
     if base_image is not None:
-        dockerfile, dropped = drop_syntax_line(patched_dockerfile)
+        dockerfile, dropped = drop_syntax_line(dockerfile)
         if dropped:
             deviations.append(f"air-gapped: dropped the line {dropped!r} (BuildKit's built-in frontend is used)")
-        need = base_image_need(patched_dockerfile, args)
+        need = base_image_need(parsed, args)
         image, suite, wanted_rustc = base_image, need.suite, need.rustc_version
         contexts.update(image.build_contexts())
         if wanted_rustc != image.rustc_version:
@@ -230,13 +239,13 @@ def plan_build(
         else:
             deviations.append(f"base image {image.tag} stands in for {image.upstream_ref}")
     if tracer is not None:
-        dockerfile = add_tracer(dockerfile)
-        contexts[TRACER_CONTEXT] = tracer
         deviations.extend(TRACER_DEVIATIONS)
     digest = hashlib.sha256(repr((ref, source, sorted(args.items()), tracer is not None)).encode()).hexdigest()[:12]
     return BuildPlan(
         ref=ref,
         dockerfile=dockerfile,
+        parsed=parsed,
+        shape=what.patched.shape,
         context=context,
         source=source,
         build_args=args,
@@ -249,11 +258,6 @@ def plan_build(
     )
 
 
-def plan_shape(plan: BuildPlan) -> Shape:
-    """The builder shape of the Dockerfile being built, read from its COPY lines."""
-    return detect_shape(dfm.parse(plan.dockerfile.decode()))
-
-
 def runtime_bases(parsed: dfm.Dockerfile, build_args: Mapping[str, str]) -> tuple[str, ...]:
     """The distroless images the Dockerfile's stages start from, their ARGs expanded as BuildKit expands them."""
     meta = environment.global_arg_values(parsed, build_args, targetarch=TARGETARCH)
@@ -261,9 +265,8 @@ def runtime_bases(parsed: dfm.Dockerfile, build_args: Mapping[str, str]) -> tupl
     return tuple(dict.fromkeys(base for base in bases if base.startswith(DISTROLESS_PREFIX)))
 
 
-def runtime_suite(patched_dockerfile: bytes, build_args: Mapping[str, str]) -> str | None:
+def runtime_suite(parsed: dfm.Dockerfile, build_args: Mapping[str, str]) -> str | None:
     """The Debian suite of the distroless base the final stage runs on (None: it has none)."""
-    parsed = dfm.parse(drop_syntax_line(patched_dockerfile)[0].decode())
     suites = {version: suite for suite, version in DEBIAN_VERSIONS.items()}
     found = set()
     for base in runtime_bases(parsed, build_args):
@@ -286,7 +289,7 @@ def plan_final(
     the `frontend` and `policy` stages are replaced by those directories; with `runtime_image`
     the distroless bases by that local image.
     """
-    parsed = dfm.parse(builder.dockerfile.decode())
+    parsed = builder.parsed
     named = {stage.name.lower() for stage in parsed.stages if stage.name}
     contexts = dict(builder.build_contexts)
     deviations = list(builder.deviations)
@@ -316,7 +319,7 @@ def plan_final(
 
 def shipped_binary(plan: BuildPlan) -> str:
     """The file of the builder stage that the last stage copies to /usr/local/bin/mas-cli (for TARGETARCH)."""
-    parsed = dfm.parse(plan.dockerfile.decode())
+    parsed = plan.parsed
     last = parsed.stages[-1]
     for copy in last.copies_from:
         if copy.source_stage.lower() == BUILDER_STAGE and copy.dest == SHIPPED_BINARY:

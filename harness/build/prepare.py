@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import resources
-from harness.analysis.patched import applying_patch
+from harness.analysis.patched import PatchedDockerfile, RunMemo, applying_patch
 from harness.analysis.release_profile import ReleaseProfile, release_profile_of
 from harness.build.baseimage import LocalRustImage, ensure_rust_base_image
 from harness.build.builders import ENGINE_DRIVER, LOCAL_ENGINE, BuildTarget
@@ -38,7 +38,7 @@ class BuildInputs:
     ref: str
     source: str
     """`standin`, `full` or a path, as the user gave it."""
-    patched_dockerfile: bytes
+    patched: PatchedDockerfile
     context: Path
     release: ReleaseProfile
     """Upstream's own [profile.release] at the ref."""
@@ -74,7 +74,7 @@ def prepare_build(run: Run, spec: BuildSpec, *, ref: str, build_args: Mapping[st
     target = resolve_builder(spec.builder, load=spec.load, export=spec.export)
     log.info("builder %s; images %s", target.describe(), target.images.describe())
     cache = open_cache(run)
-    patched_ref, patched = applying_patch(cache, ref, pins=run.pins, forced_patch=spec.forced_patch)
+    patched_ref, patched = applying_patch(cache, ref, pins=run.pins, memo=RunMemo(), forced_patch=spec.forced_patch)
     release = release_profile_of(cache, patched_ref.resolved)
     work_dir = run.cache_dir / "work"
     context = build_context(
@@ -83,10 +83,10 @@ def prepare_build(run: Run, spec: BuildSpec, *, ref: str, build_args: Mapping[st
     base_image = runtime_image = None
     gapped = air_gapped if air_gapped is not None else not registry_reachable()
     if gapped:
-        need = base_image_need(patched, build_args)
+        need = base_image_need(patched.parsed, build_args)
         base_image = ensure_rust_base_image(need.suite, work_dir=work_dir)
     if stage == "final" and gapped:
-        suite = runtime_suite(patched, build_args)
+        suite = runtime_suite(patched.parsed, build_args)
         runtime_image = ensure_runtime_image(suite, work_dir=work_dir) if suite else None
     local_images = [image.tag for image in (base_image, runtime_image) if image is not None]
     if local_images:
@@ -94,7 +94,7 @@ def prepare_build(run: Run, spec: BuildSpec, *, ref: str, build_args: Mapping[st
     return BuildInputs(
         ref=ref,
         source=source,
-        patched_dockerfile=patched,
+        patched=patched,
         context=context,
         release=release,
         base_image=base_image,

@@ -38,7 +38,7 @@ from harness.build.images import (
     inspect_final_image,
     inspect_image,
 )
-from harness.build.plan import BuildPlan, PlanSource, plan_build, plan_final, plan_shape, shipped_binary
+from harness.build.plan import BuildPlan, PlanSource, plan_build, plan_final, shipped_binary
 from harness.build.prepare import STANDIN, BuildInputs
 from harness.build.progress import BuildProgress
 from harness.build.progress_stream import failure_reason, lock_package_count
@@ -253,7 +253,7 @@ class BuildReport:
 
 def run_binary(plan: BuildPlan) -> str:
     """The binary of the builder's image that runs here: the TARGETARCH one (the other architecture's cannot)."""
-    return binary_name(plan_shape(plan), ARCH_TRIPLES[TARGETARCH])
+    return binary_name(plan.shape, ARCH_TRIPLES[TARGETARCH])
 
 
 def judge(
@@ -270,7 +270,7 @@ def judge(
     if facts is None:
         return tuple(checks)
     targets = requested_targets(plan.build_args)
-    expected = expected_binaries(targets, shape=plan_shape(plan))
+    expected = expected_binaries(targets, shape=plan.shape)
     checks.append(
         Check(
             name="binaries",
@@ -551,7 +551,7 @@ def build_ref(
     plan = plan_build(
         PlanSource(
             ref=inputs.ref,
-            patched_dockerfile=inputs.patched_dockerfile,
+            patched=inputs.patched,
             context=inputs.context,
             source=inputs.source,
             base_image=inputs.base_image,

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.config.run import Run
-from harness.errors import CommandFailed, UpstreamError
+from harness.errors import CommandFailed, ToolFailed, UpstreamError
 from harness.files import MAX_INPUT_BYTES
 from harness.proc import git
 from harness.proc import run as run_process
@@ -304,7 +304,12 @@ class UpstreamCache:
             self._git(*_HOUSEKEEPING_UNDER_THE_LOCK, *args)
         except CommandFailed as exc:
             shown = " ".join(s.rsplit(":", 1)[-1].removeprefix(_TAGS).removeprefix(_BRANCHES) for s in specs)
-            raise UpstreamError(f"cannot fetch {shown} from upstream {self.source.location}: {exc}") from None
+            message = f"cannot fetch {shown} from upstream {self.source.location}: {exc}"
+            if any(":" not in spec for spec in specs):
+                # A commit id the user named, which the remote may simply not have.
+                raise UpstreamError(message) from None
+            # The remote listed these refs a moment ago: a fetch of them that fails is git's or the network's.
+            raise ToolFailed(message) from None
 
     def _sync(self, wanted: Sequence[WantedRef]) -> None:
         """Make the cache hold what the remote says each ref is now, fetching what it lacks in one go."""
@@ -474,9 +479,7 @@ class UpstreamCache:
             with self._locked():
                 self._git(*args)
         except CommandFailed as exc:
-            raise UpstreamError(
-                f"cannot fetch {len(blobs)} blob(s) from upstream {self.source.location}: {exc}"
-            ) from None
+            raise ToolFailed(f"cannot fetch {len(blobs)} blob(s) from upstream {self.source.location}: {exc}") from None
 
     def read_blob(self, blob: str) -> bytes:
         return self.read_blobs([blob])[blob]

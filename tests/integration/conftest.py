@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from python_on_whales import docker
 
+from harness.analysis import dockerfile as dfm
 from harness.build.baseimage import ensure_rust_base_image
 from harness.build.docker_engine import Engine, check_engine
 from harness.build.plan import base_image_need, runtime_suite
@@ -51,7 +52,7 @@ def engine() -> Engine:
 def standin_base_images(dockerfile_texts: DockerfileTexts, work_dir: Path) -> list[str]:
     """The local base images an air-gapped build of the stand-in's final stage of STANDIN_RELEASE starts from, made
     on the first engine as the harness makes them (reused when they are there already)."""
-    patched = dockerfile_texts(STANDIN_RELEASE)[1].encode()
+    patched = dfm.parse(dockerfile_texts(STANDIN_RELEASE)[1])
     images = [ensure_rust_base_image(base_image_need(patched, {}).suite, work_dir=work_dir).tag]
     suite = runtime_suite(patched, {})
     if suite:

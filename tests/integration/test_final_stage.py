@@ -8,9 +8,15 @@ distroless base are stand-ins too, each named in the report's deviations.
 
 from __future__ import annotations
 
-import pytest
+import json
+from pathlib import Path
 
-from tests.support import HarnessBuild
+import pytest
+from python_on_whales import docker
+
+from harness.build.docker_engine import Engine
+from harness.cli.main import main
+from tests.support import HarnessBuild, count_parses
 
 pytestmark = pytest.mark.integration
 
@@ -61,3 +67,19 @@ def test_the_other_architecture_only_fails_naming_the_missing_binary(harness_bui
     assert "MAS_BUILD_TARGETS" in checks["final build"]["detail"]
     assert build.final.get("image") is None
     assert "mas-cli-amd64" in (build.report_dir / "final" / "build.log").read_text()
+
+
+def test_one_final_build_parses_its_dockerfile_once(
+    engine: Engine, bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parses = count_parses(monkeypatch)
+    argv = ["build", "--ref", "v1.19.0", "--stage", "final", "--source", "standin", "--upstream", str(bundle)]
+    argv += ["--cache-dir", str(tmp_path / "cache"), "--report-dir", str(tmp_path / "report")]
+    try:
+        assert main(argv) == 0
+    finally:
+        report = json.loads((tmp_path / "report" / "report.json").read_text())
+        made = [tag for tag in (report.get("image"), (report.get("final") or {}).get("image")) if tag]
+        docker.image.remove([tag for tag in made if docker.image.exists(tag)], force=True)
+    assert len(parses) == 1, "the patched Dockerfile, and nothing made of it"
+    assert list(parses.values()) == [1]

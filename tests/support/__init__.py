@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
+
+from harness.analysis import dockerfile as dfm
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"
 BUNDLE = Path(os.environ.get("MAS_HARNESS_BUNDLE", SHARED / "upstream/mas-dockerfiles.bundle"))
@@ -62,6 +65,19 @@ STANDIN_RELEASE = "v1.19.0"
 """The release whose final image the stand-in compose test runs (the v1.18+ shape)."""
 HarnessBuild = Callable[..., Build]
 """`harness_build(ref, *build_args, stage="final", source="standin")`: a build, made once per session."""
+
+
+def count_parses(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """How many times each Dockerfile text is parsed from here on: BuildKit's parser, wrapped for the test."""
+    counts: Counter[str] = Counter()
+    parse = dfm.parse
+
+    def counted(text: str) -> dfm.Dockerfile:
+        counts[text] += 1
+        return parse(text)
+
+    monkeypatch.setattr(dfm, "parse", counted)
+    return counts
 
 
 def git(cwd: Path, *args: str) -> str:

@@ -5,7 +5,7 @@ from pathlib import Path
 from harness.analysis.compat import StaticResult, check_refs, resolvable_refs, static_result_of
 from harness.analysis.findings import Finding
 from harness.analysis.static import check_patched
-from harness.cli.commands.run_context import open_checks, with_run_facts
+from harness.cli.commands.run_context import open_analysis, open_checks, with_run_facts
 from harness.config.requests import CheckRequest
 from harness.config.run import Run
 from harness.errors import BadInput
@@ -49,7 +49,7 @@ def _check_dockerfile(run: Run, dockerfile: Path, *, pristine: Path | None) -> O
 def _check_refs(run: Run, request: CheckRequest) -> Outcome:
     """Each patched (off the tree) and checked; a ref that does not resolve is reported as one that failed."""
     cache = open_cache(run)
-    checks = open_checks(run)
+    analysis = open_analysis(run)
     refs = request.refs
     newest = latest_tag(cache, pre=False) if LATEST in refs else None
     chosen = [newest if ref == LATEST and newest else ref for ref in refs]
@@ -57,7 +57,7 @@ def _check_refs(run: Run, request: CheckRequest) -> Outcome:
     if not chosen:
         raise BadInput(f"nothing to check: {run.pins.source} pins no release expected to apply")
     good, errors = resolvable_refs(cache, chosen)
-    results = check_refs(cache, good, pins=run.pins, checks=checks, forced_patch=request.forced_patch)
+    results = check_refs(cache, good, pins=run.pins, analysis=analysis, forced_patch=request.forced_patch)
     unchecked = [
         StaticResult(
             ref=error.ref,
@@ -71,4 +71,4 @@ def _check_refs(run: Run, request: CheckRequest) -> Outcome:
         newest,
         source=cache.source.location,
     )
-    return with_run_facts(outcome, checks=checks, upstream=run.pins_upstream(), offline=run.offline)
+    return with_run_facts(outcome, checks=analysis.checks, upstream=run.pins_upstream(), offline=run.offline)

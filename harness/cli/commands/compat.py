@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 from harness.analysis.compat import check_refs, latest_release_tag, refs_to_check, resolvable_refs
 from harness.analysis.submodule_checks import check_bump, verify
-from harness.cli.commands.run_context import open_checks, with_run_facts
+from harness.cli.commands.run_context import open_analysis, with_run_facts
 from harness.config.requests import CompatRequest
 from harness.config.run import Run
 from harness.errors import BadInput
@@ -23,16 +23,16 @@ def compat(run: Run, request: CompatRequest) -> Outcome:
     if request.forced_patch is not None:
         Patch.load(request.forced_patch)  # bad input is reported before any fetch
     cache = open_cache(run)
-    checks = open_checks(run)
+    analysis = open_analysis(run)
     refs, pre = request.refs, request.pre
     good, errors = resolvable_refs(cache, refs_to_check(cache, run.pins, refs=refs, latest=request.latest, pre=pre))
-    results = check_refs(cache, good, pins=run.pins, checks=checks, forced_patch=request.forced_patch)
+    results = check_refs(cache, good, pins=run.pins, analysis=analysis, forced_patch=request.forced_patch)
     upstream = run.pins_upstream()
     outcome = compat_outcome(results, upstream=upstream, errors=errors)
     # The listing is the run's own, remembered by the cache: naming the tag again asks the remote nothing more.
     newest = latest_release_tag(cache, pre=pre) if asks_latest(refs=refs, latest=request.latest) else None
     outcome = with_latest(outcome, newest, source=cache.source.location)
-    return with_run_facts(outcome, checks=checks, upstream=upstream, offline=run.offline)
+    return with_run_facts(outcome, checks=analysis.checks, upstream=upstream, offline=run.offline)
 
 
 def asks_latest(*, refs: Sequence[str], latest: bool) -> bool:
@@ -50,10 +50,10 @@ def superproject_bump_ref(*, bump_to: str | None, refs: Sequence[str], latest: b
 
 
 def _compat_superproject(run: Run, request: CompatRequest) -> Outcome:
-    checks = open_checks(run)
+    analysis = open_analysis(run)
     if request.bump_to is not None:
-        check = check_bump(run, request.bump_to, checks=checks, pre=request.pre)
+        check = check_bump(run, request.bump_to, analysis=analysis, pre=request.pre)
     else:
-        check = verify(run, checks=checks, static=False)
+        check = verify(run, analysis=analysis, static=False)
     outcome = superproject_outcome(check, command="compat")
-    return with_run_facts(outcome, checks=checks, upstream=check.source, offline=run.offline)
+    return with_run_facts(outcome, checks=analysis.checks, upstream=check.source, offline=run.offline)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from harness.analysis.compat import variant_for
-from harness.cli.commands.run_context import open_checks
+from harness.cli.commands.run_context import open_analysis
 from harness.config.requests import ExportRequest
 from harness.config.run import Run
 from harness.errors import BadInput
@@ -16,7 +16,7 @@ def export(run: Run, request: ExportRequest) -> Outcome:
     output, force = request.output, request.force
     upstream = open_ref(run, request.ref, pre=request.pre)
     ref = upstream.ref
-    variant_ref, static = variant_for(upstream.cache, ref, pins=run.pins, checks=open_checks(run))
+    variant_ref, static = variant_for(upstream.cache, ref, pins=run.pins, analysis=open_analysis(run))
     written = variant_ref.patched is not None
     if written:
         try:

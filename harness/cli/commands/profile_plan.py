@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.analysis.patched import applying_patch
+from harness.analysis.patched import RunMemo, applying_patch
 from harness.analysis.release_profile import ReleaseProfile, release_profile_of, upstream_profile
 from harness.config.pins import newest_applying_pin
 from harness.config.profiles import BASELINE, Profile, builtin_profiles, select_profiles
@@ -37,7 +37,7 @@ def profile_plan(run: Run, request: ProfileRequest) -> Outcome:
     extra_args = parse_build_args(request.spec.build_args)
     ref = request.ref or newest_applying_pin(run.pins)
     cache = open_cache(run)
-    patched_ref, _ = applying_patch(cache, ref, pins=run.pins)
+    patched_ref, _ = applying_patch(cache, ref, pins=run.pins, memo=RunMemo())
     release = release_profile_of(cache, patched_ref.resolved)
     profiles = profiles_for(run, names, ref=ref, release=release)
     return profile_plan_outcome(ref=ref, release=release, profiles=profiles, base_build_args=extra_args)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from harness.analysis.confine import Confinement, detect
+from harness.analysis.patched import Analysis
 from harness.analysis.static import StaticChecks
 from harness.analysis.verdicts import VerdictCache
 from harness.config.run import Run
@@ -19,6 +20,11 @@ def open_checks(run: Run) -> StaticChecks:
         confinement=detect(unconfined=run.unconfined),
         verdicts=VerdictCache.in_cache_dir(run.cache_dir, reuse=run.reuse_verdicts),
     )
+
+
+def open_analysis(run: Run) -> Analysis:
+    """The run's static checks (open_checks) and the memo of what it works out once, made once for the command."""
+    return Analysis(checks=open_checks(run))
 
 
 def confinement_notes(confinement: Confinement) -> tuple[str, ...]:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from harness.analysis.submodule_checks import verify as verify_recorded
-from harness.cli.commands.run_context import open_checks, with_run_facts
+from harness.cli.commands.run_context import open_analysis, with_run_facts
 from harness.config.run import Run
 from harness.report.views import superproject_outcome
 from harness.results import Outcome
@@ -9,7 +9,7 @@ from harness.results import Outcome
 
 def verify(run: Run) -> Outcome:
     """The superproject's patch against the commit it records: applies, and passes the static checks."""
-    checks = open_checks(run)
-    check = verify_recorded(run, checks=checks)
+    analysis = open_analysis(run)
+    check = verify_recorded(run, analysis=analysis)
     outcome = superproject_outcome(check, command="verify")
-    return with_run_facts(outcome, checks=checks, upstream=check.source, offline=run.offline)
+    return with_run_facts(outcome, checks=analysis.checks, upstream=check.source, offline=run.offline)

@@ -127,7 +127,7 @@ def test_a_run_that_sleeps_past_the_limit_is_stopped_there_and_fails(
     text = hostile(dockerfile_texts("v1.19.0")[1], f"if {ONE_SCENARIO}; then sleep 86400; fi")
     quick = replace(confinement, time_limit=2.0)
 
-    findings = check_dockerfile(text, confinement=quick, shape="single")
+    findings = check_dockerfile(dfm.parse(text), confinement=quick, shape="single")
 
     [limit] = [f for f in findings if f.check == "script-limits"]
     assert not limit.ok
@@ -144,7 +144,7 @@ def test_a_fork_bomb_is_held_to_the_process_limit_and_stopped_at_the_time_limit(
     text = hostile(dockerfile_texts("v1.19.0")[1], f"if {ONE_SCENARIO}; then {bomb}; fi")
     quick = replace(confinement, time_limit=2.0)
 
-    findings = check_dockerfile(text, confinement=quick, shape="single")
+    findings = check_dockerfile(dfm.parse(text), confinement=quick, shape="single")
 
     [limit] = [f for f in findings if f.check == "script-limits"]
     assert "stopped after 2s" in limit.message
@@ -177,7 +177,9 @@ def without_confinement(reason: str = "simulated: this machine forbids user name
 def test_without_confinement_the_executed_checks_are_errors_that_say_why_and_what_to_do(
     dockerfile_texts: DockerfileTexts,
 ) -> None:
-    findings = check_dockerfile(dockerfile_texts("v1.19.0")[1], confinement=without_confinement(), shape="single")
+    findings = check_dockerfile(
+        dfm.parse(dockerfile_texts("v1.19.0")[1]), confinement=without_confinement(), shape="single"
+    )
 
     errors = [f for f in findings if f.error]
     assert {f.check for f in errors} == set(EXECUTED_CHECKS)

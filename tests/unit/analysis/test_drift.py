@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from harness.analysis.drift import nearest_pin
+from harness.analysis.patched import RunMemo
 from harness.config.pins import load_pins
 from harness.config.series import Choice
 
@@ -13,7 +14,7 @@ def test_nearest_pin_is_the_same_patch_at_or_below_the_version() -> None:
 
     def nearest(ref: str, described: str | None = None) -> str | None:
         choice: Choice = series.choose(ref, described=described)
-        pin = nearest_pin(pins, choice, choice.variant.patch)
+        pin = nearest_pin(pins, choice, choice.variant.patch, memo=RunMemo())
         return pin.tag if pin else None
 
     assert nearest("v1.17.5") == "v1.17.0"

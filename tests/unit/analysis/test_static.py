@@ -6,7 +6,7 @@ import pytest
 
 from harness.analysis import dockerfile as dfm
 from harness.analysis.confine import Confinement
-from harness.analysis.dockerfile import DockerfileError
+from harness.analysis.dockerfile import DockerfileError, ParsedOnce
 from harness.analysis.findings import Finding
 from harness.analysis.lint import check_hadolint_new_findings, check_shellcheck, tool_path
 from harness.analysis.semantic import check_dockerfile, detect_shape
@@ -66,7 +66,9 @@ def test_patched_dockerfiles_pass_every_check(
 def test_upstream_dockerfile_fails_the_checks(
     confinement: Confinement, dockerfile_texts: DockerfileTexts, tag: str, shape: Shape, expected: set[str]
 ) -> None:
-    findings = check_dockerfile(dockerfile_texts(tag)[0], name="upstream", shape=shape, confinement=confinement)
+    findings = check_dockerfile(
+        dfm.parse(dockerfile_texts(tag)[0]), name="upstream", shape=shape, confinement=confinement
+    )
     assert failing(findings) == expected, [f for f in findings if not f.ok]
 
 
@@ -76,14 +78,14 @@ def test_the_shape_is_read_from_the_copy_lines_when_not_given(
     assert detect_shape(dfm.parse(dockerfile_texts("v0.14.0")[1])) == "per-arch"
     assert detect_shape(dfm.parse(dockerfile_texts("v1.7.0")[1])) == "per-arch"
     assert detect_shape(dfm.parse(dockerfile_texts("v1.18.0")[1])) == "single"
-    assert failing(check_dockerfile(dockerfile_texts("v1.18.0")[1], confinement=confinement)) == set()
+    assert failing(check_dockerfile(dfm.parse(dockerfile_texts("v1.18.0")[1]), confinement=confinement)) == set()
 
 
 def test_one_shape_does_not_pass_for_the_other(confinement: Confinement, dockerfile_texts: DockerfileTexts) -> None:
     """The shapes are different rules, not a looser common one: each patched file fails the other's."""
-    single = check_dockerfile(dockerfile_texts("v1.18.0")[1], shape="per-arch", confinement=confinement)
+    single = check_dockerfile(dfm.parse(dockerfile_texts("v1.18.0")[1]), shape="per-arch", confinement=confinement)
     assert failing(single) == {"cargo-env", "target-flags", "move-step", "rustup-targets"}
-    per_arch = check_dockerfile(dockerfile_texts("v1.7.0")[1], shape="single", confinement=confinement)
+    per_arch = check_dockerfile(dfm.parse(dockerfile_texts("v1.7.0")[1]), shape="single", confinement=confinement)
     assert failing(per_arch) == {"move-step", "targets-validated"}
 
 
@@ -208,7 +210,7 @@ def test_mutant_is_caught_by_the_right_check(confinement: Confinement, patched: 
     text = patched
     for old, new in edits:
         text = mutate(text, old, new)
-    assert failing(check_dockerfile(text, shape="per-arch", confinement=confinement)) == expected
+    assert failing(check_dockerfile(dfm.parse(text), shape="per-arch", confinement=confinement)) == expected
 
 
 # --- the v0.14 shape: a two-target build, then upstream's two separate move steps -----------------
@@ -250,7 +252,7 @@ def test_v0_14_shape_may_move_in_a_separate_step(confinement: Confinement, docke
     text = mutate(
         dockerfile_texts("v0.14.0")[1], MOVE_LOOP.replace("    ", "  ", 1), SEPARATE_MOVE_STEP.replace("    ", "  ", 1)
     )
-    findings = check_dockerfile(text, shape="per-arch", confinement=confinement)
+    findings = check_dockerfile(dfm.parse(text), shape="per-arch", confinement=confinement)
     assert failing(findings) == set()
     assert any("with the move steps at line" in f.message for f in findings if f.check == "move-step")
 
@@ -263,7 +265,7 @@ def test_v0_14_mutant_is_caught_by_the_right_check(
     text = dockerfile_texts("v0.14.0")[1]
     for old, new in edits:
         text = mutate(text, old, new)
-    assert failing(check_dockerfile(text, shape="per-arch", confinement=confinement)) == expected
+    assert failing(check_dockerfile(dfm.parse(text), shape="per-arch", confinement=confinement)) == expected
 
 
 # --- the v1.18+ shape: one target per build, from TARGETARCH, moved to /usr/local/bin/mas-cli ---------
@@ -337,49 +339,51 @@ def test_v1_18_mutant_is_caught_by_the_right_check(
     text = dockerfile_texts("v1.18.0")[1]
     for old, new in edits:
         text = mutate(text, old, new)
-    assert failing(check_dockerfile(text, shape="single", confinement=confinement)) == expected
+    assert failing(check_dockerfile(dfm.parse(text), shape="single", confinement=confinement)) == expected
 
 
 def test_findings_point_at_the_line(confinement: Confinement, patched: str) -> None:
     text = mutate(patched, "ARG CARGO_BUILD_JOBS=2\n", "ARG CARGO_BUILD_JOBS=16\n")
-    [bad] = [f for f in check_dockerfile(text, confinement=confinement) if not f.ok]
+    [bad] = [f for f in check_dockerfile(dfm.parse(text), confinement=confinement) if not f.ok]
     assert (bad.check, bad.line) == ("knobs-declared", 122)
     assert "'16'" in bad.message and "'2'" in bad.message
 
     text = mutate(patched, ENV_BLOCK, "")
-    assert {(f.check, f.line) for f in check_dockerfile(text, confinement=confinement) if not f.ok} == {
+    assert {(f.check, f.line) for f in check_dockerfile(dfm.parse(text), confinement=confinement) if not f.ok} == {
         ("cargo-env", 131)
     }  # the RUN, moved up
 
     text = mutate(patched, DPKG_RUN, "RUN rustup target add aarch64-unknown-linux-gnu\n\n" + DPKG_RUN)
-    assert [(f.check, f.line) for f in check_dockerfile(text, confinement=confinement) if not f.ok] == [
+    assert [(f.check, f.line) for f in check_dockerfile(dfm.parse(text), confinement=confinement) if not f.ok] == [
         ("rustup-targets", 81)
     ]
 
 
 def test_knob_defaults_are_a_parameter(confinement: Confinement, patched: str) -> None:
     defaults = {**KNOB_DEFAULTS, "CARGO_BUILD_JOBS": "4"}
-    assert failing(check_dockerfile(patched, knob_defaults=defaults, confinement=confinement)) == {"knobs-declared"}
+    assert failing(check_dockerfile(dfm.parse(patched), knob_defaults=defaults, confinement=confinement)) == {
+        "knobs-declared"
+    }
 
 
 def test_unparsable_file_is_bad_input(confinement: Confinement) -> None:
     with pytest.raises(BadInput, match=r"broken\.Dockerfile: .*does not parse"):
-        check_dockerfile("FROM a\nENV x\n", name="broken.Dockerfile", confinement=confinement)
+        ParsedOnce()("FROM a\nENV x\n", name="broken.Dockerfile")
     with pytest.raises(DockerfileError, match="no stage named `builder`"):
-        check_dockerfile("FROM a\nRUN true\n", confinement=confinement)
+        check_dockerfile(dfm.parse("FROM a\nRUN true\n"), confinement=confinement)
 
 
 def test_shellcheck_flags_a_changed_run(dockerfile_texts: DockerfileTexts) -> None:
     pristine, patched = dockerfile_texts("v1.7.0")
     text = mutate(patched, 'for seen in "$@"; do', "for seen in $@; do")
-    [bad] = [f for f in check_shellcheck(pristine, text) if not f.ok]
+    [bad] = [f for f in check_shellcheck(dfm.parse(pristine), dfm.parse(text)) if not f.ok]
     assert bad.line == 135 and "SC2068" in bad.message
 
 
 def test_shellcheck_ignores_unchanged_runs(dockerfile_texts: DockerfileTexts) -> None:
     pristine, _ = dockerfile_texts("v1.7.0")
     # Upstream's own apt-get RUN has an SC2046 warning; an unchanged file has nothing to check.
-    assert check_shellcheck(pristine, pristine) == [
+    assert check_shellcheck(dfm.parse(pristine), dfm.parse(pristine)) == [
         Finding(check="shellcheck", ok=True, line=None, message="the patch adds or changes no RUN")
     ]
 

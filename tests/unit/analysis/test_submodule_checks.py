@@ -19,7 +19,7 @@ from harness.errors import BadInput
 from harness.patch.apply import patched_contents
 from harness.patch.patchfile import Patch
 from harness.resources import patches_dir, pins_file
-from tests.support import git
+from tests.support import count_parses, git
 
 SUBMODULE = "docker/chat/mas/repo"
 PATCH = "docker/chat/mas/patches/patch-dockerfile.patch"
@@ -536,3 +536,23 @@ def test_patch_for_latest_in_a_superproject_writes_the_newest_releases_variant(
     document = json.loads(capsys.readouterr().out)
     assert (document["ref"], document["latest"], document["variant"]) == ("v1.19.0", "v1.19.0", "v1.18+")
     assert out.read_bytes() == (patches_dir() / "patch-dockerfile-v1.18.patch").read_bytes()
+
+
+def test_one_verify_parses_each_dockerfile_it_reads_once(
+    superproject: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A cache of its own: stored verdicts would spare the parses this test counts.
+    parses = count_parses(monkeypatch)
+    assert main(_verify(superproject, tmp_path / "cache", "--json")) == 0
+    assert len(parses) == 2, "upstream's Dockerfile and the patched one"
+    assert set(parses.values()) == {1}
+    capsys.readouterr()
+
+    # Where the patch does not fit, the harness's variant is checked too: the same pristine file, one more.
+    parses.clear()
+    git(superproject / SUBMODULE, "checkout", "--quiet", "v1.18.0")
+    git(superproject, "add", SUBMODULE)
+    assert main(_verify(superproject, tmp_path / "cache-bump", "--json")) == 1
+    assert _report(capsys)["document"]["suggestion"]["variant"], "the variant was checked"
+    assert len(parses) == 2, "upstream's Dockerfile and the variant's patched one"
+    assert set(parses.values()) == {1}

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from harness.analysis.patched import PatchedDockerfile
 from harness.build.builders import BuilderFacts, plan_target
 from harness.build.figures import NOT_TRACED, RUSAGE_GRANULARITY, BuildFigures, build_figures, in_build_figures
 from harness.build.images import NOT_RUN_EXPORTED, ImageFacts
@@ -125,7 +126,7 @@ def plan(dockerfile_texts: DockerfileTexts) -> Any:
     return plan_build(
         PlanSource(
             ref="v1.19.0",
-            patched_dockerfile=dockerfile_texts("v1.19.0")[1].encode(),
+            patched=PatchedDockerfile.read(dockerfile_texts("v1.19.0")[1].encode()),
             context=Path("/nonexistent"),
             source="standin",
             base_image=None,

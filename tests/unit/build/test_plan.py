@@ -3,12 +3,16 @@ the cache mounts a profile run isolates (no Docker: the plan only)."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
 import pytest
 
 from harness.analysis import dockerfile as dfm
+from harness.analysis.patched import PatchedDockerfile
+from harness.analysis.semantic import detect_shape
+from harness.build import plan as plan_module
 from harness.build.baseimage import LocalRustImage
 from harness.build.plan import (
     TRACE_STAGE_LINES,
@@ -17,10 +21,10 @@ from harness.build.plan import (
     BuildPlan,
     PlanSource,
     add_tracer,
+    base_image_need,
     isolate_cache_mounts,
     plan_build,
     plan_final,
-    plan_shape,
     runtime_suite,
     shipped_binary,
 )
@@ -36,7 +40,7 @@ from harness.build.tracer import (
 )
 from harness.errors import BadInput
 from harness.knobs import expected_binaries
-from tests.support import DockerfileTexts
+from tests.support import DockerfileTexts, count_parses
 
 X86 = "x86_64-unknown-linux-gnu"
 
@@ -56,7 +60,7 @@ def test_a_plan_knows_the_shape_it_builds(
     plan = plan_build(
         PlanSource(
             ref=tag,
-            patched_dockerfile=dockerfile_texts(tag)[1].encode(),
+            patched=PatchedDockerfile.read(dockerfile_texts(tag)[1].encode()),
             context=tmp_path,
             source="standin",
             base_image=None,
@@ -64,7 +68,7 @@ def test_a_plan_knows_the_shape_it_builds(
         {"MAS_BUILD_TARGETS": X86},
         run_id="test",
     )
-    assert plan_shape(plan) == shape
+    assert plan.shape == shape
 
 
 # -- the air-gapped builder plan -------------------------------------------------------------------------------------
@@ -74,7 +78,9 @@ def test_the_air_gapped_plan_says_what_it_changes(dockerfile_texts: DockerfileTe
     patched = dockerfile_texts("v1.19.0")[1].encode()
     rust = LocalRustImage(tag="mas-harness/rust:1.95.0-trixie", rustc_version="1.95.0", suite="trixie", reused=True)
     plan = plan_build(
-        PlanSource(ref="v1.19.0", patched_dockerfile=patched, context=tmp_path, source="standin", base_image=rust),
+        PlanSource(
+            ref="v1.19.0", patched=PatchedDockerfile.read(patched), context=tmp_path, source="standin", base_image=rust
+        ),
         {"MAS_BUILD_TARGETS": X86},
         run_id="abc",
     )
@@ -98,7 +104,11 @@ def test_online_the_plan_keeps_the_syntax_line_and_upstreams_images(dockerfile_t
     patched = dockerfile_texts("v1.19.0")[1].encode()
     plan = plan_build(
         PlanSource(
-            ref="v1.19.0", patched_dockerfile=patched, context=Path("/nonexistent"), source="standin", base_image=None
+            ref="v1.19.0",
+            patched=PatchedDockerfile.read(patched),
+            context=Path("/nonexistent"),
+            source="standin",
+            base_image=None,
         ),
         {"VERGEN_GIT_DESCRIBE": "mine"},
         run_id="abc",
@@ -117,7 +127,7 @@ def _plan(dockerfile_texts: DockerfileTexts, tag: str, tmp_path: Path, **build_a
     return plan_build(
         PlanSource(
             ref=tag,
-            patched_dockerfile=dockerfile_texts(tag)[1].encode(),
+            patched=PatchedDockerfile.read(dockerfile_texts(tag)[1].encode()),
             context=tmp_path,
             source="standin",
             base_image=LocalRustImage(
@@ -141,7 +151,7 @@ def test_the_air_gapped_final_plan_names_every_stand_in(
     dockerfile_texts: DockerfileTexts, tmp_path: Path, tag: str, suite: str, shipped: str
 ) -> None:
     patched = dockerfile_texts(tag)[1].encode()
-    assert runtime_suite(patched, {}) == suite
+    assert runtime_suite(dfm.parse(patched.decode()), {}) == suite
     builder = _plan(dockerfile_texts, tag, tmp_path)
     runtime = LocalRuntimeImage(tag=runtime_tag(suite), debian_tag=debian_tag(suite), suite=suite, reused=True)
     stand_ins = tmp_path / "standin-stages"
@@ -188,9 +198,9 @@ def test_a_runtime_image_of_another_debian_release_is_refused(
 
 def test_the_runtime_suite_follows_the_debian_version_build_arg(dockerfile_texts: DockerfileTexts) -> None:
     patched = dockerfile_texts("v1.19.0")[1].encode()
-    assert runtime_suite(patched, {"DEBIAN_VERSION": "12"}) == "bookworm"
+    assert runtime_suite(dfm.parse(patched.decode()), {"DEBIAN_VERSION": "12"}) == "bookworm"
     with pytest.raises(BadInput, match=re.escape("runtime base gcr.io/distroless/cc-debian14")):
-        runtime_suite(patched, {"DEBIAN_VERSION": "14"})
+        runtime_suite(dfm.parse(patched.decode()), {"DEBIAN_VERSION": "14"})
 
 
 def test_the_per_arch_final_stage_ships_the_targetarch_binary(
@@ -229,7 +239,7 @@ def _traced(dockerfile_texts: DockerfileTexts, tag: str, tmp_path: Path) -> tupl
         plan_build(
             PlanSource(
                 ref=tag,
-                patched_dockerfile=dockerfile_texts(tag)[1].encode(),
+                patched=PatchedDockerfile.read(dockerfile_texts(tag)[1].encode()),
                 context=tmp_path,
                 source="standin",
                 base_image=rust,
@@ -263,7 +273,7 @@ def test_a_traced_build_copy_runs_cargo_under_the_wrapper_and_adds_only_the_trac
     assert names[names.index("builder") + 1] == TRACE_STAGE
     assert parsed.stages[-1].base == dfm.parse(plain.dockerfile.decode()).stages[-1].base
     assert shipped_binary(traced) == shipped_binary(plain)
-    assert plan_shape(traced) == plan_shape(plain)
+    assert traced.shape == plain.shape
     trace_stage = parsed.stage(TRACE_STAGE)
     assert (trace_stage.base, [(c.source_stage, c.sources, c.dest) for c in trace_stage.copies_from]) == (
         "scratch",
@@ -292,4 +302,51 @@ def test_a_dockerfile_that_has_the_trace_stage_already_is_refused(
 ) -> None:
     patched = dockerfile_texts("v1.19.0")[1] + f"\nFROM scratch AS {TRACE_STAGE}\n"
     with pytest.raises(BadInput, match=f"already has a stage named {TRACE_STAGE}"):
-        add_tracer(patched.encode())
+        add_tracer(patched.encode(), dfm.parse(patched))
+
+
+# -- each Dockerfile parsed once -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tag", ["v1.17.0", "v1.19.0"])
+def test_a_traced_air_gapped_final_build_parses_its_dockerfile_once(
+    dockerfile_texts: DockerfileTexts, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tag: str
+) -> None:
+    parses = count_parses(monkeypatch)
+    patched = PatchedDockerfile.read(dockerfile_texts(tag)[1].encode())
+    # What prepare reads (which base images), then the plans and what the checks read of them.
+    need = base_image_need(patched.parsed, {})
+    suite = runtime_suite(patched.parsed, {})
+    assert suite is not None
+    rust = LocalRustImage(
+        tag=f"mas-harness/rust:1.95.0-{need.suite}", rustc_version="1.95.0", suite=need.suite, reused=True
+    )
+    runtime = LocalRuntimeImage(tag=runtime_tag(suite), debian_tag=debian_tag(suite), suite=suite, reused=True)
+    builder = plan_build(
+        PlanSource(ref=tag, patched=patched, context=tmp_path, source="standin", base_image=rust),
+        {"MAS_BUILD_TARGETS": X86},
+        run_id="once",
+        cache_namespace="mas-harness-build-once",
+        tracer=SOURCE_CONTEXT,
+    )
+    final = plan_final(builder, runtime_image=runtime, stage_stand_ins=tmp_path / "standin-stages")
+    shipped = shipped_binary(final)
+    assert list(parses.values()) == [1], "parsed when read, never again"
+
+    # The parsed form the plans carry says what the build copy itself says.
+    copy = dfm.parse(final.dockerfile.decode())
+    assert [s.name for s in copy.stages if s.name != TRACE_STAGE] == [s.name for s in final.parsed.stages]
+    assert shipped == shipped_binary(dataclasses.replace(final, parsed=copy))
+    assert final.shape == detect_shape(copy)
+
+
+def test_the_build_layer_takes_its_dockerfiles_parsed() -> None:
+    # A parse in build/ would read again what the analysis layer parsed when the patch was applied.
+    build_layer = Path(plan_module.__file__).parent
+    parsing = [
+        f"{path.name}:{number}"
+        for path in sorted(build_layer.rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if re.search(r"\b(dfm|dockerfile)\.parse\(", line)
+    ]
+    assert parsing == []

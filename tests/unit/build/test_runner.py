@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.analysis.patched import PatchedDockerfile
 from harness.build.images import FinalFacts, ImageFacts
 from harness.build.plan import BuildPlan, PlanSource, plan_build, plan_final
 from harness.build.runner import BuildOutcome, BuildReport, Check, judge, judge_final
@@ -53,7 +54,7 @@ def _plan(dockerfile_texts: DockerfileTexts, tag: str, **build_args: str) -> Bui
     return plan_build(
         PlanSource(
             ref=tag,
-            patched_dockerfile=dockerfile_texts(tag)[1].encode(),
+            patched=PatchedDockerfile.read(dockerfile_texts(tag)[1].encode()),
             context=Path("/nonexistent"),
             source="standin",
             base_image=None,

@@ -249,3 +249,17 @@ def test_a_read_only_checkout_is_one_line_and_exit_2(checkout: CheckoutFactory, 
     assert (tree / DOCKERFILE).read_bytes() == before
     journal = Path(git(tree, "rev-parse", "--git-path", "mas-harness-journal"))
     assert not (tree / journal).exists(), "the journal went with the rollback"
+
+
+def test_a_fetch_git_cannot_finish_is_exit_5_quoting_git(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # An upstream that lists its tags but has lost the objects behind them: the user's ref and flags are fine.
+    upstream = tmp_path / "upstream.git"
+    git(tmp_path, "clone", "--quiet", "--bare", str(BUNDLE), str(upstream))
+    for pack in (upstream / "objects" / "pack").iterdir():
+        pack.unlink()
+    for loose in (upstream / "objects").glob("??"):
+        shutil.rmtree(loose)
+    argv = ["compat", "--upstream", str(upstream), "--cache-dir", str(tmp_path / "cache"), "--ref", "v1.7.0"]
+    assert main(argv) == 5
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"mas-harness: error: cannot fetch v1.7.0 from upstream {upstream}: `git ")

@@ -13,7 +13,7 @@ from rich.console import Console
 from harness.analysis.compat import check_ref
 from harness.analysis.confine import Confinement
 from harness.analysis.findings import Finding
-from harness.analysis.patched import StaticSummary
+from harness.analysis.patched import Analysis, StaticSummary
 from harness.analysis.static import StaticChecks
 from harness.analysis.verdicts import VerdictCache
 from harness.cli.main import main
@@ -79,7 +79,7 @@ def test_compat_results_fail_where_the_result_does(
     confinement: Confinement, bundle_cache: UpstreamCache, pins: Pins, shared_cache: Path
 ) -> None:
     checks = StaticChecks(confinement=confinement, verdicts=VerdictCache.in_cache_dir(shared_cache))
-    real = check_ref(bundle_cache, "v1.19.0", pins=pins, checks=checks)
+    real = check_ref(bundle_cache, "v1.19.0", pins=pins, analysis=Analysis(checks=checks))
     failing = Finding(check="move-step", ok=False, line=140, message="moves every binary")
     broken = replace(
         real,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli.main import main
-from harness.errors import UpstreamError
+from harness.errors import ToolFailed, UpstreamError
 from harness.upstream.cache import DAMAGED_SUFFIX, UpstreamCache
 from harness.upstream.source import UpstreamSource
 from tests.support import git
@@ -255,7 +255,8 @@ def test_a_lock_younger_than_the_run_is_left_to_its_owner_and_named_in_full(tmp_
     lock = cache.repo / "shallow.lock"
     lock.write_text("")
     _age(lock, -3600)
-    with pytest.raises(UpstreamError, match=re.escape(f"Unable to create '{lock}': File exists")):
+    # git refusing, not the user's ref: a tool's failure (exit 5), quoting git.
+    with pytest.raises(ToolFailed, match=re.escape(f"Unable to create '{lock}': File exists")):
         UpstreamCache(tmp_path / "cache", UpstreamSource.parse(str(upstream))).resolve("v1.17.0")
     assert lock.exists()
 
