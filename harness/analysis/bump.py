@@ -251,6 +251,7 @@ def _profile_change(run: Run, sub: Submodule, from_commit: str, check: Superproj
 def plan_bump(run: Run, request: BumpRequest, *, analysis: Analysis) -> BumpPlan:
     """What the bump would do, computed without writing anything."""
     config = run.in_superproject()
+    config.single_patch("bump")  # before anything is looked at: a series is not bumped yet
     sub = inspect_submodule(config)
     _refuse_what_would_mix(config, sub, ref=request.ref)
     analysis.memo.patch(config.patch)  # a bad patch is reported before any fetch

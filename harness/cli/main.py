@@ -109,7 +109,7 @@ def _refresh(args: argparse.Namespace, console: Console) -> Outcome:
         raise BadInput("refresh: name the patch to refresh with --patch FILE (or run it in a superproject)")
     request = RefreshRequest(
         ref=args.ref,
-        patch=(args.patch or config.patch) if config is not None else args.patch,
+        patch=(args.patch or config.single_patch("refresh")) if config is not None else args.patch,
         output=args.output,
         today=args.date or date.today(),
         force=args.force,

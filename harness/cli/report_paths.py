@@ -87,7 +87,10 @@ def _inputs(
         if args.command != "patch":
             # `patch` writes the harness's variant and never reads the configured patch: replacing it with
             # --force is what compat --bump-to advises.
-            yield "the superproject's patch", config.patch
+            for patch in config.patches:
+                yield "the superproject's patch", patch
+        if config.series_file is not None:
+            yield "the superproject's series file", config.series_file
         yield f"the superproject's {PYPROJECT}", config.root / PYPROJECT
         yield f"the superproject's {GITMODULES}", config.root / GITMODULES
         if config.pins is not None:

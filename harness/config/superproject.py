@@ -11,20 +11,39 @@ Raw command-line input (`SuperprojectFlags`) is kept apart from the resolved
 record (`SuperprojectConfig`); one resolver applies the precedence: a flag, then
 the table. Paths in the table are relative to the directory of its pyproject.toml,
 paths given as flags to the current directory. Unknown keys are errors.
+
+A superproject may keep a series of patches instead of one, applied in order: `patches = ["a.patch",
+"b.patch"]`, or `series = "docker/chat/mas/patches/series"`, a file naming one patch a line as quilt and
+dpkg read it (`#` starts a comment; names are relative to the series file's directory). Exactly one of
+`patch`, `patches` and `series` is given; `--patch` stands for the whole series with one patch.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from harness.config.tomlfile import read_toml
 from harness.errors import BadInput
+from harness.files import read_input
 
 PYPROJECT = "pyproject.toml"
 TABLE = "tool.mas-harness"
-KNOWN_KEYS = ("submodule", "patch", "upstream", "pins")
+PATCH_KEYS = ("patch", "patches", "series")
+"""The keys that say which patches the submodule takes; a table gives one of them."""
+KNOWN_KEYS = ("submodule", *PATCH_KEYS, "upstream", "pins")
+_LIST_KEYS = ("patches",)
+"""The keys whose value is a list of strings; every other key's is a string."""
 _EXAMPLE = 'submodule = "docker/chat/mas/repo", patch = "docker/chat/mas/patches/patch-dockerfile.patch"'
+# A series file's comment starts at a `#` that begins the line or follows white space, as quilt reads it.
+_SERIES_COMMENT = re.compile(r"(^|\s)#.*$")
+_SERIES_STRIP_OPTION = "-p1"
+"""The one option a series line may carry: the strip level git apply uses anyway."""
+
+TableValue = str | tuple[str, ...]
+Table = Mapping[str, TableValue]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,20 +68,42 @@ class SuperprojectConfig:
     """The superproject directory (where its pyproject.toml is), absolute."""
     submodule: str
     """The submodule's path relative to `root`, POSIX style, as git names it from there."""
-    patch: Path
+    patches: tuple[Path, ...]
+    """The patches in the order they apply, each to the tree the ones before it leave; never empty."""
     upstream: str | None
     """Where refs come from when given; None means the submodule's own repository."""
     pins: Path | None
     """A pins file for the moved-tag check; None means the harness's default."""
     config_file: Path | None
     """The pyproject.toml that was read, when it has a [tool.mas-harness] table."""
+    series_file: Path | None = None
+    """The series file the patches were read from, when the table names one."""
 
     @property
     def work_tree(self) -> Path:
         return self.root / self.submodule
 
+    @property
+    def is_series(self) -> bool:
+        return len(self.patches) > 1
 
-def read_table(pyproject: Path) -> dict[str, str] | None:
+    def single_patch(self, command: str) -> Path:
+        """The one patch, for a command that takes one; a series is refused, naming the command."""
+        if self.is_series:
+            names = ", ".join(patch.name for patch in self.patches)
+            raise BadInput(
+                f"{command} takes one patch, and {self.config_file or self.root} names a series of "
+                f"{len(self.patches)} ({names}); pass --patch FILE to name the one"
+            )
+        return self.patches[0]
+
+    @property
+    def patch(self) -> Path:
+        """The patch of a superproject that has one."""
+        return self.single_patch("this command")
+
+
+def read_table(pyproject: Path) -> dict[str, TableValue] | None:
     """The validated [tool.mas-harness] table, or None when the file or the table is absent."""
     data = read_toml(pyproject, "superproject configuration")
     if data is None:
@@ -77,13 +118,25 @@ def read_table(pyproject: Path) -> dict[str, str] | None:
     unknown = sorted(set(table) - set(KNOWN_KEYS))
     if unknown:
         raise BadInput(f"{where}: unknown key `{unknown[0]}` (known: {', '.join(KNOWN_KEYS)})")
+    checked: dict[str, TableValue] = {}
     for key, value in table.items():
-        if not isinstance(value, str) or not value.strip():
+        if key in _LIST_KEYS:
+            if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
+                raise BadInput(f"{where}: `{key}` must be a list of non-empty strings")
+            checked[key] = tuple(value)
+        elif not isinstance(value, str) or not value.strip():
             raise BadInput(f"{where}: `{key}` must be a non-empty string")
-    return dict(table)
+        else:
+            checked[key] = value
+    given = [key for key in PATCH_KEYS if key in checked]
+    if len(given) > 1:
+        raise BadInput(f"{where}: `{given[0]}` and `{given[1]}` both say which patches to apply; keep one")
+    if checked.get("patches") == ():
+        raise BadInput(f"{where}: `patches` is empty; name at least one patch")
+    return checked
 
 
-def find_superproject(start: Path) -> tuple[Path, dict[str, str]] | None:
+def find_superproject(start: Path) -> tuple[Path, dict[str, TableValue]] | None:
     """The nearest directory from `start` upward whose pyproject.toml has a [tool.mas-harness] table, and the table
     (read once: the run uses what was found)."""
     start = start.resolve()
@@ -94,10 +147,11 @@ def find_superproject(start: Path) -> tuple[Path, dict[str, str]] | None:
     return None
 
 
-def _missing(key: str, flag: str, root: Path, table: dict[str, str] | None, found: bool) -> BadInput:
+def _missing(key: str, flag: str, root: Path, table: Table | None, found: bool) -> BadInput:
     pyproject = root / PYPROJECT
     if table is not None:
-        return BadInput(f"{pyproject} [{TABLE}]: `{key}` is missing; set it or pass {flag}")
+        hint = " (a series of patches: `patches` or `series`)" if key == "patch" else ""
+        return BadInput(f"{pyproject} [{TABLE}]: `{key}` is missing; set it or pass {flag}{hint}")
     if found:
         return BadInput(f"{pyproject} has no [{TABLE}] table; add one ({_EXAMPLE}) or pass --submodule and --patch")
     return BadInput(
@@ -123,6 +177,54 @@ def _submodule_from_flag(flag: Path, *, cwd: Path, root: Path) -> str:
     return relative.as_posix()
 
 
+def read_series(path: Path) -> tuple[Path, ...]:
+    """The patches a series file names, in order, each relative to the file's directory (as quilt reads it)."""
+    data = read_input(path, "series file")
+    if data is None:
+        raise BadInput(f"series file {path} does not exist")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadInput(f"series file {path} is not UTF-8 text") from None
+    names = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        fields = _SERIES_COMMENT.sub("", line).split()
+        if not fields:
+            continue
+        if any(option != _SERIES_STRIP_OPTION for option in fields[1:]):
+            raise BadInput(
+                f"series file {path} line {number}: `{' '.join(fields[1:])}` after {fields[0]}: the harness applies "
+                f"each patch as git apply does (`{_SERIES_STRIP_OPTION}`) and takes no other option"
+            )
+        names.append(fields[0])
+    if not names:
+        raise BadInput(f"series file {path} names no patch")
+    return tuple(path.parent / name for name in names)
+
+
+def _without_repeats(patches: Sequence[Path], where: str) -> tuple[Path, ...]:
+    seen: dict[Path, Path] = {}
+    for patch in patches:
+        # The same file under two spellings (`a.patch`, `./a.patch`) is the same patch twice.
+        real = patch.resolve()
+        if real in seen:
+            raise BadInput(f"{where}: {patch} is named twice; a series applies each patch once")
+        seen[real] = patch
+    return tuple(patches)
+
+
+def _patches_from_table(values: Table, root: Path, where: str) -> tuple[tuple[Path, ...], Path | None]:
+    """The table's patches in order, and the series file they came from (if any)."""
+    patch, patches, series = (values.get(key) for key in PATCH_KEYS)
+    if isinstance(patch, str):
+        return (root / patch,), None
+    if isinstance(patches, tuple):
+        return _without_repeats([root / name for name in patches], f"{where} `patches`"), None
+    assert isinstance(series, str)
+    series_file = root / series
+    return _without_repeats(read_series(series_file), f"series file {series_file}"), series_file
+
+
 def _upstream_from_table(value: str, root: Path) -> str:
     # A relative path in the table means a path beside the pyproject.toml; anything else (a URL) is kept as written.
     return str(root / value) if not Path(value).is_absolute() and (root / value).exists() else value
@@ -136,7 +238,7 @@ def resolve_superproject(flags: SuperprojectFlags, *, cwd: Path, discover: bool 
     means superproject mode was neither asked for nor discovered.
     """
     cwd = cwd.resolve()
-    table: dict[str, str] | None
+    table: dict[str, TableValue] | None
     if flags.superproject is not None:
         root = (cwd / flags.superproject).resolve()
         if not root.is_dir():
@@ -150,29 +252,32 @@ def resolve_superproject(flags: SuperprojectFlags, *, cwd: Path, discover: bool 
         root, table = discovered or (cwd, None)
     pyproject = root / PYPROJECT
     where = f"{pyproject} [{TABLE}]"
-    values = table or {}
+    values: Table = table or {}
+    strings = {key: value for key, value in values.items() if isinstance(value, str)}
 
     if flags.submodule is not None:
         submodule = _submodule_from_flag(flags.submodule, cwd=cwd, root=root)
-    elif "submodule" in values:
-        submodule = _submodule_from_table(values["submodule"], where)
+    elif "submodule" in strings:
+        submodule = _submodule_from_table(strings["submodule"], where)
     else:
         raise _missing("submodule", "--submodule", root, table, pyproject.is_file())
 
+    series_file: Path | None = None
     if flags.patch is not None:
-        patch = (cwd / flags.patch).resolve()
-    elif "patch" in values:
-        patch = root / values["patch"]
+        patches: tuple[Path, ...] = ((cwd / flags.patch).resolve(),)
+    elif any(key in values for key in PATCH_KEYS):
+        patches, series_file = _patches_from_table(values, root, where)
     else:
         raise _missing("patch", "--patch", root, table, pyproject.is_file())
 
-    upstream = flags.upstream or (_upstream_from_table(values["upstream"], root) if "upstream" in values else None)
-    pins = (cwd / flags.pins) if flags.pins is not None else (root / values["pins"] if "pins" in values else None)
+    upstream = flags.upstream or (_upstream_from_table(strings["upstream"], root) if "upstream" in strings else None)
+    pins = (cwd / flags.pins) if flags.pins is not None else (root / strings["pins"] if "pins" in strings else None)
     return SuperprojectConfig(
         root=root,
         submodule=submodule,
-        patch=patch,
+        patches=patches,
         upstream=upstream,
         pins=pins,
         config_file=pyproject if table is not None else None,
+        series_file=series_file,
     )

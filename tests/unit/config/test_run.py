@@ -18,7 +18,7 @@ def _superproject(tmp_path: Path, *, upstream: str | None) -> SuperprojectConfig
     return SuperprojectConfig(
         root=tmp_path,
         submodule="mas",
-        patch=tmp_path / "p.patch",
+        patches=(tmp_path / "p.patch",),
         upstream=upstream,
         pins=None,
         config_file=None,
