@@ -14,24 +14,30 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
+import tarfile
 import venv
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree
 
 import pytest
+import yaml
 
 from tests.support.traces import GB, synthetic_trace, synthetic_unit, write_synthetic_trace
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
+WORKFLOWS = REPO / "docs" / "workflows"
+"""The workflows the README offers users to copy: their steps run here as GitHub runs them."""
 SUBMODULE = "docker/chat/mas/repo"
 PATCH = "docker/chat/mas/patches/patch-dockerfile.patch"
 RECORDED = "v1.17.0"
@@ -56,8 +62,8 @@ def _run(argv: list[str], *, cwd: Path, env: Mapping[str, str] | None = None) ->
     return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
 
 
-def _git(cwd: Path, *args: str) -> str:
-    proc = _run(["git", *args], cwd=cwd)
+def _git(cwd: Path, *args: str, env: Mapping[str, str] | None = None) -> str:
+    proc = _run(["git", *args], cwd=cwd, env=env)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.strip()
 
@@ -197,6 +203,10 @@ def test_the_wheel_and_the_sdist_carry_the_data(dist: Dist, tmp_path: Path) -> N
     assert proc.returncode == 0, proc.stderr[-2000:]
     [wheel] = rebuilt.glob("*.whl")
     assert expected <= set(zipfile.ZipFile(wheel).namelist())
+    # The sdist carries the tests, and the example workflows they run.
+    with tarfile.open(dist.sdist) as sdist:
+        shipped = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
+    assert {f"docs/workflows/{p.name}" for p in WORKFLOWS.glob("*.yml")} <= shipped
 
 
 def test_version_and_help_speak_to_users(superproject: Path, user_env: dict[str, str]) -> None:
@@ -289,30 +299,75 @@ def test_the_pre_commit_hook_passes_and_fails_with_the_patch(superproject: Path,
     assert "knobs-declared" in failed.stdout
 
 
+BOT_BRANCH = f"dependabot/submodules/{SUBMODULE}-7b6c5af"
+
+
+def _job_env(user_env: Mapping[str, str], workspace: Path, tmp_path: Path) -> dict[str, str]:
+    """What GitHub gives every step of a job: the checkout as the workspace, the runner's temporary directory."""
+    temp = tmp_path / "runner-temp"
+    temp.mkdir(parents=True, exist_ok=True)
+    return {
+        **user_env,
+        "CI": "true",
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_WORKSPACE": str(workspace),
+        "RUNNER_TEMP": str(temp),
+    }
+
+
+def _step_env(job: Mapping[str, str], tmp_path: Path, step: str) -> dict[str, str]:
+    """What GitHub gives one step besides: its own (empty) output, environment and job summary files."""
+    files = tmp_path / "steps" / step
+    files.mkdir(parents=True)
+    env = {"GITHUB_OUTPUT": files / "output", "GITHUB_ENV": files / "env", "GITHUB_STEP_SUMMARY": files / "summary.md"}
+    for path in env.values():
+        path.touch()
+    return {**job, **{name: str(path) for name, path in env.items()}}
+
+
+def _step_outputs(env: Mapping[str, str]) -> dict[str, str]:
+    """The step's outputs as GitHub reads $GITHUB_OUTPUT: `name=value` lines and `name<<DELIMITER` blocks."""
+    outputs: dict[str, str] = {}
+    lines = iter(Path(env["GITHUB_OUTPUT"]).read_text().splitlines())
+    for line in lines:
+        name, equals, value = line.partition("=")
+        if "<<" in name or not equals:
+            name, _, delimiter = line.partition("<<")
+            block = []
+            for inner in lines:
+                if inner == delimiter:
+                    break
+                block.append(inner)
+            else:
+                pytest.fail(f"{name}: no closing {delimiter} in $GITHUB_OUTPUT")
+            value = "\n".join(block)
+        outputs[name] = value
+    return outputs
+
+
+def _action(env: Mapping[str, str], cwd: Path, **inputs: str) -> subprocess.CompletedProcess[str]:
+    """The action's step: its script, with the inputs as action.yml passes them (MAS_HARNESS_*)."""
+    action = {"GITHUB_ACTION_PATH": str(REPO), "MAS_HARNESS_REPORTS": "reports"}
+    action |= {f"MAS_HARNESS_{name.upper()}": value for name, value in inputs.items()}
+    return _run(["bash", str(REPO / "scripts" / "github-action.sh")], cwd=cwd, env={**env, **action})
+
+
 def test_the_github_action_script_reports_and_annotates(
     superproject: Path, user_env: dict[str, str], tmp_path: Path
 ) -> None:
-    summary, outputs = tmp_path / "step-summary.md", tmp_path / "outputs.txt"
-    github = {
-        **user_env,
-        "GITHUB_ACTION_PATH": str(REPO),
-        "GITHUB_WORKSPACE": str(superproject),
-        "GITHUB_STEP_SUMMARY": str(summary),
-        "GITHUB_OUTPUT": str(outputs),
-        "RUNNER_TEMP": str(tmp_path / "runner-temp"),
-        "MAS_HARNESS_REPORTS": "reports",
-    }
-    (tmp_path / "runner-temp").mkdir()
-    script = REPO / "scripts" / "github-action.sh"
-    ok = _run(["bash", str(script)], cwd=superproject, env=github)
+    job = _job_env(user_env, superproject, tmp_path)
+    verify = _step_env(job, tmp_path, "verify")
+    ok = _action(verify, superproject)
     assert ok.returncode == 0, ok.stdout[-3000:] + ok.stderr[-3000:]
     assert (superproject / "reports" / "mas-harness.xml").is_file()
     assert json.loads((superproject / "reports" / "mas-harness.json").read_text())["ok"] is True
-    assert "exit-code=0" in outputs.read_text()
-    assert summary.read_text().startswith(f"### verify {SUBMODULE} at {RECORDED}: all ok")
+    assert _step_outputs(verify) == {"exit-code": "0", "ref": RECORDED, "fits": "true"}
+    summary = Path(verify["GITHUB_STEP_SUMMARY"]).read_text()
+    assert summary.startswith(f"### verify {SUBMODULE} at {RECORDED}: all ok")
 
     # The old patch against a v1.18+ release: its second hunk is annotated on its @@ line in the patch.
-    bump = _run(["bash", str(script)], cwd=superproject, env={**github, "MAS_HARNESS_BUMP_TO": "v1.19.0"})
+    compat = _step_env(job, tmp_path, "compat")
+    bump = _action(compat, superproject, bump_to="v1.19.0")
     assert bump.returncode == 1
     hunk_line = next(
         number
@@ -320,7 +375,192 @@ def test_the_github_action_script_reports_and_annotates(
         if line.startswith("@@ -119,")
     )
     assert f"::error file={PATCH},line={hunk_line}," in bump.stdout
-    assert "exit-code=1" in outputs.read_text()
+    assert _step_outputs(compat) == {"exit-code": "1", "ref": "v1.19.0", "fits": "false"}
+
+
+def test_the_github_action_names_the_tag_latest_stood_for_and_says_nothing_of_bad_input(
+    superproject: Path, user_env: dict[str, str], tmp_path: Path
+) -> None:
+    job = _job_env(user_env, superproject, tmp_path)
+    latest = _step_env(job, tmp_path, "latest")
+    checked = _action(latest, superproject, bump_to="latest")
+    assert checked.returncode == 1, checked.stdout[-3000:] + checked.stderr[-3000:]
+    assert "latest is v1.19.0" in checked.stdout
+    assert _step_outputs(latest) == {"exit-code": "1", "ref": "v1.19.0", "fits": "false"}
+    assert json.loads((superproject / "reports" / "mas-harness.json").read_text())["latest"] == "v1.19.0"
+
+    # Bad input checks nothing: no verdict, no ref, and the report of the step before is not taken for this one's.
+    unknown = _step_env(job, tmp_path, "unknown")
+    refused = _action(unknown, superproject, bump_to="v9.9.9")
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("mas-harness: error: ")
+    assert _step_outputs(unknown) == {"exit-code": "2", "ref": "", "fits": ""}
+    assert not (superproject / "reports" / "mas-harness.json").exists()
+
+
+def test_the_github_action_at_the_newest_release_already_says_whether_the_patch_fits_it(
+    superproject: Path, user_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Nothing to bump is exit 0; `fits` still answers for the patch, here the old one at a v1.18+ release."""
+    _git(superproject / SUBMODULE, "checkout", "--quiet", "v1.19.0")
+    _git(superproject, "commit", "--quiet", "-am", "MAS at v1.19.0, the patch not fitted", env=user_env)
+    job = _job_env(user_env, superproject, tmp_path)
+    old_patch = _step_env(job, tmp_path, "old-patch")
+    run = _action(old_patch, superproject, bump_to="latest")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "up to date at v1.19.0" in run.stdout
+    assert _step_outputs(old_patch) == {"exit-code": "0", "ref": "v1.19.0", "fits": "false"}
+
+    shutil.copyfile(REPO / "patches" / "patch-dockerfile-v1.18.patch", superproject / PATCH)
+    _git(superproject, "commit", "--quiet", "-am", "The patch fitted", env=user_env)
+    fitted = _step_env(job, tmp_path, "fitted")
+    assert _action(fitted, superproject, bump_to="latest").returncode == 0
+    assert _step_outputs(fitted) == {"exit-code": "0", "ref": "v1.19.0", "fits": "true"}
+
+
+def _workflow(name: str) -> dict[Any, Any]:
+    document: dict[Any, Any] = yaml.safe_load((WORKFLOWS / name).read_text())
+    assert isinstance(document, dict)
+    # YAML 1.1, which PyYAML reads, takes the key `on` for true.
+    document["on"] = document.pop(True, document.get("on"))
+    return document
+
+
+def _steps(workflow: Mapping[str, Any]) -> list[dict[str, Any]]:
+    [job] = workflow["jobs"].values()
+    steps: list[dict[str, Any]] = job["steps"]
+    return steps
+
+
+def _run_step(step: Mapping[str, Any], *, cwd: Path, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """A `run` step as GitHub runs it (`shell: bash`: bash --noprofile --norc -eo pipefail {0}). Its script has no
+    ${{ }} expression, so what runs here is what runs there."""
+    script: str = step["run"]
+    assert "${{" not in script, step["name"]
+    path = Path(env["GITHUB_OUTPUT"]).with_name("script.sh")
+    path.write_text(script)
+    return _run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(path)], cwd=cwd, env=env)
+
+
+def _expand(text: str, *, outputs: Mapping[str, Mapping[str, str]], env: Mapping[str, str]) -> str:
+    """The expressions the example workflows pass to other actions: a step's outputs and runner.temp."""
+
+    def value(match: re.Match[str]) -> str:
+        expression = match.group(1)
+        if expression == "runner.temp":
+            return env["RUNNER_TEMP"]
+        step = re.fullmatch(r"steps\.([\w-]+)\.outputs\.([\w-]+)", expression)
+        assert step is not None, expression
+        return outputs.get(step.group(1), {}).get(step.group(2), "")
+
+    return re.sub(r"\$\{\{\s*(.*?)\s*\}\}", value, text)
+
+
+def _run_steps(
+    steps: Sequence[Mapping[str, Any]], *, cwd: Path, job: Mapping[str, str], tmp_path: Path
+) -> dict[str, dict[str, str]]:
+    """Every `run` step of a workflow's job but the install (the harness is the wheel installed here), in order,
+    each passing, with the files GitHub gives a step; their outputs by step id."""
+    ran = [s for s in steps if "run" in s and not s["run"].startswith("python -m pip install mas-patch-harness")]
+    assert [s["name"] for s in steps if "run" in s and s not in ran] == ["Install mas-harness"]
+    outputs: dict[str, dict[str, str]] = {}
+    for index, step in enumerate(ran):
+        script = Path(_step_env(job, tmp_path, f"shellcheck-{index}")["GITHUB_OUTPUT"]).with_name("script.sh")
+        script.write_text(step["run"])
+        linted = _run(["shellcheck", "--shell=bash", str(script)], cwd=cwd, env=job)
+        assert linted.returncode == 0, f"{step['name']}: {linted.stdout}"
+        env = _step_env(job, tmp_path, f"step-{index}")
+        done = _run_step(step, cwd=cwd, env=env)
+        assert done.returncode == 0, f"{step['name']}: " + done.stdout[-3000:] + done.stderr[-3000:]
+        outputs[step.get("id", f"step-{index}")] = _step_outputs(env)
+    return outputs
+
+
+def test_the_bump_latest_workflow_stages_the_bump_and_gives_the_pull_request_its_message(
+    superproject: Path, user_env: dict[str, str], tmp_path: Path
+) -> None:
+    workflow = _workflow("bump-latest.yml")
+    assert "schedule" in workflow["on"]
+    steps = _steps(workflow)
+    assert "mas-harness bump latest --message-file" in next(s["run"] for s in steps if s.get("id") == "bump")
+    [pull_request] = [s for s in steps if str(s.get("uses", "")).startswith("peter-evans/create-pull-request@")]
+    job = _job_env(user_env, superproject, tmp_path)
+    outputs = _run_steps(steps, cwd=superproject, job=job, tmp_path=tmp_path)
+
+    message_file = Path(job["RUNNER_TEMP"]) / "mas-harness-bump.txt"
+    message = message_file.read_text()
+    assert message.startswith(f"Bump {SUBMODULE} from {RECORDED} to v1.19.0\n")
+    # The tree holds the bump, staged, and nothing else: the message is outside it.
+    assert _git(superproject, "status", "--porcelain", "--untracked-files=all") == f"M  {PATCH}\nM  {SUBMODULE}"
+    release = _git(superproject / SUBMODULE, "rev-parse", "v1.19.0^{commit}")
+    assert _git(superproject, "rev-parse", f":{SUBMODULE}") == release
+    assert _git(superproject, "show", f":{PATCH}") == (
+        REPO / "patches" / "patch-dockerfile-v1.18.patch"
+    ).read_text().rstrip("\n")
+
+    # The pull request: opened (its `if` holds), titled, described and committed with the harness's message.
+    condition = re.fullmatch(r"steps\.(\w+)\.outputs\.(\w+) != ''", pull_request["if"])
+    assert condition is not None
+    assert outputs[condition.group(1)][condition.group(2)] != ""
+    given = {key: _expand(str(value), outputs=outputs, env=job) for key, value in pull_request["with"].items()}
+    assert given["title"] == message.splitlines()[0]
+    assert given["commit-message"] == message.rstrip("\n")
+    assert Path(given["body-path"]).read_text() == message
+
+    # Merged, and upstream has no newer release: the next week's run changes nothing and opens no pull request.
+    _git(superproject, "commit", "--quiet", "-m", given["commit-message"], env=user_env)
+    next_week = tmp_path / "next-week"
+    job = _job_env(user_env, superproject, next_week)
+    outputs = _run_steps(steps, cwd=superproject, job=job, tmp_path=next_week)
+    assert outputs[condition.group(1)].get(condition.group(2), "") == "", "the pull request step is skipped"
+    assert not (Path(job["RUNNER_TEMP"]) / "mas-harness-bump.txt").exists()
+    assert _git(superproject, "status", "--porcelain", "--untracked-files=all") == ""
+
+
+def test_the_bot_pull_request_workflow_commits_the_fitted_patch_onto_the_bots_branch(
+    superproject: Path, user_env: dict[str, str], tmp_path: Path
+) -> None:
+    workflow = _workflow("fit-bot-submodule-pr.yml")
+    assert SUBMODULE in workflow["on"]["pull_request"]["paths"]
+    [job_spec] = workflow["jobs"].values()
+    assert "dependabot[bot]" in job_spec["if"] and "renovate[bot]" in job_spec["if"]
+    steps = _steps(workflow)
+    assert next(s for s in steps if str(s.get("uses", "")).startswith("actions/checkout@"))["with"]["ref"] == (
+        "${{ github.head_ref }}"
+    )
+    # The bot's pull request: its branch on the remote, the gitlink moved and committed as Dependabot does.
+    origin = tmp_path / "origin.git"
+    _git(tmp_path, "init", "--quiet", "--bare", str(origin))
+    _git(superproject, "remote", "add", "origin", str(origin))
+    _git(superproject, "checkout", "--quiet", "-b", BOT_BRANCH)
+    before = _git(superproject / SUBMODULE, "rev-parse", "--short=7", "HEAD")
+    _git(superproject / SUBMODULE, "checkout", "--quiet", "v1.19.0")
+    after = _git(superproject / SUBMODULE, "rev-parse", "--short=7", "HEAD")
+    _git(superproject, "add", SUBMODULE)
+    _git(superproject, "commit", "--quiet", "-m", f"Bump {SUBMODULE} from `{before}` to `{after}`", env=user_env)
+    bots = _git(superproject, "rev-parse", "HEAD")
+    _git(superproject, "push", "--quiet", "origin", BOT_BRANCH)
+
+    assert any(s.get("run") == "mas-harness bump --commit" for s in steps)
+    pull_request = {"GITHUB_EVENT_NAME": "pull_request", "GITHUB_HEAD_REF": BOT_BRANCH}
+    job = {**_job_env(user_env, superproject, tmp_path), **pull_request}
+    _run_steps(steps, cwd=superproject, job=job, tmp_path=tmp_path)
+
+    fitted = _git(superproject, "rev-parse", "HEAD")
+    assert _git(superproject, "rev-parse", "HEAD^") == bots
+    assert _git(superproject, "show", "--name-only", "--format=", "HEAD").splitlines() == [PATCH]
+    message = _git(superproject, "log", "-1", "--format=%B")
+    assert message.startswith(f"Fit {PATCH} to {SUBMODULE} at v1.19.0 (bumped from {RECORDED})\n")
+    assert _git(superproject, "log", "-1", "--format=%an") == "github-actions[bot]"
+    assert _git(origin, "rev-parse", f"refs/heads/{BOT_BRANCH}") == fitted, "pushed onto the bot's branch"
+    assert _git(superproject, "status", "--porcelain", "--untracked-files=all") == ""
+    assert _harness(superproject, user_env, "verify").returncode == 0
+
+    # Run again (a re-run, a push of ours): the patch fits already, nothing is committed or pushed.
+    again = tmp_path / "again"
+    _run_steps(steps, cwd=superproject, job={**_job_env(user_env, superproject, again), **pull_request}, tmp_path=again)
+    assert _git(superproject, "rev-parse", "HEAD") == fitted
+    assert _git(origin, "rev-parse", f"refs/heads/{BOT_BRANCH}") == fitted
 
 
 def test_the_github_action_builds_on_the_builder_its_input_names(
@@ -328,25 +568,15 @@ def test_the_github_action_builds_on_the_builder_its_input_names(
 ) -> None:
     """The `build` and `builder` inputs reach `mas-harness build --builder`: a builder buildx does not know is one line
     and exit 2, before anything is built, and the check's own reports are still written."""
-    outputs = tmp_path / "outputs.txt"
-    github = {
-        **user_env,
-        "GITHUB_ACTION_PATH": str(REPO),
-        "GITHUB_WORKSPACE": str(superproject),
-        "GITHUB_OUTPUT": str(outputs),
-        "RUNNER_TEMP": str(tmp_path / "runner-temp"),
-        "MAS_HARNESS_REPORTS": "reports",
-        "MAS_HARNESS_BUILD": "v1.19.0",
-        "MAS_HARNESS_BUILDER": "no-such-builder",
-    }
-    (tmp_path / "runner-temp").mkdir()
-    run = _run(["bash", str(REPO / "scripts" / "github-action.sh")], cwd=superproject, env=github)
+    step = _step_env(_job_env(user_env, superproject, tmp_path), tmp_path, "build")
+    run = _action(step, superproject, build="v1.19.0", builder="no-such-builder")
     assert run.returncode == 2, run.stdout[-3000:] + run.stderr[-3000:]
     assert "mas-harness: error: --builder no-such-builder: buildx knows no such builder" in run.stderr
     assert "Traceback" not in run.stderr
     assert json.loads((superproject / "reports" / "mas-harness.json").read_text())["ok"] is True
     assert not (superproject / "reports" / "build").exists(), "nothing built, nothing written"
-    assert "exit-code=2" in outputs.read_text()
+    # The check ran and passed: its verdict stands beside the build's exit code.
+    assert _step_outputs(step) == {"exit-code": "2", "ref": RECORDED, "fits": "true"}
 
 
 def test_install_engine_ships_the_installer(superproject: Path, user_env: dict[str, str]) -> None:
