@@ -111,7 +111,7 @@ def test_a_command_that_takes_one_patch_refuses_a_series_naming_it(tmp_path: Pat
         ('patches = ["a.patch", 3]\n', "`patches` must be a list of non-empty strings"),
         ('patches = "a.patch"\n', "`patches` must be a list of non-empty strings"),
         ('patch = ["a.patch"]\n', "`patch` must be a non-empty string"),
-        ('patches = ["a.patch", "b.patch", "./a.patch"]\n', r"\./a\.patch is named twice"),
+        ('patches = ["a.patch", "b.patch", "./a.patch"]\n', r"/a\.patch is named twice"),
         ('series = "missing/series"\n', r"series file .*missing/series does not exist"),
     ],
 )
