@@ -71,7 +71,8 @@ class CommandFailed(ToolFailed):
 
 
 class CheckFailed(HarnessError):
-    """A verification ran and found the patch or the build wrong (exit 1)."""
+    """A verification ran and found the patch or the build wrong, and the command cannot go on (exit 1); the
+    command's reports carry it as its one failed result."""
 
     return_code = EXIT_FAILED
 

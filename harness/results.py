@@ -14,6 +14,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from harness.errors import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK, BadInput
 
@@ -144,8 +145,38 @@ class Table:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Frame:
+    """What the run says around a command's own findings, given to the Outcome when it is made: notes shown before
+    them (the tag `latest` stood for), notes shown after (what was not asked, how upstream's script ran) and the
+    run's JSON fields. Frames nest: `inner.within(outer)` puts the outer one's notes around the inner one's."""
+
+    first: tuple[str, ...] = ()
+    last: tuple[str, ...] = ()
+    data: Mapping[str, object] = field(default_factory=dict)
+
+    def within(self, outer: Frame) -> Frame:
+        return Frame(
+            first=(*outer.first, *self.first), last=(*self.last, *outer.last), data={**self.data, **outer.data}
+        )
+
+
+NO_FRAME = Frame()
+
+
+class OutcomeParts(TypedDict):
+    """An Outcome's own fields, for a command whose Outcome is built around another's (bump around verify's)."""
+
+    title: str
+    results: tuple[Result, ...]
+    tables: tuple[Table, ...]
+    notes: tuple[str, ...]
+    data: Mapping[str, object]
+
+
+@dataclass(frozen=True, kw_only=True)
 class Outcome:
-    """What one command found: results, their tables, notes for the terminal, and the command's JSON body."""
+    """What one command found: results, their tables, notes for the terminal, and the command's JSON body; made
+    once, with the run's frame, and never edited after."""
 
     command: str
     title: str
@@ -155,10 +186,16 @@ class Outcome:
     """Lines shown after the tables: why a variant was chosen, what to run next."""
     data: Mapping[str, object] = field(default_factory=dict)
     """The command's own JSON fields (documented per command in the README), beside the common ones."""
+    frame: Frame = field(default_factory=Frame)
 
     @property
     def status(self) -> Status:
         return overall_status(self.results)
+
+    @property
+    def shown_notes(self) -> tuple[str, ...]:
+        """Every line the terminal shows after the tables: the frame's around the command's own."""
+        return (*self.frame.first, *self.notes, *self.frame.last)
 
     def document(self) -> dict[str, object]:
         """The JSON every command writes: the common fields first, then the command's own."""
@@ -169,6 +206,7 @@ class Outcome:
             "ok": self.status.passed,
             "results": [result.serialize() for result in self.results],
             **self.data,
+            **self.frame.data,
         }
 
 

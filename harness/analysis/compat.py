@@ -49,34 +49,6 @@ class CompatResult:
     reason: str
     duration: float = 0.0
 
-    def as_json(self) -> dict[str, object]:
-        variant = self.choice.variant
-        return {
-            "ref": self.ref,
-            "upstream_commit": self.upstream_commit,
-            "dockerfile_blob": self.dockerfile_blob,
-            "patch": self.patch,
-            "variant": {
-                "name": variant.name,
-                "range": variant.range_text,
-                "shape": variant.shape,
-                "basis": self.choice.basis,
-                "version_tag": self.choice.version_tag,
-                "reason": self.choice.reason,
-            },
-            "state": str(self.state),
-            "expected": self.expected,
-            "patched_blob": self.patched_blob,
-            "expected_patched_blob": self.expected_patched_blob,
-            "ok": self.ok,
-            "reason": self.reason,
-            "static": self.static.as_json() if self.static else None,
-            "drift": self.drift.as_json() if self.drift else None,
-            "upstream_release_profile": self.release_profile.as_json() if self.release_profile else None,
-            "hunks": [hunk.as_json() for hunk in self.hunks],
-            "duration": round(self.duration, 6),
-        }
-
 
 def latest_release_tag(cache: UpstreamCache, *, pre: bool = False) -> str:
     """The newest release tag the remote has, from `git ls-remote` (no clone); pre-releases too with `pre`."""
@@ -103,9 +75,6 @@ class RefError:
 
     ref: str
     reason: str
-
-    def as_json(self) -> dict[str, object]:
-        return {"ref": self.ref, "state": "error", "ok": False, "reason": self.reason}
 
 
 def resolvable_refs(cache: UpstreamCache, refs: Sequence[str]) -> tuple[list[str], list[RefError]]:
@@ -196,9 +165,20 @@ def summarize_distinct(patched_refs: Iterable[PatchedRef], *, analysis: Analysis
         list(pool.map(lambda p: summarize_static(p, analysis=analysis), todo.values()))
 
 
+@dataclass(frozen=True, kw_only=True)
+class ForcedPatch:
+    """A patch given for the ref instead of the pins' variant, and how the result names the two when not as the
+    pins do (a superproject shows its tag for a commit id and its patch relative to itself)."""
+
+    path: Path
+    ref_shown: str | None = None
+    patch_shown: str | None = None
+
+
 def check_ref(
-    cache: UpstreamCache, ref: str, *, pins: Pins, analysis: Analysis, forced_patch: Path | None = None
+    cache: UpstreamCache, ref: str, *, pins: Pins, analysis: Analysis, forced: ForcedPatch | None = None
 ) -> CompatResult:
+    forced_patch = forced.path if forced else None
     started = time.perf_counter()
     memo = analysis.memo
     patched_ref = patch_ref(cache, ref, pins=pins, forced_patch=forced_patch, memo=memo)
@@ -220,10 +200,10 @@ def check_ref(
         failed = ", ".join(dict.fromkeys(f.check for f in static.failed))
         ok, reason = False, f"applies, but the patched Dockerfile fails the static checks: {failed}"
     return CompatResult(
-        ref=ref,
+        ref=forced.ref_shown if forced and forced.ref_shown else ref,
         upstream_commit=resolved.upstream_commit,
         dockerfile_blob=resolved.dockerfile_blob,
-        patch=shown_path(patch_path, pins.source.parent),
+        patch=forced.patch_shown if forced and forced.patch_shown else shown_path(patch_path, pins.source.parent),
         choice=patched_ref.choice,
         state=report.state,
         expected=expected,
@@ -292,4 +272,5 @@ def check_refs(
     patched = [patch_ref(cache, ref, pins=pins, forced_patch=forced_patch, memo=memo) for ref in refs]
     prefetch_compared_pins(cache, patched, pins=pins, memo=memo)
     summarize_distinct(patched, analysis=analysis)
-    return [check_ref(cache, ref, pins=pins, analysis=analysis, forced_patch=forced_patch) for ref in refs]
+    forced = ForcedPatch(path=forced_patch) if forced_patch else None
+    return [check_ref(cache, ref, pins=pins, analysis=analysis, forced=forced) for ref in refs]

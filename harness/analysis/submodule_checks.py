@@ -13,11 +13,18 @@ writes it into the user's patches directory.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from harness.analysis.compat import CompatResult, StaticResult, check_ref, static_result_of, summarize_static
+from harness.analysis.compat import (
+    CompatResult,
+    ForcedPatch,
+    StaticResult,
+    check_ref,
+    static_result_of,
+    summarize_static,
+)
 from harness.analysis.patched import Analysis, patch_ref, resolve_pinned, verify_pin
 from harness.analysis.release_profile import describe_change, release_profile_of
 from harness.config.pins import shown_path
@@ -58,9 +65,6 @@ class Suggestion:
         lines.append(f"  or rebase yours: {self.refresh_command}")
         return lines
 
-    def as_json(self) -> dict[str, object]:
-        return asdict(self)
-
 
 @dataclass(frozen=True, kw_only=True)
 class SuperprojectCheck:
@@ -89,23 +93,6 @@ class SuperprojectCheck:
     @property
     def ok(self) -> bool:
         return self.compat.ok and (self.static is None or self.static.ok)
-
-    def as_json(self) -> dict[str, object]:
-        sub = self.submodule
-        return {
-            "superproject": str(self.superproject),
-            "submodule": sub.path,
-            "recorded_commit": sub.recorded_commit,
-            "committed_commit": sub.committed_commit,
-            "checked_out": sub.checked_out,
-            "ref": self.ref,
-            "tag": self.tag,
-            "source": self.source,
-            "ok": self.ok,
-            "profile_change": self.profile_change,
-            "latest": self.latest,
-            "up_to_date": self.up_to_date,
-        }
 
 
 def suggest_variant(upstream: SubmoduleUpstream, *, label: str, run: Run, analysis: Analysis) -> Suggestion:
@@ -150,10 +137,10 @@ def _check(run: Run, ref: str | None, *, kind: CheckKind, analysis: Analysis, pr
     if tag is not None and tag != ref:
         # A commit the submodule's repository tags: the pin of that tag guards against a moved tag too.
         verify_pin(resolved, pins.get(tag))
-    result = check_ref(upstream.cache, upstream.ref, pins=pins, analysis=analysis, forced_patch=config.patch)
     # A commit id the submodule's repository tags is shown by its tag; a name is shown as the user gave it.
     label = tag if tag is not None and ref == resolved.commit else ref
-    result = replace(result, ref=label, patch=shown_path(config.patch, config.root))
+    users_patch = ForcedPatch(path=config.patch, ref_shown=label, patch_shown=shown_path(config.patch, config.root))
+    result = check_ref(upstream.cache, upstream.ref, pins=pins, analysis=analysis, forced=users_patch)
     static_result = static_result_of(result, label=label) if kind == "recorded-static" else None
     profile_change = None
     if kind == "bump" and result.release_profile is not None:

@@ -41,7 +41,7 @@ from harness.config.requests import (
 )
 from harness.config.run import Run, RunFlags, default_journal_dir, resolve_pins, resolve_run
 from harness.config.superproject import SuperprojectConfig, SuperprojectFlags, resolve_superproject
-from harness.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, BadInput, EnvironmentProblem, HarnessError
+from harness.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, BadInput, CheckFailed, EnvironmentProblem, HarnessError
 from harness.report.publish import Sinks, publish
 from harness.results import Outcome, exit_code
 
@@ -321,7 +321,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         sinks = _sinks(args)
         sinks = check_report_paths(args, sinks)
-        outcome = COMMANDS[args.command](args, console)
+        try:
+            outcome = COMMANDS[args.command](args, console)
+        except CheckFailed as failed:
+            # A check that stopped its command is still a result: the reports carry it as they carry every other,
+            # and the error line below says it on the terminal.
+            from harness.report.views import stopped_outcome  # noqa: PLC0415
+
+            outcome = stopped_outcome(args.command, failed)
+            publish(outcome, sinks, console)
+            raise
         publish(outcome, sinks, console)
         sys.stdout.flush()  # inside the try: a reader that went away shows up here, not at interpreter exit
     except BrokenPipeError:

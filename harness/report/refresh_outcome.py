@@ -10,7 +10,7 @@ from harness.patch.patchfile import git_blob_id
 from harness.patch.refresh_merge import CONFLICT_REASONS, ChangeMerge, HunkMerge
 from harness.patch.refresh_rebase import Refresh
 from harness.report.views import STATIC_TITLE, finding_results, findings_table
-from harness.results import Column, Outcome, Result, Row, Status, Table
+from harness.results import NO_FRAME, Column, Frame, Outcome, Result, Row, Status, Table
 
 _HUNK_VERDICT = {"clean": "clean", "upstream": "already upstream", "conflict": "needs a human"}
 
@@ -56,7 +56,7 @@ def _region_notes(refresh: Refresh, hunk: HunkMerge, number: int, change: Change
     ]
 
 
-def refresh_outcome(run: RefreshRun, *, patch_shown: str) -> Outcome:
+def refresh_outcome(run: RefreshRun, *, patch_shown: str, frame: Frame = NO_FRAME) -> Outcome:
     refresh = run.refresh
     status, reason = run.verdict()
     group = f"refresh.{refresh.target_label}"
@@ -99,6 +99,7 @@ def refresh_outcome(run: RefreshRun, *, patch_shown: str) -> Outcome:
     notes.append(reason)
     return Outcome(
         command="refresh",
+        frame=frame,
         title=f"refresh {refresh.patch.name} onto {refresh.target_label}",
         results=tuple(results),
         tables=tuple(tables),

@@ -59,5 +59,5 @@ def rich_table(table: Table, width: int) -> RichTable:
 def render(outcome: Outcome, console: Console) -> None:
     for table in outcome.tables:
         console.print(rich_table(table, console.width))
-    for note in outcome.notes:
+    for note in outcome.shown_notes:
         console.print(note, markup=False, highlight=False, soft_wrap=True)

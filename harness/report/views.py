@@ -12,15 +12,28 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from harness.analysis.release_profile import compare_with_defaults, describe_change, lto_words, matches_a_default
 from harness.config.series import tag_version
 from harness.knobs import KNOB_DEFAULTS
 from harness.patch.apply import ApplyResult, PatchConflict, PatchReport, State
-from harness.results import Column, Location, Outcome, Result, Row, Status, Table, status_of
-from harness.upstream.releases import latest_note
+from harness.report.json_forms import compat_json, hunk_json, ref_error_json, suggestion_json, superproject_json
+from harness.report.run_frame import latest_frame
+from harness.results import (
+    NO_FRAME,
+    Column,
+    Frame,
+    Location,
+    Outcome,
+    OutcomeParts,
+    Result,
+    Row,
+    Status,
+    Table,
+    status_of,
+)
 
 if TYPE_CHECKING:
     # Types only: `status` renders a tree's outcome without loading the static checks behind compat and verify.
@@ -28,6 +41,7 @@ if TYPE_CHECKING:
     from harness.analysis.compat import CompatResult, RefError, StaticResult
     from harness.analysis.findings import Finding
     from harness.analysis.submodule_checks import SuperprojectCheck
+    from harness.errors import CheckFailed
     from harness.patch.hunks import HunkReport
 
 STATIC_TITLE = "Static checks of the patched Dockerfile"
@@ -271,9 +285,12 @@ def _ref_error_result(error: RefError) -> Result:
     return Result(name="state", status=Status.ERROR, reason=error.reason, group=f"compat.{error.ref}")
 
 
-def compat_outcome(results: Sequence[CompatResult], *, upstream: str, errors: Sequence[RefError] = ()) -> Outcome:
+def compat_outcome(
+    results: Sequence[CompatResult], *, upstream: str, errors: Sequence[RefError] = (), frame: Frame = NO_FRAME
+) -> Outcome:
     """Every ref checked, then each one that could not be (an `error` result of its own)."""
     return Outcome(
+        frame=frame,
         command="compat",
         title="Patch compatibility",
         results=(*(r for c in results for r in compat_results(c)), *(_ref_error_result(e) for e in errors)),
@@ -283,25 +300,17 @@ def compat_outcome(results: Sequence[CompatResult], *, upstream: str, errors: Se
             "mode": "pins",
             "upstream": upstream,
             "superproject": None,
-            "refs": [*(r.as_json() for r in results), *(e.as_json() for e in errors)],
+            "refs": [*(compat_json(r) for r in results), *(ref_error_json(e) for e in errors)],
         },
-    )
-
-
-def with_latest(outcome: Outcome, latest: str | None, *, source: str) -> Outcome:
-    """The outcome of a command asked for `latest`, saying first which tag that was (and `latest` in the JSON)."""
-    if latest is None:
-        return outcome
-    return replace(
-        outcome, notes=(latest_note(latest, source=source), *outcome.notes), data={**outcome.data, "latest": latest}
     )
 
 
 # -- check --------------------------------------------------------------------------------------------
 
 
-def check_outcome(results: Sequence[StaticResult]) -> Outcome:
+def check_outcome(results: Sequence[StaticResult], *, frame: Frame = NO_FRAME) -> Outcome:
     return Outcome(
+        frame=frame,
         command="check",
         title=STATIC_TITLE,
         results=tuple(
@@ -326,8 +335,18 @@ def check_outcome(results: Sequence[StaticResult]) -> Outcome:
 # -- a superproject -----------------------------------------------------------------------------------
 
 
-def superproject_outcome(check: SuperprojectCheck, *, command: str) -> Outcome:
+def superproject_outcome(check: SuperprojectCheck, *, command: str, frame: Frame = NO_FRAME) -> Outcome:
     """`verify` (the recorded commit, with the static checks) or `compat` in a superproject (a bump, or not)."""
+    return Outcome(
+        command=command,
+        frame=latest_frame(check.latest, source=check.latest_from).within(frame),
+        **superproject_parts(check, command=command),
+    )
+
+
+def superproject_parts(check: SuperprojectCheck, *, command: str) -> OutcomeParts:
+    """The title, results, tables, notes and JSON of a superproject's check, for the Outcome of the command that
+    made it (`bump` puts its own first)."""
     sub = check.submodule
     state = [f"records {sub.recorded_commit[:12]}"]
     if sub.bump_staged:
@@ -365,8 +384,7 @@ def superproject_outcome(check: SuperprojectCheck, *, command: str) -> Outcome:
         notes = [reason, *notes]
         if not compat.ok:
             notes.append("the patch does not fit the recorded commit: `mas-harness verify` says what to do")
-    outcome = Outcome(
-        command=command,
+    return OutcomeParts(
         title=f"{command} {sub.path} at {compat.ref}",
         results=tuple(results),
         tables=tuple(tables),
@@ -374,15 +392,14 @@ def superproject_outcome(check: SuperprojectCheck, *, command: str) -> Outcome:
         data={
             "mode": "superproject",
             "upstream": check.source,
-            "superproject": check.as_json(),
-            "refs": [compat.as_json()],
+            "superproject": superproject_json(check),
+            "refs": [compat_json(compat)],
             "static": None
             if check.static is None
             else {"ok": check.static.ok, "findings": [asdict(f) for f in check.static.findings]},
-            "suggestion": check.suggestion.as_json() if check.suggestion else None,
+            "suggestion": suggestion_json(check.suggestion) if check.suggestion else None,
         },
     )
-    return with_latest(outcome, check.latest, source=check.latest_from)
 
 
 # -- a checkout: status, apply, revert ----------------------------------------------------------------
@@ -451,6 +468,20 @@ def tree_outcome(
             "state": str(report.state),
             "reason": report.reason,
             "action": action.action if action else ("refused" if refused else None),
-            "hunks": [h.as_json() for h in report.hunks],
+            "hunks": [hunk_json(h) for h in report.hunks],
         },
+    )
+
+
+# -- a command a failed check stopped -----------------------------------------------------------------
+
+
+def stopped_outcome(command: str, failed: CheckFailed) -> Outcome:
+    """The one result of a command a failed check stopped before it had results of its own (a submodule at another
+    commit than recorded, a bump whose commit a hook refused): that check, failed."""
+    reason = " ".join(str(failed).split())
+    return Outcome(
+        command=command,
+        title=f"{command} stopped",
+        results=(Result(name=command, status=Status.FAILED, reason=reason, group=command),),
     )

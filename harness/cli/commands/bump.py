@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from dataclasses import replace
-
 from harness.analysis.bump import carry_out, plan_bump, undo_interrupted
-from harness.cli.commands.run_context import open_analysis, with_run_facts
+from harness.cli.commands.run_context import open_analysis
 from harness.config.requests import BumpRequest
 from harness.config.run import Run
 from harness.report.bump_outcome import bump_outcome
+from harness.report.run_frame import checks_frame, undone_frame
 from harness.results import Outcome
 
 
@@ -19,7 +18,5 @@ def bump(run: Run, request: BumpRequest) -> Outcome:
     done = None
     if not request.dry_run and not plan.up_to_date and plan.choice is not None:
         done = carry_out(plan, request, run=run, checks=checks)
-    outcome = bump_outcome(plan, done, dry_run=request.dry_run, message_shown=request.message_file is None)
-    if undone is not None:
-        outcome = replace(outcome, notes=(undone, *outcome.notes), data={**outcome.data, "undone": undone})
-    return with_run_facts(outcome, checks=checks, upstream=plan.check.source, offline=run.offline)
+    frame = undone_frame(undone).within(checks_frame(checks, upstream=plan.check.source, offline=run.offline))
+    return bump_outcome(plan, done, dry_run=request.dry_run, message_shown=request.message_file is None, frame=frame)

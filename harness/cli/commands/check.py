@@ -5,12 +5,13 @@ from pathlib import Path
 from harness.analysis.compat import StaticResult, check_refs, resolvable_refs, static_result_of
 from harness.analysis.findings import Finding
 from harness.analysis.static import check_patched
-from harness.cli.commands.run_context import open_analysis, open_checks, with_run_facts
+from harness.cli.commands.run_context import open_analysis, open_checks
 from harness.config.requests import CheckRequest
 from harness.config.run import Run
 from harness.errors import BadInput
 from harness.files import read_input
-from harness.report.views import check_outcome, with_latest
+from harness.report.run_frame import checks_frame, latest_frame
+from harness.report.views import check_outcome
 from harness.results import Outcome
 from harness.upstream.cache import open_cache
 from harness.upstream.releases import LATEST, latest_tag
@@ -42,8 +43,8 @@ def _check_dockerfile(run: Run, dockerfile: Path, *, pristine: Path | None) -> O
         checks=checks,
         name=str(dockerfile),
     )
-    outcome = check_outcome([StaticResult(ref=str(dockerfile), patch="", findings=tuple(findings))])
-    return with_run_facts(outcome, checks=checks, upstream=None)
+    frame = checks_frame(checks, upstream=None)
+    return check_outcome([StaticResult(ref=str(dockerfile), patch="", findings=tuple(findings))], frame=frame)
 
 
 def _check_refs(run: Run, request: CheckRequest) -> Outcome:
@@ -66,9 +67,7 @@ def _check_refs(run: Run, request: CheckRequest) -> Outcome:
         )
         for error in errors
     ]
-    outcome = with_latest(
-        check_outcome([*(static_result_of(result) for result in results), *unchecked]),
-        newest,
-        source=cache.source.location,
+    frame = latest_frame(newest, source=cache.source.location).within(
+        checks_frame(analysis.checks, upstream=run.pins_upstream(), offline=run.offline)
     )
-    return with_run_facts(outcome, checks=analysis.checks, upstream=run.pins_upstream(), offline=run.offline)
+    return check_outcome([*(static_result_of(result) for result in results), *unchecked], frame=frame)

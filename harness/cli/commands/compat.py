@@ -4,12 +4,13 @@ from collections.abc import Sequence
 
 from harness.analysis.compat import check_refs, latest_release_tag, refs_to_check, resolvable_refs
 from harness.analysis.submodule_checks import check_bump, verify
-from harness.cli.commands.run_context import open_analysis, with_run_facts
+from harness.cli.commands.run_context import open_analysis
 from harness.config.requests import CompatRequest
 from harness.config.run import Run
 from harness.errors import BadInput
 from harness.patch.patchfile import Patch
-from harness.report.views import compat_outcome, superproject_outcome, with_latest
+from harness.report.run_frame import checks_frame, latest_frame
+from harness.report.views import compat_outcome, superproject_outcome
 from harness.results import Outcome
 from harness.upstream.cache import open_cache
 from harness.upstream.releases import LATEST
@@ -28,11 +29,12 @@ def compat(run: Run, request: CompatRequest) -> Outcome:
     good, errors = resolvable_refs(cache, refs_to_check(cache, run.pins, refs=refs, latest=request.latest, pre=pre))
     results = check_refs(cache, good, pins=run.pins, analysis=analysis, forced_patch=request.forced_patch)
     upstream = run.pins_upstream()
-    outcome = compat_outcome(results, upstream=upstream, errors=errors)
     # The listing is the run's own, remembered by the cache: naming the tag again asks the remote nothing more.
     newest = latest_release_tag(cache, pre=pre) if asks_latest(refs=refs, latest=request.latest) else None
-    outcome = with_latest(outcome, newest, source=cache.source.location)
-    return with_run_facts(outcome, checks=analysis.checks, upstream=upstream, offline=run.offline)
+    frame = latest_frame(newest, source=cache.source.location).within(
+        checks_frame(analysis.checks, upstream=upstream, offline=run.offline)
+    )
+    return compat_outcome(results, upstream=upstream, errors=errors, frame=frame)
 
 
 def asks_latest(*, refs: Sequence[str], latest: bool) -> bool:
@@ -55,5 +57,5 @@ def _compat_superproject(run: Run, request: CompatRequest) -> Outcome:
         check = check_bump(run, request.bump_to, analysis=analysis, pre=request.pre)
     else:
         check = verify(run, analysis=analysis, static=False)
-    outcome = superproject_outcome(check, command="compat")
-    return with_run_facts(outcome, checks=analysis.checks, upstream=check.source, offline=run.offline)
+    frame = checks_frame(analysis.checks, upstream=check.source, offline=run.offline)
+    return superproject_outcome(check, command="compat", frame=frame)

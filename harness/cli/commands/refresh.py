@@ -12,7 +12,7 @@ from harness.files import read_input
 from harness.patch.patchfile import Patch
 from harness.patch.refresh_rebase import RefreshTerms, Settlement
 from harness.report.refresh_outcome import refresh_outcome
-from harness.report.views import with_latest
+from harness.report.run_frame import latest_frame
 from harness.results import Outcome
 from harness.upstream.cache import DOCKERFILE
 from harness.upstream.submodule import open_ref
@@ -40,5 +40,8 @@ def refresh(run: Run, request: RefreshRequest) -> Outcome:
     )
     # The refreshed Dockerfile's static checks are stored with compat's: a rerun, or compat after it, reads them back.
     refreshed = refresh_patch(upstream.cache, Patch.load(request.patch), target, pins=run.pins, checks=open_checks(run))
-    outcome = refresh_outcome(refreshed, patch_shown=shown_path(request.patch, request.shown_from))
-    return with_latest(outcome, upstream.latest, source=upstream.latest_from)
+    return refresh_outcome(
+        refreshed,
+        patch_shown=shown_path(request.patch, request.shown_from),
+        frame=latest_frame(upstream.latest, source=upstream.latest_from),
+    )

@@ -556,3 +556,22 @@ def test_one_verify_parses_each_dockerfile_it_reads_once(
     assert _report(capsys)["document"]["suggestion"]["variant"], "the variant was checked"
     assert len(parses) == 2, "upstream's Dockerfile and the variant's patched one"
     assert set(parses.values()) == {1}
+
+
+def test_a_check_that_stops_apply_is_its_one_failed_result_in_every_report(
+    superproject: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A submodule checked out at another commit than recorded stops `apply` before it has results of its own:
+    the JSON and the JUnit still carry that check, failed, and stderr says it in one line."""
+    git(superproject / SUBMODULE, "checkout", "--quiet", "v1.18.0")
+    junit = tmp_path / "apply.xml"
+    assert main(["apply", "--superproject", str(superproject), "--json", "--junit", str(junit)]) == 1
+    out = capsys.readouterr()
+    assert out.err.count("\n") == 1 and "the superproject records" in out.err
+    document = json.loads(out.out)
+    [result] = document["results"]
+    assert (document["command"], document["status"], result["status"]) == ("apply", "failed", "failed")
+    assert "the superproject records" in result["reason"]
+    [case] = ElementTree.fromstring(junit.read_bytes()).findall("./testsuite/testcase")
+    assert case.find("failure") is not None
+    assert git(superproject, "status", "--porcelain") == f" M {SUBMODULE}", "nothing was applied"
