@@ -114,20 +114,6 @@ class BumpPlan:
         lines.append(f"Checked with mas-harness {__version__}: `mas-harness verify` {verdict} at {self.to_label}.")
         return "\n".join(lines) + "\n"
 
-    def as_json(self) -> dict[str, object]:
-        return {
-            "submodule": self.submodule.path,
-            "from": self.from_label,
-            "to": self.to_label,
-            "commit": self.commit,
-            "latest": self.latest,
-            "fetch": self.needs_fetch,
-            "patch": self.patch_shown,
-            "take": self.choice.how if self.choice else None,
-            "refused": list(self.refused),
-            "steps": self.steps(),
-        }
-
 
 def _label(sub: Submodule, commit: str) -> str:
     return exact_tag(sub, commit) or commit[:12]

@@ -35,16 +35,6 @@ class Drift:
     """A unified diff, cut after DIFF_LINES_SHOWN lines."""
     note: str | None = None
 
-    def as_json(self) -> dict[str, object]:
-        return {
-            "pin": self.pin,
-            "differs": self.differs,
-            "compared": self.compared,
-            "changed_lines": self.changed_lines,
-            "diff": self.diff,
-            "note": self.note,
-        }
-
 
 def nearest_pin(pins: Pins, choice: Choice, patch_path: Path, *, memo: RunMemo) -> Pin | None:
     """The pin of the same patch whose release is the ref's, or else the nearest below (the lowest when none is)."""

@@ -44,13 +44,6 @@ class StaticSummary:
     def ok(self) -> bool:
         return not self.failed
 
-    def as_json(self) -> dict[str, object]:
-        return {
-            "ok": self.ok,
-            "checks": self.checks,
-            "failed": [{"check": f.check, "line": f.line, "message": f.message} for f in self.failed],
-        }
-
 
 def verify_pin(resolved: ResolvedRef, pin: Pin | None) -> None:
     """A pinned tag whose Dockerfile or commit changed was moved or re-tagged upstream: a hard error."""

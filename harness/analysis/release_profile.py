@@ -70,9 +70,6 @@ class ReleaseProfile:
         """One line, e.g. `lto = true, codegen-units = 1 (Cargo.toml [profile.release])`."""
         return "; ".join(setting.describe() for setting in self.settings.values())
 
-    def as_json(self) -> dict[str, object]:
-        return {key: {"value": s.value, "source": s.source} for key, s in self.settings.items()} | {"found": self.found}
-
 
 def _env_value(key: str, raw: object, where: str) -> str:
     """A TOML value as cargo's environment spelling of it; anything cargo itself would refuse is bad input."""

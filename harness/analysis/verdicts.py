@@ -307,6 +307,3 @@ class VerdictCache:
         except OSError as exc:
             # The verdict itself stands; only the next run's saving is lost.
             log.warning("cannot store the verdict in %s (%s): the next run computes it again", path, exc.strerror)
-
-    def as_json(self) -> dict[str, object]:
-        return {"reuse": self.reuse, "computed": self.computed, "reused": self.reused, "store": str(self.root)}

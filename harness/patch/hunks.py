@@ -32,23 +32,6 @@ class HunkReport:
     """For a conflict where the hunk's lines are there but git apply refuses it (a hunk without context, say):
     what git says."""
 
-    def as_json(self) -> dict[str, object]:
-        return {
-            "file": self.file,
-            "index": self.index,
-            "header": self.header,
-            "patch_line": self.patch_line,
-            "expected_start": self.expected_start,
-            "expected_length": self.expected_length,
-            "status": self.status,
-            "found_at": self.found_at,
-            "offset": self.offset,
-            "mismatch_line": self.mismatch_line,
-            "mismatch_expected": self.mismatch_expected,
-            "mismatch_found": self.mismatch_found,
-            "refused": self.refused,
-        }
-
     def describe(self) -> str:
         where = f"{self.file} hunk #{self.index} {self.header}"
         if self.status == "exact":

@@ -7,6 +7,7 @@ from typing import Any
 
 from harness.analysis.release_profile import ReleaseProfile
 from harness.config.profiles import Profile
+from harness.report.json_forms import release_profile_json
 from harness.results import Column, Outcome, Result, Row, Status, Table
 
 
@@ -48,5 +49,10 @@ def profile_plan_outcome(
         ),
         tables=(table,),
         notes=(f"{ref}: upstream's release profile: {release.describe()}",),
-        data={"ref": ref, "dry_run": True, "upstream_release_profile": release.as_json(), "profiles": entries},
+        data={
+            "ref": ref,
+            "dry_run": True,
+            "upstream_release_profile": release_profile_json(release),
+            "profiles": entries,
+        },
     )
