@@ -3,8 +3,9 @@
 Every file the harness leaves behind is written by `atomic_write` (a path the user named, a report, a
 plot; `write_json` for the JSON reports) or `write_in_tree` (a file of a checkout the patch names). Both
 write a temporary file beside the target and rename it over the target, so a crash leaves the old file or
-the new one, never half of one. Not through them: the build log, streamed while the build runs, and scratch
-files in the harness's own temporary directories.
+the new one, never half of one. Not through them: the build log, streamed while the build runs; scratch
+files in the harness's own temporary directories; and the files of a base image's root file system, which
+`build` assembles under its cache's work directory to pack into the image.
 
 Inside a checkout, a path is walked one component at a time from the checkout's own
 directory with O_NOFOLLOW, as git apply does with its "beyond a symbolic link" check:
