@@ -701,3 +701,112 @@ def test_a_hostile_upstream_tag_changes_nothing_outside_and_ends_at_the_limit(
     assert any(f.startswith("script-limits") and "stopped after 20s, the time limit" in f for f in failed), failed
     assert "fails: " in done.stdout
     assert done.returncode == 1, done.stdout + done.stderr
+
+
+# -- bump, end to end ---------------------------------------------------------------------------------
+
+V1_18_PATCH = REPO / "patches" / "patch-dockerfile-v1.18.patch"
+
+
+def _everything(root: Path) -> dict[str, object]:
+    """What a bump must leave as it found when it is not made: every file of the superproject and its submodule
+    (their .git directories aside), both HEADs, the index and `git status`."""
+    files = {
+        str(path.relative_to(root)): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and ".git" not in path.relative_to(root).parts
+    }
+    return {
+        "files": files,
+        "status": _git(root, "status", "--porcelain", "--untracked-files=all"),
+        "index": _git(root, "ls-files", "--stage"),
+        "head": _git(root, "rev-parse", "HEAD"),
+        "submodule_head": _git(root / SUBMODULE, "rev-parse", "HEAD"),
+    }
+
+
+def _at(root: Path, env: Mapping[str, str], tag: str, patch: Path) -> None:
+    """The superproject as it would be at `tag` with `patch` fitted and committed."""
+    _git(root / SUBMODULE, "checkout", "--quiet", tag)
+    shutil.copyfile(patch, root / PATCH)
+    _git(root, "commit", "--quiet", "-am", f"MAS at {tag}", env=env)
+
+
+def test_bump_latest_from_v1_17_takes_the_variant_stages_both_and_verify_then_passes(
+    superproject: Path, user_env: dict[str, str]
+) -> None:
+    """The shape change at v1.18: the users' patch cannot be rebased onto it, the harness's v1.18+ variant fits."""
+    bumped = _harness(superproject, user_env, "bump", "latest")
+    assert bumped.returncode == 0, bumped.stdout[-3000:] + bumped.stderr[-3000:]
+    assert "latest is v1.19.0" in bumped.stdout
+    assert f"Bump {SUBMODULE} from {RECORDED} to v1.19.0" in bumped.stdout, "the message, on stdout"
+    assert _git(superproject, "status", "--porcelain", "--untracked-files=all") == f"M  {PATCH}\nM  {SUBMODULE}"
+    assert (superproject / PATCH).read_bytes() == V1_18_PATCH.read_bytes()
+    verified = _harness(superproject, user_env, "verify")
+    assert verified.returncode == 0, verified.stdout[-3000:] + verified.stderr[-3000:]
+
+
+def test_bump_latest_from_a_release_the_patch_already_fits_moves_the_submodule_alone(
+    superproject: Path, user_env: dict[str, str]
+) -> None:
+    _at(superproject, user_env, "v1.18.0", V1_18_PATCH)
+    bumped = _harness(superproject, user_env, "bump", "latest", "--json")
+    assert bumped.returncode == 0, bumped.stdout[-3000:] + bumped.stderr[-3000:]
+    document = json.loads(bumped.stdout)
+    assert (document["bump"]["from"], document["bump"]["to"], document["bump"]["take"]) == (
+        "v1.18.0",
+        "v1.19.0",
+        "unchanged",
+    )
+    assert _git(superproject, "status", "--porcelain", "--untracked-files=all") == f"M  {SUBMODULE}"
+    assert _harness(superproject, user_env, "verify").returncode == 0
+
+
+def test_bump_latest_rebases_the_users_patch_when_every_hunk_merges(
+    superproject: Path, user_env: dict[str, str]
+) -> None:
+    """A release (made here, in the submodule's repository) that edits a line of the patch's context."""
+    _at(superproject, user_env, "v1.19.0", V1_18_PATCH)
+    submodule = superproject / SUBMODULE
+    dockerfile = submodule / "Dockerfile"
+    dockerfile.write_text(
+        dockerfile.read_text().replace("  cargo install --locked \\\n", "  cargo install --locked --quiet \\\n", 1)
+    )
+    _git(submodule, "commit", "--quiet", "-am", "quieter", env=user_env)
+    _git(submodule, "tag", "v1.20.0")
+    _git(submodule, "checkout", "--quiet", "v1.19.0")
+
+    bumped = _harness(superproject, user_env, "bump", "latest", "--json")
+    assert bumped.returncode == 0, bumped.stdout[-3000:] + bumped.stderr[-3000:]
+    document = json.loads(bumped.stdout)
+    assert (document["latest"], document["bump"]["take"]) == ("v1.20.0", "refreshed")
+    assert (superproject / PATCH).read_bytes() != V1_18_PATCH.read_bytes()
+    _git(submodule, "apply", "--check", str(superproject / PATCH))
+    assert _harness(superproject, user_env, "verify").returncode == 0
+
+
+def test_a_bump_that_fails_midway_leaves_every_file_and_git_state_identical(
+    superproject: Path, user_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The commit is the last step: a hook that refuses it comes after the checkout, the patch and the staging."""
+    hook = superproject / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\necho 'not today' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    before = _everything(superproject)
+    message = tmp_path / "message.txt"
+    failed = _harness(superproject, user_env, "bump", "latest", "--commit", "--message-file", str(message))
+    assert failed.returncode == 1, failed.stdout[-3000:] + failed.stderr[-3000:]
+    assert failed.stderr.count("\n") == 1 and "bump stopped at `commit`" in failed.stderr
+    assert _everything(superproject) == before
+    assert not message.exists()
+
+
+def test_bump_without_a_ref_fits_the_patch_to_a_bots_gitlink_move(superproject: Path, user_env: dict[str, str]) -> None:
+    _git(superproject / SUBMODULE, "checkout", "--quiet", "v1.19.0")
+    _git(superproject, "commit", "--quiet", "-am", "Bump the submodule (a bot's pull request)", env=user_env)
+    assert _harness(superproject, user_env, "verify").returncode == 1, "the bot moved the gitlink, not the patch"
+    fitted = _harness(superproject, user_env, "bump", "--commit")
+    assert fitted.returncode == 0, fitted.stdout[-3000:] + fitted.stderr[-3000:]
+    assert _git(superproject, "show", "--name-only", "--format=", "HEAD").splitlines() == [PATCH]
+    assert _git(superproject, "status", "--porcelain", "--untracked-files=all") == ""
+    assert _harness(superproject, user_env, "verify").returncode == 0
