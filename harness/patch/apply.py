@@ -280,7 +280,7 @@ def _journal(action: str, patch: Patch, before: Mapping[str, bytes | None], afte
             raise PatchError(f"{patch.path.name} would create {name}; only modifications are supported")
         if original != data:
             entries.append(JournalEntry(name=name, before=original, after=data))
-    return Journal(action=action, patch=patch.path.name, entries=tuple(entries))
+    return Journal(action=action, patches=(patch.path.name,), entries=tuple(entries))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,6 +8,7 @@ files it left.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -158,7 +159,7 @@ def test_a_journal_shipped_inside_a_checkout_is_never_read(
     (tree / "victim").write_bytes(b"the user's\n")
     planted = Journal(
         action="apply",
-        patch="two.patch",
+        patches=("two.patch",),
         entries=(JournalEntry(name="victim", before=b"the user's\n", after=b"upstream's\n"),),
     )
     (tree / f".{JOURNAL}").write_bytes(planted.to_bytes())
@@ -172,7 +173,7 @@ def test_a_journal_naming_a_file_the_patch_does_not_change_is_refused(
 ) -> None:
     repo = make_repo({**dict.fromkeys(FILES, UPSTREAM), "victim": b"the user's\n"})
     stray = JournalEntry(name="victim", before=b"the user's\n", after=b"someone else's\n")
-    _journal(repo).write_bytes(Journal(action="apply", patch="two.patch", entries=(stray,)).to_bytes())
+    _journal(repo).write_bytes(Journal(action="apply", patches=("two.patch",), entries=(stray,)).to_bytes())
     assert main(["apply", "--checkout", str(repo), "--patch", str(two_file_patch)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "names victim, which the patch does not change" in err[0], err
@@ -225,3 +226,26 @@ def test_two_runs_never_write_one_checkout_at_once(make_repo: MakeRepo, two_file
         patch_apply.apply(repo, Patch.load(two_file_patch))
     assert _contents(repo) == (UPSTREAM, UPSTREAM)
     assert patch_apply.apply(repo, Patch.load(two_file_patch)).action == "applied", "the lock went with its holder"
+
+
+def test_a_journal_of_one_patch_names_it_by_a_string_as_before_series(tmp_path: Path) -> None:
+    """The format older harnesses wrote and read: `patch` is the file name."""
+    entry = JournalEntry(name="Dockerfile", before=UPSTREAM, after=PATCHED)
+    data = Journal(action="apply", patches=("two.patch",), entries=(entry,)).to_bytes()
+    assert json.loads(data)["patch"] == "two.patch"
+    assert Journal.from_bytes(data, where=tmp_path / JOURNAL).patches == ("two.patch",)
+
+
+def test_a_journal_of_a_series_names_every_patch_in_order(tmp_path: Path) -> None:
+    entry = JournalEntry(name="Dockerfile", before=UPSTREAM, after=PATCHED)
+    journal = Journal(action="revert", patches=("b.patch", "a.patch"), entries=(entry,))
+    data = journal.to_bytes()
+    assert json.loads(data)["patch"] == ["b.patch", "a.patch"]
+    read = Journal.from_bytes(data, where=tmp_path / JOURNAL)
+    assert (read, read.patch) == (journal, "b.patch, a.patch")
+
+
+def test_a_journal_naming_no_patch_is_unreadable(tmp_path: Path) -> None:
+    data = json.loads(Journal(action="apply", patches=("a.patch",), entries=()).to_bytes())
+    with pytest.raises(BadInput, match=r"not a journal this harness can read \(it names no patch\)"):
+        Journal.from_bytes(json.dumps({**data, "patch": []}).encode(), where=tmp_path / JOURNAL)
