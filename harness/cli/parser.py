@@ -235,7 +235,7 @@ def _add_tree_commands(sub: Subparsers[argparse.ArgumentParser]) -> None:
             metavar="DIR",
             help="an upstream checkout (default: the superproject's submodule, else .)",
         )
-        _add_superproject(tree, patch_help="the patch (default: the configured one, else the pins' variant)")
+        _add_superproject(tree, patch_help="the patch (default: the configured one or series, else the pins' variant)")
         tree.add_argument("--pins", type=Path, help="pins file (default: $MAS_HARNESS_PINS, else the harness's own)")
         tree.set_defaults(upstream=None)  # the tree commands fetch nothing: their upstream is the checkout
         _add_common(tree)

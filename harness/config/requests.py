@@ -23,7 +23,9 @@ class TreeRequest:
     command: TreeCommand
     checkout: Path | None
     patch: Path | None
+    """--patch outside a superproject (in one, the flag is already in `superproject`, standing for its series)."""
     superproject: SuperprojectConfig | None
+    """Its patches, one or a series, are what the commands apply in a superproject."""
     pins: Pins
     journals: Path | None
     """Where the journal of a checkout that is not a git work tree goes (None: such a checkout is refused)."""

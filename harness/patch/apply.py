@@ -8,6 +8,11 @@ the patch touches, so files the patch does not name are never opened for writing
 The checkout's files are read and written only inside it (harness.files: no symbolic
 link is followed, only regular files are touched), and an apply or a revert is
 all-or-nothing even across a crash (harness.patch.journal).
+
+A series of patches applies in order, each to the tree the ones before it leave; those
+trees are computed in memory, never written. Applying or reverting a series is one change
+under one journal: every patch goes, or none does. One patch is a series of one, and is
+judged, reported and written exactly as it always was.
 """
 
 from __future__ import annotations
@@ -43,6 +48,10 @@ class State(enum.StrEnum):
     """The committed upstream file already has the change: drop the patch."""
     CONFLICT = "conflict"
     """Neither forward nor reverse applies."""
+    PARTLY_APPLIED = "partly-applied"
+    """A series only: its first patches are applied and the others apply to what those leave."""
+    NOT_CHECKED = "not-checked"
+    """A patch of a series after one that does not apply: the tree it would apply to does not exist."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,9 +74,58 @@ class PatchConflict(CheckFailed):
         self.report = report
 
 
+@dataclass(frozen=True, kw_only=True)
+class SeriesReport:
+    """The state of a checkout with respect to a series, and of each patch in it (one report per patch, in order)."""
+
+    state: State
+    reason: str
+    patches: tuple[Patch, ...]
+    reports: tuple[PatchReport, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SeriesResult:
+    action: Literal["applied", "reverted", "no-op"]
+    report: SeriesReport
+    message: str
+
+
+class SeriesConflict(CheckFailed):
+    def __init__(self, message: str, report: SeriesReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+def series_files(patches: Sequence[Patch]) -> tuple[str, ...]:
+    """Every file any patch of the series names, each once, in the order they are first named."""
+    return tuple(dict.fromkeys(name for patch in patches for name in patch.files))
+
+
+def label(patches: Sequence[Patch], index: int) -> str:
+    """A patch as a series' messages name it: `b.patch (2 of 3)`; one patch by its file name alone."""
+    name = patches[index].path.name
+    return name if len(patches) == 1 else f"{name} ({index + 1} of {len(patches)})"
+
+
+def named(patches: Sequence[Patch]) -> str:
+    """The patches as a sentence names them: `a.patch`, or `the series a.patch, b.patch`."""
+    names = ", ".join(patch.path.name for patch in patches)
+    return names if len(patches) == 1 else f"the series {names}"
+
+
 def read_files(tree: Path, patch: Patch) -> dict[str, bytes | None]:
     """The files the patch names, read inside `tree` only (None: absent); a link or a special file is refused."""
-    return {name: read_in_tree(tree, name, limit=MAX_INPUT_BYTES) for name in patch.files}
+    return _read(tree, patch.files)
+
+
+def read_series_files(tree: Path, patches: Sequence[Patch]) -> dict[str, bytes | None]:
+    """`read_files` for every file any patch of the series names."""
+    return _read(tree, series_files(patches))
+
+
+def _read(tree: Path, names: Sequence[str]) -> dict[str, bytes | None]:
+    return {name: read_in_tree(tree, name, limit=MAX_INPUT_BYTES) for name in names}
 
 
 def _require_plausible_sizes(contents: Mapping[str, bytes | None]) -> None:
@@ -176,6 +234,131 @@ def evaluate(
     return PatchReport(state=State.CONFLICT, hunks=hunks, reason=reason)
 
 
+Contents = Mapping[str, bytes | None]
+
+
+def _only(contents: Contents, patch: Patch) -> dict[str, bytes | None]:
+    """The files this patch names: what it is judged on, as if it were the only patch."""
+    return {name: contents[name] for name in patch.files}
+
+
+def _through(contents: Contents, patch: Patch, *, reverse: bool) -> dict[str, bytes | None] | None:
+    """Every file as applying (or reversing) the patch leaves it, off the tree; None when git apply refuses."""
+    with _staging(_only(contents, patch)) as root:
+        ok, _ = _git_apply(root, patch, *(("--reverse",) if reverse else ()))
+        if not ok:
+            return None
+        return {**contents, **{name: (root / name).read_bytes() for name in patch.files}}
+
+
+def _walk(contents: Contents, patches: Sequence[Patch], *, reverse: bool) -> list[dict[str, bytes | None]]:
+    """The trees applying (or reversing) the patches one after another leaves, `contents` first, up to the first
+    patch git apply refuses: one tree more than the patches it got through."""
+    trees = [dict(contents)]
+    for patch in patches:
+        after = _through(trees[-1], patch, reverse=reverse)
+        if after is None:
+            break
+        trees.append(after)
+    return trees
+
+
+def _not_checked(patches: Sequence[Patch], stop: int) -> PatchReport:
+    return PatchReport(
+        state=State.NOT_CHECKED,
+        hunks=(),
+        reason=f"not checked: {label(patches, stop)} before it does not apply, so the tree it applies to is unknown",
+    )
+
+
+def evaluate_series(contents: Contents, patches: Sequence[Patch], *, committed: Contents | None = None) -> SeriesReport:
+    """The state of `contents` with respect to a series that applies in order, and of each patch in it.
+
+    `contents` and `committed` hold every file of the series (`committed` as in `evaluate`). Each patch is judged
+    by `evaluate` on the tree the ones before it leave, computed here, off the tree. The series is applied up to
+    patch k when reversing patches k..1 (the last first) gets through and the rest then apply in order; the
+    smallest such k is taken, as `evaluate` tries the forward check first. When there is none, the patches are
+    walked from the longest applied start on, and the first one that does not apply says why; those after it are
+    not checked, since the tree they would apply to does not exist.
+    """
+    _require_plausible_sizes(contents)
+    if len(patches) == 1:
+        # One patch: its report is the series' (the walk below comes to the same answer with more runs of git).
+        report = evaluate(contents, patches[0], committed=committed)
+        return SeriesReport(state=report.state, reason=report.reason, patches=tuple(patches), reports=(report,))
+    count = len(patches)
+    backs: dict[int, list[dict[str, bytes | None]]] = {}
+    for applied in range(count + 1):
+        backs[applied] = _walk(contents, patches[:applied][::-1], reverse=True)
+        if len(backs[applied]) <= applied:
+            continue
+        ahead = _walk(contents, patches[applied:], reverse=False)
+        if len(ahead) <= count - applied:
+            continue
+        trees = [*backs[applied][::-1], *ahead[1:]]
+        reports = [
+            _judged(trees[i + 1] if i < applied else trees[i], patch, committed) for i, patch in enumerate(patches)
+        ]
+        return _settled(patches, reports, applied)
+    applied = max(k for k, back in backs.items() if len(back) == k + 1)
+    ahead = _walk(contents, patches[applied:], reverse=False)
+    trees = [*backs[applied][::-1], *ahead[1:]]
+    stop = applied + len(ahead) - 1
+    reports = [
+        _judged(trees[i + 1] if i < applied else trees[i], patch, committed)
+        for i, patch in enumerate(patches[: stop + 1])
+    ]
+    reports += [_not_checked(patches, stop) for _ in patches[stop + 1 :]]
+    return _stopped(patches, reports, applied=applied, stop=stop)
+
+
+def _judged(tree: Contents, patch: Patch, committed: Contents | None) -> PatchReport:
+    return evaluate(_only(tree, patch), patch, committed=None if committed is None else _only(committed, patch))
+
+
+def _upstreamed(patches: Sequence[Patch], reports: Sequence[PatchReport]) -> str:
+    return "; ".join(
+        f"{label(patches, i)}: {report.reason}" for i, report in enumerate(reports) if report.state is State.UPSTREAMED
+    )
+
+
+def _settled(patches: Sequence[Patch], reports: Sequence[PatchReport], applied: int) -> SeriesReport:
+    """A series every patch of which fits: the first `applied` applied, the others applying after them."""
+    count = len(patches)
+    if any(report.state is State.UPSTREAMED for report in reports):
+        # As for one patch: upstream has the change, so the patch is dropped, not applied again or reverted.
+        state, reason = State.UPSTREAMED, _upstreamed(patches, reports)
+    elif applied == 0:
+        state, reason = State.APPLIES, "the forward check of each patch passes on the tree the ones before it leave"
+    elif applied == count:
+        state, reason = State.APPLIED, "the reverse check of each patch passes, the last first"
+    else:
+        done = ", ".join(label(patches, i) for i in range(applied))
+        rest = ", ".join(label(patches, i) for i in range(applied, count))
+        state = State.PARTLY_APPLIED
+        reason = (
+            f"{done} applied, {rest} not (and would apply): apply the rest one at a time with --patch FILE, "
+            "or revert the applied ones, the last first"
+        )
+    return SeriesReport(state=state, reason=reason, patches=tuple(patches), reports=tuple(reports))
+
+
+def _stopped(patches: Sequence[Patch], reports: Sequence[PatchReport], *, applied: int, stop: int) -> SeriesReport:
+    """A series that does not fit: patch `stop` does not apply to what the ones before it leave."""
+    report = reports[stop]
+    where = label(patches, stop)
+    if report.state is State.UPSTREAMED:
+        state, reason = State.UPSTREAMED, f"{where}: {report.reason}"
+    elif report.state is State.APPLIED:
+        # Its change is there, but the patches before it are not (applied out of order, or alone).
+        state = State.CONFLICT
+        before = f"{label(patches, applied)} before it is not" if stop > applied else "those before it do not reverse"
+        reason = f"{where} is applied, but {before}: a series applies in order"
+    else:
+        state, reason = State.CONFLICT, f"{where}: {report.reason}"
+    return SeriesReport(state=state, reason=reason, patches=tuple(patches), reports=tuple(reports))
+
+
 def committed_files(tree: Path, names: Sequence[str]) -> dict[str, bytes | None] | None:
     """These files as HEAD has them, or None when `tree` is not a git work tree's top."""
     probe = run("git", "rev-parse", "--show-toplevel", cwd=tree, check=False)
@@ -193,6 +376,11 @@ def status(tree: Path, patch: Patch, *, journals: Path | None = None) -> PatchRe
 
     `journals`: where the journal of a checkout that is not a git work tree is (harness.patch.journal).
     """
+    return series_status(tree, (patch,), journals=journals).reports[0]
+
+
+def series_status(tree: Path, patches: Sequence[Patch], *, journals: Path | None = None) -> SeriesReport:
+    """`status` of a series: the state of the checkout, and of each patch on the tree the ones before it leave."""
     journal_file = JournalFile.of(tree, journals=journals)
     pending = journal_file.read() if journal_file is not None else None
     if journal_file is not None and pending is not None:
@@ -200,7 +388,8 @@ def status(tree: Path, patch: Patch, *, journals: Path | None = None) -> PatchRe
             f"the {pending.action} of {pending.patch} in {tree} was interrupted ({journal_file.path} records it): "
             "run `mas-harness apply` or `mas-harness revert` on this checkout to finish it first"
         )
-    return evaluate(read_files(tree, patch), patch, committed=committed_files(tree, patch.files))
+    files = series_files(patches)
+    return evaluate_series(_read(tree, files), patches, committed=committed_files(tree, files))
 
 
 def patched_contents(patch: Patch, contents: Mapping[str, bytes | None], *, reverse: bool = False) -> dict[str, bytes]:
@@ -213,9 +402,9 @@ def patched_contents(patch: Patch, contents: Mapping[str, bytes | None], *, reve
         return {name: (root / name).read_bytes() for name in patch.files}
 
 
-def _finish_interrupted(tree: Path, patch: Patch, journal_file: JournalFile) -> None:
+def _finish_interrupted(tree: Path, files: Sequence[str], journal_file: JournalFile) -> None:
     """What a crashed run left: finish its apply or revert, and delete its temporary files."""
-    finished = roll_forward(tree, journal_file, files=patch.files, limit=MAX_INPUT_BYTES)
+    finished = roll_forward(tree, journal_file, files=files, limit=MAX_INPUT_BYTES)
     if finished is not None:
         log.warning(
             "finished the %s of %s in %s that was interrupted (%d files)",
@@ -225,7 +414,7 @@ def _finish_interrupted(tree: Path, patch: Patch, journal_file: JournalFile) -> 
             len(finished.entries),
         )
     stray = journal_file.remove_stray_temps()
-    names = dict.fromkeys([*patch.files, *(entry.name for entry in (finished.entries if finished else ()))])
+    names = dict.fromkeys([*files, *(entry.name for entry in (finished.entries if finished else ()))])
     for name in names:
         stray += [str(tree / temp) for temp in remove_stray_temps(tree, name)]
     if stray:
@@ -272,15 +461,15 @@ def _roll_back(tree: Path, journal_file: JournalFile, done: Sequence[JournalEntr
     journal_file.remove()
 
 
-def _journal(action: str, patch: Patch, before: Mapping[str, bytes | None], after: Mapping[str, bytes]) -> Journal:
+def _journal(action: str, patches: Sequence[Patch], before: Contents, after: Contents) -> Journal:
     entries = []
     for name, data in after.items():
         original = before[name]
-        if original is None:
-            raise PatchError(f"{patch.path.name} would create {name}; only modifications are supported")
+        if original is None or data is None:
+            raise PatchError(f"{named(patches)} would create {name}; only modifications are supported")
         if original != data:
             entries.append(JournalEntry(name=name, before=original, after=data))
-    return Journal(action=action, patch=patch.path.name, entries=tuple(entries))
+    return Journal(action=action, patches=tuple(patch.path.name for patch in patches), entries=tuple(entries))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -310,9 +499,38 @@ _REVERT = _Direction(
 )
 
 
-def _change(tree: Path, patch: Patch, direction: _Direction, journals: Path | None) -> ApplyResult:
-    """Apply or revert once, all or nothing: a second call is a reported no-op; on any failure the tree is unchanged."""
-    name = patch.path.name
+def _all_the_way(contents: Contents, patches: Sequence[Patch], *, reverse: bool) -> dict[str, bytes | None]:
+    """The files as applying (or reversing) every patch in the order given leaves them; each must go through."""
+    current = dict(contents)
+    for patch in patches:
+        current.update(patched_contents(patch, _only(current, patch), reverse=reverse))
+    return current
+
+
+def _irreversible(tree: Path, patches: Sequence[Patch], original: Contents, updated: Contents) -> str | None:
+    """Why the applied series would not reverse-check (None: it does), as the users' snippet checks before it
+    applies: reversing each patch, the last first, must go through and give back the files as they were."""
+    back = _walk(updated, patches[::-1], reverse=True)
+    name = named(patches)
+    if len(back) > len(patches) and back[-1] == original:
+        return None
+    if len(patches) == 1:
+        return f"{name} applies to {tree} but its result does not reverse-check; tree left unchanged"
+    if len(back) <= len(patches):
+        why = f"{label(patches, len(patches) - len(back))} does not reverse on what the patches after it leave"
+    else:
+        why = "reversing it, the last patch first, does not give back the files as they are"
+    return f"{name} applies to {tree} but its result does not reverse-check ({why}); tree left unchanged"
+
+
+def _change(tree: Path, patches: Sequence[Patch], direction: _Direction, journals: Path | None) -> SeriesResult:
+    """Apply or revert once, all or nothing: a second call is a reported no-op; on any failure the tree is unchanged.
+
+    A series is one change: the files as the whole series leaves them are computed first, and then written under
+    one journal, so that a patch of it that does not fit leaves every file as it was.
+    """
+    name = named(patches)
+    files = series_files(patches)
     with locked_tree(tree):
         journal_file = JournalFile.of(tree, journals=journals)
         if journal_file is None:
@@ -320,26 +538,31 @@ def _change(tree: Path, patch: Patch, direction: _Direction, journals: Path | No
                 f"{tree} is not the top of a git work tree and no directory was given for its journal: an "
                 f"{direction.action} cannot be made all-or-nothing there"
             )
-        _finish_interrupted(tree, patch, journal_file)
-        contents = read_files(tree, patch)
-        report = evaluate(contents, patch, committed=committed_files(tree, patch.files))
+        _finish_interrupted(tree, files, journal_file)
+        contents = _read(tree, files)
+        report = evaluate_series(contents, patches, committed=committed_files(tree, files))
         if report.state == direction.done:
-            return ApplyResult(action="no-op", report=report, message=f"{name} {direction.done_message}")
+            return SeriesResult(action="no-op", report=report, message=f"{name} {direction.done_message}")
         if report.state != direction.ready:
-            raise PatchConflict(
+            raise SeriesConflict(
                 f"{name} cannot be {direction.did} {direction.where} {tree}: {report.state}: {report.reason}", report
             )
-        updated = patched_contents(patch, contents, reverse=direction is _REVERT)
-        if direction is _APPLY:
-            # What the users' snippet checks before it applies: the result must reverse-check.
-            with _staging(updated) as check_root:
-                reversible, _ = _git_apply(check_root, patch, "--check", "--reverse")
-            if not reversible:
-                raise PatchConflict(
-                    f"{name} applies to {tree} but its result does not reverse-check; tree left unchanged", report
-                )
-        _replace_all(tree, journal_file, _journal(direction.action, patch, contents, updated))
-    return ApplyResult(action=direction.did, report=report, message=f"{direction.did} {name} {direction.where} {tree}")
+        reverse = direction is _REVERT
+        # A revert undoes the last patch first: each reverses on the tree the ones after it leave.
+        updated = _all_the_way(contents, patches[::-1] if reverse else patches, reverse=reverse)
+        if not reverse and (refusal := _irreversible(tree, patches, contents, updated)) is not None:
+            raise SeriesConflict(refusal, report)
+        _replace_all(tree, journal_file, _journal(direction.action, patches, contents, updated))
+    return SeriesResult(action=direction.did, report=report, message=f"{direction.did} {name} {direction.where} {tree}")
+
+
+def _one(tree: Path, patch: Patch, direction: _Direction, journals: Path | None) -> ApplyResult:
+    """`_change` of one patch, reported as a patch's own report."""
+    try:
+        result = _change(tree, (patch,), direction, journals)
+    except SeriesConflict as conflict:
+        raise PatchConflict(str(conflict), conflict.report.reports[0]) from None
+    return ApplyResult(action=result.action, report=result.report.reports[0], message=result.message)
 
 
 def apply(tree: Path, patch: Patch, *, journals: Path | None = None) -> ApplyResult:
@@ -348,9 +571,20 @@ def apply(tree: Path, patch: Patch, *, journals: Path | None = None) -> ApplyRes
     `journals`: where the journal of a checkout that is not a git work tree goes (a git work tree keeps its
     own in its git directory); without it, such a checkout is refused.
     """
-    return _change(tree, patch, _APPLY, journals)
+    return _one(tree, patch, _APPLY, journals)
 
 
 def revert(tree: Path, patch: Patch, *, journals: Path | None = None) -> ApplyResult:
     """Undo an apply; a tree without the patch is a reported no-op. `journals` as in `apply`."""
-    return _change(tree, patch, _REVERT, journals)
+    return _one(tree, patch, _REVERT, journals)
+
+
+def apply_series(tree: Path, patches: Sequence[Patch], *, journals: Path | None = None) -> SeriesResult:
+    """Apply every patch of the series in order, or none: a second call is a reported no-op. `journals` as in
+    `apply`. A series partly applied is refused, naming the state of each patch, rather than guessed at."""
+    return _change(tree, patches, _APPLY, journals)
+
+
+def revert_series(tree: Path, patches: Sequence[Patch], *, journals: Path | None = None) -> SeriesResult:
+    """Undo an apply of the series, the last patch first, or nothing; a tree without it is a reported no-op."""
+    return _change(tree, patches, _REVERT, journals)

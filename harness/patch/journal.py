@@ -14,6 +14,10 @@ release, say) could ship any file inside it, so its journal lives outside it, in
 directory the caller names (the harness's XDG state directory), under a name made from
 the checkout's real path. And a journal names only the files of the patch being applied
 or reverted: an entry for any other file is refused, never rolled forward.
+
+A series of patches is applied or reverted as one change, under one journal: it names
+every patch of the series (`patch` is a list then; for one patch it stays the file name,
+as journals have always had it) and holds every file any of them changes.
 """
 
 from __future__ import annotations
@@ -48,15 +52,22 @@ class JournalEntry:
 class Journal:
     action: str
     """`apply` or `revert`."""
-    patch: str
+    patches: tuple[str, ...]
+    """The file names of the patches changed, in the order they apply: one, or a series."""
     entries: tuple[JournalEntry, ...]
+
+    @property
+    def patch(self) -> str:
+        """The patches as a message names them."""
+        return ", ".join(self.patches)
 
     def to_bytes(self) -> bytes:
         return json.dumps(
             {
                 "format": FORMAT,
                 "action": self.action,
-                "patch": self.patch,
+                # One patch is named by a string, as before series existed: a journal of one patch reads the same.
+                "patch": self.patches[0] if len(self.patches) == 1 else list(self.patches),
                 "files": [
                     {
                         "name": entry.name,
@@ -77,9 +88,13 @@ class Journal:
             document = json.loads(data)
             if document.get("format") != FORMAT:
                 raise BadInput(unreadable % f"format {document.get('format')!r}")
+            named = document["patch"]
+            patches = tuple(str(name) for name in named) if isinstance(named, list) else (str(named),)
+            if not patches:
+                raise BadInput(unreadable % "it names no patch")
             return cls(
                 action=str(document["action"]),
-                patch=str(document["patch"]),
+                patches=patches,
                 entries=tuple(
                     JournalEntry(
                         name=str(entry["name"]),

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 from harness.analysis.release_profile import compare_with_defaults, describe_change, lto_words, matches_a_default
 from harness.config.series import tag_version
 from harness.knobs import KNOB_DEFAULTS
-from harness.patch.apply import ApplyResult, PatchConflict, PatchReport, State
+from harness.patch.apply import PatchReport, SeriesConflict, SeriesReport, SeriesResult, State, label, named
 from harness.report.json_forms import compat_json, hunk_json, ref_error_json, suggestion_json, superproject_json
 from harness.report.run_frame import latest_frame
 from harness.results import (
@@ -37,12 +37,15 @@ from harness.results import (
 
 if TYPE_CHECKING:
     # Types only: `status` renders a tree's outcome without loading the static checks behind compat and verify.
+    from pathlib import Path
+
     from harness.analysis.checkout_target import TreeTarget
     from harness.analysis.compat import CompatResult, RefError, StaticResult
     from harness.analysis.findings import Finding
     from harness.analysis.submodule_checks import SuperprojectCheck
     from harness.errors import CheckFailed
     from harness.patch.hunks import HunkReport
+    from harness.patch.patchfile import Patch
 
 STATIC_TITLE = "Static checks of the patched Dockerfile"
 
@@ -426,39 +429,70 @@ def _hunk_table(report: PatchReport) -> Table:
 def tree_outcome(
     command: str,
     target: TreeTarget,
-    change: PatchReport | ApplyResult | PatchConflict,
+    change: SeriesReport | SeriesResult | SeriesConflict,
     *,
     duration: float = 0.0,
 ) -> Outcome:
     """`status` (a report) passes when the patch applies or is applied; `apply`/`revert` when they did (or had
-    nothing to do), and fail when the patch was refused (a conflict)."""
-    report = change if isinstance(change, PatchReport) else change.report
-    action = change if isinstance(change, ApplyResult) else None
-    refused = str(change) if isinstance(change, PatchConflict) else None
-    tree, patch = target.tree, target.patch.path
-    shown_patch = str(patch)
+    nothing to do), and fail when the patch was refused (a conflict). A series passes as a whole, and each of
+    its patches and their hunks is a result of its own too."""
+    report = change if isinstance(change, SeriesReport) else change.report
+    action = change if isinstance(change, SeriesResult) else None
+    refused = str(change) if isinstance(change, SeriesConflict) else None
     if command == "status":
         ok = report.state in (State.APPLIES, State.APPLIED)
         reason = f"{report.state}: {report.reason}"
     else:
         ok = refused is None
         reason = refused or (action.message if action else "")
+    verdict = _Verdict(
+        command=command,
+        tree=target.tree,
+        ok=ok,
+        reason=reason,
+        action=action.action if action else ("refused" if refused else None),
+        duration=duration,
+    )
+    if len(report.patches) == 1:
+        return _patch_outcome(verdict, report.patches[0], report.reports[0])
+    return _series_outcome(verdict, report)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Verdict:
+    """What status, apply and revert decided, whatever the number of patches."""
+
+    command: str
+    tree: Path
+    ok: bool
+    reason: str
+    action: str | None
+    duration: float
+
+    @property
+    def group(self) -> str:
+        # A JUnit classname: the checkout's directory name reads better there than a path full of dots and slashes.
+        return f"{self.command}.{self.tree.resolve().name}"
+
+
+def _patch_outcome(verdict: _Verdict, patch: Patch, report: PatchReport) -> Outcome:
+    command, tree = verdict.command, verdict.tree
+    shown_patch = str(patch.path)
     result = Result(
         name=command,
-        status=status_of(ok),
-        reason=reason,
-        # A JUnit classname: the checkout's directory name reads better there than a path full of dots and slashes.
-        group=f"{command}.{tree.resolve().name}",
-        duration=duration,
+        status=status_of(verdict.ok),
+        reason=verdict.reason,
+        group=verdict.group,
+        duration=verdict.duration,
         detail=hunk_lines(report.hunks),
-        location=None if ok else first_conflict(report.hunks, shown_patch),
+        location=None if verdict.ok else first_conflict(report.hunks, shown_patch),
     )
     notes = [f"patch: {shown_patch}", f"checkout: {tree}", f"state: {report.state} ({report.reason})"]
     if command != "status":
-        notes.append(reason)
+        notes.append(verdict.reason)
     return Outcome(
         command=command,
-        title=f"{command} {patch.name} in {tree}",
+        title=f"{command} {patch.path.name} in {tree}",
         results=(result,),
         tables=(_hunk_table(report),),
         notes=tuple(notes),
@@ -467,8 +501,105 @@ def tree_outcome(
             "patch": shown_patch,
             "state": str(report.state),
             "reason": report.reason,
-            "action": action.action if action else ("refused" if refused else None),
+            "action": verdict.action,
             "hunks": [hunk_json(h) for h in report.hunks],
+        },
+    )
+
+
+def _patch_status(report: PatchReport) -> Status:
+    """A patch of a series on its own: fine where it applies or is applied, not checked after one that does not."""
+    if report.state is State.NOT_CHECKED:
+        return Status.SKIPPED
+    return status_of(report.state in (State.APPLIES, State.APPLIED))
+
+
+def _series_patch_results(verdict: _Verdict, series: SeriesReport, index: int) -> list[Result]:
+    """One result for the patch, then one per hunk; a conflict points at its hunk's `@@` line, once."""
+    patch, report = series.patches[index], series.reports[index]
+    name, shown = label(series.patches, index), str(patch.path)
+    conflicts = any(h.status == "conflict" for h in report.hunks)
+    failed = _patch_status(report) is Status.FAILED
+    results = [
+        Result(
+            name=name,
+            status=_patch_status(report),
+            reason=f"{report.state}: {report.reason}",
+            group=verdict.group,
+            detail=hunk_lines(report.hunks),
+            # The patch itself, where no hunk result points at a line of it (upstreamed, refused as a whole).
+            location=Location(path=shown) if failed and not conflicts else None,
+        )
+    ]
+    results += [
+        Result(
+            name=f"{name} {hunk.file} #{hunk.index}",
+            status=status_of(hunk.status != "conflict"),
+            reason=hunk.describe(),
+            group=verdict.group,
+            location=Location(path=shown, line=hunk.patch_line) if hunk.status == "conflict" else None,
+        )
+        for hunk in report.hunks
+    ]
+    return results
+
+
+def _series_table(series: SeriesReport) -> Table:
+    rows = []
+    for index, report in enumerate(series.reports):
+        name = label(series.patches, index)
+        rows += [
+            Row(
+                cells=(name, str(report.state), f"{h.file} #{h.index}", _where(h)),
+                status=status_of(h.status != "conflict"),
+            )
+            for h in report.hunks
+        ]
+        if not report.hunks:
+            rows.append(Row(cells=(name, str(report.state), "", report.reason), status=_patch_status(report)))
+    return Table(
+        title=f"state: {series.state}",
+        columns=(Column(header="patch"), Column(header="state"), Column(header="hunk"), Column(header="where")),
+        rows=tuple(rows),
+    )
+
+
+def _series_outcome(verdict: _Verdict, series: SeriesReport) -> Outcome:
+    command, tree = verdict.command, verdict.tree
+    patches = series.patches
+    overall = Result(
+        name=command,
+        status=status_of(verdict.ok),
+        reason=verdict.reason,
+        group=verdict.group,
+        duration=verdict.duration,
+        detail="\n".join(f"{label(patches, i)}: {r.state}: {r.reason}" for i, r in enumerate(series.reports)),
+    )
+    notes = [f"patch {i + 1} of {len(patches)}: {patch.path}" for i, patch in enumerate(patches)]
+    notes += [f"checkout: {tree}", f"state: {series.state} ({series.reason})"]
+    notes += [f"  {label(patches, i)}: {r.state} ({r.reason})" for i, r in enumerate(series.reports)]
+    if command != "status":
+        notes.append(verdict.reason)
+    return Outcome(
+        command=command,
+        title=f"{command} {named(patches)} in {tree}",
+        results=(overall, *(r for i in range(len(patches)) for r in _series_patch_results(verdict, series, i))),
+        tables=(_series_table(series),),
+        notes=tuple(notes),
+        data={
+            "checkout": str(tree),
+            "state": str(series.state),
+            "reason": series.reason,
+            "action": verdict.action,
+            "patches": [
+                {
+                    "patch": str(patch.path),
+                    "state": str(report.state),
+                    "reason": report.reason,
+                    "hunks": [hunk_json(h) for h in report.hunks],
+                }
+                for patch, report in zip(patches, series.reports, strict=True)
+            ],
         },
     )
 

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
 
 from tests.support import git
 
@@ -37,3 +38,22 @@ def make_superproject(root: Path, *, upstream: Path, tag: str, patch: bytes) -> 
     (root / "pyproject.toml").write_text(CONFIG)
     commit_all(root, f"MAS submodule at {tag} with its patch")
     return root
+
+
+def use_series(root: Path, patches: Mapping[str, bytes], *, series_file: bool = False) -> list[Path]:
+    """The superproject takes a series instead of its one patch, committed: each patch beside where that one was,
+    named in order by `patches = [...]`, or by a quilt-style `series` file beside them with `series_file`."""
+    directory = PurePosixPath(PATCH).parent
+    (root / PATCH).unlink()
+    paths = []
+    for name, data in patches.items():
+        (root / str(directory) / name).write_bytes(data)
+        paths.append(root / str(directory) / name)
+    if series_file:
+        (root / str(directory) / "series").write_text("".join(f"{name}\n" for name in patches))
+        key = f'series = "{directory}/series"'
+    else:
+        key = "patches = [" + ", ".join(f'"{directory}/{name}"' for name in patches) + "]"
+    (root / "pyproject.toml").write_text(CONFIG.replace(f'patch = "{PATCH}"', key))
+    commit_all(root, "a series of patches")
+    return paths

@@ -1,16 +1,14 @@
 """An apply or a revert is all-or-nothing even when the process is killed between two renames.
 
-The crash is real: a child process runs the console entry point and is killed with
-SIGKILL the moment it is about to rename a chosen file into place (the only thing the
-child changes is that it kills itself there). A second run must recover: finish the
-interrupted change from the journal, and remove the temporary files it left.
+The crash is real (tests.support.crash): a child process runs the console entry point and
+is killed with SIGKILL the moment it is about to rename a chosen file into place. A second
+run must recover: finish the interrupted change from the journal, and remove the temporary
+files it left.
 """
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
+import json
 from pathlib import Path
 
 import pytest
@@ -22,24 +20,12 @@ from harness.patch import apply as patch_apply
 from harness.patch.journal import JOURNAL, Journal, JournalEntry
 from harness.patch.patchfile import Patch
 from tests.support import MakeRepo, git
+from tests.support.crash import killed_at_rename
 
 UPSTREAM = b"".join(b"line %d\n" % n for n in range(1, 31))
 PATCHED = UPSTREAM.replace(b"line 4\n", b"line 4 patched\n")
 HUNK = b"@@ -3,3 +3,3 @@\n line 3\n-line 4\n+line 4 patched\n line 5\n"
 FILES = ("Dockerfile", "Dockerfile.debug")
-
-# The child: the harness's own command line, killed at the rename of one file (argv[1]).
-KILLED_AT_RENAME = """
-import os, signal, sys
-real_replace = os.replace
-def replace_or_die(src, dst, **kwargs):
-    if os.fspath(dst) == sys.argv[1]:
-        os.kill(os.getpid(), signal.SIGKILL)
-    return real_replace(src, dst, **kwargs)
-os.replace = replace_or_die
-from harness.cli.main import main
-raise SystemExit(main(sys.argv[2:]))
-"""
 
 
 @pytest.fixture
@@ -47,13 +33,6 @@ def two_file_patch(tmp_path: Path) -> Path:
     path = tmp_path / "two.patch"
     path.write_bytes(b"".join(b"--- a/%s\n+++ b/%s\n" % (n.encode(), n.encode()) + HUNK for n in FILES))
     return path
-
-
-def _killed_at(rename_of: str, *argv: str) -> None:
-    child = subprocess.run(
-        [sys.executable, "-c", KILLED_AT_RENAME, rename_of, *argv], capture_output=True, text=True, check=False
-    )
-    assert child.returncode == -signal.SIGKILL, child.stderr
 
 
 def _contents(tree: Path) -> tuple[bytes, ...]:
@@ -70,7 +49,7 @@ def _journal(repo: Path) -> Path:
 
 def _crash_mid_apply(repo: Path, patch: Path) -> None:
     """Kill an apply after the first file is renamed into place and before the second is."""
-    _killed_at("Dockerfile.debug", "apply", "--checkout", str(repo), "--patch", str(patch))
+    killed_at_rename("Dockerfile.debug", "apply", "--checkout", str(repo), "--patch", str(patch))
     assert _contents(repo) == (PATCHED, UPSTREAM), "the crash left the patch half-applied"
     temps = _temps(repo)
     assert temps and all(name.startswith(".Dockerfile.debug.") for name in temps), temps
@@ -116,7 +95,7 @@ def test_status_after_a_crash_says_so_and_writes_nothing(
 def test_a_crash_in_a_revert_is_finished_by_the_next_run(make_repo: MakeRepo, two_file_patch: Path) -> None:
     repo = make_repo(dict.fromkeys(FILES, UPSTREAM))
     assert main(["apply", "--checkout", str(repo), "--patch", str(two_file_patch)]) == 0
-    _killed_at("Dockerfile.debug", "revert", "--checkout", str(repo), "--patch", str(two_file_patch))
+    killed_at_rename("Dockerfile.debug", "revert", "--checkout", str(repo), "--patch", str(two_file_patch))
     assert _contents(repo) == (UPSTREAM, PATCHED)
     assert main(["revert", "--checkout", str(repo), "--patch", str(two_file_patch)]) == 0, "finished, then a no-op"
     assert _contents(repo) == (UPSTREAM, UPSTREAM)
@@ -125,7 +104,7 @@ def test_a_crash_in_a_revert_is_finished_by_the_next_run(make_repo: MakeRepo, tw
 
 def test_a_crash_before_the_journal_is_in_place_changed_nothing(make_repo: MakeRepo, two_file_patch: Path) -> None:
     repo = make_repo(dict.fromkeys(FILES, UPSTREAM))
-    _killed_at(JOURNAL, "apply", "--checkout", str(repo), "--patch", str(two_file_patch))
+    killed_at_rename(JOURNAL, "apply", "--checkout", str(repo), "--patch", str(two_file_patch))
     git_dir = _journal(repo).parent
     assert _contents(repo) == (UPSTREAM, UPSTREAM)
     assert not _journal(repo).exists()
@@ -158,7 +137,7 @@ def test_a_directory_outside_git_keeps_its_journal_in_the_state_directory(
     tree.mkdir()
     for name in FILES:
         (tree / name).write_bytes(UPSTREAM)
-    _killed_at("Dockerfile.debug", "apply", "--checkout", str(tree), "--patch", str(two_file_patch))
+    killed_at_rename("Dockerfile.debug", "apply", "--checkout", str(tree), "--patch", str(two_file_patch))
     assert _contents(tree) == (PATCHED, UPSTREAM)
     assert sorted(p.name for p in tree.iterdir() if not p.name.endswith(TEMP_SUFFIX)) == sorted(FILES)
     [journal] = (tmp_path / "state" / "mas-harness" / "journals").iterdir()
@@ -180,7 +159,7 @@ def test_a_journal_shipped_inside_a_checkout_is_never_read(
     (tree / "victim").write_bytes(b"the user's\n")
     planted = Journal(
         action="apply",
-        patch="two.patch",
+        patches=("two.patch",),
         entries=(JournalEntry(name="victim", before=b"the user's\n", after=b"upstream's\n"),),
     )
     (tree / f".{JOURNAL}").write_bytes(planted.to_bytes())
@@ -194,7 +173,7 @@ def test_a_journal_naming_a_file_the_patch_does_not_change_is_refused(
 ) -> None:
     repo = make_repo({**dict.fromkeys(FILES, UPSTREAM), "victim": b"the user's\n"})
     stray = JournalEntry(name="victim", before=b"the user's\n", after=b"someone else's\n")
-    _journal(repo).write_bytes(Journal(action="apply", patch="two.patch", entries=(stray,)).to_bytes())
+    _journal(repo).write_bytes(Journal(action="apply", patches=("two.patch",), entries=(stray,)).to_bytes())
     assert main(["apply", "--checkout", str(repo), "--patch", str(two_file_patch)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "names victim, which the patch does not change" in err[0], err
@@ -247,3 +226,26 @@ def test_two_runs_never_write_one_checkout_at_once(make_repo: MakeRepo, two_file
         patch_apply.apply(repo, Patch.load(two_file_patch))
     assert _contents(repo) == (UPSTREAM, UPSTREAM)
     assert patch_apply.apply(repo, Patch.load(two_file_patch)).action == "applied", "the lock went with its holder"
+
+
+def test_a_journal_of_one_patch_names_it_by_a_string_as_before_series(tmp_path: Path) -> None:
+    """The format older harnesses wrote and read: `patch` is the file name."""
+    entry = JournalEntry(name="Dockerfile", before=UPSTREAM, after=PATCHED)
+    data = Journal(action="apply", patches=("two.patch",), entries=(entry,)).to_bytes()
+    assert json.loads(data)["patch"] == "two.patch"
+    assert Journal.from_bytes(data, where=tmp_path / JOURNAL).patches == ("two.patch",)
+
+
+def test_a_journal_of_a_series_names_every_patch_in_order(tmp_path: Path) -> None:
+    entry = JournalEntry(name="Dockerfile", before=UPSTREAM, after=PATCHED)
+    journal = Journal(action="revert", patches=("b.patch", "a.patch"), entries=(entry,))
+    data = journal.to_bytes()
+    assert json.loads(data)["patch"] == ["b.patch", "a.patch"]
+    read = Journal.from_bytes(data, where=tmp_path / JOURNAL)
+    assert (read, read.patch) == (journal, "b.patch, a.patch")
+
+
+def test_a_journal_naming_no_patch_is_unreadable(tmp_path: Path) -> None:
+    data = json.loads(Journal(action="apply", patches=("a.patch",), entries=()).to_bytes())
+    with pytest.raises(BadInput, match=r"not a journal this harness can read \(it names no patch\)"):
+        Journal.from_bytes(json.dumps({**data, "patch": []}).encode(), where=tmp_path / JOURNAL)
