@@ -810,3 +810,43 @@ def test_bump_without_a_ref_fits_the_patch_to_a_bots_gitlink_move(superproject: 
     assert _git(superproject, "show", "--name-only", "--format=", "HEAD").splitlines() == [PATCH]
     assert _git(superproject, "status", "--porcelain", "--untracked-files=all") == ""
     assert _harness(superproject, user_env, "verify").returncode == 0
+
+
+def test_a_two_patch_series_applies_twice_reverse_checks_each_patch_and_reverts(
+    superproject: Path, user_env: dict[str, str]
+) -> None:
+    """The Dockerfile patch, then a .dockerignore change of the team's own, as `patches = [...]`: one apply, one
+    journal, and the users' reverse-check snippet holds for each patch of the applied tree."""
+    submodule = superproject / SUBMODULE
+    ignore = submodule / ".dockerignore"
+    pristine = ignore.read_bytes()
+    ignore.write_bytes(pristine + b"docs/\n")
+    ignore_patch = _run(["git", "diff", "--", ".dockerignore"], cwd=submodule, env=user_env).stdout
+    ignore.write_bytes(pristine)
+    patches_dir = (superproject / PATCH).parent
+    (patches_dir / "dockerignore.patch").write_text(ignore_patch)
+    series = f'patches = ["{PATCH}", "{PATCH.rsplit("/", 1)[0]}/dockerignore.patch"]'
+    (superproject / "pyproject.toml").write_text(CONFIG.replace(f'patch = "{PATCH}"', series))
+    _git(superproject, "add", "-A")
+    _git(superproject, "commit", "--quiet", "-m", "a series of two patches", env=user_env)
+    before = {path: (submodule / path).read_bytes() for path in ("Dockerfile", ".dockerignore")}
+
+    first = _harness(superproject, user_env, "apply", "--json")
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert json.loads(first.stdout)["action"] == "applied"
+    again = _harness(superproject, user_env, "apply", "--json")
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert json.loads(again.stdout)["action"] == "no-op"
+    assert (submodule / ".dockerignore").read_bytes() == pristine + b"docs/\n"
+    for patch in (superproject / PATCH, patches_dir / "dockerignore.patch"):
+        # The users' snippet, patch by patch: "already applied" for each.
+        check = _run(["git", "apply", "--reverse", "--check", str(patch)], cwd=submodule, env=user_env)
+        assert check.returncode == 0, (patch.name, check.stderr)
+    status = _harness(superproject, user_env, "status", "--json")
+    assert status.returncode == 0, status.stdout[-3000:] + status.stderr[-3000:]
+    assert [p["state"] for p in json.loads(status.stdout)["patches"]] == ["applied", "applied"]
+
+    reverted = _harness(superproject, user_env, "revert")
+    assert reverted.returncode == 0, reverted.stdout[-3000:] + reverted.stderr[-3000:]
+    assert {path: (submodule / path).read_bytes() for path in before} == before
+    assert _git(submodule, "status", "--porcelain") == ""
