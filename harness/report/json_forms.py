@@ -1,8 +1,10 @@
 """The JSON form of each analysis and patch record a command reports: the only place those records become JSON.
 
 Lower layers return plain records; the views put these forms into an Outcome's JSON body (the README documents
-each field per command). The build layer's report files (`report.json`, `profile.json`) are the exception: a
-build writes them into its own directory as it finishes, so a build stopped later still leaves its report.
+each field per command). The build layer's report files (`report.json`, `profile.json`, `sampler.json`) are the
+exception, kept beside their records on purpose: a build writes them into its own directory as it finishes (a
+run stopped later still leaves them), and the build layer reads them back (`TraceOutcome.from_json`, a profile's
+figures rendered again), so each file's writer and reader stay in one module.
 """
 
 from __future__ import annotations
