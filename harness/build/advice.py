@@ -3,9 +3,11 @@
 Pure: traces in (harness.build.trace), candidates out, each a CARGO_BUILD_JOBS x (LTO, codegen
 units) setting replayed by harness.build.schedule. A setting's unit costs come from a trace
 measured at that setting (the one at the fewest jobs); the extra-thread calibration from a pair
-of traces of one setting at one job and at more. Which traces: those the user names, else those
-the harness ships for pinned releases (harness/resources/traces/, one file per ref, setting and
-jobs, named as `shipped_trace_name` says), for the ref asked or the nearest traced release.
+of traces of one setting at one job and at more, of the same ref when it has such a pair, else
+borrowed from the nearest ref that has one (a property of rustc, which every release shares).
+Which traces: those the user names, else those the harness ships for pinned releases
+(harness/resources/traces/, one file per ref, setting and jobs, named as `shipped_trace_name`
+says), for the ref asked or the nearest traced release.
 """
 
 from __future__ import annotations
@@ -101,8 +103,54 @@ def nearest_ref(asked: str | None, traced: Iterable[str]) -> tuple[str, str | No
     return chosen, f"{asked} has no build trace: advising from the nearest traced release, {chosen}"
 
 
-def load_shipped(directory: Path, asked: str | None) -> tuple[list[Trace], str | None]:
-    """The shipped traces of the ref to advise for (read only those), and the line saying which ref that is."""
+@dataclass(frozen=True, kw_only=True)
+class ChosenTraces:
+    """The traces to advise from: those of one ref, and what was borrowed from the others."""
+
+    traces: list[Trace]
+    note: str | None
+    """One line saying which ref that is, when it is not the one asked for plainly."""
+    borrowed: Calibration | None
+    """The extra-thread calibration of the nearest other ref with a pair, when `traces` have no pair of their own."""
+
+
+def _has_pair(settings: Iterable[tuple[Setting, int]]) -> bool:
+    """Whether some setting was traced at one job and at more: what a calibration compares."""
+    jobs: dict[Setting, set[int]] = {}
+    for setting, count in settings:
+        jobs.setdefault(setting, set()).add(count)
+    return any(1 in counts and max(counts) > 1 for counts in jobs.values())
+
+
+def _nearest_first(ref: str, others: Iterable[str]) -> list[str]:
+    """The other refs, nearest to `ref` first (as `nearest_ref` chooses)."""
+    remaining, ordered = set(others) - {ref}, []
+    while remaining:
+        chosen, _ = nearest_ref(ref, remaining)
+        ordered.append(chosen)
+        remaining.discard(chosen)
+    return ordered
+
+
+def first_calibration(traces: Sequence[Trace]) -> Calibration | None:
+    """The calibration of the first setting in `traces` traced at one job and at more, if any."""
+    return next((source.calibration for source in setting_sources(traces) if source.calibration), None)
+
+
+def _load_checked(shipped: ShippedTrace) -> Trace:
+    trace = load_trace(shipped.path)
+    expected = shipped_trace_name(trace)
+    if trace.ref != shipped.ref or expected != shipped.path.name:
+        raise EnvironmentProblem(
+            f"the shipped trace {shipped.path} holds {expected}: the installation is damaged; reinstall "
+            "mas-patch-harness"
+        )
+    return trace
+
+
+def load_shipped(directory: Path, asked: str | None) -> ChosenTraces:
+    """The shipped traces of the ref to advise for (read only those, and another ref's only to borrow its
+    calibration when this ref has no pair), and the line saying which ref that is."""
     available = shipped_traces(directory)
     if not available:
         raise EnvironmentProblem(
@@ -110,27 +158,32 @@ def load_shipped(directory: Path, asked: str | None) -> tuple[list[Trace], str |
             "or `mas-harness build --trace` wrote"
         )
     ref, note = nearest_ref(asked, (shipped.ref for shipped in available))
-    traces = []
-    for shipped in available:
-        if shipped.ref != ref:
-            continue
-        trace = load_trace(shipped.path)
-        expected = shipped_trace_name(trace)
-        if trace.ref != ref or expected != shipped.path.name:
-            raise EnvironmentProblem(
-                f"the shipped trace {shipped.path} holds {expected}: the installation is damaged; reinstall "
-                "mas-patch-harness"
-            )
-        traces.append(trace)
-    return traces, note
+    traces = [_load_checked(shipped) for shipped in available if shipped.ref == ref]
+    borrowed = None
+    if not _has_pair(((s.lto, s.codegen_units), s.jobs) for s in available if s.ref == ref):
+        for other in _nearest_first(ref, (shipped.ref for shipped in available)):
+            group = [s for s in available if s.ref == other]
+            if _has_pair(((s.lto, s.codegen_units), s.jobs) for s in group):
+                borrowed = first_calibration([_load_checked(s) for s in group])
+                if borrowed is not None:
+                    break
+    return ChosenTraces(traces=traces, note=note, borrowed=borrowed)
 
 
-def traces_for_ref(traces: Sequence[Trace], asked: str | None) -> tuple[list[Trace], str | None]:
-    """Of the traces the user named, those of the ref to advise for, and a line saying which when it is not plain."""
+def traces_for_ref(traces: Sequence[Trace], asked: str | None) -> ChosenTraces:
+    """Of the traces the user named, those of the ref to advise for, and a line saying which when it is not plain;
+    the others lend their calibration when that ref has no pair of its own."""
     if not traces:
         raise BadInput("no traces to advise from")
     ref, note = nearest_ref(asked, (trace.ref or LOCAL_REF for trace in traces))
-    return [trace for trace in traces if (trace.ref or LOCAL_REF) == ref], note
+    chosen = [trace for trace in traces if (trace.ref or LOCAL_REF) == ref]
+    borrowed = None
+    if first_calibration(chosen) is None:
+        for other in _nearest_first(ref, (trace.ref or LOCAL_REF for trace in traces)):
+            borrowed = first_calibration([trace for trace in traces if (trace.ref or LOCAL_REF) == other])
+            if borrowed is not None:
+                break
+    return ChosenTraces(traces=chosen, note=note, borrowed=borrowed)
 
 
 # -- candidates ------------------------------------------------------------------------------------
@@ -189,9 +242,10 @@ def _setting(trace: Trace) -> Setting:
     return (trace.settings.lto, trace.settings.codegen_units)
 
 
-def setting_sources(traces: Sequence[Trace]) -> list[SettingSource]:
+def setting_sources(traces: Sequence[Trace], *, borrowed: Calibration | None = None) -> list[SettingSource]:
     """Per setting: the trace at the fewest jobs for its costs; a calibration from a one-job and a many-jobs trace
-    of that setting, else of another setting (the extra-thread effect is a property of rustc, not of the knobs)."""
+    of that setting, else of another setting (the extra-thread effect is a property of rustc, not of the knobs),
+    else `borrowed` (another ref's)."""
     by_setting: dict[Setting, list[Trace]] = {}
     for trace in traces:
         by_setting.setdefault(_setting(trace), []).append(trace)
@@ -203,7 +257,7 @@ def setting_sources(traces: Sequence[Trace]) -> list[SettingSource]:
             if found is not None:
                 calibrations[setting] = found
                 break
-    fallback = next(iter(calibrations.values()), None)
+    fallback = next(iter(calibrations.values()), borrowed)
     sources = []
     for setting, group in sorted(by_setting.items(), key=lambda item: (LTO_MODES.index(item[0][0]), -item[0][1])):
         cost = min(group, key=lambda t: t.settings.jobs)
@@ -227,8 +281,16 @@ def _build_args(source: SettingSource, jobs: int) -> dict[str, str]:
     }
 
 
-def advise_settings(traces: Sequence[Trace], *, budget_bytes: int, margin_percent: float, cpus: int) -> Advice:
-    """Every candidate (jobs 1..cpus x each traced setting), predicted; the fastest that fits marked."""
+def advise_settings(
+    traces: Sequence[Trace],
+    *,
+    budget_bytes: int,
+    margin_percent: float,
+    cpus: int,
+    borrowed: Calibration | None = None,
+) -> Advice:
+    """Every candidate (jobs 1..cpus x each traced setting), predicted; the fastest that fits marked. `borrowed`:
+    another ref's calibration, for traces without a pair of their own."""
     if not traces:
         raise BadInput("no traces to advise from")
     if not 0 <= margin_percent < 100:
@@ -241,7 +303,7 @@ def advise_settings(traces: Sequence[Trace], *, budget_bytes: int, margin_percen
     refs = sorted({trace.ref or LOCAL_REF for trace in traces})
     if len(refs) > 1:
         raise BadInput(f"the traces are of different refs ({', '.join(refs)}): give the traces of one ref")
-    sources = setting_sources(traces)
+    sources = setting_sources(traces, borrowed=borrowed)
     usable = int(budget_bytes * (1 - margin_percent / 100))
     candidates: list[Candidate] = []
     for source in sources:

@@ -1,8 +1,9 @@
 """`advise`'s predictions checked against measured builds that were not used to make them (build layer).
 
 Each measured build at more than one job is predicted from the other traces only: its own trace, and every
-trace of the same setting at the same number of jobs, are left out, so neither its unit costs nor the
-calibration of extra codegen threads saw it. The prediction is then what `advise` would have said for it
+trace of its ref at the same setting and number of jobs, are left out, so neither its unit costs nor the
+calibration of extra codegen threads saw it. A ref without a pair of its own borrows the calibration of the
+nearest ref with one, as `advise` does. The prediction is then what `advise` would have said for it
 (`setting_sources`, the same replay), and the errors are published beside it.
 
 A measured build is one entry of a `profile.json`: its compile step's wall time, the sampler's peak RSS of
@@ -17,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.build.advice import SettingSource, setting_sources
+from harness.build.advice import SettingSource, first_calibration, nearest_ref, setting_sources
 from harness.build.schedule import Calibration, simulate
 from harness.build.trace import LtoMode, Trace, load_trace, lto_mode
 from harness.errors import BadInput
@@ -147,17 +148,25 @@ def validate(traces: Sequence[Trace], measured: Sequence[MeasuredBuild]) -> list
     for build in measured:
         if build.jobs < 2:
             continue
-        pool = [
+        usable = [
             trace
             for trace in traces
-            if trace is not build.trace
-            and (trace.ref or None) == build.ref
-            and (build.target is None or trace.target == build.target)
+            if trace is not build.trace and (build.target is None or trace.target == build.target)
+        ]
+        pool = [
+            trace
+            for trace in usable
+            if (trace.ref or None) == build.ref
             and (trace.settings.lto, trace.settings.codegen_units, trace.settings.jobs)
             != (build.lto, build.codegen_units, build.jobs)
         ]
         source = next(
-            (s for s in setting_sources(pool) if (s.lto, s.codegen_units) == (build.lto, build.codegen_units)), None
+            (
+                s
+                for s in setting_sources(pool, borrowed=_borrowed(build.ref, usable))
+                if (s.lto, s.codegen_units) == (build.lto, build.codegen_units)
+            ),
+            None,
         )
         if source is None:
             checks.append(NotValidated(measured=build, reason="no other trace of its setting"))
@@ -172,3 +181,15 @@ def validate(traces: Sequence[Trace], measured: Sequence[MeasuredBuild]) -> list
             )
         )
     return checks
+
+
+def _borrowed(ref: str, traces: Sequence[Trace]) -> Calibration | None:
+    """The calibration of the nearest other ref with a pair, for a ref whose own traces have none."""
+    others = {trace.ref for trace in traces if trace.ref and trace.ref != ref}
+    while others:
+        chosen, _ = nearest_ref(ref, others)
+        found = first_calibration([trace for trace in traces if trace.ref == chosen])
+        if found is not None:
+            return found
+        others.discard(chosen)
+    return None

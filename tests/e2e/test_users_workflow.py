@@ -629,7 +629,8 @@ def test_without_the_build_extra_advise_recommends_from_a_trace(
 def test_without_the_build_extra_advise_recommends_from_the_traces_the_wheel_ships(
     superproject: Path, user_env: dict[str, str]
 ) -> None:
-    """The measured full-source traces of v1.19.0 travel in the wheel: no --trace, no engine, no build extra."""
+    """The measured full-source traces of v1.17.0 and v1.19.0 travel in the wheel: no --trace, no engine, no build
+    extra."""
     advice = _harness(superproject, user_env, "advise", "--ref", "v1.19.0", "--memory", "4G", "--cpus", "2", "--json")
     assert advice.returncode == 0, advice.stderr
     report = json.loads(advice.stdout)
@@ -641,6 +642,11 @@ def test_without_the_build_extra_advise_recommends_from_the_traces_the_wheel_shi
     assert "recommended: fastest that fits" in text.stdout
     assert "docker buildx build --build-arg CARGO_BUILD_JOBS=" in text.stdout
     assert "unit costs from a full trace of v1.19.0" in " ".join(text.stdout.split())
+    older = _harness(superproject, user_env, "advise", "--ref", "v1.17.0", "--memory", "4G", "--cpus", "2")
+    assert older.returncode == 0, older.stderr
+    said = " ".join(older.stdout.split())
+    assert "unit costs from a full trace of v1.17.0" in said
+    assert "extra codegen threads from v1.19.0" in said, "v1.17.0 has no pair of its own: it borrows v1.19.0's"
 
 
 HOSTILE_AFTER = "#######################################\nFROM --platform=${BUILDPLATFORM} scratch AS share\n"

@@ -36,13 +36,16 @@ def advise(request: AdviseRequest) -> Outcome:
     cpus, ref, traces, plot = request.cpus, request.ref, request.traces, request.plot
     if plot is not None:
         _check_plot(plot)
-    if traces:
-        chosen, note = traces_for_ref([load_trace(path) for path in traces], ref)
-    else:
-        chosen, note = load_shipped(traces_dir(), ref)
-    advice = advise_settings(chosen, budget_bytes=budget, margin_percent=margin, cpus=cpus or os.cpu_count() or 1)
+    chosen = traces_for_ref([load_trace(path) for path in traces], ref) if traces else load_shipped(traces_dir(), ref)
+    advice = advise_settings(
+        chosen.traces,
+        budget_bytes=budget,
+        margin_percent=margin,
+        cpus=cpus or os.cpu_count() or 1,
+        borrowed=chosen.borrowed,
+    )
     if plot is not None:
         from harness.report.advice_plot import plot_advice  # noqa: PLC0415  # matplotlib loads only here
 
         plot_advice(advice, plot)
-    return advice_outcome(advice, choice_note=note)
+    return advice_outcome(advice, choice_note=chosen.note)

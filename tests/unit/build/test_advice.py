@@ -173,8 +173,24 @@ def test_a_ref_without_a_trace_takes_the_nearest_traced_release(asked: str | Non
 
 def test_the_given_traces_of_the_asked_ref_are_kept() -> None:
     traces = [synthetic_build(ref="v1.17.0"), synthetic_build(ref="v1.19.0", lto="thin")]
-    kept, note = traces_for_ref(traces, "v1.19.0")
-    assert kept == [traces[1]] and note is None
+    chosen = traces_for_ref(traces, "v1.19.0")
+    assert chosen.traces == [traces[1]] and chosen.note is None
+
+
+def test_a_ref_without_a_pair_borrows_the_nearest_refs_calibration_from_the_given_traces() -> None:
+    lone = synthetic_build(ref="v1.17.0")
+    pair = [synthetic_build(ref="v1.19.0"), synthetic_build(ref="v1.19.0", jobs=2)]
+    chosen = traces_for_ref([lone, *pair], "v1.17.0")
+    assert chosen.traces == [lone]
+    assert chosen.borrowed is not None and chosen.borrowed.source.startswith("v1.19.0 jobs=2")
+    (source,) = setting_sources(chosen.traces, borrowed=chosen.borrowed)
+    assert source.cost_trace is lone and source.calibration is chosen.borrowed
+
+
+def test_a_ref_with_its_own_pair_borrows_nothing() -> None:
+    own = [synthetic_build(ref="v1.17.0"), synthetic_build(ref="v1.17.0", jobs=2)]
+    chosen = traces_for_ref([*own, synthetic_build(ref="v1.19.0"), synthetic_build(ref="v1.19.0", jobs=2)], "v1.17.0")
+    assert chosen.traces == own and chosen.borrowed is None
 
 
 def test_shipped_traces_are_found_by_name_and_only_the_refs_read(tmp_path: Path) -> None:
@@ -192,9 +208,25 @@ def test_shipped_traces_are_found_by_name_and_only_the_refs_read(tmp_path: Path)
         "v1.19.0.lto-off.cgu-16.jobs-1.json",
         "v1.19.0.lto-off.cgu-16.jobs-2.json",
     ]
-    traces, note = load_shipped(tmp_path, "v1.19.1")
-    assert [t.settings.jobs for t in traces] == [1, 2]
-    assert note == "v1.19.1 has no build trace: advising from the nearest traced release, v1.19.0"
+    chosen = load_shipped(tmp_path, "v1.19.1")
+    assert [t.settings.jobs for t in chosen.traces] == [1, 2]
+    assert chosen.note == "v1.19.1 has no build trace: advising from the nearest traced release, v1.19.0"
+    assert chosen.borrowed is None
+
+
+def test_a_shipped_ref_without_a_pair_borrows_the_nearest_shipped_pair(tmp_path: Path) -> None:
+    for trace in (
+        synthetic_build(ref="v1.17.0"),
+        synthetic_build(ref="v1.18.0", lto="thin"),  # no pair: nothing to borrow from it
+        synthetic_build(ref="v1.19.0"),
+        synthetic_build(ref="v1.19.0", jobs=2),
+    ):
+        write_synthetic_trace(tmp_path / shipped_trace_name(trace), trace)
+    chosen = load_shipped(tmp_path, "v1.17.0")
+    assert [t.ref for t in chosen.traces] == ["v1.17.0"] and chosen.note is None
+    assert chosen.borrowed is not None and chosen.borrowed.source.startswith("v1.19.0 jobs=2")
+    advice = advise_settings(chosen.traces, budget_bytes=10 * GB, margin_percent=0, cpus=2, borrowed=chosen.borrowed)
+    assert "extra codegen threads from v1.19.0 jobs=2" in advice.notes[0]
 
 
 def test_no_shipped_traces_is_a_missing_resource_that_names_trace(tmp_path: Path) -> None:

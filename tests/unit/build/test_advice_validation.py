@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -131,3 +132,14 @@ def test_a_profile_left_to_the_dockerfiles_defaults_is_read_with_the_knobs_the_c
     [build] = measured_builds(tmp_path, assumed={"defaults": ("off", 16, 2)})
 
     assert (build.lto, build.codegen_units, build.jobs, build.compile_seconds) == ("off", 16, 2, 60.0)
+
+
+def test_a_ref_without_its_own_pair_is_predicted_with_the_nearest_refs_calibration() -> None:
+    older_one, older_two = (dataclasses.replace(t, ref="v1.17.0") for t in _pair("off", heavy=2))
+    newer_one, newer_two = _pair("off", heavy=2)
+
+    [check] = validate([older_one, newer_one, newer_two], [_measured(older_two)])
+
+    assert isinstance(check, ValidatedPrediction)
+    assert check.source.cost_trace is older_one, "unit costs only from its own ref"
+    assert check.calibration is not None and check.calibration.source.startswith("v1.19.0 jobs=2")
