@@ -5,6 +5,11 @@ it does not fit, the user's patch rebased by three-way merge (taken when every h
 hold), else the harness's variant for the ref's range (taken when it applies and the static checks hold).
 Carrying it out writes the user's git state (the submodule's checkout, the patch file, the index), so every
 step runs after a snapshot of all three, and any failure, an interrupt included, puts them back as they were.
+
+A series is bumped through its Dockerfile patch, as above; the user's other patches must apply at the ref as
+they are (each on the tree the ones before it leave), since the harness has no variant for them: one that does
+not is reported, by patch and hunk, and the bump is not made. Every patch of the series is staged with the
+gitlink.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from harness import __version__
@@ -19,7 +25,7 @@ from harness.analysis.patched import Analysis, patch_ref, resolve_pinned
 from harness.analysis.refresh_run import refreshed_candidate
 from harness.analysis.release_profile import describe_change, release_profile_of
 from harness.analysis.static import StaticChecks
-from harness.analysis.submodule_checks import SuperprojectCheck, check_bump, verify
+from harness.analysis.submodule_checks import SuperprojectCheck, check_bump, dockerfile_patch, verify
 from harness.config.pins import shown_path
 from harness.config.requests import BumpRequest, Take
 from harness.config.run import Run
@@ -27,7 +33,8 @@ from harness.config.series import tag_version
 from harness.config.superproject import SuperprojectConfig
 from harness.errors import BadInput, CheckFailed, CommandFailed, HarnessError
 from harness.files import atomic_write
-from harness.patch.apply import State
+from harness.patch.apply import State, evaluate_series, label, series_files
+from harness.patch.patchfile import Patch
 from harness.patch.refresh_rebase import RefreshTerms
 from harness.upstream import bump_state
 from harness.upstream.cache import UpstreamCache
@@ -51,6 +58,8 @@ class PatchChoice:
 @dataclass(frozen=True, kw_only=True)
 class BumpPlan:
     config: SuperprojectConfig
+    patch: Path
+    """The Dockerfile patch: the one a bump may rewrite (of a series, the one that changes the Dockerfile)."""
     submodule: Submodule
     from_label: str
     to_label: str
@@ -68,10 +77,17 @@ class BumpPlan:
     latest_from: str = ""
     profile_change: str | None = None
     """One line when upstream's release profile differs between `from` and `to`."""
+    others: tuple[str, ...] = ()
+    """A series' other patches at the ref, one line each (they are staged as they are)."""
 
     @property
     def patch_shown(self) -> str:
-        return shown_path(self.config.patch, self.config.root)
+        return shown_path(self.patch, self.config.root)
+
+    @property
+    def staged(self) -> list[str]:
+        """What the bump stages: the gitlink and every patch (of a series, all of them)."""
+        return [self.submodule.path, *(shown_path(patch, self.config.root) for patch in self.config.patches)]
 
     @property
     def moves(self) -> bool:
@@ -90,7 +106,7 @@ class BumpPlan:
             steps.append(f"check out {self.to_label} ({self.commit[:12]}) in {sub.path}")
         if self.choice is not None and self.choice.how != "unchanged":
             steps.append(f"write {self.patch_shown}: {self.choice.summary}")
-        steps.append(f"stage {sub.path} and {self.patch_shown}")
+        steps.append(f"stage {' and '.join(self.staged)}")
         steps.append(f"run verify at {self.to_label}")
         return steps
 
@@ -106,6 +122,7 @@ class BumpPlan:
         )
         lines = [title, "", f"{self.patch_shown}: {self.choice.summary}"]
         lines += [f"  {hunk}" for hunk in self.choice.hunks]
+        lines += list(self.others)
         lines += [f"Not taken: {why}" for why in self.refused]
         lines.append("")
         lines.append(self.profile_change or "Upstream's release profile ([profile.release]) is unchanged.")
@@ -129,19 +146,23 @@ def _refuse_what_would_mix(config: SuperprojectConfig, sub: Submodule, *, ref: s
             f"submodule {sub.path} has local changes ({', '.join(dirty[:5])}{' …' if len(dirty) > 5 else ''}): "
             "commit, stash or revert them first (`mas-harness revert` undoes an apply)"
         )
-    if not config.patch.resolve().is_relative_to(config.root.resolve()):
-        raise BadInput(f"bump commits the patch with the gitlink, and {config.patch} is outside {config.root}")
-    patch = shown_path(config.patch, config.root)
-    # The gitlink and the patch are what a bump stages: a bump staged before (or a bot's gitlink move) is built on.
-    allowed = set(bump_state.from_top(config.root, [sub.path, patch]))
+    for path in config.patches:
+        if not path.resolve().is_relative_to(config.root.resolve()):
+            raise BadInput(f"bump commits the patch with the gitlink, and {path} is outside {config.root}")
+    patches = [shown_path(path, config.root) for path in config.patches]
+    # The gitlink and the patches are what a bump stages: a bump staged before (or a bot's gitlink move) is built on.
+    allowed = set(bump_state.from_top(config.root, [sub.path, *patches]))
     staged = [p for p in bump_state.staged_paths(config.root) if p not in allowed]
     if staged:
         raise BadInput(
             f"staged changes in {config.root} would go into the bump's commit: {', '.join(staged[:5])}; "
             "commit or unstage them first"
         )
-    if bump_state.unstaged_paths(config.root, [patch]):
-        raise BadInput(f"{patch} has changes not staged: commit or stash them first (the bump may rewrite it)")
+    unstaged = bump_state.unstaged_paths(config.root, patches)
+    if unstaged:
+        raise BadInput(
+            f"{unstaged[0]} has changes not staged: commit or stash them first (the bump stages it, and may rewrite it)"
+        )
     if ref is not None and not sub.at_recorded_commit:
         raise BadInput(
             f"submodule {sub.path} is checked out at {sub.checked_out[:12]}, the superproject records "
@@ -149,25 +170,33 @@ def _refuse_what_would_mix(config: SuperprojectConfig, sub: Submodule, *, ref: s
         )
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Target:
+    """Where a bump goes, as the plan's steps read it."""
+
+    cache: UpstreamCache
+    ref: str
+    """The ref as the cache resolves it."""
+    label: str
+    """The ref as the user is shown it."""
+    users: Path
+    """The user's Dockerfile patch."""
+
+
 def _choose(
-    plan_check: SuperprojectCheck,
-    cache_ref: tuple[UpstreamCache, str],
-    *,
-    run: Run,
-    analysis: Analysis,
-    request: BumpRequest,
+    plan_check: SuperprojectCheck, target: _Target, *, run: Run, analysis: Analysis, request: BumpRequest
 ) -> tuple[PatchChoice | None, tuple[str, ...]]:
-    config = run.in_superproject()
+    """How the user's Dockerfile patch is made to fit at the ref, and why each other way was not taken."""
     compat = plan_check.compat
     # Read as every input is (a regular file, within the limit), once: the refresh below rebases these bytes.
-    patch = analysis.memo.patch(config.patch)
+    patch = analysis.memo.patch(target.users)
     current = patch.data
     if compat.ok:
         hunks = tuple(h.describe() for h in compat.hunks)
         return PatchChoice(how="unchanged", data=current, summary="fits as it is", hunks=hunks), ()
     if compat.state == State.UPSTREAMED:
         return None, (f"upstream already has every change of the patch at {plan_check.ref}: drop the patch",)
-    cache, ref = cache_ref
+    cache, ref = target.cache, target.ref
     refused = [f"as it is: {compat.reason}"]
     for how in (request.take,) if request.take else TAKE_ORDER:
         if how == "refresh":
@@ -199,6 +228,36 @@ def _choose(
             name = suggestion.variant if suggestion else variant.choice.variant.name
             refused.append(f"the harness's {name} variant {state}")
     return None, tuple(refused)
+
+
+def _others_at(
+    target: _Target, choice: PatchChoice, *, run: Run, analysis: Analysis
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A series' other patches at the ref, with the Dockerfile patch as the bump leaves it: a line each for the
+    message, and why the bump is not made when one of them does not apply there."""
+    config = run.in_superproject()
+    if not config.is_series:
+        return (), ()
+    cache, users = target.cache, target.users
+    patches = [
+        Patch.parse(choice.data, path=path) if path == users else analysis.memo.patch(path) for path in config.patches
+    ]
+    files = cache.files_at(cache.resolve(target.ref), series_files(patches))
+    series = evaluate_series(files, patches, committed=files)
+    lines, refused = [], []
+    for index, (path, report) in enumerate(zip(config.patches, series.reports, strict=True)):
+        if path == users:
+            continue
+        name = label(patches, index)
+        if report.state == State.APPLIES:
+            lines.append(f"{shown_path(path, config.root)}: applies as it is")
+            continue
+        where = next((h.describe() for h in report.hunks if h.status == "conflict"), None)
+        refused.append(
+            f"{name} {report.state} at {target.label}: {where or report.reason}; the harness has no "
+            "variant for it and rebases only the Dockerfile patch: rebase it by hand"
+        )
+    return tuple(lines), tuple(refused)
 
 
 def undo_interrupted(config: SuperprojectConfig, *, dry_run: bool) -> str | None:
@@ -237,10 +296,9 @@ def _profile_change(run: Run, sub: Submodule, from_commit: str, check: Superproj
 def plan_bump(run: Run, request: BumpRequest, *, analysis: Analysis) -> BumpPlan:
     """What the bump would do, computed without writing anything."""
     config = run.in_superproject()
-    config.single_patch("bump")  # before anything is looked at: a series is not bumped yet
     sub = inspect_submodule(config)
     _refuse_what_would_mix(config, sub, ref=request.ref)
-    analysis.memo.patch(config.patch)  # a bad patch is reported before any fetch
+    users = dockerfile_patch(config, analysis.memo)  # a bad patch is reported before any fetch
     asked = request.ref if request.ref is not None else sub.recorded_commit
     upstream = open_upstream(run, sub, asked, pre=request.pre)
     resolved = resolve_pinned(upstream.cache, upstream.ref, run.pins)
@@ -248,12 +306,19 @@ def plan_bump(run: Run, request: BumpRequest, *, analysis: Analysis) -> BumpPlan
     to_ref = upstream.latest or (request.ref if request.ref is not None else sub.recorded_commit)
     check = check_bump(run, to_ref, analysis=analysis)
     to_label = check.compat.ref
-    choice, refused = _choose(check, (upstream.cache, upstream.ref), run=run, analysis=analysis, request=request)
+    target = _Target(cache=upstream.cache, ref=upstream.ref, label=to_label, users=users)
+    choice, refused = _choose(check, target, run=run, analysis=analysis, request=request)
+    others: tuple[str, ...] = ()
+    if choice is not None:
+        others, blocked = _others_at(target, choice, run=run, analysis=analysis)
+        if blocked:
+            choice, refused = None, (*refused, *blocked)
     from_commit = sub.checked_out if request.ref is not None else _bumped_from(config, sub)
     assert from_commit is not None
     fetch_tag = to_label if tag_version(to_label) is not None else None
     return BumpPlan(
         config=config,
+        patch=users,
         submodule=sub,
         from_label=_label(sub, from_commit),
         to_label=to_label,
@@ -266,6 +331,7 @@ def plan_bump(run: Run, request: BumpRequest, *, analysis: Analysis) -> BumpPlan
         latest=upstream.latest,
         latest_from=upstream.latest_from,
         profile_change=_profile_change(run, sub, from_commit, check),
+        others=others,
     )
 
 
@@ -279,6 +345,16 @@ class BumpDone:
 
 class StepFailed(CheckFailed):
     """A step of the bump found the result wrong; everything was put back (exit 1)."""
+
+
+def _why_not(check: SuperprojectCheck) -> str:
+    """Why verify failed after the bump: the Dockerfile patch's reason, else the first patch of the series that
+    does not apply."""
+    if check.compat.ok or check.series is None:
+        return check.compat.reason
+    series = check.series
+    index, report = next((i, r) for i, r in enumerate(series.reports) if r.state != State.APPLIES)
+    return f"{label(series.patches, index)}: {report.state}: {report.reason}"
 
 
 @contextmanager
@@ -305,9 +381,9 @@ def carry_out(plan: BumpPlan, request: BumpRequest, *, run: Run, checks: StaticC
     state = bump_state.snapshot(
         config.root,
         sub.work_tree,
-        [config.patch, *([message_file] if message_file else [])],
-        staged=bump_state.from_top(config.root, [sub.path, plan.patch_shown]),
-        after={config.patch: plan.choice.data},
+        [*config.patches, *([message_file] if message_file else [])],
+        staged=bump_state.from_top(config.root, plan.staged),
+        after={plan.patch: plan.choice.data},
     )
     step = ["fetch"]
     with _all_or_nothing(state, step):
@@ -318,14 +394,14 @@ def carry_out(plan: BumpPlan, request: BumpRequest, *, run: Run, checks: StaticC
             bump_state.check_out(sub.work_tree, plan.commit)
         step[0] = "write the patch"
         if plan.choice.how != "unchanged":
-            atomic_write(config.patch, plan.choice.data)
+            atomic_write(plan.patch, plan.choice.data)
         step[0] = "stage"
-        bump_state.stage(config.root, [sub.path, plan.patch_shown])
+        bump_state.stage(config.root, plan.staged)
         step[0] = "verify"
         # A memo of its own: the one the plan used knows the patch file as it was before this bump wrote it.
         final = verify(run, analysis=Analysis(checks=checks))
         if not final.ok:
-            raise StepFailed(f"{final.compat.ref}: {final.compat.reason}")
+            raise StepFailed(f"{final.compat.ref}: {_why_not(final)}")
         message = plan.message(checked=True)
         if message_file is not None:
             step[0] = "write the message"

@@ -9,6 +9,11 @@ superproject's index and work tree and the submodule's checkout are only read.
 When the patch does not fit, the check says which variant this harness has for the
 ref, whether that variant applies and passes the static checks, and the command that
 writes it into the user's patches directory.
+
+A series of patches is checked as it applies: every patch on the files of the commit,
+each on the tree the ones before it leave, one result per patch. Its one Dockerfile
+patch is what the static checks, the pins and the variants are about; the harness has
+no variant for the user's other patches, so those are reported, never replaced.
 """
 
 from __future__ import annotations
@@ -25,11 +30,13 @@ from harness.analysis.compat import (
     static_result_of,
     summarize_static,
 )
-from harness.analysis.patched import Analysis, patch_ref, resolve_pinned, verify_pin
+from harness.analysis.patched import Analysis, RunMemo, patch_ref, resolve_pinned, verify_pin
 from harness.analysis.release_profile import describe_change, release_profile_of
 from harness.config.pins import shown_path
 from harness.config.run import Run
-from harness.patch.apply import State
+from harness.config.superproject import SuperprojectConfig
+from harness.patch.apply import SeriesReport, State, dockerfile_patch_index, evaluate_series, series_files
+from harness.upstream.cache import DOCKERFILE
 from harness.upstream.submodule import Submodule, SubmoduleUpstream, exact_tag, inspect_submodule, open_upstream
 
 
@@ -89,20 +96,36 @@ class SuperprojectCheck:
     """Whose tags `latest` was the newest of, in words."""
     up_to_date: bool = False
     """A bump to `latest` when the superproject already records that release: nothing to bump."""
+    series: SeriesReport | None = None
+    """A series: every patch of it on the commit's files, in order (`compat` is its Dockerfile patch's)."""
 
     @property
     def ok(self) -> bool:
-        return self.compat.ok and (self.static is None or self.static.ok)
+        return self.compat.ok and (self.static is None or self.static.ok) and self.series_fits
+
+    @property
+    def series_fits(self) -> bool:
+        """Every patch of a series applies where the ones before it leave the tree (one patch: nothing more)."""
+        return self.series is None or all(report.state == State.APPLIES for report in self.series.reports)
 
 
-def suggest_variant(upstream: SubmoduleUpstream, *, label: str, run: Run, analysis: Analysis) -> Suggestion:
-    """What the harness has for the upstream ref when the user's patch does not fit it."""
+def dockerfile_patch(config: SuperprojectConfig, memo: RunMemo) -> Path:
+    """The superproject's patch of upstream's Dockerfile: its one patch, or the one of its series that changes the
+    Dockerfile. Every patch is read here, so a bad one is reported before any fetch."""
+    patches = [memo.patch(path) for path in config.patches]
+    return config.patches[dockerfile_patch_index(patches, DOCKERFILE)]
+
+
+def suggest_variant(
+    upstream: SubmoduleUpstream, *, label: str, run: Run, analysis: Analysis, patch: Path
+) -> Suggestion:
+    """What the harness has for the upstream ref when the user's Dockerfile patch (`patch`) does not fit it."""
     config = run.in_superproject()
     ref = upstream.ref
     variant_ref = patch_ref(upstream.cache, ref, pins=run.pins, memo=analysis.memo)
     choice = variant_ref.choice
     static = summarize_static(variant_ref, analysis=analysis)
-    shown = shown_path(config.patch, config.root)
+    shown = shown_path(patch, config.root)
     return Suggestion(
         ref=label,
         variant=choice.variant.name,
@@ -124,11 +147,10 @@ CheckKind = Literal["recorded", "recorded-static", "bump"]
 def _check(run: Run, ref: str | None, *, kind: CheckKind, analysis: Analysis, pre: bool = False) -> SuperprojectCheck:
     """The patch against `ref` (None: the commit the superproject records) of the run's submodule."""
     config = run.in_superproject()
-    config.single_patch("verify" if kind == "recorded-static" else "compat")  # a series is not checked yet
     sub = inspect_submodule(config)
     ref = sub.recorded_commit if ref is None else ref
     pins = run.pins
-    analysis.memo.patch(config.patch)  # a bad patch is reported before any fetch
+    users = dockerfile_patch(config, analysis.memo)  # a bad patch is reported before any fetch
     upstream = open_upstream(run, sub, ref, pre=pre)
     if upstream.latest is not None:
         ref = upstream.latest  # shown and checked as the tag it stands for
@@ -139,8 +161,13 @@ def _check(run: Run, ref: str | None, *, kind: CheckKind, analysis: Analysis, pr
         verify_pin(resolved, pins.get(tag))
     # A commit id the submodule's repository tags is shown by its tag; a name is shown as the user gave it.
     label = tag if tag is not None and ref == resolved.commit else ref
-    users_patch = ForcedPatch(path=config.patch, ref_shown=label, patch_shown=shown_path(config.patch, config.root))
+    users_patch = ForcedPatch(path=users, ref_shown=label, patch_shown=shown_path(users, config.root))
     result = check_ref(upstream.cache, upstream.ref, pins=pins, analysis=analysis, forced=users_patch)
+    series = None
+    if config.is_series:
+        patches = [analysis.memo.patch(path) for path in config.patches]
+        files = upstream.cache.files_at(resolved, series_files(patches))
+        series = evaluate_series(files, patches, committed=files)
     static_result = static_result_of(result, label=label) if kind == "recorded-static" else None
     profile_change = None
     if kind == "bump" and result.release_profile is not None:
@@ -150,12 +177,7 @@ def _check(run: Run, ref: str | None, *, kind: CheckKind, analysis: Analysis, pr
         profile_change = describe_change(before, result.release_profile, old=old, new=label)
     suggestion = None
     if not result.ok and result.state != State.UPSTREAMED:
-        suggestion = suggest_variant(
-            upstream,
-            label=label,
-            run=run,
-            analysis=analysis,
-        )
+        suggestion = suggest_variant(upstream, label=label, run=run, analysis=analysis, patch=users)
     return SuperprojectCheck(
         superproject=config.root,
         submodule=sub,
@@ -169,6 +191,7 @@ def _check(run: Run, ref: str | None, *, kind: CheckKind, analysis: Analysis, pr
         latest=upstream.latest,
         latest_from=upstream.latest_from,
         up_to_date=upstream.latest is not None and resolved.commit == sub.recorded_commit,
+        series=series,
     )
 
 

@@ -109,7 +109,7 @@ def _refresh(args: argparse.Namespace, console: Console) -> Outcome:
         raise BadInput("refresh: name the patch to refresh with --patch FILE (or run it in a superproject)")
     request = RefreshRequest(
         ref=args.ref,
-        patch=(args.patch or config.single_patch("refresh")) if config is not None else args.patch,
+        patches=(args.patch,) if args.patch is not None else config.patches if config is not None else (),
         output=args.output,
         today=args.date or date.today(),
         force=args.force,

@@ -70,7 +70,8 @@ class RefreshRequest:
     """`refresh`: the patch onto a ref, where the result goes, and how to settle what does not merge."""
 
     ref: str
-    patch: Path
+    patches: tuple[Path, ...]
+    """The patch to refresh, or a superproject's series, of which its Dockerfile patch is refreshed."""
     output: Path
     today: date
     force: bool = False
@@ -79,9 +80,9 @@ class RefreshRequest:
     """REF's Dockerfile as the user resolved a conflict."""
     take_patch_side: bool = False
     shown_from: Path
+    """The directory the patch is shown relative to (the superproject, else the current directory)."""
     pre: bool = False
     """With the ref `latest`: pre-releases count too."""
-    """The directory the patch is shown relative to (the superproject, else the current directory)."""
 
 
 Take = Literal["variant", "refresh"]

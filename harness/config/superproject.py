@@ -87,21 +87,6 @@ class SuperprojectConfig:
     def is_series(self) -> bool:
         return len(self.patches) > 1
 
-    def single_patch(self, command: str) -> Path:
-        """The one patch, for a command that takes one; a series is refused, naming the command."""
-        if self.is_series:
-            names = ", ".join(patch.name for patch in self.patches)
-            raise BadInput(
-                f"{command} takes one patch, and {self.config_file or self.root} names a series of "
-                f"{len(self.patches)} ({names}); pass --patch FILE to name the one"
-            )
-        return self.patches[0]
-
-    @property
-    def patch(self) -> Path:
-        """The patch of a superproject that has one."""
-        return self.single_patch("this command")
-
 
 def read_table(pyproject: Path) -> dict[str, TableValue] | None:
     """The validated [tool.mas-harness] table, or None when the file or the table is absent."""

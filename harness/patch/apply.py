@@ -102,6 +102,27 @@ def series_files(patches: Sequence[Patch]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(name for patch in patches for name in patch.files))
 
 
+def dockerfile_patch_index(patches: Sequence[Patch], dockerfile: str) -> int:
+    """Which patch of a series changes `dockerfile`: the one the harness checks, rebases and has variants for.
+    One patch is that patch; a series must have exactly one such patch (the others are the user's own, checked
+    where they apply and never replaced)."""
+    if len(patches) == 1:
+        return 0
+    touching = [index for index, patch in enumerate(patches) if dockerfile in patch.files]
+    if len(touching) == 1:
+        return touching[0]
+    if not touching:
+        raise BadInput(
+            f"no patch of {named(patches)} changes upstream's {dockerfile}: the harness checks a series through "
+            f"the one patch that does"
+        )
+    names = ", ".join(patches[index].path.name for index in touching)
+    raise BadInput(
+        f"{len(touching)} patches of the series change upstream's {dockerfile} ({names}): the harness checks, "
+        f"rebases and offers variants for one; make their {dockerfile} changes one patch"
+    )
+
+
 def label(patches: Sequence[Patch], index: int) -> str:
     """A patch as a series' messages name it: `b.patch (2 of 3)`; one patch by its file name alone."""
     name = patches[index].path.name

@@ -16,10 +16,18 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 from harness.analysis.release_profile import compare_with_defaults, describe_change, lto_words, matches_a_default
+from harness.config.pins import shown_path
 from harness.config.series import tag_version
 from harness.knobs import KNOB_DEFAULTS
 from harness.patch.apply import PatchReport, SeriesConflict, SeriesReport, SeriesResult, State, label, named
-from harness.report.json_forms import compat_json, hunk_json, ref_error_json, suggestion_json, superproject_json
+from harness.report.json_forms import (
+    JsonObject,
+    compat_json,
+    hunk_json,
+    ref_error_json,
+    suggestion_json,
+    superproject_json,
+)
 from harness.report.run_frame import latest_frame
 from harness.results import (
     NO_FRAME,
@@ -380,6 +388,10 @@ def superproject_parts(check: SuperprojectCheck, *, command: str) -> OutcomePart
     notes += lighter_upstream([compat])
     if check.suggestion is not None:
         notes += check.suggestion.lines()
+    series = _superproject_series(check, group=f"{command}.{compat.ref}")
+    results += series.results
+    tables += series.tables
+    notes += series.notes
     if check.up_to_date:
         # Nothing to bump: the patch against the recorded commit is verify's question, not this one's.
         reason = f"up to date at {compat.ref}: {sub.path} already records the newest release"
@@ -401,7 +413,38 @@ def superproject_parts(check: SuperprojectCheck, *, command: str) -> OutcomePart
             if check.static is None
             else {"ok": check.static.ok, "findings": [asdict(f) for f in check.static.findings]},
             "suggestion": suggestion_json(check.suggestion) if check.suggestion else None,
+            **series.data,
         },
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class _SeriesParts:
+    results: list[Result]
+    tables: list[Table]
+    notes: list[str]
+    data: JsonObject
+
+
+def _superproject_series(check: SuperprojectCheck, *, group: str) -> _SeriesParts:
+    """A series' own part of a superproject's check: a result per patch and hunk, its table, notes and JSON (for
+    one patch, nothing: the compat result is the patch's)."""
+    series = check.series
+    if series is None:
+        return _SeriesParts(results=[], tables=[], notes=[], data={})
+    shown = [shown_path(patch.path, check.superproject) for patch in series.patches]
+    notes = [f"{label(series.patches, i)}: {report.state} ({report.reason})" for i, report in enumerate(series.reports)]
+    if not check.series_fits:
+        # The harness's variants are for the Dockerfile patch: the others are the user's to rebase.
+        notes.append(
+            f"{check.compat.ref}: a patch of the series does not apply there; the harness has variants for "
+            f"{check.compat.patch} only, so rebase the others by hand"
+        )
+    return _SeriesParts(
+        results=[r for i in range(len(shown)) for r in _series_patch_results(series, i, group=group, shown=shown[i])],
+        tables=[_series_table(series)],
+        notes=notes,
+        data={"patches": _series_json(series, shown)},
     )
 
 
@@ -514,10 +557,11 @@ def _patch_status(report: PatchReport) -> Status:
     return status_of(report.state in (State.APPLIES, State.APPLIED))
 
 
-def _series_patch_results(verdict: _Verdict, series: SeriesReport, index: int) -> list[Result]:
-    """One result for the patch, then one per hunk; a conflict points at its hunk's `@@` line, once."""
-    patch, report = series.patches[index], series.reports[index]
-    name, shown = label(series.patches, index), str(patch.path)
+def _series_patch_results(series: SeriesReport, index: int, *, group: str, shown: str) -> list[Result]:
+    """One result for the patch (`shown` as its path), then one per hunk; a conflict points at its hunk's `@@` line,
+    once."""
+    report = series.reports[index]
+    name = label(series.patches, index)
     conflicts = any(h.status == "conflict" for h in report.hunks)
     failed = _patch_status(report) is Status.FAILED
     results = [
@@ -525,7 +569,7 @@ def _series_patch_results(verdict: _Verdict, series: SeriesReport, index: int) -
             name=name,
             status=_patch_status(report),
             reason=f"{report.state}: {report.reason}",
-            group=verdict.group,
+            group=group,
             detail=hunk_lines(report.hunks),
             # The patch itself, where no hunk result points at a line of it (upstreamed, refused as a whole).
             location=Location(path=shown) if failed and not conflicts else None,
@@ -536,12 +580,24 @@ def _series_patch_results(verdict: _Verdict, series: SeriesReport, index: int) -
             name=f"{name} {hunk.file} #{hunk.index}",
             status=status_of(hunk.status != "conflict"),
             reason=hunk.describe(),
-            group=verdict.group,
+            group=group,
             location=Location(path=shown, line=hunk.patch_line) if hunk.status == "conflict" else None,
         )
         for hunk in report.hunks
     ]
     return results
+
+
+def _series_json(series: SeriesReport, shown: Sequence[str]) -> list[JsonObject]:
+    return [
+        {
+            "patch": path,
+            "state": str(report.state),
+            "reason": report.reason,
+            "hunks": [hunk_json(h) for h in report.hunks],
+        }
+        for path, report in zip(shown, series.reports, strict=True)
+    ]
 
 
 def _series_table(series: SeriesReport) -> Table:
@@ -583,7 +639,14 @@ def _series_outcome(verdict: _Verdict, series: SeriesReport) -> Outcome:
     return Outcome(
         command=command,
         title=f"{command} {named(patches)} in {tree}",
-        results=(overall, *(r for i in range(len(patches)) for r in _series_patch_results(verdict, series, i))),
+        results=(
+            overall,
+            *(
+                r
+                for i, patch in enumerate(patches)
+                for r in _series_patch_results(series, i, group=verdict.group, shown=str(patch.path))
+            ),
+        ),
         tables=(_series_table(series),),
         notes=tuple(notes),
         data={
@@ -591,15 +654,7 @@ def _series_outcome(verdict: _Verdict, series: SeriesReport) -> Outcome:
             "state": str(series.state),
             "reason": series.reason,
             "action": verdict.action,
-            "patches": [
-                {
-                    "patch": str(patch.path),
-                    "state": str(report.state),
-                    "reason": report.reason,
-                    "hunks": [hunk_json(h) for h in report.hunks],
-                }
-                for patch, report in zip(patches, series.reports, strict=True)
-            ],
+            "patches": _series_json(series, [str(patch.path) for patch in patches]),
         },
     )
 

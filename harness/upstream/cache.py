@@ -470,6 +470,46 @@ class UpstreamCache:
             self._blobs.update({blob: contents[blob] for blob in wanted})
         return {blob: self._blobs[blob] for blob in blobs}
 
+    def files_at(self, resolved: ResolvedRef, paths: Sequence[str]) -> dict[str, bytes | None]:
+        """The contents of these files (paths from the top of the tree) at the resolved commit, None for one the
+        commit does not have: what a series of patches changes besides the Dockerfile. One `git ls-tree` for the
+        names, then the blobs as `read_blobs` reads them."""
+        paths = list(dict.fromkeys(paths))
+        if not paths:
+            return {}
+        proc = run_process(
+            "git",
+            f"--git-dir={self.repo}",
+            "ls-tree",
+            "-z",
+            "--full-tree",
+            resolved.commit,
+            "--",
+            *paths,
+            check=False,
+            env=_NO_LAZY_FETCH,
+        )
+        if proc.returncode != 0:
+            raise UpstreamError(
+                f"cannot list {', '.join(paths)} at {resolved.ref} ({resolved.commit[:12]}) in the upstream cache: "
+                f"{proc.stderr.decode(errors='replace').strip()}"
+            )
+        blob_of: dict[str, str] = {}
+        for entry in proc.stdout.split(b"\0"):
+            if not entry:
+                continue
+            meta, _, name = entry.partition(b"\t")
+            mode, kind, object_id = meta.decode().split(" ")
+            path = name.decode(errors="replace")
+            if kind != "blob" or not mode.startswith("100"):
+                raise UpstreamError(
+                    f"{path} is a {'symbolic link' if mode == '120000' else kind} at {resolved.ref}, not a regular "
+                    "file: a patch changes regular files only"
+                )
+            blob_of[path] = object_id
+        contents = self.read_blobs(blob_of.values())
+        return {path: contents[blob_of[path]] if path in blob_of else None for path in paths}
+
     def _fetch_blobs(self, blobs: Sequence[str]) -> None:
         # What git's own lazy fetch asks a promisor remote, for all the blobs at once instead of one by one.
         args = [*_HOUSEKEEPING_UNDER_THE_LOCK, "-c", "fetch.negotiationAlgorithm=noop"]

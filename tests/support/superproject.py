@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
 from tests.support import git
@@ -57,3 +57,27 @@ def use_series(root: Path, patches: Mapping[str, bytes], *, series_file: bool = 
     (root / "pyproject.toml").write_text(CONFIG.replace(f'patch = "{PATCH}"', key))
     commit_all(root, "a series of patches")
     return paths
+
+
+def git_state(root: Path, files: Sequence[str] = (PATCH,)) -> dict[str, object]:
+    """What a bump may write: the submodule's HEAD and work tree, the superproject's index and `files` (the
+    patches, relative to `root`)."""
+    submodule = root / SUBMODULE
+    return {
+        "status": git(root, "status", "--porcelain", "--untracked-files=all"),  # refreshes the index's stat data
+        "index": (root / ".git" / "index").read_bytes(),
+        "staged": git(root, "ls-files", "--stage"),
+        "submodule HEAD": git(submodule, "rev-parse", "HEAD"),
+        "submodule branch": git(submodule, "rev-parse", "--abbrev-ref", "HEAD"),
+        "Dockerfile": (submodule / "Dockerfile").read_bytes(),
+        **{name: (root / name).read_bytes() for name in files},
+        "HEAD": git(root, "rev-parse", "HEAD"),
+    }
+
+
+def assert_git_state_unchanged(root: Path, before: dict[str, object], files: Sequence[str] = (PATCH,)) -> None:
+    """The index file is compared before anything else runs git there: `git status` rewrites the stat data the
+    index caches when a file was written back (a new inode), which is git's bookkeeping, not the user's state."""
+    index = (root / ".git" / "index").read_bytes()
+    assert index == before["index"]
+    assert {**git_state(root, files), "index": index} == before

@@ -9,6 +9,7 @@ from harness.config.requests import RefreshRequest
 from harness.config.run import Run
 from harness.errors import BadInput
 from harness.files import read_input
+from harness.patch.apply import dockerfile_patch_index
 from harness.patch.patchfile import Patch
 from harness.patch.refresh_rebase import RefreshTerms, Settlement
 from harness.report.refresh_outcome import refresh_outcome
@@ -39,9 +40,11 @@ def refresh(run: Run, request: RefreshRequest) -> Outcome:
         conflicts=request.conflicts,
     )
     # The refreshed Dockerfile's static checks are stored with compat's: a rerun, or compat after it, reads them back.
-    refreshed = refresh_patch(upstream.cache, Patch.load(request.patch), target, pins=run.pins, checks=open_checks(run))
+    patches = [Patch.load(path) for path in request.patches]
+    patch = patches[dockerfile_patch_index(patches, DOCKERFILE)]
+    refreshed = refresh_patch(upstream.cache, patch, target, pins=run.pins, checks=open_checks(run))
     return refresh_outcome(
         refreshed,
-        patch_shown=shown_path(request.patch, request.shown_from),
+        patch_shown=shown_path(patch.path, request.shown_from),
         frame=latest_frame(upstream.latest, source=upstream.latest_from),
     )

@@ -16,7 +16,16 @@ from harness.cli.main import main
 from harness.patch.patchfile import Patch
 from harness.resources import patches_dir
 from tests.support import git
-from tests.support.superproject import CONFIG, PATCH, SUBMODULE, clone_upstream, commit_all, make_superproject
+from tests.support.superproject import (
+    CONFIG,
+    PATCH,
+    SUBMODULE,
+    assert_git_state_unchanged,
+    clone_upstream,
+    commit_all,
+    git_state,
+    make_superproject,
+)
 
 V1_18_PATCH = patches_dir() / "patch-dockerfile-v1.18.patch"
 
@@ -38,29 +47,6 @@ def superproject(at_v1_17: Path, tmp_path: Path) -> Path:
     root = tmp_path / "chat"
     shutil.copytree(at_v1_17, root, symlinks=True)
     return root
-
-
-def _state(root: Path) -> dict[str, object]:
-    """What a bump may write: the submodule's HEAD and work tree, the superproject's index and the patch."""
-    submodule = root / SUBMODULE
-    return {
-        "status": git(root, "status", "--porcelain", "--untracked-files=all"),  # refreshes the index's stat data
-        "index": (root / ".git" / "index").read_bytes(),
-        "staged": git(root, "ls-files", "--stage"),
-        "submodule HEAD": git(submodule, "rev-parse", "HEAD"),
-        "submodule branch": git(submodule, "rev-parse", "--abbrev-ref", "HEAD"),
-        "Dockerfile": (submodule / "Dockerfile").read_bytes(),
-        "patch": (root / PATCH).read_bytes(),
-        "HEAD": git(root, "rev-parse", "HEAD"),
-    }
-
-
-def _assert_unchanged(root: Path, before: dict[str, object]) -> None:
-    """The index file is compared before anything else runs git there: `git status` rewrites the stat data the
-    index caches when a file was written back (a new inode), which is git's bookkeeping, not the user's state."""
-    index = (root / ".git" / "index").read_bytes()
-    assert index == before["index"]
-    assert {**_state(root), "index": index} == before
 
 
 def _bump(root: Path, cache: Path, *args: str) -> list[str]:
@@ -94,14 +80,14 @@ def test_bump_latest_from_v1_17_takes_the_variant_and_stages_both(
 def test_a_dry_run_prints_the_plan_and_the_message_and_writes_nothing(
     superproject: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    before = _state(superproject)
+    before = git_state(superproject)
     assert main(_bump(superproject, shared_cache, "v1.19.0", "--dry-run", "--json")) == 0
     document = _document(capsys)
     plan = document["bump"]
     assert (plan["from"], plan["to"], plan["take"], document["dry_run"]) == ("v1.17.0", "v1.19.0", "variant", True)
     assert plan["steps"][0] == f"check out v1.19.0 ({plan['commit'][:12]}) in {SUBMODULE}"
     assert document["message"].startswith(f"Bump {SUBMODULE} from v1.17.0 to v1.19.0\n")
-    _assert_unchanged(superproject, before)
+    assert_git_state_unchanged(superproject, before)
 
 
 def test_commit_commits_with_the_message_as_the_user(
@@ -127,25 +113,25 @@ def test_a_failure_midway_leaves_everything_byte_identical(
     hook = superproject / ".git" / "hooks" / "pre-commit"
     hook.write_text("#!/bin/sh\necho 'not today' >&2\nexit 1\n")
     hook.chmod(0o755)
-    before = _state(superproject)
+    before = git_state(superproject)
     message = tmp_path / "message.txt"
     assert main(_bump(superproject, shared_cache, "latest", "--commit", "--message-file", str(message))) == 1
     error = capsys.readouterr().err
     assert "bump stopped at `commit`" in error
     assert "not today" in error
-    _assert_unchanged(superproject, before)
+    assert_git_state_unchanged(superproject, before)
     assert not message.exists()
 
 
 def test_nothing_fits_is_exit_1_and_nothing_is_changed(
     superproject: Path, shared_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    before = _state(superproject)
+    before = git_state(superproject)
     assert main(_bump(superproject, shared_cache, "v1.19.0", "--take", "refresh")) == 1
     out = capsys.readouterr().out
     assert "nothing fits v1.19.0, so nothing was changed" in out
     assert "rebased: 1 of 2 hunks of patch-dockerfile.patch need a human on v1.19.0" in out
-    _assert_unchanged(superproject, before)
+    assert_git_state_unchanged(superproject, before)
 
 
 def test_a_dirty_submodule_or_staged_changes_are_refused_by_name(
@@ -160,10 +146,10 @@ def test_a_dirty_submodule_or_staged_changes_are_refused_by_name(
 
     (superproject / "notes.txt").write_text("mine\n")
     git(superproject, "add", "notes.txt")
-    before = _state(superproject)
+    before = git_state(superproject)
     assert main(_bump(superproject, shared_cache, "latest")) == 2
     assert "would go into the bump's commit: notes.txt" in capsys.readouterr().err
-    _assert_unchanged(superproject, before)
+    assert_git_state_unchanged(superproject, before)
     git(superproject, "reset", "--quiet", "notes.txt")
 
     (superproject / PATCH).write_bytes((superproject / PATCH).read_bytes() + b"\n")
@@ -244,7 +230,7 @@ def test_a_bump_killed_midway_is_undone_by_the_next_one(
     hook = superproject / ".git" / "hooks" / "pre-commit"
     hook.write_text('#!/bin/sh\nkill -9 "$(ps -o ppid= -p "$PPID" | tr -d " ")"\nsleep 5\n')
     hook.chmod(0o755)
-    before = _state(superproject)
+    before = git_state(superproject)
     argv = [sys.executable, "-m", "harness", *_bump(superproject, shared_cache, "latest", "--commit")]
     killed = subprocess.run(argv, check=False, capture_output=True, text=True)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
@@ -256,7 +242,7 @@ def test_a_bump_killed_midway_is_undone_by_the_next_one(
     # Undone first; then this bump's own plan finds nothing that fits and changes nothing.
     assert main(_bump(superproject, shared_cache, "latest", "--take", "refresh")) == 1
     assert "undid an interrupted bump first" in capsys.readouterr().out
-    _assert_unchanged(superproject, before)
+    assert_git_state_unchanged(superproject, before)
     assert not (superproject / ".git" / "mas-harness-bump-journal").exists()
 
 

@@ -376,17 +376,17 @@ def test_resolution_paths_flags_relative_to_cwd_table_relative_to_the_pyproject(
     nested = superproject / "docker" / "chat"
     from_table = resolve_superproject(SuperprojectFlags(), cwd=nested)
     assert from_table is not None
-    assert (from_table.root, from_table.submodule, from_table.patch) == (
+    assert (from_table.root, from_table.submodule, from_table.patches) == (
         superproject,
         SUBMODULE,
-        superproject / PATCH,
+        (superproject / PATCH,),
     )
     assert from_table.config_file == superproject / "pyproject.toml"
     from_flags = resolve_superproject(
         SuperprojectFlags(submodule=Path("mas/repo"), patch=Path("mas/patches/other.patch")), cwd=nested
     )
     assert from_flags is not None
-    assert (from_flags.submodule, from_flags.patch) == (SUBMODULE, nested / "mas/patches/other.patch")
+    assert (from_flags.submodule, from_flags.patches) == (SUBMODULE, (nested / "mas/patches/other.patch",))
     assert resolve_superproject(SuperprojectFlags(), cwd=nested, discover=False) is None
     with pytest.raises(BadInput, match="outside the superproject"):
         resolve_superproject(SuperprojectFlags(submodule=Path("../../..")), cwd=nested)

@@ -42,7 +42,7 @@ def test_a_named_superproject_is_read_once_and_flags_win(tmp_path: Path, reads: 
     config = resolve_superproject(
         SuperprojectFlags(superproject=tmp_path, patch=Path("mine.patch")), cwd=tmp_path, discover=False
     )
-    assert config is not None and config.patch == tmp_path.resolve() / "mine.patch"
+    assert config is not None and config.patches == (tmp_path.resolve() / "mine.patch",)
     assert reads == [tmp_path.resolve() / "pyproject.toml"]
 
 
@@ -66,7 +66,7 @@ def _resolve(root: Path, **flags: Any) -> superproject.SuperprojectConfig:
 def test_one_patch_is_a_series_of_one(tmp_path: Path) -> None:
     config = _resolve(_table(tmp_path, 'patch = "p.patch"\n'))
     root = tmp_path.resolve()
-    assert config.patches == (root / "p.patch",) and config.patch == root / "p.patch"
+    assert config.patches == (root / "p.patch",) and not config.is_series
     assert not config.is_series and config.series_file is None
 
 
@@ -93,12 +93,6 @@ def test_the_patch_flag_stands_for_the_whole_series(tmp_path: Path) -> None:
     root = _table(tmp_path, 'patches = ["a.patch", "b.patch"]\n')
     config = _resolve(root, patch=Path("mine.patch"))
     assert config.patches == (tmp_path.resolve() / "mine.patch",)
-
-
-def test_a_command_that_takes_one_patch_refuses_a_series_naming_it(tmp_path: Path) -> None:
-    config = _resolve(_table(tmp_path, 'patches = ["a.patch", "b.patch"]\n'))
-    with pytest.raises(BadInput, match=r"^bump takes one patch, .* a series of 2 \(a.patch, b.patch\)"):
-        config.single_patch("bump")
 
 
 @pytest.mark.parametrize(
