@@ -818,11 +818,12 @@ def test_bump_without_a_ref_fits_the_patch_to_a_bots_gitlink_move(superproject: 
     assert _harness(superproject, user_env, "verify").returncode == 0
 
 
-def test_a_two_patch_series_applies_twice_reverse_checks_each_patch_and_reverts(
+def test_a_two_patch_series_applies_twice_reverse_checks_each_patch_reverts_checks_and_bumps(
     superproject: Path, user_env: dict[str, str]
 ) -> None:
     """The Dockerfile patch, then a .dockerignore change of the team's own, as `patches = [...]`: one apply, one
-    journal, and the users' reverse-check snippet holds for each patch of the applied tree."""
+    journal, and the users' reverse-check snippet holds for each patch of the applied tree; verify checks each
+    patch, and `bump latest` fits the Dockerfile patch and stages the other as it is."""
     submodule = superproject / SUBMODULE
     ignore = submodule / ".dockerignore"
     pristine = ignore.read_bytes()
@@ -856,3 +857,19 @@ def test_a_two_patch_series_applies_twice_reverse_checks_each_patch_and_reverts(
     assert reverted.returncode == 0, reverted.stdout[-3000:] + reverted.stderr[-3000:]
     assert {path: (submodule / path).read_bytes() for path in before} == before
     assert _git(submodule, "status", "--porcelain") == ""
+
+    verified = _harness(superproject, user_env, "verify", "--json")
+    assert verified.returncode == 0, verified.stdout[-3000:] + verified.stderr[-3000:]
+    ignore_shown = f"{PATCH.rsplit('/', 1)[0]}/dockerignore.patch"
+    assert [(p["patch"], p["state"]) for p in json.loads(verified.stdout)["patches"]] == [
+        (PATCH, "applies"),
+        (ignore_shown, "applies"),
+    ]
+    bumped = _harness(superproject, user_env, "bump", "latest")
+    assert bumped.returncode == 0, bumped.stdout[-3000:] + bumped.stderr[-3000:]
+    assert f"{ignore_shown}: applies as it is" in bumped.stdout
+    assert _git(superproject, "status", "--porcelain", "--untracked-files=all") == f"M  {PATCH}\nM  {SUBMODULE}"
+    assert (superproject / PATCH).read_bytes() == V1_18_PATCH.read_bytes()
+    assert (patches_dir / "dockerignore.patch").read_text() == ignore_patch, "the team's own patch, as it was"
+    again_verified = _harness(superproject, user_env, "verify")
+    assert again_verified.returncode == 0, again_verified.stdout[-3000:] + again_verified.stderr[-3000:]
