@@ -21,25 +21,11 @@ from tests.support.superproject import (
     PATCH,
     SUBMODULE,
     assert_git_state_unchanged,
-    clone_upstream,
     commit_all,
     git_state,
-    make_superproject,
 )
 
 V1_18_PATCH = patches_dir() / "patch-dockerfile-v1.18.patch"
-
-
-@pytest.fixture(scope="module")
-def upstream_clone(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return clone_upstream(bundle, tmp_path_factory.mktemp("upstream") / "matrix-authentication-service")
-
-
-@pytest.fixture(scope="module")
-def at_v1_17(upstream_clone: Path, tmp_path_factory: pytest.TempPathFactory, main_patch: Patch) -> Path:
-    """The superproject at v1.17.0 with the v0.15-v1.17 patch; each test works on a copy."""
-    root = tmp_path_factory.mktemp("template") / "chat"
-    return make_superproject(root, upstream=upstream_clone, tag="v1.17.0", patch=main_patch.data)
 
 
 @pytest.fixture

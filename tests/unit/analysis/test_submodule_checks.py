@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -25,14 +24,6 @@ SUBMODULE = "docker/chat/mas/repo"
 PATCH = "docker/chat/mas/patches/patch-dockerfile.patch"
 PINNED_TAG = "v1.17.0"
 CONFIG = f'[project]\nname = "chat"\n\n[tool.mas-harness]\nsubmodule = "{SUBMODULE}"\npatch = "{PATCH}"\n'
-
-
-@pytest.fixture(scope="module")
-def upstream_clone(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A clone of the bundle: the repository the users' submodule points at."""
-    dest = tmp_path_factory.mktemp("upstream") / "matrix-authentication-service"
-    subprocess.run(["git", "clone", "--quiet", str(bundle), str(dest)], check=True, capture_output=True)
-    return dest
 
 
 def _commit(repo: Path, message: str) -> None:

@@ -15,15 +15,7 @@ from harness.cli.main import main
 from harness.patch.patchfile import Patch
 from harness.resources import patches_dir
 from tests.support import git
-from tests.support.superproject import (
-    PATCH,
-    SUBMODULE,
-    assert_git_state_unchanged,
-    clone_upstream,
-    git_state,
-    make_superproject,
-    use_series,
-)
+from tests.support.superproject import PATCH, SUBMODULE, assert_git_state_unchanged, git_state, use_series
 
 PATCHES = str(Path(PATCH).parent)
 DOCKERFILE_PATCH, IGNORE_PATCH = f"{PATCHES}/dockerfile.patch", f"{PATCHES}/dockerignore.patch"
@@ -51,17 +43,6 @@ IGNORE_IN_THE_MIDDLE = b"""--- a/.dockerignore
 +frontend/node_modules/
  frontend/dist
 """
-
-
-@pytest.fixture(scope="module")
-def upstream_clone(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return clone_upstream(bundle, tmp_path_factory.mktemp("upstream") / "matrix-authentication-service")
-
-
-@pytest.fixture(scope="module")
-def at_v1_17(upstream_clone: Path, tmp_path_factory: pytest.TempPathFactory, main_patch: Patch) -> Path:
-    root = tmp_path_factory.mktemp("template") / "chat"
-    return make_superproject(root, upstream=upstream_clone, tag="v1.17.0", patch=main_patch.data)
 
 
 def _series(at_v1_17: Path, tmp_path: Path, main_patch: Patch, ignore: bytes) -> Path:
