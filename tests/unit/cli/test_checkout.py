@@ -15,44 +15,13 @@ from harness.files import TEMP_SUFFIX
 from harness.patch.journal import JOURNAL
 from tests.support import MakeRepo, git
 from tests.support.crash import killed_at_rename
+from tests.support.numbered import AFTER_SECOND, DEBUG, DEBUG_PATCHED, FIRST, SECOND, UPSTREAM
 from tests.support.superproject import PATCH, SUBMODULE, make_superproject, use_series
 
-UPSTREAM = b"".join(b"line %d\n" % n for n in range(1, 31))
-A = b"""Description: the first patch of the series
----
---- a/Dockerfile
-+++ b/Dockerfile
-@@ -3,3 +3,3 @@
- line 3
--line 4
-+line 4 patched
- line 5
-"""
+A = FIRST
 # Made on the tree the first patch leaves: its first hunk does not fit the pristine Dockerfile.
-B = b"""--- a/Dockerfile
-+++ b/Dockerfile
-@@ -3,3 +3,3 @@
- line 3
--line 4 patched
-+line 4 patched again
- line 5
-@@ -20,3 +20,4 @@
- line 20
- line 21
-+inserted after 21
- line 22
---- a/Dockerfile.debug
-+++ b/Dockerfile.debug
-@@ -9,3 +9,3 @@
- line 9
--line 10
-+line 10 patched
- line 11
-"""
-DOCKERFILE = UPSTREAM.replace(b"line 4\n", b"line 4 patched again\n").replace(
-    b"line 21\n", b"line 21\ninserted after 21\n"
-)
-DEBUG = UPSTREAM.replace(b"line 10\n", b"line 10 patched\n")
+B = SECOND + DEBUG
+DOCKERFILE = AFTER_SECOND
 PATCHES = Path(PATCH).parent
 
 
@@ -95,7 +64,7 @@ def test_a_series_is_applied_once_and_reverted_byte_for_byte(chat: Path, capsys:
 
     applied = _json(capsys, ["apply", *where], 0)
     assert applied["action"] == "applied"
-    assert _files(chat) == (DOCKERFILE, DEBUG)
+    assert _files(chat) == (DOCKERFILE, DEBUG_PATCHED)
     again = _json(capsys, ["apply", *where], 0)
     assert again["action"] == "no-op"
     assert again["results"][0]["reason"] == "the series a.patch, b.patch is already applied"
@@ -114,7 +83,7 @@ def test_a_series_file_is_applied_and_reverted_in_its_order(
     root = make_superproject(tmp_path / "chat", upstream=upstream, tag="v1.0.0", patch=A)
     use_series(root, {"a.patch": A, "b.patch": B}, series_file=True)
     assert _json(capsys, ["apply", "--superproject", str(root)], 0)["action"] == "applied"
-    assert _files(root) == (DOCKERFILE, DEBUG)
+    assert _files(root) == (DOCKERFILE, DEBUG_PATCHED)
     reverted = _json(capsys, ["revert", "--superproject", str(root)], 0)
     assert reverted["results"][0]["reason"].startswith("reverted the series a.patch, b.patch in ")
     assert _files(root) == (UPSTREAM, UPSTREAM)
@@ -201,7 +170,7 @@ def test_a_crash_in_the_middle_of_a_series_is_finished_by_the_next_apply(
     assert "the apply of a.patch, b.patch in" in capsys.readouterr().err
     assert main(["apply", "--superproject", str(chat)]) == 0
     assert "finished the apply of a.patch, b.patch" in capsys.readouterr().err
-    assert _files(chat) == (DOCKERFILE, DEBUG)
+    assert _files(chat) == (DOCKERFILE, DEBUG_PATCHED)
     assert not journal.exists()
     assert [p.name for p in submodule.iterdir() if p.name.endswith(TEMP_SUFFIX)] == []
     assert _json(capsys, ["status", "--superproject", str(chat)], 0)["state"] == "applied"

@@ -19,11 +19,9 @@ from harness.cli.main import main
 from harness.results import SCHEMA_VERSION
 from harness.upstream.cache import DOCKERFILE
 from tests.support import BUNDLE, CheckoutFactory, git
+from tests.support.numbered import UPSTREAM
 
 Scenario = Callable[[Path, pytest.MonkeyPatch], tuple[list[str], str]]
-
-
-UPSTREAM = b"".join(b"line %d\n" % n for n in range(1, 31))
 
 
 PATCH = b"--- a/Dockerfile\n+++ b/Dockerfile\n@@ -3,3 +3,3 @@\n line 3\n-line 4\n+line 4 patched\n line 5\n"

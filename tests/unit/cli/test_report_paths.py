@@ -21,8 +21,8 @@ from harness.config.pins import load_pins
 from harness.report.destinations import refuse_unsafe_destinations
 from harness.report.publish import Sinks
 from tests.support import BUNDLE, git
+from tests.support.numbered import UPSTREAM
 
-UPSTREAM = b"".join(b"line %d\n" % n for n in range(1, 31))
 PATCH = b"--- a/Dockerfile\n+++ b/Dockerfile\n@@ -3,3 +3,3 @@\n line 3\n-line 4\n+line 4 patched\n line 5\n"
 
 Case = Callable[[Path, pytest.MonkeyPatch], tuple[list[str], str]]

@@ -10,8 +10,8 @@ from harness.errors import BadInput, PatchError
 from harness.patch.apply import PatchConflict, State, apply, revert, status
 from harness.patch.patchfile import Patch
 from tests.support import MakeRepo, git
+from tests.support.numbered import UPSTREAM
 
-UPSTREAM = b"".join(b"line %d\n" % n for n in range(1, 31))
 PATCH = b"""Description: test patch
 ---
 --- a/Dockerfile

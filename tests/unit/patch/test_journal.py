@@ -21,8 +21,8 @@ from harness.patch.journal import JOURNAL, Journal, JournalEntry
 from harness.patch.patchfile import Patch
 from tests.support import MakeRepo, git
 from tests.support.crash import killed_at_rename
+from tests.support.numbered import UPSTREAM, disk_full_at_the_second_write
 
-UPSTREAM = b"".join(b"line %d\n" % n for n in range(1, 31))
 PATCHED = UPSTREAM.replace(b"line 4\n", b"line 4 patched\n")
 HUNK = b"@@ -3,3 +3,3 @@\n line 3\n-line 4\n+line 4 patched\n line 5\n"
 FILES = ("Dockerfile", "Dockerfile.debug")
@@ -203,16 +203,7 @@ def test_a_failed_write_rolls_back_and_removes_the_journal(
     make_repo: MakeRepo, two_file_patch: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     repo = make_repo(dict.fromkeys(FILES, UPSTREAM))
-    real = patch_apply.write_in_tree  # type: ignore[attr-defined]
-    calls: list[str] = []
-
-    def disk_full_at_the_second_file(tree: Path, name: str, data: bytes) -> None:  # a test double of a full disk
-        calls.append(name)
-        if len(calls) == 2:
-            raise OSError(28, "No space left on device")
-        real(tree, name, data)
-
-    monkeypatch.setattr(patch_apply, "write_in_tree", disk_full_at_the_second_file)
+    calls = disk_full_at_the_second_write(monkeypatch)
     with pytest.raises(BadInput, match=r"Dockerfile\.debug: No space left on device; nothing was changed"):
         patch_apply.apply(repo, Patch.load(two_file_patch))
     assert calls == ["Dockerfile", "Dockerfile.debug", "Dockerfile"], "the first file was written back"

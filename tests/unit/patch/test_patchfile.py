@@ -17,8 +17,8 @@ from harness.files import MAX_INPUT_BYTES
 from harness.patch.apply import State, apply, revert, status
 from harness.patch.patchfile import MAX_HUNKS, Patch
 from tests.support import BUNDLE, MakeRepo
+from tests.support.numbered import UPSTREAM
 
-UPSTREAM = b"".join(b"line %d\n" % n for n in range(1, 31))
 HUNK = b"@@ -3,3 +3,3 @@\n line 3\n-line 4\n+line 4 patched\n line 5\n"
 GIT_DIFF = b"diff --git a/Dockerfile b/Dockerfile\nindex 1111111..2222222 100644\n--- a/Dockerfile\n+++ b/Dockerfile\n"
 

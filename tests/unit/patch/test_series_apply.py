@@ -25,44 +25,9 @@ from harness.patch.apply import (
 from harness.patch.journal import JOURNAL
 from harness.patch.patchfile import Patch
 from tests.support import MakeRepo, git
+from tests.support.numbered import AFTER_SECOND, DEBUG, FIRST, SECOND, UPSTREAM, disk_full_at_the_second_write
 
-UPSTREAM = b"".join(b"line %d\n" % n for n in range(1, 31))
-A = b"""Description: the first patch of the series
----
---- a/Dockerfile
-+++ b/Dockerfile
-@@ -3,3 +3,3 @@
- line 3
--line 4
-+line 4 patched
- line 5
-"""
-B = b"""Description: the second patch, made on the tree the first leaves
----
---- a/Dockerfile
-+++ b/Dockerfile
-@@ -3,3 +3,3 @@
- line 3
--line 4 patched
-+line 4 patched again
- line 5
-@@ -20,3 +20,4 @@
- line 20
- line 21
-+inserted after 21
- line 22
-"""
-C = b"""--- a/Dockerfile.debug
-+++ b/Dockerfile.debug
-@@ -9,3 +9,3 @@
- line 9
--line 10
-+line 10 patched
- line 11
-"""
-APPLIED = UPSTREAM.replace(b"line 4\n", b"line 4 patched again\n").replace(
-    b"line 21\n", b"line 21\ninserted after 21\n"
-)
+A, B, C, APPLIED = FIRST, SECOND, DEBUG, AFTER_SECOND
 
 
 def _load(directory: Path, name: str, data: bytes) -> Patch:
@@ -242,16 +207,7 @@ def test_a_failed_write_of_a_series_rolls_back_every_file(
     repo = make_repo({"Dockerfile": UPSTREAM, "Dockerfile.debug": UPSTREAM})
     three = (*series, _load(tmp_path, "c.patch", C))
     before = _snapshot(repo)
-    real = patch_apply.write_in_tree  # type: ignore[attr-defined]
-    calls: list[str] = []
-
-    def disk_full_at_the_second_file(tree: Path, name: str, data: bytes) -> None:  # a test double of a full disk
-        calls.append(name)
-        if len(calls) == 2:
-            raise OSError(28, "No space left on device")
-        real(tree, name, data)
-
-    monkeypatch.setattr(patch_apply, "write_in_tree", disk_full_at_the_second_file)
+    calls = disk_full_at_the_second_write(monkeypatch)
     with pytest.raises(BadInput, match=r"Dockerfile\.debug: No space left on device; nothing was changed"):
         apply_series(repo, three)
     assert calls == ["Dockerfile", "Dockerfile.debug", "Dockerfile"], "one write per file, then the first undone"
