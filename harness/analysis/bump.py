@@ -25,7 +25,14 @@ from harness.analysis.patched import Analysis, patch_ref, resolve_pinned
 from harness.analysis.refresh_run import refreshed_candidate
 from harness.analysis.release_profile import describe_change, release_profile_of
 from harness.analysis.static import StaticChecks
-from harness.analysis.submodule_checks import SuperprojectCheck, check_bump, dockerfile_patch, verify
+from harness.analysis.submodule_checks import (
+    OthersAt,
+    SuperprojectCheck,
+    check_bump,
+    dockerfile_patch,
+    others_at,
+    verify,
+)
 from harness.config.pins import shown_path
 from harness.config.requests import BumpRequest, Take
 from harness.config.run import Run
@@ -33,7 +40,7 @@ from harness.config.series import tag_version
 from harness.config.superproject import SuperprojectConfig
 from harness.errors import BadInput, CheckFailed, CommandFailed, HarnessError
 from harness.files import atomic_write
-from harness.patch.apply import State, evaluate_series, label, series_files
+from harness.patch.apply import State, label
 from harness.patch.patchfile import Patch
 from harness.patch.refresh_rebase import RefreshTerms
 from harness.upstream import bump_state
@@ -230,34 +237,16 @@ def _choose(
     return None, tuple(refused)
 
 
-def _others_at(
-    target: _Target, choice: PatchChoice, *, run: Run, analysis: Analysis
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """A series' other patches at the ref, with the Dockerfile patch as the bump leaves it: a line each for the
-    message, and why the bump is not made when one of them does not apply there."""
+def _others_at(target: _Target, choice: PatchChoice, *, run: Run, analysis: Analysis) -> OthersAt:
+    """A series' other patches at the ref, with the Dockerfile patch as the bump leaves it."""
     config = run.in_superproject()
-    if not config.is_series:
-        return (), ()
-    cache, users = target.cache, target.users
-    patches = [
-        Patch.parse(choice.data, path=path) if path == users else analysis.memo.patch(path) for path in config.patches
-    ]
-    files = cache.files_at(cache.resolve(target.ref), series_files(patches))
-    series = evaluate_series(files, patches, committed=files)
-    lines, refused = [], []
-    for index, (path, report) in enumerate(zip(config.patches, series.reports, strict=True)):
-        if path == users:
-            continue
-        name = label(patches, index)
-        if report.state == State.APPLIES:
-            lines.append(f"{shown_path(path, config.root)}: applies as it is")
-            continue
-        where = next((h.describe() for h in report.hunks if h.status == "conflict"), None)
-        refused.append(
-            f"{name} {report.state} at {target.label}: {where or report.reason}; the harness has no "
-            "variant for it and rebases only the Dockerfile patch: rebase it by hand"
-        )
-    return tuple(lines), tuple(refused)
+    return others_at(
+        target.cache,
+        target.cache.resolve(target.ref),
+        [analysis.memo.patch(path) for path in config.patches],
+        fitted=Patch.parse(choice.data, path=target.users),
+        shown=lambda path: shown_path(path, config.root),
+    )
 
 
 def undo_interrupted(config: SuperprojectConfig, *, dry_run: bool) -> str | None:
@@ -309,10 +298,11 @@ def plan_bump(run: Run, request: BumpRequest, *, analysis: Analysis) -> BumpPlan
     target = _Target(cache=upstream.cache, ref=upstream.ref, label=to_label, users=users)
     choice, refused = _choose(check, target, run=run, analysis=analysis, request=request)
     others: tuple[str, ...] = ()
-    if choice is not None:
-        others, blocked = _others_at(target, choice, run=run, analysis=analysis)
-        if blocked:
-            choice, refused = None, (*refused, *blocked)
+    if choice is not None and config.is_series:
+        rest = _others_at(target, choice, run=run, analysis=analysis)
+        others = rest.fits
+        if rest.blocked:
+            choice, refused = None, (*refused, *rest.blocked)
     from_commit = sub.checked_out if request.ref is not None else _bumped_from(config, sub)
     assert from_commit is not None
     fetch_tag = to_label if tag_version(to_label) is not None else None

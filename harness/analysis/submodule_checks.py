@@ -18,6 +18,7 @@ no variant for the user's other patches, so those are reported, never replaced.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -35,8 +36,9 @@ from harness.analysis.release_profile import describe_change, release_profile_of
 from harness.config.pins import shown_path
 from harness.config.run import Run
 from harness.config.superproject import SuperprojectConfig
-from harness.patch.apply import SeriesReport, State, dockerfile_patch_index, evaluate_series, series_files
-from harness.upstream.cache import DOCKERFILE
+from harness.patch.apply import SeriesReport, State, dockerfile_patch_index, evaluate_series, label, series_files
+from harness.patch.patchfile import Patch
+from harness.upstream.cache import DOCKERFILE, ResolvedRef, UpstreamCache
 from harness.upstream.submodule import Submodule, SubmoduleUpstream, exact_tag, inspect_submodule, open_upstream
 
 
@@ -114,6 +116,47 @@ def dockerfile_patch(config: SuperprojectConfig, memo: RunMemo) -> Path:
     Dockerfile. Every patch is read here, so a bad one is reported before any fetch."""
     patches = [memo.patch(path) for path in config.patches]
     return config.patches[dockerfile_patch_index(patches, DOCKERFILE)]
+
+
+@dataclass(frozen=True, kw_only=True)
+class OthersAt:
+    """A series' patches other than its Dockerfile patch, at a ref, with the Dockerfile patch as a bump or a
+    refresh leaves it: whether each applies as it is."""
+
+    fits: tuple[str, ...]
+    """One line per patch that applies there as it is."""
+    blocked: tuple[str, ...]
+    """One line per patch that does not, naming its first conflicting hunk: the user's to rebase."""
+
+
+def others_at(
+    cache: UpstreamCache,
+    resolved: ResolvedRef,
+    patches: Sequence[Patch],
+    *,
+    fitted: Patch | None,
+    shown: Callable[[Path], str],
+) -> OthersAt:
+    """Every patch of the series but its Dockerfile patch on `resolved`'s files, in order, with `fitted` in that
+    one's place (None: none fitted, so it is left out; it changes only what the others do not)."""
+    index = dockerfile_patch_index(patches, DOCKERFILE)
+    kept = [(i, fitted if i == index else patch) for i, patch in enumerate(patches) if i != index or fitted]
+    series = [patch for _, patch in kept if patch is not None]
+    files = cache.files_at(resolved, series_files(series))
+    report = evaluate_series(files, series, committed=files)
+    fits, blocked = [], []
+    for (i, _), result in zip(kept, report.reports, strict=True):
+        if i == index:
+            continue
+        if result.state == State.APPLIES:
+            fits.append(f"{shown(patches[i].path)}: applies as it is")
+            continue
+        where = next((h.describe() for h in result.hunks if h.status == "conflict"), None)
+        blocked.append(
+            f"{label(patches, i)} {result.state} at {resolved.ref}: {where or result.reason}; the harness has no "
+            "variant for it and rebases only the Dockerfile patch: rebase it by hand"
+        )
+    return OthersAt(fits=tuple(fits), blocked=tuple(blocked))
 
 
 def suggest_variant(

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.analysis.refresh_run import RefreshTarget, refresh_patch
+from harness.analysis.refresh_run import RefreshRun, RefreshTarget, refresh_patch
+from harness.analysis.submodule_checks import others_at
 from harness.cli.commands.run_context import open_checks
 from harness.config.pins import shown_path
 from harness.config.requests import RefreshRequest
@@ -14,8 +15,8 @@ from harness.patch.patchfile import Patch
 from harness.patch.refresh_rebase import RefreshTerms, Settlement
 from harness.report.refresh_outcome import refresh_outcome
 from harness.report.run_frame import latest_frame
-from harness.results import Outcome
-from harness.upstream.cache import DOCKERFILE
+from harness.results import Frame, Outcome
+from harness.upstream.cache import DOCKERFILE, UpstreamCache
 from harness.upstream.submodule import open_ref
 
 
@@ -43,8 +44,20 @@ def refresh(run: Run, request: RefreshRequest) -> Outcome:
     patches = [Patch.load(path) for path in request.patches]
     patch = patches[dockerfile_patch_index(patches, DOCKERFILE)]
     refreshed = refresh_patch(upstream.cache, patch, target, pins=run.pins, checks=open_checks(run))
-    return refresh_outcome(
-        refreshed,
-        patch_shown=shown_path(patch.path, request.shown_from),
-        frame=latest_frame(upstream.latest, source=upstream.latest_from),
+    frame = latest_frame(upstream.latest, source=upstream.latest_from)
+    if len(patches) > 1:
+        frame = _others_frame(upstream.cache, upstream.ref, patches, refreshed, request).within(frame)
+    return refresh_outcome(refreshed, patch_shown=shown_path(patch.path, request.shown_from), frame=frame)
+
+
+def _others_frame(
+    cache: UpstreamCache, ref: str, patches: list[Patch], refreshed: RefreshRun, request: RefreshRequest
+) -> Frame:
+    """A series' other patches at the ref, beside the refreshed one: the harness rebases only the Dockerfile patch,
+    so each of the others is said to apply as it is, or to need rebasing by hand."""
+    candidate = refreshed.refresh.candidate
+    fitted = None if candidate is None else Patch.parse(candidate, path=refreshed.refresh.patch)
+    rest = others_at(
+        cache, cache.resolve(ref), patches, fitted=fitted, shown=lambda path: shown_path(path, request.shown_from)
     )
+    return Frame(last=(*rest.fits, *rest.blocked), data={"other_patches": {"fit": rest.fits, "blocked": rest.blocked}})

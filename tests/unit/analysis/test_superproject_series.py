@@ -147,11 +147,16 @@ def test_bump_is_not_made_when_another_patch_does_not_fit_and_says_which(
     assert_git_state_unchanged(root, before, SERIES_FILES)
 
 
-def test_refresh_in_a_series_rebases_its_dockerfile_patch(
-    series: Path, shared_cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_refresh_in_a_series_rebases_its_dockerfile_patch_and_says_how_the_others_fare(
+    at_v1_17: Path, tmp_path: Path, main_patch: Patch, shared_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    root = _series(at_v1_17, tmp_path, main_patch, IGNORE_IN_THE_MIDDLE)
     output = tmp_path / "refreshed.patch"
-    argv = ["refresh", "--superproject", str(series), "--cache-dir", str(shared_cache), "--ref", "v1.17.0"]
-    assert main([*argv, "--output", str(output)]) == 0
-    out = capsys.readouterr().out
-    assert "refresh dockerfile.patch onto v1.17.0" in out
+    argv = ["refresh", "--superproject", str(root), "--cache-dir", str(shared_cache), "--output", str(output)]
+    document = _json(capsys, [*argv, "--ref", "v1.17.0"], 0)
+    assert document["patch"] == DOCKERFILE_PATCH
+    assert document["other_patches"] == {"fit": [f"{IGNORE_PATCH}: applies as it is"], "blocked": []}
+    document = _json(capsys, [*argv, "--ref", "v1.19.0", "--force"], 1)
+    [blocked] = document["other_patches"]["blocked"]
+    assert blocked.startswith("dockerignore.patch (2 of 2) conflict at v1.19.0: .dockerignore hunk #1")
+    assert (root / IGNORE_PATCH).read_bytes() == IGNORE_IN_THE_MIDDLE, "reported, never replaced"
